@@ -1,0 +1,72 @@
+"""The ASGI application factory; its lifespan owns the pool and the Redis client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from accounting_api import routes
+from accounting_api.db.connection import Database
+from accounting_api.http import problems
+from accounting_api.http.auth import AuthenticationMiddleware
+from accounting_api.http.context import RequestContextMiddleware
+from accounting_api.http.idempotency import IdempotencyMiddleware
+from accounting_api.http.ratelimit import Limit, RateLimiter, RateLimitMiddleware
+from accounting_api.routes.support import Deps
+from accounting_api.services.auth import TokenCodec
+from accounting_api.services.health import Pinger
+from accounting_api.settings import Settings
+
+
+def create_app(settings: Settings) -> Starlette:
+    codec = TokenCodec(
+        settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_ttl_seconds
+    )
+    redis_client = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        retry_on_timeout=False,
+    )
+    db = Database(
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await db.open()
+        try:
+            yield
+        finally:
+            await db.close()
+            await redis_client.aclose()
+
+    general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)
+    auth = Limit("auth", settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds)
+    app = Starlette(
+        routes=routes.starlette_routes(),
+        middleware=[
+            Middleware(
+                RequestContextMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                trust_forwarded_for=settings.trust_forwarded_for,
+            ),
+            Middleware(AuthenticationMiddleware, codec=codec),
+            Middleware(
+                RateLimitMiddleware, limiter=RateLimiter(redis_client), general=general, auth=auth
+            ),
+            Middleware(IdempotencyMiddleware, db=db, ttl_seconds=settings.idempotency_ttl_seconds),
+        ],
+        exception_handlers=problems.HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.deps = Deps(settings, db, redis_client, codec, Pinger(db, redis_client))
+    app.state.openapi = routes.openapi_document()
+    return app

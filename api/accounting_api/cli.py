@@ -1,0 +1,131 @@
+"""`accounting-api`: serve, migrate, create-org, purge-idempotency-keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+
+import asyncpg
+import uvicorn
+
+from accounting_api import logs
+from accounting_api.app import create_app
+from accounting_api.db import idempotency, migrations
+from accounting_api.db.connection import Database
+from accounting_api.domain import errors
+from accounting_api.services import organizations
+from accounting_api.settings import Settings, SettingsError
+
+
+def _database_url(owner: bool) -> str:
+    name = "MIGRATION_DATABASE_URL" if owner else "DATABASE_URL"
+    url = os.environ.get(name) or os.environ.get("DATABASE_URL", "")
+    if not url:
+        raise SettingsError(f"{name} (or DATABASE_URL) is required")
+    return url
+
+
+async def _migrate() -> int:
+    conn = await asyncpg.connect(_database_url(owner=True))
+    try:
+        applied = await migrations.apply(conn)
+    finally:
+        await conn.close()
+    names = [f"{m.version:04d}_{m.name}" for m in applied]
+    print(json.dumps({"applied": names, "up_to_date": not names}))
+    return 0
+
+
+async def _create_org(args: argparse.Namespace) -> int:
+    password = os.environ.get("OWNER_PASSWORD") or getpass.getpass("Owner password: ")
+    db = Database(_database_url(owner=False), min_size=1, max_size=2)
+    await db.open()
+    try:
+        org = await organizations.sign_up(
+            db,
+            name=args.name,
+            base_currency=args.currency,
+            email=args.email,
+            password=password,
+            owner_name=args.owner_name,
+        )
+    finally:
+        await db.close()
+    print(
+        json.dumps(
+            {
+                "organization_id": org.id,
+                "owner_id": org.owner.id,
+                "email": org.owner.email,
+                "accounts_created": org.accounts,
+            }
+        )
+    )
+    return 0
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    db = Database(_database_url(owner=False), min_size=1, max_size=1)
+    await db.open()
+    try:
+        async with db.transaction(None) as conn:
+            removed = await idempotency.purge(conn, args.older_than_seconds)
+    finally:
+        await db.close()
+    print(json.dumps({"purged": removed}))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        proxy_headers=settings.trust_forwarded_for,
+        access_log=False,
+        timeout_graceful_shutdown=25,
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="accounting-api", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP API with uvicorn")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    sub.add_parser("migrate", help="apply pending SQL migrations (safe to run concurrently)")
+    org = sub.add_parser("create-org", help="create an organization with its owner")
+    org.add_argument("--name", required=True)
+    org.add_argument("--email", required=True)
+    org.add_argument("--owner-name", default="Owner")
+    org.add_argument("--currency", default="USD")
+    purge = sub.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Keys")
+    purge.add_argument("--older-than-seconds", type=int, default=86400)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "migrate":
+            return asyncio.run(_migrate())
+        if args.command == "create-org":
+            return asyncio.run(_create_org(args))
+        return asyncio.run(_purge(args))
+    except (SettingsError, errors.AccountingError, migrations.MigrationError) as exc:
+        print(f"accounting-api {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""SQL for the chart of accounts, journal entries and postings."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+
+import asyncpg
+
+from accounting_api.db.connection import Connection
+from accounting_api.domain import errors, ledger
+
+_ACCOUNT_COLUMNS = "id, code, name, type, currency, normal_balance, created_at"
+
+
+def _account(row: asyncpg.Record) -> ledger.Account:
+    return ledger.Account(
+        id=row["id"],
+        code=row["code"],
+        name=row["name"],
+        type=ledger.AccountType(row["type"]),
+        currency=row["currency"],
+        normal_balance=ledger.Side(row["normal_balance"]),
+        created_at=row["created_at"],
+    )
+
+
+async def insert_accounts(
+    conn: Connection, organization_id: str, accounts: Sequence[ledger.Account]
+) -> list[ledger.Account]:
+    try:
+        rows = await conn.fetch(
+            "INSERT INTO accounts"
+            " (organization_id, id, code, name, type, currency, normal_balance)"
+            " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::text[])"
+            f" RETURNING {_ACCOUNT_COLUMNS}",
+            organization_id,
+            [a.id for a in accounts],
+            [a.code for a in accounts],
+            [a.name for a in accounts],
+            [a.type.value for a in accounts],
+            [a.currency for a in accounts],
+            [a.normal_balance.value for a in accounts],
+        )
+    except asyncpg.UniqueViolationError:
+        raise errors.Conflict("an account with this code already exists", param="code") from None
+    return [_account(row) for row in rows]
+
+
+async def get_account(conn: Connection, account_id: str) -> ledger.Account | None:
+    row = await conn.fetchrow(f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = $1", account_id)
+    return _account(row) if row else None
+
+
+async def accounts_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, ledger.Account]:
+    rows = await conn.fetch(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::text[])", list(set(ids))
+    )
+    return {row["id"]: _account(row) for row in rows}
+
+
+async def list_accounts(conn: Connection, *, limit: int, after: str | None) -> list[ledger.Account]:
+    rows = await conn.fetch(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts"
+        " WHERE ($1::text IS NULL OR code > (SELECT code FROM accounts WHERE id = $1))"
+        " ORDER BY code LIMIT $2",
+        after,
+        limit,
+    )
+    return [_account(row) for row in rows]
+
+
+async def account_balance(conn: Connection, account_id: str, as_of: datetime.date) -> int:
+    """Debit-positive sum of the account's postings dated on or before as_of."""
+    total = await conn.fetchval(
+        "SELECT coalesce(sum(amount), 0) FROM postings"
+        " WHERE organization_id = app_current_org() AND account_id = $1 AND entry_date <= $2",
+        account_id,
+        as_of,
+    )
+    return int(total)
+
+
+async def insert_entries(
+    conn: Connection,
+    organization_id: str,
+    entries: Sequence[ledger.NewEntry],
+    *,
+    created_by: str | None,
+    request_id: str | None,
+) -> None:
+    """Write entries and their postings in two statements, whatever the batch size."""
+    try:
+        await conn.execute(
+            "INSERT INTO journal_entries (organization_id, created_by, request_id,"
+            " id, entry_date, description, reverses_entry_id)"
+            " SELECT $1, $2, $3, * FROM unnest($4::text[], $5::date[], $6::text[], $7::text[])",
+            organization_id,
+            created_by,
+            request_id,
+            [e.id for e in entries],
+            [e.entry_date for e in entries],
+            [e.description for e in entries],
+            [e.reverses_entry_id for e in entries],
+        )
+    except asyncpg.UniqueViolationError:
+        raise errors.AlreadyReversed(
+            "this journal entry has already been reversed", param="id"
+        ) from None
+    lines = [(e, i, p) for e in entries for i, p in enumerate(e.postings)]
+    await conn.execute(
+        "INSERT INTO postings (organization_id, journal_entry_id, line, account_id, currency,"
+        " amount, entry_date)"
+        " SELECT $1, * FROM unnest($2::text[], $3::int2[], $4::text[], $5::text[],"
+        " $6::int8[], $7::date[])",
+        organization_id,
+        [e.id for e, _, _ in lines],
+        [i for _, i, _ in lines],
+        [p.account_id for _, _, p in lines],
+        [p.currency for _, _, p in lines],
+        [p.signed for _, _, p in lines],
+        [e.entry_date for e, _, _ in lines],
+    )
+
+
+_ENTRY_QUERY = """
+SELECT e.id, e.entry_date, e.description, e.reverses_entry_id, e.created_at,
+       r.id AS reversed_by_entry_id,
+       array_agg(p.account_id ORDER BY p.line) AS account_ids,
+       array_agg(p.amount ORDER BY p.line) AS amounts,
+       array_agg(p.currency ORDER BY p.line) AS currencies
+  FROM journal_entries e
+  JOIN postings p ON p.journal_entry_id = e.id
+  LEFT JOIN journal_entries r ON r.reverses_entry_id = e.id
+ WHERE {where}
+ GROUP BY e.id, r.id
+ ORDER BY e.id DESC
+ LIMIT $2
+"""
+
+
+def _entry(row: asyncpg.Record) -> ledger.JournalEntry:
+    postings = tuple(
+        ledger.Posting(
+            account_id,
+            ledger.Side.DEBIT if amount > 0 else ledger.Side.CREDIT,
+            abs(amount),
+            currency,
+        )
+        for account_id, amount, currency in zip(
+            row["account_ids"], row["amounts"], row["currencies"], strict=True
+        )
+    )
+    return ledger.JournalEntry(
+        id=row["id"],
+        entry_date=row["entry_date"],
+        description=row["description"],
+        postings=postings,
+        reverses_entry_id=row["reverses_entry_id"],
+        reversed_by_entry_id=row["reversed_by_entry_id"],
+        created_at=row["created_at"],
+    )
+
+
+async def get_entry(conn: Connection, entry_id: str) -> ledger.JournalEntry | None:
+    row = await conn.fetchrow(_ENTRY_QUERY.format(where="e.id = $1"), entry_id, 1)
+    return _entry(row) if row else None
+
+
+async def list_entries(
+    conn: Connection, *, limit: int, before: str | None
+) -> list[ledger.JournalEntry]:
+    rows = await conn.fetch(
+        _ENTRY_QUERY.format(where="($1::text IS NULL OR e.id < $1)"), before, limit
+    )
+    return [_entry(row) for row in rows]

@@ -1,0 +1,86 @@
+"""SQL for organizations, users and the login directory."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from accounting_api.db.connection import Connection
+from accounting_api.domain import errors
+from accounting_api.domain.roles import Role, User
+
+_USER_COLUMNS = "id, organization_id, email, name, role, created_at"
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(
+        row["id"],
+        row["organization_id"],
+        row["email"],
+        row["name"],
+        Role(row["role"]),
+        row["created_at"],
+    )
+
+
+async def insert_organization(conn: Connection, org_id: str, name: str, currency: str) -> None:
+    await conn.execute(
+        "INSERT INTO organizations (id, name, base_currency) VALUES ($1, $2, $3)",
+        org_id,
+        name,
+        currency,
+    )
+
+
+async def insert_user(
+    conn: Connection,
+    *,
+    user_id: str,
+    organization_id: str,
+    email: str,
+    name: str,
+    role: str,
+    password_hash: str,
+) -> User:
+    row = await conn.fetchrow(
+        "INSERT INTO users (id, organization_id, email, name, role, password_hash)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
+        f" RETURNING {_USER_COLUMNS}",
+        user_id,
+        organization_id,
+        email,
+        name,
+        role,
+        password_hash,
+    )
+    try:
+        await conn.execute(
+            "INSERT INTO user_logins (email, organization_id, user_id) VALUES ($1, $2, $3)",
+            email,
+            organization_id,
+            user_id,
+        )
+    except asyncpg.UniqueViolationError:
+        raise errors.Conflict("a user with this email already exists", param="email") from None
+    assert row is not None
+    return _user(row)
+
+
+async def find_login(conn: Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT organization_id, user_id FROM find_login($1)", email)
+
+
+async def get_credentials(conn: Connection, user_id: str) -> tuple[User, str] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE id = $1", user_id
+    )
+    return (_user(row), row["password_hash"]) if row else None
+
+
+async def list_users(conn: Connection, *, limit: int, before: str | None) -> list[User]:
+    rows = await conn.fetch(
+        f"SELECT {_USER_COLUMNS} FROM users"
+        " WHERE ($1::text IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+        before,
+        limit,
+    )
+    return [_user(row) for row in rows]

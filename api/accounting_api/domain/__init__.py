@@ -1,0 +1,1 @@
+"""Pure accounting rules: money, identifiers, balancing. No I/O here."""

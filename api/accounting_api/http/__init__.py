@@ -1,0 +1,1 @@
+"""The HTTP seam: problem+json errors, middleware (request context, auth, limits, idempotency)."""

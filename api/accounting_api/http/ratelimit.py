@@ -1,0 +1,162 @@
+"""Fixed-window rate limits in Redis, shared by every replica.
+
+Ordinary traffic fails open when Redis cannot be reached (and /health says so);
+the token endpoint falls back to an in-process limit, so password guessing stays
+limited whatever happens to Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from accounting_api import metrics
+from accounting_api.domain import errors
+from accounting_api.http import problems
+from accounting_api.http.context import state
+
+log = logging.getLogger("accounting_api.ratelimit")
+
+AUTH_PATHS = frozenset({"/v1/auth/token"})
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    name: str
+    maximum: int
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    limit: Limit
+    count: int
+    reset: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit.maximum - self.count)
+
+    @property
+    def allowed(self) -> bool:
+        return self.count <= self.limit.maximum
+
+
+def window_start(now: float, window: int) -> int:
+    return int(now // window) * window
+
+
+class LocalWindow:
+    """An in-process fixed-window counter: the fallback when Redis is unreachable."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str, limit: Limit, now: float) -> Verdict:
+        start = window_start(now, limit.window)
+        if len(self._counts) > 100_000:
+            self._counts = {k: v for k, v in self._counts.items() if k[1] >= start}
+        count = self._counts.get((key, start), 0) + 1
+        self._counts[(key, start)] = count
+        return Verdict(limit, count, start + limit.window - int(now))
+
+
+class RateLimiter:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.local = LocalWindow()
+
+    async def hit(self, checks: list[tuple[str, Limit]], now: float) -> list[Verdict]:
+        pipe = self.client.pipeline(transaction=False)
+        for key, limit in checks:
+            start = window_start(now, limit.window)
+            redis_key = f"rl:{limit.name}:{key}:{start}"
+            pipe.incr(redis_key)
+            pipe.expire(redis_key, limit.window + 1, nx=True)
+        replies = await pipe.execute()
+        return [
+            Verdict(
+                limit,
+                int(replies[2 * i]),
+                window_start(now, limit.window) + limit.window - int(now),
+            )
+            for i, (_, limit) in enumerate(checks)
+        ]
+
+
+def _headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", str(verdict.limit.maximum).encode()),
+        (b"ratelimit-remaining", str(verdict.remaining).encode()),
+        (b"ratelimit-reset", str(max(verdict.reset, 0)).encode()),
+        (b"ratelimit-policy", f"{verdict.limit.maximum};w={verdict.limit.window}".encode()),
+    ]
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, general: Limit, auth: Limit) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.general = general
+        self.auth = auth
+
+    def _checks(self, scope: Scope) -> tuple[list[tuple[str, Limit]], bool]:
+        st = state(scope)
+        checks = [(f"ip:{st['client_ip']}", self.general)]
+        principal = st.get("principal")
+        if principal is not None:
+            checks.insert(0, (f"org:{principal.organization_id}", self.general))
+        is_auth = scope["path"] in AUTH_PATHS
+        if is_auth:
+            checks.append((f"ip:{st['client_ip']}", self.auth))
+        return checks, is_auth
+
+    async def _verdicts(self, checks: list[tuple[str, Limit]], is_auth: bool) -> list[Verdict]:
+        now = time.time()
+        try:
+            return await self.limiter.hit(checks, now)
+        except (RedisError, OSError, TimeoutError) as exc:
+            metrics.RATE_LIMIT_BACKEND_FAILURES.inc()
+            log.warning("rate limit backend unavailable: %s", type(exc).__name__)
+            if not is_auth:
+                return []
+            return [
+                self.limiter.local.hit(key, limit, now)
+                for key, limit in checks
+                if limit is self.auth
+            ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        checks, is_auth = self._checks(scope)
+        verdicts = await self._verdicts(checks, is_auth)
+        refused = [v for v in verdicts if not v.allowed]
+        if refused:
+            worst = max(refused, key=lambda v: v.reset)
+            metrics.RATE_LIMITED.labels(worst.limit.name).inc()
+            exc = errors.RateLimited(
+                f"too many requests: {worst.limit.maximum} per {worst.limit.window} s; "
+                f"retry in {max(worst.reset, 1)} s",
+                retry_after=max(math.ceil(worst.reset), 1),
+            )
+            response = problems.response(scope, exc)
+            response.headers.update({k.decode(): v.decode() for k, v in _headers(worst)})
+            await response(scope, receive, send)
+            return
+        tightest = min(verdicts, key=lambda v: v.remaining, default=None)
+
+        async def send_with_headers(message: Message) -> None:
+            if tightest is not None and message["type"] == "http.response.start":
+                message.setdefault("headers", []).extend(_headers(tightest))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,53 @@
+"""JSON log lines, with secrets, tokens and card or account numbers scrubbed."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+_PATTERNS = (
+    (re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [REDACTED]"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), "[REDACTED_JWT]"),
+    (
+        re.compile(r"(?i)(password|secret|token|api[_-]?key)(\"?\s*[:=]\s*\"?)[^\s\",}]+"),
+        r"\1\2[REDACTED]",
+    ),
+    (re.compile(r"(postgres(?:ql)?|redis)://([^:/@\s]+):[^@\s]+@"), r"\1://\2:[REDACTED]@"),
+    # Card numbers (13-19 digits, optionally grouped) keep only their last four digits.
+    (re.compile(r"\b(?:\d[ -]?){9,15}(\d{4})\b"), r"[REDACTED]\1"),
+)
+_SENSITIVE_KEYS = frozenset({"password", "secret", "token", "authorization", "jwt_secret"})
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ScrubbingFormatter(JsonFormatter):
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        for key, value in list(log_data.items()):
+            if key.lower() in _SENSITIVE_KEYS:
+                log_data[key] = "[REDACTED]"
+            elif isinstance(value, str):
+                log_data[key] = scrub(value)
+        return log_data
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        ScrubbingFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("uvicorn.access").disabled = True

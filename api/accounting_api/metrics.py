@@ -1,0 +1,30 @@
+"""Prometheus metrics of the API process (names from the deployment guide)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration by method, route template and status.",
+    ["method", "route", "status_code"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DB_QUERY_DURATION = Histogram(
+    "db_query_duration_seconds",
+    "PostgreSQL query duration by operation (first SQL keyword).",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+ERRORS = Counter(
+    "errors_total",
+    "Requests answered with an error, by stable error code and status.",
+    ["code", "status_code"],
+)
+RATE_LIMITED = Counter(
+    "rate_limited_total", "Requests refused by the rate limiter, by scope.", ["scope"]
+)
+RATE_LIMIT_BACKEND_FAILURES = Counter(
+    "rate_limit_backend_failures_total",
+    "Rate-limit checks that could not reach Redis (failed open, or closed for auth).",
+)

@@ -1,0 +1,111 @@
+"""What every route needs: its dependencies, the principal, parsed input, JSON output."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pydantic
+import redis.asyncio as redis
+from starlette.requests import Request
+from starlette.responses import Response
+
+from accounting_api.domain import errors
+from accounting_api.domain.roles import Principal
+from accounting_api.services.auth import TokenCodec
+from accounting_api.services.health import Pinger
+from accounting_api.settings import Settings
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Process-wide collaborators, built by the app's lifespan."""
+
+    settings: Settings
+    db: Any  # accounting_api.db.connection.Database; routes never touch it directly
+    redis: redis.Redis
+    codec: TokenCodec
+    pinger: Pinger
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def deps(request: Request) -> Deps:
+    result: Deps = request.app.state.deps
+    return result
+
+
+def principal(request: Request) -> Principal:
+    found = request.scope.get("state", {}).get("principal")
+    if not isinstance(found, Principal):
+        raise errors.Unauthenticated("this endpoint needs an 'Authorization: Bearer' token")
+    return found
+
+
+def request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value else None
+
+
+def _param(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _validation_error(exc: pydantic.ValidationError, where: str) -> errors.ValidationFailed:
+    problems = [
+        {"param": _param(e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    first = problems[0]
+    detail = f"{first['param'] or where}: {first['message']}"
+    if len(problems) > 1:
+        detail += f" (and {len(problems) - 1} more)"
+    failure = errors.ValidationFailed(detail, param=first["param"] or None)
+    failure.extra = {"errors": problems}
+    return failure
+
+
+async def body(request: Request, model: type[M], *, optional: bool = False) -> M:
+    raw = request.scope.get("state", {}).get("body")
+    if raw is None:
+        raw = await request.body()
+    if not raw.strip() and optional:
+        raw = b"{}"
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if raw.strip() and content_type not in {"application/json", ""}:
+        raise errors.UnsupportedMediaType(
+            f"request bodies must be application/json, not {content_type}"
+        )
+    try:
+        return model.model_validate_json(raw)
+    except pydantic.ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise errors.InvalidJson("the request body is not valid JSON") from None
+        raise _validation_error(exc, "body") from None
+
+
+def query(request: Request, model: type[M]) -> M:
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in params:
+            raise errors.ValidationFailed(f"query parameter {key} given twice", param=key)
+        params[key] = value
+    try:
+        return model.model_validate(params)
+    except pydantic.ValidationError as exc:
+        raise _validation_error(exc, "query") from None
+
+
+def json(model: pydantic.BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+def today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()

@@ -1,0 +1,71 @@
+"""Sign-up, access tokens and users."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from accounting_api.domain.roles import User
+from accounting_api.routes import models, support
+from accounting_api.services import auth, organizations
+
+
+def user_out(user: User) -> models.UserOut:
+    return models.UserOut(
+        id=user.id, email=user.email, name=user.name, role=user.role, created_at=user.created_at
+    )
+
+
+async def sign_up(request: Request) -> Response:
+    data = await support.body(request, models.SignUpIn)
+    org = await organizations.sign_up(
+        support.deps(request).db,
+        name=data.name,
+        base_currency=data.base_currency,
+        email=str(data.owner.email),
+        password=data.owner.password,
+        owner_name=data.owner.name,
+    )
+    out = models.OrganizationOut(
+        id=org.id,
+        name=org.name,
+        base_currency=org.base_currency,
+        owner=user_out(org.owner),
+        accounts_created=org.accounts,
+    )
+    return support.json(out, 201)
+
+
+async def issue_token(request: Request) -> Response:
+    data = await support.body(request, models.TokenIn)
+    deps = support.deps(request)
+    principal = await auth.authenticate(deps.db, data.email, data.password)
+    token, ttl = deps.codec.issue(principal)
+    return support.json(models.TokenOut(access_token=token, expires_in=ttl))
+
+
+async def create_user(request: Request) -> Response:
+    data = await support.body(request, models.UserIn)
+    user = await organizations.create_user(
+        support.deps(request).db,
+        support.principal(request),
+        email=str(data.email),
+        password=data.password,
+        name=data.name,
+        role=data.role,
+    )
+    return support.json(user_out(user), 201)
+
+
+async def list_users(request: Request) -> Response:
+    page = support.query(request, models.ListQuery)
+    users = await organizations.list_users(
+        support.deps(request).db,
+        support.principal(request),
+        limit=page.limit + 1,
+        starting_after=page.starting_after,
+    )
+    out = models.ListOut[models.UserOut](
+        data=[user_out(u) for u in users[: page.limit]], has_more=len(users) > page.limit
+    )
+    return support.json(out)

@@ -1,0 +1,1 @@
+"""Use cases: one function, one database transaction, the tenant set inside it."""

@@ -1,0 +1,195 @@
+"""Ledger use cases: the chart of accounts, posting, reversing, balances."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from accounting_api.db import ledger as ledger_db
+from accounting_api.db.connection import Database
+from accounting_api.domain import errors, ids, ledger, money
+from accounting_api.domain.roles import Principal, Role
+
+
+@dataclass(frozen=True, slots=True)
+class PostingInput:
+    account_id: str
+    side: ledger.Side
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInput:
+    entry_date: datetime.date
+    description: str
+    postings: Sequence[PostingInput]
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    account: ledger.Account
+    as_of: datetime.date
+    amount: int
+    """On the account's normal side: positive when the account holds its usual balance."""
+
+
+async def create_account(
+    db: Database,
+    principal: Principal,
+    *,
+    code: str,
+    name: str,
+    type: ledger.AccountType,
+    currency: str,
+) -> ledger.Account:
+    principal.require(Role.ACCOUNTANT)
+    money.exponent(currency)
+    account = ledger.Account(
+        ids.new_id("acct"),
+        code,
+        name,
+        type,
+        currency,
+        ledger.NORMAL_BALANCE[type],
+        datetime.datetime.now(datetime.UTC),
+    )
+    async with db.transaction(principal.organization_id) as conn:
+        (created,) = await ledger_db.insert_accounts(conn, principal.organization_id, [account])
+    return created
+
+
+async def get_account(db: Database, principal: Principal, account_id: str) -> ledger.Account:
+    async with db.transaction(principal.organization_id) as conn:
+        account = await ledger_db.get_account(conn, account_id)
+    if account is None:
+        raise errors.NotFound(f"no account {account_id}", param="id")
+    return account
+
+
+async def list_accounts(
+    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+) -> list[ledger.Account]:
+    async with db.transaction(principal.organization_id) as conn:
+        return await ledger_db.list_accounts(conn, limit=limit, after=starting_after)
+
+
+async def account_balance(
+    db: Database, principal: Principal, account_id: str, as_of: datetime.date
+) -> Balance:
+    async with db.transaction(principal.organization_id) as conn:
+        account = await ledger_db.get_account(conn, account_id)
+        if account is None:
+            raise errors.NotFound(f"no account {account_id}", param="id")
+        total = await ledger_db.account_balance(conn, account_id, as_of)
+    return Balance(account, as_of, ledger.balance_on_normal_side(account.type, total))
+
+
+def _checked_entry(
+    entry: EntryInput, accounts: dict[str, ledger.Account], param: str
+) -> ledger.NewEntry:
+    postings = []
+    for i, line in enumerate(entry.postings):
+        account = accounts.get(line.account_id)
+        if account is None:
+            raise errors.ResourceMissing(
+                f"no account {line.account_id}", param=f"{param}postings[{i}].account_id"
+            )
+        postings.append(ledger.Posting(account.id, line.side, line.amount, account.currency))
+    try:
+        ledger.check_balanced(postings)
+    except errors.AccountingError as exc:
+        exc.param = f"{param}{exc.param}" if exc.param else exc.param
+        raise
+    return ledger.NewEntry(ids.new_id("je"), entry.entry_date, entry.description, tuple(postings))
+
+
+def _view(entry: ledger.NewEntry) -> ledger.JournalEntry:
+    return ledger.JournalEntry(
+        entry.id,
+        entry.entry_date,
+        entry.description,
+        entry.postings,
+        entry.reverses_entry_id,
+        None,
+        datetime.datetime.now(datetime.UTC),
+    )
+
+
+async def post_entries(
+    db: Database,
+    principal: Principal,
+    entries: Sequence[EntryInput],
+    *,
+    request_id: str | None,
+    batch: bool = False,
+) -> list[ledger.JournalEntry]:
+    """Post entries all-or-nothing: one bad entry and none is written."""
+    principal.require(Role.ACCOUNTANT)
+    account_ids = [p.account_id for e in entries for p in e.postings]
+    async with db.transaction(principal.organization_id) as conn:
+        accounts = await ledger_db.accounts_by_id(conn, account_ids)
+        checked = [
+            _checked_entry(e, accounts, f"entries[{i}]." if batch else "")
+            for i, e in enumerate(entries)
+        ]
+        await ledger_db.insert_entries(
+            conn,
+            principal.organization_id,
+            checked,
+            created_by=principal.user_id,
+            request_id=request_id,
+        )
+    return [_view(e) for e in checked]
+
+
+async def get_entry(db: Database, principal: Principal, entry_id: str) -> ledger.JournalEntry:
+    async with db.transaction(principal.organization_id) as conn:
+        entry = await ledger_db.get_entry(conn, entry_id)
+    if entry is None:
+        raise errors.NotFound(f"no journal entry {entry_id}", param="id")
+    return entry
+
+
+async def list_entries(
+    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+) -> list[ledger.JournalEntry]:
+    async with db.transaction(principal.organization_id) as conn:
+        return await ledger_db.list_entries(conn, limit=limit, before=starting_after)
+
+
+async def reverse_entry(
+    db: Database,
+    principal: Principal,
+    entry_id: str,
+    *,
+    entry_date: datetime.date | None,
+    description: str | None,
+    request_id: str | None,
+) -> ledger.JournalEntry:
+    """Post the entry that cancels entry_id; an entry is reversed at most once."""
+    principal.require(Role.ACCOUNTANT)
+    async with db.transaction(principal.organization_id) as conn:
+        original = await ledger_db.get_entry(conn, entry_id)
+        if original is None:
+            raise errors.NotFound(f"no journal entry {entry_id}", param="id")
+        if original.reversed_by_entry_id:
+            raise errors.AlreadyReversed(
+                f"journal entry {entry_id} was already reversed by {original.reversed_by_entry_id}",
+                param="id",
+            )
+        reversal = ledger.NewEntry(
+            ids.new_id("je"),
+            entry_date or datetime.datetime.now(datetime.UTC).date(),
+            description or f"Reversal of {entry_id}",
+            tuple(ledger.reversal(original.postings)),
+            reverses_entry_id=entry_id,
+        )
+        await ledger_db.insert_entries(
+            conn,
+            principal.organization_id,
+            [reversal],
+            created_by=principal.user_id,
+            request_id=request_id,
+        )
+    return _view(reversal)

@@ -1,0 +1,85 @@
+"""Sign-up (an organization, its owner and its default chart) and user management."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from accounting_api.db import ledger as ledger_db
+from accounting_api.db import tenants
+from accounting_api.db.connection import Database
+from accounting_api.domain import errors, ids, ledger, money
+from accounting_api.domain.roles import Principal, Role, User
+from accounting_api.services import auth
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    id: str
+    name: str
+    base_currency: str
+    owner: User
+    accounts: int
+
+
+def default_chart(currency: str) -> list[ledger.Account]:
+    now = datetime.datetime.now(datetime.UTC)
+    return [
+        ledger.Account(
+            ids.new_id("acct"),
+            line.code,
+            line.name,
+            line.type,
+            currency,
+            ledger.NORMAL_BALANCE[line.type],
+            now,
+        )
+        for line in ledger.DEFAULT_CHART
+    ]
+
+
+async def sign_up(
+    db: Database, *, name: str, base_currency: str, email: str, password: str, owner_name: str
+) -> Organization:
+    money.exponent(base_currency)
+    org_id = ids.new_id("org")
+    password_hash = await auth.hash_password(password)
+    async with db.transaction(org_id) as conn:
+        await tenants.insert_organization(conn, org_id, name, base_currency)
+        owner = await tenants.insert_user(
+            conn,
+            user_id=ids.new_id("user"),
+            organization_id=org_id,
+            email=email.lower(),
+            name=owner_name,
+            role=Role.OWNER.value,
+            password_hash=password_hash,
+        )
+        accounts = await ledger_db.insert_accounts(conn, org_id, default_chart(base_currency))
+    return Organization(org_id, name, base_currency, owner, len(accounts))
+
+
+async def create_user(
+    db: Database, principal: Principal, *, email: str, password: str, name: str, role: Role
+) -> User:
+    principal.require(Role.ADMIN)
+    if role is Role.OWNER and principal.role is not Role.OWNER:
+        raise errors.Forbidden("only an owner may create another owner", param="role")
+    password_hash = await auth.hash_password(password)
+    async with db.transaction(principal.organization_id) as conn:
+        return await tenants.insert_user(
+            conn,
+            user_id=ids.new_id("user"),
+            organization_id=principal.organization_id,
+            email=email.lower(),
+            name=name,
+            role=role.value,
+            password_hash=password_hash,
+        )
+
+
+async def list_users(
+    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+) -> list[User]:
+    async with db.transaction(principal.organization_id) as conn:
+        return await tenants.list_users(conn, limit=limit, before=starting_after)

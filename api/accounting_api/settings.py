@@ -1,0 +1,93 @@
+"""One typed settings object per process, read from environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A required variable is missing or a value does not parse."""
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": lambda raw: raw.strip().lower() in {"1", "true", "yes", "on"},
+}
+
+
+def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
+    try:
+        return _PARSERS[str(spec.type)](raw)
+    except ValueError:
+        raise SettingsError(f"{spec.name.upper()} must be {spec.type}, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = field(repr=False)
+    """PostgreSQL DSN of the app role (owns no tables, subject to row-level security)."""
+    redis_url: str = field(repr=False)
+    """Redis URL for rate limiting."""
+    jwt_secret: str = field(repr=False)
+    """HS256 signing key for access tokens; at least 32 bytes."""
+    migration_database_url: str = field(default="", repr=False)
+    """DSN of the role that owns the schema; `migrate` uses it (DATABASE_URL if empty)."""
+    jwt_issuer: str = "https://api.universalaccounting.com"
+    """`iss` claim issued and required."""
+    jwt_audience: str = "accounting-api"
+    """`aud` claim issued and required."""
+    jwt_ttl_seconds: int = 3600
+    """Lifetime of an access token."""
+    rate_limit_max: int = 5000
+    """Requests allowed per organization and per client IP in one window."""
+    rate_limit_window_seconds: int = 3600
+    """Length of the rate-limit window."""
+    auth_rate_limit_max: int = 20
+    """Token requests allowed per client IP in one auth window (kept even without Redis)."""
+    auth_rate_limit_window_seconds: int = 300
+    """Length of the auth rate-limit window."""
+    idempotency_ttl_seconds: int = 86400
+    """How long a stored Idempotency-Key response is replayed."""
+    max_body_bytes: int = 1_048_576
+    """Largest request body accepted; larger ones are answered 413."""
+    db_pool_min: int = 2
+    """Connections the pool keeps open."""
+    db_pool_max: int = 20
+    """Connections the pool may open."""
+    db_statement_timeout_ms: int = 30_000
+    """Server-side statement timeout for app connections."""
+    redis_timeout_seconds: float = 0.25
+    """Socket timeout for Redis calls; past it the API fails open (or closed for auth)."""
+    trust_forwarded_for: bool = False
+    """Take the client IP from X-Forwarded-For (set only behind a trusted proxy)."""
+    log_level: str = "INFO"
+    """Root log level (DEBUG, INFO, WARNING, ERROR)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log_level", self.log_level.upper())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Each field from the variable of its name in capitals (DATABASE_URL, ...)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            raw = env.get(spec.name.upper(), "")
+            if raw:
+                values[spec.name] = _parse(spec, raw)
+            elif spec.default is dataclasses.MISSING:
+                raise SettingsError(f"{spec.name.upper()} is required")
+        settings = cls(**values)
+        if len(settings.jwt_secret.encode()) < 32:
+            raise SettingsError("JWT_SECRET must be at least 32 bytes")
+        return settings
+
+    @property
+    def owner_database_url(self) -> str:
+        return self.migration_database_url or self.database_url

@@ -1,0 +1,113 @@
+"""A fresh database per test session, migrated, and the app served in-process over ASGI."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from accounting_api.app import create_app
+from accounting_api.db import migrations
+from accounting_api.settings import Settings
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@dataclasses.dataclass(frozen=True)
+class TestDatabase:
+    name: str
+    owner_url: str
+    app_url: str
+
+
+async def create_database() -> TestDatabase:
+    name = f"ua_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    db = TestDatabase(
+        name,
+        with_database(os.environ["MIGRATION_DATABASE_URL"], name),
+        with_database(os.environ["DATABASE_URL"], name),
+    )
+    conn = await asyncpg.connect(db.owner_url)
+    try:
+        await migrations.apply(conn)
+    finally:
+        await conn.close()
+    return db
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database() -> AsyncIterator[TestDatabase]:
+    db = await create_database()
+    yield db
+    await drop_database(db.name)
+
+
+@pytest.fixture(scope="session")
+def settings(database: TestDatabase) -> Settings:
+    return Settings(
+        database_url=database.app_url,
+        redis_url=os.environ["REDIS_URL"],
+        jwt_secret="test-secret-" + "x" * 40,
+        migration_database_url=database.owner_url,
+        rate_limit_max=1_000_000,
+        auth_rate_limit_max=1_000_000,
+        db_pool_max=40,
+    )
+
+
+@asynccontextmanager
+async def serve(app: Starlette, client_ip: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run, and an HTTP client speaking to it over ASGI."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(create_app(settings)) as http:
+        yield http
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Callable[..., Starlette]:
+    """An app with some settings changed (e.g. low rate limits)."""
+
+    def build(**changes: Any) -> Starlette:
+        return create_app(dataclasses.replace(settings, **changes))
+
+    return build
+
+
+@pytest.fixture(scope="session")
+async def owner_conn(database: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser/owner connection, for reading or tampering behind the API's back."""
+    conn = await asyncpg.connect(database.owner_url)
+    yield conn
+    await conn.close()
