@@ -9,7 +9,7 @@ import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from accounting_api import routes
+from accounting_api import logs, routes
 from accounting_api.db.connection import Database
 from accounting_api.http import problems
 from accounting_api.http.auth import AuthenticationMiddleware
@@ -70,3 +70,10 @@ def create_app(settings: Settings) -> Starlette:
     app.state.deps = Deps(settings, db, redis_client, codec, Pinger(db, redis_client))
     app.state.openapi = routes.openapi_document()
     return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for `uvicorn --factory` (each worker process builds its own app)."""
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    return create_app(settings)

@@ -13,7 +13,6 @@ import asyncpg
 import uvicorn
 
 from accounting_api import logs
-from accounting_api.app import create_app
 from accounting_api.db import idempotency, migrations
 from accounting_api.db.connection import Database
 from accounting_api.domain import errors
@@ -81,12 +80,14 @@ async def _purge(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = Settings.from_env()  # fail fast, before any worker starts
     logs.configure(settings.log_level)
     uvicorn.run(
-        create_app(settings),
+        "accounting_api.app:app_from_env",
+        factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers,
         log_config=None,
         proxy_headers=settings.trust_forwarded_for,
         access_log=False,
@@ -101,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API with uvicorn")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     sub.add_parser("migrate", help="apply pending SQL migrations (safe to run concurrently)")
     org = sub.add_parser("create-org", help="create an organization with its owner")
     org.add_argument("--name", required=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
 from accounting_api import metrics
-from accounting_api.domain import errors
+from accounting_api.domain import errors, ids
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -90,9 +90,19 @@ class Database:
                     await bound.execute("SET CONSTRAINTS ALL IMMEDIATE")
                     await bound.execute("SET CONSTRAINTS ALL DEFERRED")
                 return
-            async with self.pool.acquire() as conn, conn.transaction():
-                await set_tenant(conn, organization_id)
-                yield conn
+            async with self.pool.acquire() as conn:
+                # BEGIN and the tenant in one round trip; the id is checked to be a
+                # well-formed org id before it is written into SQL text.
+                await conn.execute(f"BEGIN; {_tenant_sql(organization_id)}")
+                try:
+                    yield conn
+                except BaseException:
+                    # If ROLLBACK cannot run (cancelled mid-query), the pool's reset on
+                    # release rolls back or discards the connection instead.
+                    with suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
 
     @asynccontextmanager
     async def bound_transaction(self) -> AsyncIterator[Connection]:
@@ -116,6 +126,12 @@ def translated_errors() -> Iterator[None]:
         raise errors.Unbalanced(str(exc.message), param="postings") from None
     except asyncpg.ObjectNotInPrerequisiteStateError as exc:
         raise errors.Conflict(str(exc.message)) from None
+
+
+def _tenant_sql(organization_id: str | None) -> str:
+    if organization_id is not None and not ids.has_prefix(organization_id, "org"):
+        raise ValueError(f"not an organization id: {organization_id!r}")
+    return f"SELECT set_config('app.organization_id', '{organization_id or ''}', true)"
 
 
 async def set_tenant(conn: Connection, organization_id: str | None) -> None:

@@ -82,6 +82,19 @@ async def account_balance(conn: Connection, account_id: str, as_of: datetime.dat
     return int(total)
 
 
+_INSERT_ENTRIES = """
+WITH entries AS (
+  INSERT INTO journal_entries (organization_id, created_by, request_id,
+                               id, entry_date, description, reverses_entry_id)
+  SELECT $1, $2, $3, * FROM unnest($4::text[], $5::date[], $6::text[], $7::text[])
+)
+INSERT INTO postings (organization_id, journal_entry_id, line, account_id, currency,
+                      amount, entry_date)
+SELECT $1, * FROM unnest($8::text[], $9::int2[], $10::text[], $11::text[], $12::int8[],
+                         $13::date[])
+"""
+
+
 async def insert_entries(
     conn: Connection,
     organization_id: str,
@@ -90,12 +103,15 @@ async def insert_entries(
     created_by: str | None,
     request_id: str | None,
 ) -> None:
-    """Write entries and their postings in two statements, whatever the batch size."""
+    """Write entries and their postings in one statement, whatever the batch size.
+
+    Foreign keys are checked at the end of the statement, so the postings may refer
+    to the entries the same statement inserts.
+    """
+    lines = [(e, i, p) for e in entries for i, p in enumerate(e.postings)]
     try:
         await conn.execute(
-            "INSERT INTO journal_entries (organization_id, created_by, request_id,"
-            " id, entry_date, description, reverses_entry_id)"
-            " SELECT $1, $2, $3, * FROM unnest($4::text[], $5::date[], $6::text[], $7::text[])",
+            _INSERT_ENTRIES,
             organization_id,
             created_by,
             request_id,
@@ -103,25 +119,19 @@ async def insert_entries(
             [e.entry_date for e in entries],
             [e.description for e in entries],
             [e.reverses_entry_id for e in entries],
+            [e.id for e, _, _ in lines],
+            [i for _, i, _ in lines],
+            [p.account_id for _, _, p in lines],
+            [p.currency for _, _, p in lines],
+            [p.signed for _, _, p in lines],
+            [e.entry_date for e, _, _ in lines],
         )
-    except asyncpg.UniqueViolationError:
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != "journal_entries_one_reversal":
+            raise
         raise errors.AlreadyReversed(
             "this journal entry has already been reversed", param="id"
         ) from None
-    lines = [(e, i, p) for e in entries for i, p in enumerate(e.postings)]
-    await conn.execute(
-        "INSERT INTO postings (organization_id, journal_entry_id, line, account_id, currency,"
-        " amount, entry_date)"
-        " SELECT $1, * FROM unnest($2::text[], $3::int2[], $4::text[], $5::text[],"
-        " $6::int8[], $7::date[])",
-        organization_id,
-        [e.id for e, _, _ in lines],
-        [i for _, i, _ in lines],
-        [p.account_id for _, _, p in lines],
-        [p.currency for _, _, p in lines],
-        [p.signed for _, _, p in lines],
-        [e.entry_date for e, _, _ in lines],
-    )
 
 
 _ENTRY_QUERY = """

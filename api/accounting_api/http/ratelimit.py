@@ -68,26 +68,36 @@ class LocalWindow:
         return Verdict(limit, count, start + limit.window - int(now))
 
 
+# One round trip for every window a request counts against: INCR each key and set
+# its expiry when the window is new. KEYS are the window keys, ARGV their TTLs.
+_HIT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+  counts[i] = n
+end
+return counts
+"""
+
+
 class RateLimiter:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
         self.local = LocalWindow()
+        self._hit = client.register_script(_HIT_SCRIPT)
 
     async def hit(self, checks: list[tuple[str, Limit]], now: float) -> list[Verdict]:
-        pipe = self.client.pipeline(transaction=False)
-        for key, limit in checks:
-            start = window_start(now, limit.window)
-            redis_key = f"rl:{limit.name}:{key}:{start}"
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, limit.window + 1, nx=True)
-        replies = await pipe.execute()
+        starts = [window_start(now, limit.window) for _, limit in checks]
+        keys = [
+            f"rl:{limit.name}:{key}:{start}"
+            for (key, limit), start in zip(checks, starts, strict=True)
+        ]
+        ttls = [limit.window + 1 for _, limit in checks]
+        counts = await self._hit(keys=keys, args=ttls)
         return [
-            Verdict(
-                limit,
-                int(replies[2 * i]),
-                window_start(now, limit.window) + limit.window - int(now),
-            )
-            for i, (_, limit) in enumerate(checks)
+            Verdict(limit, int(count), start + limit.window - int(now))
+            for (_, limit), start, count in zip(checks, starts, counts, strict=True)
         ]
 
 

@@ -7,9 +7,50 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
-from accounting_api.db.connection import Database
+from accounting_api.db.connection import Connection, Database
 from accounting_api.domain import errors, ids, ledger, money
 from accounting_api.domain.roles import Principal, Role
+
+
+class AccountCache:
+    """Accounts by (organization, id), shared by the requests of one process.
+
+    Sound because the columns posting depends on (organization, currency, type)
+    never change: the app role may only INSERT and SELECT accounts.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._size = size
+        self._accounts: dict[tuple[str, str], ledger.Account] = {}
+
+    def get(self, organization_id: str, ids_: Sequence[str]) -> dict[str, ledger.Account]:
+        found = {}
+        for account_id in ids_:
+            account = self._accounts.get((organization_id, account_id))
+            if account is not None:
+                found[account_id] = account
+        return found
+
+    def add(self, organization_id: str, accounts: dict[str, ledger.Account]) -> None:
+        if len(self._accounts) + len(accounts) > self._size:
+            self._accounts.clear()
+        for account_id, account in accounts.items():
+            self._accounts[(organization_id, account_id)] = account
+
+
+_accounts = AccountCache()
+
+
+async def _accounts_for(
+    conn: Connection, organization_id: str, account_ids: Sequence[str]
+) -> dict[str, ledger.Account]:
+    found = _accounts.get(organization_id, account_ids)
+    missing = [a for a in account_ids if a not in found]
+    if missing:
+        loaded = await ledger_db.accounts_by_id(conn, missing)
+        _accounts.add(organization_id, loaded)
+        found |= loaded
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +169,7 @@ async def post_entries(
     principal.require(Role.ACCOUNTANT)
     account_ids = [p.account_id for e in entries for p in e.postings]
     async with db.transaction(principal.organization_id) as conn:
-        accounts = await ledger_db.accounts_by_id(conn, account_ids)
+        accounts = await _accounts_for(conn, principal.organization_id, account_ids)
         checked = [
             _checked_entry(e, accounts, f"entries[{i}]." if batch else "")
             for i, e in enumerate(entries)

@@ -1,0 +1,205 @@
+"""API posting throughput against the same inserts through asyncpg directly.
+
+Starts `accounting-api serve` on loopback, drives single-entry POSTs with wrk at
+concurrency 32, posts batches of 1,000 entries, and measures in the same run the
+limit: the same transactions (tenant set, entry row, postings, commit, same
+durability) issued by asyncpg at the same concurrency. Prints one JSON object on
+the last line and writes it to bench/results/api.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import pathlib
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+
+import asyncpg
+import httpx
+
+from accounting_api.domain import ids
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PORT = int(os.environ.get("BENCH_PORT", "8791"))
+API = f"http://127.0.0.1:{PORT}"
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+BATCH = 1000
+PASSWORD = "bench-password-123"
+
+
+def start_api() -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "JWT_SECRET": "bench-secret-" + "x" * 32,
+        "RATE_LIMIT_MAX": "100000000",
+        "AUTH_RATE_LIMIT_MAX": "100000000",
+        "DB_POOL_MAX": str(CONCURRENCY),
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
+    }
+    cmd = [str(ROOT / ".venv/bin/accounting-api"), "serve", "--port", str(PORT)]
+    cmd += ["--workers", str(WORKERS)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_ready(client: httpx.AsyncClient) -> None:
+    for _ in range(200):
+        try:
+            if (await client.get("/ready")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the API did not become ready")
+
+
+async def tenant(client: httpx.AsyncClient) -> tuple[str, str, dict[str, str]]:
+    email = f"bench-{secrets.token_hex(4)}@example.com"
+    org = await client.post(
+        "/v1/organizations",
+        json={"name": "Bench", "owner": {"email": email, "password": PASSWORD, "name": "B"}},
+    )
+    org.raise_for_status()
+    tok = await client.post("/v1/auth/token", json={"email": email, "password": PASSWORD})
+    token = tok.json()["access_token"]
+    accounts = await client.get(
+        "/v1/accounts", params={"limit": 100}, headers={"Authorization": f"Bearer {token}"}
+    )
+    return org.json()["id"], token, {a["code"]: a["id"] for a in accounts.json()["data"]}
+
+
+def run_wrk(token: str, debit: str, credit: str, seconds: int) -> dict[str, float]:
+    env = os.environ | {"BENCH_TOKEN": token, "BENCH_DEBIT": debit, "BENCH_CREDIT": credit}
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONCURRENCY}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench/post_entry.lua"),
+            f"{API}/v1/journal-entries",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"WRK_JSON (\{.*\})", out)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    result: dict[str, float] = json.loads(match[1])
+    return result
+
+
+async def raw_limit(dsn: str, org_id: str, debit: str, credit: str, seconds: int) -> float:
+    """The same transaction the API runs per entry, straight through asyncpg: BEGIN with
+    the tenant set, one statement writing the entry and its postings, COMMIT."""
+    pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
+    deadline = time.perf_counter() + seconds
+    count = 0
+    day = datetime.date(2026, 11, 1)
+
+    async def worker() -> None:
+        nonlocal count
+        async with pool.acquire() as conn:
+            while time.perf_counter() < deadline:
+                entry_id = ids.new_id("je")
+                await conn.execute(
+                    f"BEGIN; SELECT set_config('app.organization_id', '{org_id}', true)"
+                )
+                await conn.execute(
+                    "WITH e AS (INSERT INTO journal_entries (organization_id, id, entry_date,"
+                    " description) VALUES ($1, $2, $5, 'raw'))"
+                    " INSERT INTO postings (organization_id, journal_entry_id, line,"
+                    " account_id, currency, amount, entry_date) VALUES"
+                    " ($1, $2, 0, $3, 'USD', 1234, $5), ($1, $2, 1, $4, 'USD', -1234, $5)",
+                    org_id,
+                    entry_id,
+                    debit,
+                    credit,
+                    day,
+                )
+                await conn.execute("COMMIT")
+                count += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return count / elapsed
+
+
+async def batch_throughput(
+    client: httpx.AsyncClient, token: str, debit: str, credit: str, seconds: int
+) -> float:
+    posting = [
+        {"account_id": debit, "side": "debit", "amount": 500},
+        {"account_id": credit, "side": "credit", "amount": 500},
+    ]
+    body = {"entries": [{"date": "2026-11-02", "postings": posting}] * BATCH}
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.perf_counter() + seconds
+    posted = 0
+
+    async def worker() -> None:
+        nonlocal posted
+        while time.perf_counter() < deadline:
+            response = await client.post("/v1/journal-entries/batch", json=body, headers=headers)
+            response.raise_for_status()
+            posted += BATCH
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(WORKERS * 2)))
+    return posted / (time.perf_counter() - started)
+
+
+async def main() -> dict[str, float | int | str]:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk (make bench-api installs it)")
+    server = start_api()
+    try:
+        async with httpx.AsyncClient(base_url=API, timeout=60) as client:
+            await wait_ready(client)
+            org_id, token, accounts = await tenant(client)
+            debit, credit = accounts["1000"], accounts["4000"]
+            run_wrk(token, debit, credit, 3)  # warm up pools, caches, JIT-free but still
+            api = run_wrk(token, debit, credit, SECONDS)
+            batch = await batch_throughput(client, token, debit, credit, SECONDS)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    raw = await raw_limit(os.environ["DATABASE_URL"], org_id, debit, credit, SECONDS)
+    api_rate = api["requests"] / (api["duration_us"] / 1e6)
+    return {
+        "benchmark": "api_posting",
+        "concurrency": CONCURRENCY,
+        "api_workers": WORKERS,
+        "seconds": SECONDS,
+        "api_entries_per_s": round(api_rate, 1),
+        "raw_entries_per_s": round(raw, 1),
+        "ratio": round(api_rate / raw, 3),
+        "p50_ms": round(api["p50_us"] / 1000, 2),
+        "p90_ms": round(api["p90_us"] / 1000, 2),
+        "p99_ms": round(api["p99_us"] / 1000, 2),
+        "non_2xx": int(api["non_2xx"]),
+        "batch_entries_per_s": round(batch, 1),
+        "cpus": os.cpu_count() or 0,
+    }
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main())
+    out = ROOT / "bench/results"
+    out.mkdir(exist_ok=True)
+    (out / "api.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
