@@ -55,6 +55,7 @@ demo: services-up
 	hack/demo.sh
 
 bench-api: services-up
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	eval "$$(hack/services.sh env)" && $(BIN)/python bench/api_bench.py
 
 clean: services-down

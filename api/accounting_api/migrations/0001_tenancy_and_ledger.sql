@@ -97,45 +97,54 @@ CREATE TABLE postings (
 );
 CREATE INDEX postings_by_account ON postings (organization_id, account_id, entry_date) INCLUDE (amount);
 
--- Balanced per currency with at least two postings, checked at commit so the
--- postings of one entry can be inserted one by one.
+-- Balanced per currency with at least two postings, checked at commit (one query per
+-- entry) so the postings of an entry may be written after it, statement by statement.
 CREATE FUNCTION check_entry_balanced() RETURNS trigger
   LANGUAGE plpgsql AS $$
 DECLARE
-  entry_id text;
-  n integer;
-  bad record;
+  n bigint := 0;
+  line record;
 BEGIN
-  IF TG_TABLE_NAME = 'postings' THEN
-    entry_id := NEW.journal_entry_id;
-  ELSE
-    entry_id := NEW.id;
-  END IF;
-  IF TG_TABLE_NAME = 'postings' AND NOT EXISTS (
-      SELECT 1 FROM journal_entries e
-       WHERE e.id = entry_id AND e.created_txid = txid_current()) THEN
-    RAISE EXCEPTION 'journal entry % is immutable: post a reversal instead', entry_id
-      USING ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  SELECT count(*) INTO n FROM postings WHERE journal_entry_id = entry_id;
+  FOR line IN SELECT currency, sum(amount) AS total, count(*) AS postings
+                FROM postings WHERE journal_entry_id = NEW.id GROUP BY currency LOOP
+    n := n + line.postings;
+    IF line.total <> 0 THEN
+      RAISE EXCEPTION 'journal entry % is unbalanced in %: debits minus credits = %',
+        NEW.id, line.currency, line.total
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'journal_entry_balanced';
+    END IF;
+  END LOOP;
   IF n < 2 THEN
-    RAISE EXCEPTION 'journal entry % has % postings; at least two are required', entry_id, n
-      USING ERRCODE = 'check_violation', CONSTRAINT = 'journal_entry_balanced';
-  END IF;
-  SELECT currency, sum(amount) AS total INTO bad FROM postings
-   WHERE journal_entry_id = entry_id GROUP BY currency HAVING sum(amount) <> 0 LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'journal entry % is unbalanced in %: debits minus credits = %',
-      entry_id, bad.currency, bad.total
+    RAISE EXCEPTION 'journal entry % has % postings; at least two are required', NEW.id, n
       USING ERRCODE = 'check_violation', CONSTRAINT = 'journal_entry_balanced';
   END IF;
   RETURN NULL;
 END $$;
 
-CREATE CONSTRAINT TRIGGER postings_balanced AFTER INSERT ON postings
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_entry_balanced();
 CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_entry_balanced();
+
+-- Postings may only join an entry written by the same transaction: a committed entry
+-- is closed for good. Checked once per statement, after it, so one statement may
+-- write entries and their postings together.
+CREATE FUNCTION check_postings_join_new_entries() RETURNS trigger
+  LANGUAGE plpgsql AS $$
+DECLARE
+  closed text;
+BEGIN
+  SELECT p.journal_entry_id INTO closed
+    FROM new_postings p LEFT JOIN journal_entries e ON e.id = p.journal_entry_id
+   WHERE e.created_txid IS DISTINCT FROM txid_current() LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'journal entry % is immutable: post a reversal instead', closed
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER postings_join_new_entries AFTER INSERT ON postings
+  REFERENCING NEW TABLE AS new_postings
+  FOR EACH STATEMENT EXECUTE FUNCTION check_postings_join_new_entries();
 
 CREATE FUNCTION forbid_ledger_change() RETURNS trigger
   LANGUAGE plpgsql AS $$
