@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -18,6 +19,16 @@ if TYPE_CHECKING:
     Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 else:
     Connection = asyncpg.Connection
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+"""What asyncpg raises when PostgreSQL cannot be reached or drops the connection."""
 
 # A connection an outer layer (the idempotency middleware) already holds in an open
 # transaction; use cases then run inside it as a savepoint, so the stored response
@@ -56,9 +67,21 @@ class Database:
         return self._pool
 
     async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(
+        """Open the pool; if PostgreSQL is down, start empty and connect on demand.
+
+        The process then stays up and says so in /health and /ready instead of
+        crash-looping until the database is back.
+        """
+        try:
+            self._pool = await self._create_pool(self._min_size)
+        except UNAVAILABLE as exc:
+            log.warning("database unavailable at startup (%s); connecting on demand", exc)
+            self._pool = await self._create_pool(0)
+
+    async def _create_pool(self, min_size: int) -> asyncpg.Pool[asyncpg.Record]:
+        return await asyncpg.create_pool(
             self._dsn,
-            min_size=self._min_size,
+            min_size=min_size,
             max_size=self._max_size,
             init=_init_connection,
             server_settings={
@@ -126,6 +149,8 @@ def translated_errors() -> Iterator[None]:
         raise errors.Unbalanced(str(exc.message), param="postings") from None
     except asyncpg.ObjectNotInPrerequisiteStateError as exc:
         raise errors.Conflict(str(exc.message)) from None
+    except UNAVAILABLE:
+        raise errors.ServiceUnavailable("the database is unavailable; retry later") from None
 
 
 def _tenant_sql(organization_id: str | None) -> str:

@@ -14,7 +14,7 @@ MAX_AMOUNT = 2**63 - 1
 
 
 @functools.cache
-def exponent(code: str) -> int:
+def exponent(code: str, param: str = "currency") -> int:
     """Number of minor-unit digits of an ISO-4217 currency (JPY 0, USD 2, BHD 3).
 
     Raises ValidationFailed for codes ISO-4217 does not define or that have no minor
@@ -24,12 +24,10 @@ def exponent(code: str) -> int:
         digits = Currency(code).exponent
     except ValueError:
         raise errors.ValidationFailed(
-            f"{code!r} is not an ISO-4217 currency code", param="currency"
+            f"{code!r} is not an ISO-4217 currency code", param=param
         ) from None
     if digits is None:
-        raise errors.ValidationFailed(
-            f"{code} has no minor unit and cannot be booked", param="currency"
-        )
+        raise errors.ValidationFailed(f"{code} has no minor unit and cannot be booked", param=param)
     return int(digits)
 
 

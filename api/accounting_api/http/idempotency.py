@@ -21,6 +21,8 @@ from accounting_api.http import problems
 from accounting_api.http.context import state
 
 MAX_KEY_LENGTH = 255
+NOT_STORED = frozenset({"/v1/auth/token"})
+"""Never stored: a token response holds a secret, and asking again is already safe."""
 
 
 def request_hash(scope: Scope, body: bytes) -> str:
@@ -46,7 +48,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = Headers(scope=scope).get("idempotency-key") if scope["type"] == "http" else None
-        if key is None or scope["method"] != "POST":
+        if key is None or scope["method"] != "POST" or scope["path"] in NOT_STORED:
             await self.app(scope, receive, send)
             return
         try:

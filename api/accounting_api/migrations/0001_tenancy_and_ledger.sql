@@ -204,7 +204,12 @@ CREATE POLICY maintenance ON idempotency_keys USING (current_user <> session_use
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON FUNCTION find_login(text), purge_idempotency_keys(interval) FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO accounting_app;
-GRANT SELECT, INSERT ON organizations, users, accounts, journal_entries, postings,
+-- journal_entries: the app may not choose created_txid (the immutability check trusts
+-- it) nor created_at.
+GRANT SELECT ON journal_entries TO accounting_app;
+GRANT INSERT (id, organization_id, entry_date, description, reverses_entry_id, created_by,
+  request_id) ON journal_entries TO accounting_app;
+GRANT SELECT, INSERT ON organizations, users, accounts, postings,
   idempotency_keys TO accounting_app;
 GRANT UPDATE ON idempotency_keys TO accounting_app;
 GRANT SELECT ON schema_migrations TO accounting_app;

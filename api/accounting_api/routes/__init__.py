@@ -293,6 +293,9 @@ async def openapi(request: Request) -> Response:
 
 
 def starlette_routes() -> list[Route]:
-    routes = [Route(e.path, e.handler, methods=[e.method]) for e in ENDPOINTS]
+    routes = [
+        Route(e.path, support.authenticated(e.handler) if e.auth else e.handler, methods=[e.method])
+        for e in ENDPOINTS
+    ]
     routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
     return routes

@@ -76,7 +76,7 @@ async def list_accounts(request: Request) -> Response:
 
 async def get_account(request: Request) -> Response:
     account = await ledger_service.get_account(
-        support.deps(request).db, support.principal(request), request.path_params["id"]
+        support.deps(request).db, support.principal(request), support.path_id(request, "acct")
     )
     return support.json(account_out(account))
 
@@ -86,7 +86,7 @@ async def account_balance(request: Request) -> Response:
     balance = await ledger_service.account_balance(
         support.deps(request).db,
         support.principal(request),
-        request.path_params["id"],
+        support.path_id(request, "acct"),
         params.as_of or support.today(),
     )
     out = models.BalanceOut(
@@ -139,7 +139,7 @@ async def list_entries(request: Request) -> Response:
 
 async def get_entry(request: Request) -> Response:
     entry = await ledger_service.get_entry(
-        support.deps(request).db, support.principal(request), request.path_params["id"]
+        support.deps(request).db, support.principal(request), support.path_id(request, "je")
     )
     return support.json(entry_out(entry))
 
@@ -149,7 +149,7 @@ async def reverse_entry(request: Request) -> Response:
     entry = await ledger_service.reverse_entry(
         support.deps(request).db,
         support.principal(request),
-        request.path_params["id"],
+        support.path_id(request, "je"),
         entry_date=data.date,
         description=data.description,
         request_id=support.request_id(request),

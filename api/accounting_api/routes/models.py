@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from accounting_api.domain import ledger, money
 from accounting_api.domain.roles import Role
@@ -18,10 +18,22 @@ Amount = Annotated[
 Currency = Annotated[
     str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO-4217 code, e.g. USD.")
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here, naming the field.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Name = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Ref = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+"""An object id given in a body or query (checked against the database later)."""
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
 AccountCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
-Description = Annotated[str, StringConstraints(max_length=1000)]
+Description = Annotated[Text, StringConstraints(max_length=1000)]
 
 
 class Body(BaseModel):
@@ -66,7 +78,7 @@ class OrganizationOut(Out):
 
 
 class TokenIn(Body):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    email: Annotated[Text, StringConstraints(min_length=3, max_length=320)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
@@ -114,7 +126,7 @@ class BalanceOut(Out):
 
 
 class PostingIn(Body):
-    account_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    account_id: Ref
     side: ledger.Side
     amount: Amount
 
@@ -160,7 +172,7 @@ class ReverseIn(Body):
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=10, ge=1, le=100)
-    starting_after: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    starting_after: Ref | None = None
 
 
 class BalanceQuery(BaseModel):

@@ -12,7 +12,7 @@ import redis.asyncio as redis
 from starlette.requests import Request
 from starlette.responses import Response
 
-from accounting_api.domain import errors
+from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
@@ -44,6 +44,26 @@ def principal(request: Request) -> Principal:
     if not isinstance(found, Principal):
         raise errors.Unauthenticated("this endpoint needs an 'Authorization: Bearer' token")
     return found
+
+
+def path_id(request: Request, prefix: str) -> str:
+    """The `{id}` of the path; an id of the wrong shape names nothing that exists."""
+    value = str(request.path_params["id"])
+    if not ids.has_prefix(value, prefix):
+        raise errors.NotFound(f"no object with id {value!r}", param="id")
+    return value
+
+
+def authenticated(handler: Handler) -> Handler:
+    """Refuse a request without a principal before its body is even read."""
+
+    async def guarded(request: Request) -> Response:
+        principal(request)
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
 
 
 def request_id(request: Request) -> str | None:

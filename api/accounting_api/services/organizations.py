@@ -41,7 +41,7 @@ def default_chart(currency: str) -> list[ledger.Account]:
 async def sign_up(
     db: Database, *, name: str, base_currency: str, email: str, password: str, owner_name: str
 ) -> Organization:
-    money.exponent(base_currency)
+    money.exponent(base_currency, param="base_currency")
     org_id = ids.new_id("org")
     password_hash = await auth.hash_password(password)
     async with db.transaction(org_id) as conn:

@@ -1,0 +1,94 @@
+"""Settings from environment variables: parsing, defaults and errors naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounting_api.settings import Settings, SettingsError
+
+REQUIRED = {
+    "DATABASE_URL": "postgresql://app:pw@db/accounting",
+    "REDIS_URL": "redis://cache:6379/0",
+    "JWT_SECRET": "s" * 32,
+}
+
+
+def test_required_variables_alone_give_the_documented_defaults() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert settings.database_url == REQUIRED["DATABASE_URL"]
+    assert (settings.rate_limit_max, settings.rate_limit_window_seconds) == (5000, 3600)
+    assert (settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds) == (20, 300)
+    assert settings.idempotency_ttl_seconds == 86400
+    assert settings.max_body_bytes == 1_048_576
+    assert settings.trust_forwarded_for is False
+    assert settings.owner_database_url == REQUIRED["DATABASE_URL"]
+
+
+def test_ints_floats_and_strings_are_parsed() -> None:
+    env = REQUIRED | {
+        "RATE_LIMIT_MAX": "7",
+        "JWT_TTL_SECONDS": "60",
+        "REDIS_TIMEOUT_SECONDS": "0.5",
+        "LOG_LEVEL": "debug",
+        "MIGRATION_DATABASE_URL": "postgresql://owner:pw@db/accounting",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.rate_limit_max, settings.jwt_ttl_seconds) == (7, 60)
+    assert settings.redis_timeout_seconds == 0.5
+    assert settings.log_level == "DEBUG"
+    assert settings.owner_database_url == "postgresql://owner:pw@db/accounting"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        *[("1", True), ("true", True), ("TRUE", True), ("yes", True), (" on ", True)],
+        *[("0", False), ("false", False), ("no", False), ("off", False)],
+    ],
+)
+def test_bools_are_parsed(raw: str, expected: bool) -> None:
+    settings = Settings.from_env(REQUIRED | {"TRUST_FORWARDED_FOR": raw})
+    assert settings.trust_forwarded_for is expected
+
+
+def test_an_empty_variable_means_the_default() -> None:
+    assert Settings.from_env(REQUIRED | {"RATE_LIMIT_MAX": ""}).rate_limit_max == 5000
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_a_missing_required_variable_is_named(missing: str) -> None:
+    env = {k: v for k, v in REQUIRED.items() if k != missing}
+    with pytest.raises(SettingsError, match=f"^{missing} is required"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("secret", ["", "short", "x" * 31, "é" * 15])
+def test_a_short_jwt_secret_is_refused(secret: str) -> None:
+    with pytest.raises(SettingsError, match="JWT_SECRET"):
+        Settings.from_env(REQUIRED | {"JWT_SECRET": secret})
+
+
+def test_a_32_byte_multibyte_secret_is_enough() -> None:
+    assert Settings.from_env(REQUIRED | {"JWT_SECRET": "é" * 16}).jwt_secret == "é" * 16
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("RATE_LIMIT_MAX", "abc"),
+        ("DB_POOL_MAX", "1.5"),
+        ("JWT_TTL_SECONDS", "1h"),
+        ("REDIS_TIMEOUT_SECONDS", "fast"),
+    ],
+)
+def test_a_value_that_does_not_parse_names_its_variable(variable: str, raw: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(REQUIRED | {variable: raw})
+    assert variable in str(caught.value)
+    assert repr(raw) in str(caught.value)
+
+
+def test_secrets_stay_out_of_the_repr() -> None:
+    text = repr(Settings.from_env(REQUIRED))
+    for secret in REQUIRED.values():
+        assert secret not in text
