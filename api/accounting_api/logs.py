@@ -21,6 +21,23 @@ _PATTERNS = (
     (re.compile(r"\b(?:\d[ -]?){9,15}(\d{4})\b"), r"[REDACTED]\1"),
 )
 _SENSITIVE_KEYS = frozenset({"password", "secret", "token", "authorization", "jwt_secret"})
+# Fields the access log fills from validated values (a route template, never a raw
+# path): scrubbing them on every request would cost more than the request's logic.
+_STRUCTURED_KEYS = frozenset(
+    {
+        "time",
+        "level",
+        "logger",
+        "request_id",
+        "method",
+        "route",
+        "status",
+        "duration_ms",
+        "organization_id",
+        "client_ip",
+        "error_code",
+    }
+)
 
 
 def scrub(text: str) -> str:
@@ -34,7 +51,7 @@ class ScrubbingFormatter(JsonFormatter):
         for key, value in list(log_data.items()):
             if key.lower() in _SENSITIVE_KEYS:
                 log_data[key] = "[REDACTED]"
-            elif isinstance(value, str):
+            elif isinstance(value, str) and key not in _STRUCTURED_KEYS:
                 log_data[key] = scrub(value)
         return log_data
 
