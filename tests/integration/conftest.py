@@ -32,18 +32,22 @@ class TestDatabase:
     app_url: str
 
 
-async def create_database() -> TestDatabase:
-    name = f"ua_test_{secrets.token_hex(6)}"
+async def create_empty_database(prefix: str = "ua_test") -> TestDatabase:
+    name = f"{prefix}_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    db = TestDatabase(
+    return TestDatabase(
         name,
         with_database(os.environ["MIGRATION_DATABASE_URL"], name),
         with_database(os.environ["DATABASE_URL"], name),
     )
+
+
+async def create_database() -> TestDatabase:
+    db = await create_empty_database()
     conn = await asyncpg.connect(db.owner_url)
     try:
         await migrations.apply(conn)

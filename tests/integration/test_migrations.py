@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,18 +25,9 @@ NAMES = [f"{m.version:04d}_{m.name}" for m in migrations.load()]
 @pytest.fixture
 async def fresh() -> AsyncIterator[conftest.TestDatabase]:
     """An empty database (no migration applied), dropped afterwards."""
-    name = f"ua_migrate_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield conftest.TestDatabase(
-        name,
-        conftest.with_database(os.environ["MIGRATION_DATABASE_URL"], name),
-        conftest.with_database(os.environ["DATABASE_URL"], name),
-    )
-    await conftest.drop_database(name)
+    db = await conftest.create_empty_database("ua_migrate")
+    yield db
+    await conftest.drop_database(db.name)
 
 
 @pytest.fixture
