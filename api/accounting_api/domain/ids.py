@@ -1,15 +1,17 @@
 """Opaque, type-prefixed, time-ordered identifiers (`acct_...`, `je_...`).
 
-The body is 48 bits of milliseconds and 80 random bits in Crockford base32, so ids
-sort by creation time: cursor pagination can order by id alone.
+The body is 48 bits of milliseconds and 80 random bits in base32 (Crockford's
+alphabet), so ids sort by creation time: cursor pagination can order by id alone.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
 PREFIXES = frozenset({"org", "user", "acct", "je", "cus", "inv", "pay", "re", "evt"})
 
 
@@ -17,11 +19,10 @@ def new_id(prefix: str) -> str:
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
     value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_ALPHABET[digit])
-    return f"{prefix}_{''.join(reversed(chars))}"
+    # base32 of the 16 bytes, most significant bits first, in an alphabet whose order
+    # matches the digits' values: ids compare like the numbers they encode.
+    body = base64.b32encode(value.to_bytes(16, "big"))[:26].decode("ascii")
+    return f"{prefix}_{body.translate(_FROM_RFC4648)}"
 
 
 def has_prefix(value: str, prefix: str) -> bool:
