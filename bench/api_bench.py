@@ -10,6 +10,7 @@ the last line and writes it to bench/results/api.json.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -36,6 +37,36 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 BATCH = 1000
 PASSWORD = "bench-password-123"
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time consumed so far by these processes (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def family(pid: int) -> list[int]:
+    """pid and its direct children (uvicorn's worker processes)."""
+    children = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(FileNotFoundError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return [pid, *children]
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for comm in pathlib.Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(FileNotFoundError):
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+    return pids
 
 
 def start_api() -> subprocess.Popen[bytes]:
@@ -103,7 +134,9 @@ def run_wrk(token: str, debit: str, credit: str, seconds: int) -> dict[str, floa
     return result
 
 
-async def raw_limit(dsn: str, org_id: str, debit: str, credit: str, seconds: int) -> float:
+async def raw_limit(
+    dsn: str, org_id: str, debit: str, credit: str, seconds: int
+) -> tuple[float, float]:
     """The same transaction the API runs per entry, straight through asyncpg: BEGIN with
     the tenant set, one statement writing the entry and its postings, COMMIT."""
     pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
@@ -134,11 +167,14 @@ async def raw_limit(dsn: str, org_id: str, debit: str, credit: str, seconds: int
                 await conn.execute("COMMIT")
                 count += 1
 
+    backends = postgres_pids()
+    pg_before = cpu_seconds(backends)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started
+    pg_cpu = cpu_seconds(backends) - pg_before  # before the backends exit with the pool
     await pool.close()
-    return count / elapsed
+    return count / elapsed, pg_cpu
 
 
 async def batch_throughput(
@@ -171,6 +207,7 @@ async def main() -> dict[str, object]:
     server = start_api()
     api_rounds: list[dict[str, float]] = []
     raw_rates: list[float] = []
+    api_cpu = api_pg_cpu = raw_cpu = raw_pg_cpu = 0.0
     try:
         async with httpx.AsyncClient(base_url=API, timeout=60) as client:
             await wait_ready(client)
@@ -179,13 +216,19 @@ async def main() -> dict[str, object]:
             run_wrk(token, debit, credit, 3)  # warm up pools and caches
             # API and raw alternate in short rounds so that both see the same machine
             # (disk flushes, other load) rather than one of them an unlucky minute.
+            api_pids = family(server.pid)
             for _ in range(ROUNDS):
+                before = cpu_seconds(api_pids), cpu_seconds(postgres_pids())
                 api_rounds.append(run_wrk(token, debit, credit, SECONDS // ROUNDS))
-                raw_rates.append(
-                    await raw_limit(
-                        os.environ["DATABASE_URL"], org_id, debit, credit, SECONDS // ROUNDS
-                    )
+                api_cpu += cpu_seconds(api_pids) - before[0]
+                api_pg_cpu += cpu_seconds(postgres_pids()) - before[1]
+                started = time.process_time()
+                rate, pg_cpu = await raw_limit(
+                    os.environ["DATABASE_URL"], org_id, debit, credit, SECONDS // ROUNDS
                 )
+                raw_rates.append(rate)
+                raw_cpu += time.process_time() - started
+                raw_pg_cpu += pg_cpu
             batch = await batch_throughput(client, token, debit, credit, SECONDS)
     finally:
         server.terminate()
@@ -193,6 +236,7 @@ async def main() -> dict[str, object]:
     requests = sum(r["requests"] for r in api_rounds)
     api_rate = requests / (sum(r["duration_us"] for r in api_rounds) / 1e6)
     raw = statistics.fmean(raw_rates)
+    raw_entries = sum(raw_rates) * (SECONDS // ROUNDS)
     return {
         "benchmark": "api_posting",
         "concurrency": CONCURRENCY,
@@ -211,6 +255,12 @@ async def main() -> dict[str, object]:
         ],
         "raw_rounds_per_s": [round(r, 1) for r in raw_rates],
         "non_2xx": int(sum(r["non_2xx"] for r in api_rounds)),
+        # Where the CPU goes, per entry: the API's processes vs the raw client, and
+        # PostgreSQL's share under each.
+        "api_cpu_ms_per_entry": round(1000 * api_cpu / requests, 3),
+        "api_postgres_cpu_ms_per_entry": round(1000 * api_pg_cpu / requests, 3),
+        "raw_client_cpu_ms_per_entry": round(1000 * raw_cpu / raw_entries, 3),
+        "raw_postgres_cpu_ms_per_entry": round(1000 * raw_pg_cpu / raw_entries, 3),
         "batch_entries_per_s": round(batch, 1),
         "cpus": os.cpu_count() or 0,
     }
