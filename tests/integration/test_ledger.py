@@ -73,3 +73,40 @@ async def test_concurrent_postings_leave_the_ledger_balanced(
         t.org_id,
     )
     assert [(r["currency"], r["total"], r["n"]) for r in totals] == [("USD", 0, 240)]
+
+
+async def test_entries_page_newest_first_without_gaps_or_repeats(
+    client: httpx.AsyncClient,
+) -> None:
+    t = await sign_up(client)
+    posted = [
+        (await post_entry(client, t, entry(t.accounts[CASH], t.accounts[EQUITY], 10 + i))).json()[
+            "id"
+        ]
+        for i in range(7)
+    ]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": 3}
+        if cursor:
+            params["starting_after"] = cursor
+        page = (await client.get("/v1/journal-entries", params=params, headers=t.auth)).json()
+        seen += [e["id"] for e in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["data"][-1]["id"]
+    assert seen == list(reversed(posted))
+
+
+async def test_accounts_page_by_code(client: httpx.AsyncClient) -> None:
+    t = await sign_up(client)
+    first = (await client.get("/v1/accounts", params={"limit": 2}, headers=t.auth)).json()
+    after = first["data"][-1]["id"]
+    second = await client.get(
+        "/v1/accounts", params={"limit": 100, "starting_after": after}, headers=t.auth
+    )
+    codes = [a["code"] for a in first["data"] + second.json()["data"]]
+    assert first["has_more"] is True
+    assert second.json()["has_more"] is False
+    assert codes == sorted(t.accounts)

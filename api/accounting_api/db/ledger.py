@@ -134,19 +134,26 @@ async def insert_entries(
         ) from None
 
 
+# The page of entries is chosen first (by the (organization_id, id) index), so the
+# cost is the page's, not the book's.
 _ENTRY_QUERY = """
+WITH page AS (
+  SELECT id, entry_date, description, reverses_entry_id, created_at
+    FROM journal_entries e
+   WHERE organization_id = app_current_org() AND {where}
+   ORDER BY id DESC
+   LIMIT $2
+)
 SELECT e.id, e.entry_date, e.description, e.reverses_entry_id, e.created_at,
-       r.id AS reversed_by_entry_id,
+       (SELECT r.id FROM journal_entries r WHERE r.reverses_entry_id = e.id)
+         AS reversed_by_entry_id,
        array_agg(p.account_id ORDER BY p.line) AS account_ids,
        array_agg(p.amount ORDER BY p.line) AS amounts,
        array_agg(p.currency ORDER BY p.line) AS currencies
-  FROM journal_entries e
+  FROM page e
   JOIN postings p ON p.journal_entry_id = e.id
-  LEFT JOIN journal_entries r ON r.reverses_entry_id = e.id
- WHERE {where}
- GROUP BY e.id, r.id
+ GROUP BY e.id, e.entry_date, e.description, e.reverses_entry_id, e.created_at
  ORDER BY e.id DESC
- LIMIT $2
 """
 
 
