@@ -1,0 +1,47 @@
+"""Pure renderers: a `Platform` in, the manifests of all its children out.
+
+No I/O and no Kubernetes client here (import-linter enforces it): the apply layer
+applies what these functions return, so tests can check every object without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from accounting_operator.render import (
+    account,
+    api,
+    autoscaling,
+    config,
+    disruption,
+    ingress,
+    migration,
+    monitoring,
+    network,
+    service,
+    worker,
+)
+from accounting_operator.render.platform import Manifest, Platform
+
+# In apply order: what pods refer to (account, settings) before the pods themselves.
+RENDERERS: tuple[Callable[[Platform], Manifest | None], ...] = (
+    account.service_account,
+    config.config_map,
+    migration.job,
+    api.deployment,
+    service.service,
+    autoscaling.hpa,
+    worker.deployment,
+    disruption.pdb,
+    network.network_policy,
+    ingress.ingress,
+    monitoring.service_monitor,
+)
+
+
+def render(platform: Platform) -> list[Manifest]:
+    """Every child of the platform; an object whose feature is off is left out."""
+    return [m for m in (renderer(platform) for renderer in RENDERERS) if m is not None]
+
+
+__all__ = ["Manifest", "Platform", "render"]

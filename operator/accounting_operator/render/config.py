@@ -1,0 +1,55 @@
+"""The ConfigMap of non-secret settings, and the hash that rolls pods when it changes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from accounting_operator.render import meta
+from accounting_operator.render.platform import Manifest, Platform
+
+CONFIG_HASH_ANNOTATION = "accounting.universalaccounting.com/config-hash"
+
+
+def database_url(platform: Platform) -> str:
+    """The DSN without credentials: libpq/asyncpg take them from PGUSER and PGPASSWORD.
+
+    Keeping user and password out of the URL means no manifest (and no ConfigMap) ever
+    holds a secret, and a password needs no URL escaping.
+    """
+    primary = platform.spec.database.primary
+    return (
+        f"postgresql://{platform.database_host}:{primary.port}/{primary.database}"
+        f"?sslmode={platform.spec.database.ssl_mode}"
+    )
+
+
+def settings(platform: Platform) -> dict[str, str]:
+    """Environment variables of the API and worker that are not secret."""
+    spec = platform.spec
+    return {
+        "DATABASE_URL": database_url(platform),
+        "ENVIRONMENT": spec.environment,
+        "LOG_LEVEL": spec.log_level,
+        "RATE_LIMIT_MAX": str(spec.api.rate_limit.max_requests),
+        "RATE_LIMIT_WINDOW_SECONDS": str(spec.api.rate_limit.window_seconds),
+        # Behind the ingress controller the client address is in X-Forwarded-For.
+        "TRUST_FORWARDED_FOR": "true" if spec.ingress.enabled else "false",
+        # The root filesystem is read-only.
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def config_hash(platform: Platform) -> str:
+    """Changes whenever the settings do, so pods restart to read them."""
+    data = json.dumps(settings(platform), sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def config_map(platform: Platform) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta.metadata(platform, platform.child("config"), meta.PLATFORM),
+        "data": settings(platform),
+    }

@@ -1,0 +1,62 @@
+"""What a renderer is given: the parsed spec plus the facts it cannot know by itself.
+
+Renderers are pure functions of a `Platform`; anything observed in the cluster (the
+active database primary after a failover, whether the ServiceMonitor CRD exists) is
+passed in here by the caller instead of being looked up.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from accounting_operator import MAX_NAME_LENGTH, NAME_PATTERN
+from accounting_operator.spec import AccountingPlatformSpec
+
+Manifest = dict[str, Any]
+"""One Kubernetes object, as the dict that is applied."""
+
+_NAME = re.compile(NAME_PATTERN)
+
+
+class InvalidNameError(ValueError):
+    """The platform's name cannot prefix its children's names."""
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """One AccountingPlatform, as the renderers see it."""
+
+    name: str
+    """metadata.name; every child is named after it."""
+    namespace: str
+    """Namespace of the platform and of all its children."""
+    uid: str
+    """metadata.uid, for the children's ownerReferences (garbage collection)."""
+    spec: AccountingPlatformSpec
+    """The parsed, validated spec."""
+    service_monitor_crd: bool = False
+    """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitor."""
+    active_primary: str | None = None
+    """Database host to use after a failover; None means the spec's primary."""
+
+    def __post_init__(self) -> None:
+        # The CRD rejects such names already; this guards direct callers.
+        if not _NAME.fullmatch(self.name) or len(self.name) > MAX_NAME_LENGTH:
+            raise InvalidNameError(
+                f"platform name {self.name!r} must be a DNS-1035 label of at most "
+                f"{MAX_NAME_LENGTH} characters"
+            )
+
+    def child(self, suffix: str) -> str:
+        """The name of a child object: NAME-suffix."""
+        return f"{self.name}-{suffix}"
+
+    @property
+    def image(self) -> str:
+        return f"{self.spec.image}:{self.spec.version}"
+
+    @property
+    def database_host(self) -> str:
+        return self.active_primary or self.spec.database.primary.host

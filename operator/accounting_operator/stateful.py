@@ -1,0 +1,138 @@
+"""Spec groups for the platform's state: database, Redis, backups and failover.
+
+The operator never holds a secret value: every credential is a reference to a Secret
+that the pods read through `secretKeyRef`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from accounting_operator.fieldtypes import (
+    CronSchedule,
+    DatabaseCredentialsRef,
+    Hostname,
+    S3CredentialsRef,
+    SecretKeyRef,
+)
+from accounting_operator.validation import Model, Rule, cron_rule
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+DatabaseName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$-]*$", max_length=63)]
+
+
+class DatabaseEndpoint(Model):
+    """Where a PostgreSQL server listens."""
+
+    host: Hostname = Field(description="DNS name or IPv4 address of the server.")
+    port: int = Field(5432, ge=1, le=65535, description="TCP port of the server.")
+    database: DatabaseName = Field("accounting", description="Name of the database.")
+
+
+class DatabaseSpec(Model):
+    """The PostgreSQL primary, its read replicas, and how to log in."""
+
+    primary: DatabaseEndpoint = Field(description="The read-write primary.")
+    replicas: list[DatabaseEndpoint] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Streaming replicas, in failover preference order.",
+    )
+    credentials_secret_ref: DatabaseCredentialsRef = Field(
+        description="Secret with the application role's user name and password "
+        "(a role that owns no tables, subject to row-level security)."
+    )
+    migration_credentials_secret_ref: DatabaseCredentialsRef | None = Field(
+        None,
+        description="Secret with the schema owner's user name and password, used only by "
+        "the migration Job. Defaults to credentialsSecretRef.",
+    )
+    ssl_mode: SslMode = Field("require", description="libpq sslmode for every connection.")
+
+
+class RedisSpec(Model):
+    """Redis, which holds the rate-limit counters."""
+
+    url_secret_ref: SecretKeyRef = Field(
+        description="Secret key holding the Redis URL (it may carry a password)."
+    )
+
+
+class S3Spec(Model):
+    """The S3 (or compatible) bucket backups are written to."""
+
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", max_length=63, description="Bucket name."
+    )
+    prefix: str | None = Field(
+        None,
+        max_length=512,
+        description="Key prefix inside the bucket. Defaults to the platform's name.",
+    )
+    region: str = Field(
+        "us-east-1", pattern=r"^[a-z0-9-]+$", max_length=32, description="Bucket region."
+    )
+    endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s]+$",
+        max_length=512,
+        description="Endpoint URL of an S3-compatible service; empty for AWS S3.",
+    )
+    credentials_secret_ref: S3CredentialsRef = Field(
+        description="Secret with the access key pair allowed to write the bucket."
+    )
+
+
+class BackupVerifySpec(Model):
+    """Scheduled restore tests: a backup is only trusted once restored."""
+
+    enabled: bool = Field(True, description="Restore the latest backup on a schedule.")
+    schedule: CronSchedule = Field("30 3 * * *", description="Cron schedule of restore tests.")
+
+    rules = (cron_rule("backup.verify.schedule"),)
+
+
+class BackupSpec(Model):
+    """Scheduled logical backups to S3, with retention and restore verification."""
+
+    enabled: bool = Field(False, description="Take scheduled backups (needs s3).")
+    schedule: CronSchedule = Field(
+        "0 * * * *", description="Cron schedule of backups; hourly meets a 1 hour RPO."
+    )
+    retention_days: int = Field(30, ge=1, le=3650, description="Days a backup is kept.")
+    s3: S3Spec | None = Field(None, description="Where backups are stored.")
+    verify: BackupVerifySpec = Field(
+        default_factory=BackupVerifySpec, description="Scheduled restore tests."
+    )
+
+    rules = (
+        cron_rule("backup.schedule"),
+        Rule(
+            cel="!self.enabled || has(self.s3)",
+            message="backup.s3 (bucket and credentialsSecretRef) is required "
+            "when backup is enabled",
+            check=lambda m: not m.enabled or m.s3 is not None,
+            field_path=".s3",
+        ),
+    )
+
+
+class FailoverSpec(Model):
+    """Automatic promotion of a replica when the primary stops answering."""
+
+    enabled: bool = Field(False, description="Fail over to a replica automatically.")
+    check_interval_seconds: int = Field(
+        10, ge=1, le=3600, description="Seconds between health checks of the primary."
+    )
+    failure_threshold: int = Field(
+        3, ge=1, le=100, description="Consecutive failed checks before failing over."
+    )
+    max_replication_lag_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=0,
+        le=2**53,
+        description="A replica further behind than this is never promoted.",
+    )

@@ -1,0 +1,222 @@
+"""Settings, networking, scaling and availability objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounting_operator.render import (
+    account,
+    autoscaling,
+    config,
+    disruption,
+    ingress,
+    monitoring,
+    network,
+    service,
+)
+from tests.unit.operator import helpers
+
+
+def test_service_account_mounts_no_token() -> None:
+    manifest = account.service_account(helpers.platform())
+    assert manifest["metadata"]["name"] == "books"
+    assert manifest["automountServiceAccountToken"] is False
+
+
+def test_config_map_settings() -> None:
+    data = config.config_map(helpers.platform())["data"]
+    assert data == {
+        "DATABASE_URL": "postgresql://pg.acct.svc:5432/accounting?sslmode=require",
+        "ENVIRONMENT": "production",
+        "LOG_LEVEL": "INFO",
+        "RATE_LIMIT_MAX": "5000",
+        "RATE_LIMIT_WINDOW_SECONDS": "3600",
+        "TRUST_FORWARDED_FOR": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("patch", "facts", "url"),
+    [
+        ({}, {}, "postgresql://pg.acct.svc:5432/accounting?sslmode=require"),
+        (
+            {
+                "database": {
+                    "primary": {"port": 6432, "database": "books"},
+                    "sslMode": "verify-full",
+                }
+            },
+            {},
+            "postgresql://pg.acct.svc:6432/books?sslmode=verify-full",
+        ),
+        ({}, {"active_primary": "pg-1.db"}, "postgresql://pg-1.db:5432/accounting?sslmode=require"),
+    ],
+    ids=["default", "custom", "after-failover"],
+)
+def test_database_url(patch: dict[str, object], facts: dict[str, object], url: str) -> None:
+    assert config.database_url(helpers.platform(patch, **facts)) == url
+
+
+def test_config_map_follows_the_spec() -> None:
+    patch = {
+        "api": {"rateLimit": {"maxRequests": 100, "windowSeconds": 60}},
+        "ingress": {"enabled": True, "host": "a.example.com"},
+    }
+    data = config.config_map(helpers.platform(patch))["data"]
+    assert (data["RATE_LIMIT_MAX"], data["RATE_LIMIT_WINDOW_SECONDS"]) == ("100", "60")
+    assert data["TRUST_FORWARDED_FOR"] == "true"
+
+
+def test_service_targets_the_api_pods() -> None:
+    spec = service.service(helpers.platform())["spec"]
+    assert spec["type"] == "ClusterIP"
+    assert spec["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert spec["selector"]["app.kubernetes.io/component"] == "api"
+    assert spec["selector"]["app.kubernetes.io/instance"] == "books"
+
+
+def test_hpa_defaults() -> None:
+    hpa = autoscaling.hpa(helpers.platform())
+    assert hpa is not None
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "books-api",
+    }
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
+    targets = {
+        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"]
+        for m in hpa["spec"]["metrics"]
+    }
+    assert targets == {"cpu": 70, "memory": 80}
+
+
+def test_hpa_follows_the_spec_and_can_be_off() -> None:
+    patch = {
+        "api": {
+            "autoscaling": {
+                "minReplicas": 5,
+                "maxReplicas": 9,
+                "targetCPUUtilizationPercentage": 50,
+            }
+        }
+    }
+    hpa = autoscaling.hpa(helpers.platform(patch))
+    assert hpa is not None
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (5, 9)
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 50
+    assert autoscaling.hpa(helpers.platform({"api": {"autoscaling": {"enabled": False}}})) is None
+
+
+@pytest.mark.parametrize(
+    ("patch", "min_available"),
+    [
+        ({}, 2),
+        ({"podDisruptionBudget": {"minAvailable": 1}}, 1),
+        ({"api": {"autoscaling": {"enabled": False}, "replicas": 1}}, 0),
+        ({"api": {"autoscaling": {"enabled": False}, "replicas": 6}}, 5),
+        ({"api": {"autoscaling": {"minReplicas": 10, "maxReplicas": 20}}}, 9),
+    ],
+)
+def test_pdb_min_available(patch: dict[str, object], min_available: int) -> None:
+    pdb = disruption.pdb(helpers.platform(patch))
+    assert pdb is not None
+    assert pdb["spec"]["minAvailable"] == min_available
+    assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
+def test_pdb_can_be_off() -> None:
+    assert disruption.pdb(helpers.platform({"podDisruptionBudget": {"enabled": False}})) is None
+
+
+def test_network_policy_admits_only_the_namespace_and_listed_ones() -> None:
+    policy = network.network_policy(helpers.platform())
+    assert policy is not None
+    spec = policy["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "books"}}
+    assert spec["policyTypes"] == ["Ingress"]
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert rule["from"][0] == {"podSelector": {}}
+    (expression,) = rule["from"][1]["namespaceSelector"]["matchExpressions"]
+    assert expression == {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "In",
+        "values": ["ingress-nginx", "monitoring"],
+    }
+
+
+def test_network_policy_without_other_namespaces_and_off() -> None:
+    policy = network.network_policy(
+        helpers.platform({"networkPolicy": {"ingressFromNamespaces": []}})
+    )
+    assert policy is not None
+    assert policy["spec"]["ingress"][0]["from"] == [{"podSelector": {}}]
+    assert network.network_policy(helpers.platform({"networkPolicy": {"enabled": False}})) is None
+
+
+def test_ingress() -> None:
+    patch = {
+        "ingress": {
+            "enabled": True,
+            "host": "api.books.example.com",
+            "clusterIssuer": "letsencrypt-prod",
+            "className": "public",
+        }
+    }
+    manifest = ingress.ingress(helpers.platform(patch))
+    assert manifest is not None
+    spec = manifest["spec"]
+    assert spec["ingressClassName"] == "public"
+    assert spec["tls"] == [{"hosts": ["api.books.example.com"], "secretName": "books-tls"}]
+    (rule,) = spec["rules"]
+    assert rule["host"] == "api.books.example.com"
+    assert rule["http"]["paths"][0]["backend"] == {
+        "service": {"name": "books-api", "port": {"number": 80}}
+    }
+    annotations = manifest["metadata"]["annotations"]
+    assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
+    assert annotations["nginx.ingress.kubernetes.io/limit-rps"] == "100"
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+
+
+def test_ingress_with_own_certificate_and_no_issuer() -> None:
+    patch = {
+        "ingress": {
+            "enabled": True,
+            "host": "a.example.com",
+            "tlsSecretName": "mine",
+            "requestsPerSecond": 7,
+        }
+    }
+    manifest = ingress.ingress(helpers.platform(patch))
+    assert manifest is not None
+    assert manifest["spec"]["tls"][0]["secretName"] == "mine"
+    assert "cert-manager.io/cluster-issuer" not in manifest["metadata"]["annotations"]
+    assert manifest["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rps"] == "7"
+
+
+def test_ingress_off_by_default() -> None:
+    assert ingress.ingress(helpers.platform()) is None
+
+
+def test_service_monitor() -> None:
+    patch = {"monitoring": {"serviceMonitor": {"interval": "15s"}}}
+    manifest = monitoring.service_monitor(helpers.platform(patch, service_monitor_crd=True))
+    assert manifest is not None
+    assert manifest["apiVersion"] == "monitoring.coreos.com/v1"
+    assert manifest["spec"]["endpoints"] == [
+        {"port": "http", "path": "/metrics", "interval": "15s"}
+    ]
+    assert manifest["spec"]["namespaceSelector"] == {"matchNames": ["acct"]}
+
+
+@pytest.mark.parametrize(("enabled", "crd_exists"), [(True, False), (False, True), (False, False)])
+def test_service_monitor_absent(enabled: bool, crd_exists: bool) -> None:
+    patch = {"monitoring": {"serviceMonitor": {"enabled": enabled}}}
+    assert (
+        monitoring.service_monitor(helpers.platform(patch, service_monitor_crd=crd_exists)) is None
+    )
