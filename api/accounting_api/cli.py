@@ -1,4 +1,4 @@
-"""`accounting-api`: serve, migrate, create-org, purge-idempotency-keys."""
+"""`accounting-api`: serve, migrate, worker, create-org, purge-idempotency-keys."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import asyncio
 import getpass
 import json
 import os
+import signal
 import sys
 
 import asyncpg
 import uvicorn
 
 from accounting_api import logs
-from accounting_api.db import idempotency, migrations
+from accounting_api.db import migrations
 from accounting_api.db.connection import Database
 from accounting_api.domain import errors
-from accounting_api.services import organizations
+from accounting_api.services import maintenance, organizations
 from accounting_api.settings import Settings, SettingsError
 
 
@@ -71,11 +72,33 @@ async def _purge(args: argparse.Namespace) -> int:
     db = Database(_database_url(owner=False), min_size=1, max_size=1)
     await db.open()
     try:
-        async with db.transaction(None) as conn:
-            removed = await idempotency.purge(conn, args.older_than_seconds)
+        removed = await maintenance.purge_expired_keys(db, args.older_than_seconds)
     finally:
         await db.close()
     print(json.dumps({"purged": removed}))
+    return 0
+
+
+async def _worker(args: argparse.Namespace) -> int:
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
+    db = Database(_database_url(owner=False), min_size=1, max_size=2)
+    await db.open()
+    worker = maintenance.Worker(
+        db,
+        interval_seconds=args.interval_seconds,
+        idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
+    )
+    try:
+        if args.once:
+            print(json.dumps(await worker.run_once()))
+            return 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await worker.run(stop)
+    finally:
+        await db.close()
     return 0
 
 
@@ -109,6 +132,13 @@ def parser() -> argparse.ArgumentParser:
     org.add_argument("--email", required=True)
     org.add_argument("--owner-name", default="Owner")
     org.add_argument("--currency", default="USD")
+    worker = sub.add_parser("worker", help="run background upkeep until SIGTERM")
+    worker.add_argument(
+        "--interval-seconds",
+        type=float,
+        default=float(os.environ.get("WORKER_INTERVAL_SECONDS", "60")),
+    )
+    worker.add_argument("--once", action="store_true", help="run one pass and exit")
     purge = sub.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Keys")
     purge.add_argument("--older-than-seconds", type=int, default=86400)
     return root
@@ -123,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_migrate())
         if args.command == "create-org":
             return asyncio.run(_create_org(args))
+        if args.command == "worker":
+            return asyncio.run(_worker(args))
         return asyncio.run(_purge(args))
     except (SettingsError, errors.AccountingError, migrations.MigrationError) as exc:
         print(f"accounting-api {args.command}: {exc}", file=sys.stderr)

@@ -1,0 +1,60 @@
+"""`accounting-api worker`: background upkeep against the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from tests.integration import conftest
+
+CLI = str(Path(sys.executable).with_name("accounting-api"))
+
+
+async def stored_key(conn: asyncpg.Connection, age_hours: int) -> str:
+    key = f"worker-{secrets.token_hex(6)}"
+    await conn.execute(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response_body,"
+        " created_at) VALUES ('ip:127.0.0.9', $1, 'h', 201, '{}',"
+        " now() - make_interval(hours => $2))",
+        key,
+        age_hours,
+    )
+    return key
+
+
+async def worker(database: conftest.TestDatabase, *args: str) -> asyncio.subprocess.Process:
+    env = os.environ | {"DATABASE_URL": database.app_url, "IDEMPOTENCY_TTL_SECONDS": "86400"}
+    return await asyncio.create_subprocess_exec(
+        CLI, "worker", *args, env=env, stdout=asyncio.subprocess.PIPE
+    )
+
+
+async def test_a_worker_pass_purges_expired_idempotency_keys_only(
+    database: conftest.TestDatabase, owner_conn: asyncpg.Connection
+) -> None:
+    expired = await stored_key(owner_conn, age_hours=25)
+    fresh = await stored_key(owner_conn, age_hours=1)
+    process = await worker(database, "--once")
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    assert json.loads(out.decode().splitlines()[-1])["idempotency_keys_purged"] >= 1
+    left = await owner_conn.fetch(
+        "SELECT key FROM idempotency_keys WHERE key = ANY($1::text[])", [expired, fresh]
+    )
+    assert [r["key"] for r in left] == [fresh]
+
+
+async def test_the_worker_stops_cleanly_on_sigterm(database: conftest.TestDatabase) -> None:
+    process = await worker(database, "--interval-seconds", "0.2")
+    assert process.stdout is not None
+    first = await asyncio.wait_for(process.stdout.readline(), 30)  # one pass has run
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+    assert json.loads(first)["message"] == "worker pass"
