@@ -6,15 +6,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The local cluster the e2e tests start; the name tests/e2e/conftest.py uses.
+E2E_CLUSTER ?= ua-e2e
+export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        demo bench-api clean
+        test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api clean
 
 help:
 	@echo "make demo        run the API on local PostgreSQL + Redis with a seeded demo organization"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
+	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
+	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
 
 $(STAMP): pyproject.toml
 	hack/services.sh install
@@ -40,16 +45,41 @@ lint: install
 	$(BIN)/lint-imports
 
 # Services are stopped whatever the outcome, so a failed run leaves nothing behind.
-test: install
+# The e2e tests' session fixture starts the local Kubernetes cluster ($(E2E_CLUSTER)) and
+# deletes it; deleting it here again only matters if pytest died before its teardown.
+test: install k8s-tools
 	hack/services.sh start
 	eval "$$(hack/services.sh env)" && { $(MAKE) --no-print-directory lint && \
-	  $(BIN)/pytest -q -p no:cacheprovider; } ; status=$$?; hack/services.sh stop; exit $$status
+	  $(BIN)/pytest -q -p no:cacheprovider; } ; status=$$?; hack/services.sh stop; \
+	  UA_K8S_CLUSTER=$(E2E_CLUSTER) hack/k8s/cluster-down.sh || status=1; exit $$status
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
 
 test-integration: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/pytest -q tests/integration
+
+# On the local control plane (started and deleted by the tests), or on the cluster that
+# KUBECONFIG names with E2E_USE_EXISTING_CLUSTER=1 (e.g. after `make kind-up`).
+test-e2e: install k8s-tools
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
+# Kubernetes binaries built from pinned Go modules, cached in ~/.cache/universal-accounting.
+k8s-tools:
+	hack/k8s/build.sh >/dev/null
+
+# The last line printed is the kubeconfig path.
+cluster-up:
+	@hack/k8s/cluster-up.sh
+
+cluster-down:
+	@hack/k8s/cluster-down.sh
+
+kind-up:
+	@hack/k8s/kind.sh up
+
+kind-down:
+	@hack/k8s/kind.sh down
 
 demo: services-up
 	hack/demo.sh
