@@ -15,7 +15,7 @@ import uvicorn
 
 from accounting_api import logs
 from accounting_api.db import migrations
-from accounting_api.db.connection import Database
+from accounting_api.db.connection import UNAVAILABLE, Database
 from accounting_api.domain import errors
 from accounting_api.services import maintenance, organizations
 from accounting_api.settings import Settings, SettingsError
@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, errors.AccountingError, migrations.MigrationError) as exc:
         print(f"accounting-api {args.command}: {exc}", file=sys.stderr)
         return 2
+    except UNAVAILABLE as exc:
+        print(f"accounting-api {args.command}: cannot reach PostgreSQL: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
