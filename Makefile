@@ -53,7 +53,7 @@ test: install k8s-tools
 	  $(BIN)/pytest -q -p no:cacheprovider; } ; status=$$?; hack/services.sh stop; \
 	  UA_K8S_CLUSTER=$(E2E_CLUSTER) hack/k8s/cluster-down.sh || status=1; exit $$status
 
-test-unit: install
+test-unit: install k8s-tools
 	$(BIN)/pytest -q tests/unit
 
 test-integration: services-up

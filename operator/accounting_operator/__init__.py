@@ -16,3 +16,8 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # of at most 63 characters.
 MAX_NAME_LENGTH = 40
 NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+
+FIELD_MANAGER = "accounting-operator"
+"""Server-side apply field manager of every field the operator renders."""
+HANDOVER_MANAGER = "accounting-operator-handover"
+"""Holds a Deployment's replicas while they are handed over to its HPA."""

@@ -1,4 +1,5 @@
-"""`accounting-operator`: crd (print the CRD), render (print a platform's children)."""
+"""`accounting-operator`: run (the operator), crd (print the CRD), render (print a
+platform's children)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from accounting_operator import crd, render
+from accounting_operator.settings import Settings, SettingsError
 from accounting_operator.spec import AccountingPlatformSpec
 
 
@@ -29,9 +31,34 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    """Run the operator until SIGINT/SIGTERM."""
+    # Imported here: the other commands need neither kopf nor a cluster.
+    from accounting_operator import runtime  # noqa: PLC0415
+
+    overrides: dict[str, Any] = {}
+    if args.all_namespaces:
+        overrides["namespaces"] = ()
+    elif args.namespace:
+        overrides["namespaces"] = tuple(args.namespace)
+    runtime.run(Settings.from_env(**overrides))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accounting-operator", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the operator (settings: ACCOUNTING_OPERATOR_* variables)")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        help="manage AccountingPlatforms in this namespace (repeatable)",
+    )
+    scope.add_argument(
+        "--all-namespaces", "-A", action="store_true", help="manage them in every namespace"
+    )
     sub.add_parser("crd", help="print the AccountingPlatform CRD (YAML)")
     show = sub.add_parser("render", help="print the objects rendered for a platform file")
     show.add_argument("file", help="an AccountingPlatform manifest (YAML)")
@@ -45,10 +72,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command == "run":
+            return _run(args)
         if args.command == "crd":
             return crd.main()
         return _render(args)
-    except (OSError, KeyError, yaml.YAMLError, ValueError) as exc:
+    except (OSError, KeyError, yaml.YAMLError, ValueError, SettingsError) as exc:
         print(f"accounting-operator {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -45,3 +45,23 @@ def test_render_reports_an_invalid_spec(tmp_path: Path, capsys: pytest.CaptureFi
 def test_render_reports_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["render", str(tmp_path / "absent.yaml")]) == 2
     assert "absent.yaml" in capsys.readouterr().err
+
+
+def test_run_takes_namespaces_or_all() -> None:
+    args = cli.parser().parse_args(["run", "-n", "books", "--namespace", "ledger"])
+    assert (args.namespace, args.all_namespaces) == (["books", "ledger"], False)
+    assert cli.parser().parse_args(["run", "--all-namespaces"]).all_namespaces
+
+
+def test_run_refuses_both_scopes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["run", "-n", "books", "-A"])
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_run_reports_bad_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ACCOUNTING_OPERATOR_DRIFT_INTERVAL", "often")
+    assert cli.main(["run", "-A"]) == 2
+    assert "ACCOUNTING_OPERATOR_DRIFT_INTERVAL" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+"""Carries out one reconcile: read, decide (`reconcile`, pure), write, report.
+
+    parent ──> parse spec ──> list children ──> decide ──> apply / create / prune
+           ──> status (only if it changed) ──> Events
+
+Level-based: nothing here depends on what triggered the reconcile (a spec change, a
+child's change, the drift check, an operator restart), so the same function serves
+every trigger, and running it on an unchanged platform writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from accounting_operator import conditions as cond
+from accounting_operator import diff, metrics, reconcile
+from accounting_operator.k8s import Client, errors, resources
+from accounting_operator.reconcile import InvalidSpecError
+from accounting_operator.render import meta
+from accounting_operator.render.platform import Manifest
+from accounting_operator.scheduling import Key
+from accounting_operator.settings import Settings
+from accounting_operator.status import AccountingPlatformStatus
+
+logger = logging.getLogger(__name__)
+
+MANAGED_LABELS = {"app.kubernetes.io/managed-by": meta.MANAGED_BY}
+"""Labels of every child; kopf watches Deployments and Jobs with them."""
+
+__all__ = ["MANAGED_LABELS", "Context", "InvalidSpecError", "retry_delay", "run", "run_key"]
+
+
+@dataclass
+class Context:
+    """What every reconcile shares: the API client, the settings, cached discovery."""
+
+    client: Client
+    settings: Settings
+    _monitoring: tuple[float, bool] = field(default=(float("-inf"), False))
+
+    async def service_monitors(self) -> bool:
+        """Whether the cluster serves ServiceMonitors; re-checked once per drift interval."""
+        checked, served = self._monitoring
+        if time.monotonic() - checked < self.settings.drift_interval:
+            return served
+        group_version, plural = "monitoring.coreos.com/v1", resources.SERVICE_MONITOR.plural
+        served = await self.client.serves(group_version, plural)
+        self._monitoring = (time.monotonic(), served)
+        return served
+
+
+def now() -> datetime:
+    """Status times in whole seconds, as Kubernetes writes them."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+async def read_children(
+    ctx: Context, parent: reconcile.Parent, service_monitors: bool
+) -> diff.Live:
+    kinds = resources.children(service_monitors)
+    selector = reconcile.selector(parent.name)
+    found = await asyncio.gather(
+        *(ctx.client.select(kind, parent.namespace, selector) for kind in kinds)
+    )
+    return {diff.key(m): m for items in found for m in items}
+
+
+async def execute(ctx: Context, plan: diff.Plan) -> tuple[list[Manifest], list[Manifest]]:
+    """The writes in order, then the deletions; what the API server answered."""
+    written = []
+    for write in plan.writes:
+        if write.verb == "create":
+            result = await ctx.client.create(write.manifest)
+        else:
+            result = await ctx.client.apply(write.manifest, write.field_manager)
+        metrics.WRITES.labels(write.verb).inc()
+        if result is not None:
+            written.append(result)
+    for child in plan.prune:
+        metadata = child["metadata"]
+        await ctx.client.delete(resources.of(child), metadata["namespace"], metadata["name"])
+        metrics.WRITES.labels("delete").inc()
+    return written, plan.prune
+
+
+async def publish(
+    ctx: Context,
+    body: Manifest,
+    previous: AccountingPlatformStatus,
+    new: AccountingPlatformStatus,
+    events: list[reconcile.Event],
+) -> None:
+    """Write the status if it changed, then post the Events (best effort)."""
+    metadata = body["metadata"]
+    if new.wire() != previous.wire():
+        await ctx.client.patch_status(metadata["namespace"], metadata["name"], new.wire())
+        metrics.WRITES.labels("status").inc()
+    for event in events:
+        try:
+            await ctx.client.post_event(body, event.type, event.reason, event.message, "Reconcile")
+            metrics.WRITES.labels("event").inc()
+        except errors.KubeError as error:
+            # An Event is a courtesy: never fail (and repeat) a reconcile over one.
+            logger.warning("could not post event %s: %s", event.reason, error)
+
+
+async def report_failure(
+    ctx: Context, body: Manifest, parent: reconcile.Parent, reason: str, message: str
+) -> None:
+    """Surface a permanent failure in the status (Degraded) and as a Warning Event."""
+    previous = parent.previous
+    new = cond.failed(previous, parent.generation, reason, message, now())
+    changed = new.conditions != previous.conditions or new.phase != previous.phase
+    events = [reconcile.Event("Warning", reason, message)] if changed else []
+    await publish(ctx, body, previous, new, events)
+
+
+async def reconcile_body(ctx: Context, body: Manifest) -> str:
+    """One reconcile of the platform `body`; its phase afterwards."""
+    parent = reconcile.Parent.of(body)
+    monitors = await ctx.service_monitors()
+    try:
+        platform = reconcile.parse(parent, monitors)
+    except reconcile.InvalidSpecError as error:
+        await report_failure(ctx, body, parent, "InvalidSpec", str(error))
+        raise
+    live = await read_children(ctx, parent, monitors)
+    decision = reconcile.decide(parent, platform, live)
+    written: list[Manifest] = []
+    pruned: list[Manifest] = []
+    if not platform.spec.paused:
+        try:
+            written, pruned = await execute(ctx, decision.plan)
+        except errors.PermanentError as error:
+            await report_failure(ctx, body, parent, "ApplyFailed", str(error))
+            raise
+    status, events = reconcile.report(
+        parent, decision, reconcile.after(live, written, pruned), now()
+    )
+    await publish(ctx, body, parent.previous, status, events)
+    return status.phase or ""
+
+
+async def run(ctx: Context, body: Manifest) -> None:
+    """`reconcile_body` with metrics and a log line; errors propagate to the caller."""
+    started = time.monotonic()
+    metadata = body["metadata"]
+    where = f"{metadata['namespace']}/{metadata['name']}"
+    try:
+        phase = await reconcile_body(ctx, body)
+    except Exception as error:
+        retry = isinstance(error, errors.RetryableError)
+        metrics.RECONCILES.labels("retry" if retry else "failed").inc()
+        metrics.ERRORS.labels(type(error).__name__).inc()
+        logger.warning("reconcile of %s failed: %s", where, error)
+        raise
+    finally:
+        metrics.DURATION.observe(time.monotonic() - started)
+    metrics.RECONCILES.labels("success").inc()
+    logger.debug("reconciled %s: %s", where, phase)
+
+
+async def run_key(ctx: Context, key: Key) -> None:
+    """Reconcile the platform `key` as it is now (for triggers that carry no body)."""
+    namespace, name = key
+    body = await ctx.client.get(resources.PLATFORM, namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return  # gone or going: garbage collection takes the children
+    await run(ctx, body)
+
+
+def retry_delay(error: BaseException) -> float | None:
+    """For the scheduler: retry what may pass, not invalid specs or rejected writes."""
+    return error.delay if isinstance(error, errors.RetryableError) else None

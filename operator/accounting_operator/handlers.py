@@ -1,0 +1,147 @@
+"""The kopf handlers: thin adapters from kopf's triggers to `controller`.
+
+- create / update / resume of an AccountingPlatform: reconcile at once; the apply layer's
+  errors become `kopf.TemporaryError` (retry after a delay) or `kopf.PermanentError`.
+- a change of a Deployment or Job the operator manages (a migration finished, pods
+  became available): request a reconcile of its platform, so the status and a held
+  rollout move on without waiting for the drift check.
+- every `drift_interval` seconds: a reconcile of every platform (drift correction).
+
+The drift check is an operator-level loop, not a `@kopf.timer`: kopf puts a finalizer on
+every object with a timer (to stop the timer before the object goes), which would block
+deleting a platform whenever the operator is not running. Nothing outside the cluster
+needs cleaning up, so the platform has no finalizer and garbage collection removes its
+children through their ownerReferences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from accounting_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, controller, metrics
+from accounting_operator.k8s import errors
+from accounting_operator.scheduling import Key, Scheduler, resync
+
+TIMEOUT = 600.0
+"""Seconds one reconcile may take before kopf retries it."""
+
+
+def kopf_settings(ctx: controller.Context) -> kopf.OperatorSettings:
+    """kopf's settings, each one chosen rather than left at its default."""
+    settings = ctx.settings
+    out = kopf.OperatorSettings()
+    # A watch stream can stall without an error; both timeouts make kopf re-open it.
+    out.watching.server_timeout = settings.watch_server_timeout
+    out.watching.client_timeout = settings.watch_client_timeout
+    out.watching.connect_timeout = settings.watch_connect_timeout
+    out.execution.max_workers = settings.max_workers
+    out.posting.level = logging.getLevelName(settings.posting_level)
+    out.posting.reporting_component = FIELD_MANAGER
+    # Handler progress and the last handled spec go to annotations only: the status
+    # belongs to the CRD's schema, which has no place for kopf's own fields.
+    out.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    out.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # No watching of namespaces or CRDs: the operator needs no RBAC for them.
+    out.scanning.disabled = True
+    out.peering.standalone = True
+    out.networking.request_timeout = settings.request_timeout * 2
+    return out
+
+
+def key_of(body: kopf.Body) -> Key:
+    return str(body.metadata.namespace), str(body.metadata.name)
+
+
+def owner_of(body: kopf.Body) -> Key | None:
+    """The AccountingPlatform that controls a child, if any."""
+    for ref in body.metadata.get("ownerReferences") or []:
+        if ref.get("kind") == "AccountingPlatform" and ref.get("controller"):
+            return str(body.metadata.namespace), str(ref["name"])
+    return None
+
+
+async def reconcile_now(ctx: controller.Context, scheduler: Scheduler, body: kopf.Body) -> None:
+    """Run one reconcile for a kopf handler, mapping failures to kopf's retry semantics."""
+    key = key_of(body)
+    scheduler.track(key)
+    async with scheduler.slot(key):
+        try:
+            await controller.run(ctx, dict(body))
+        except errors.RetryableError as error:
+            raise kopf.TemporaryError(str(error), delay=error.delay) from error
+        except (errors.PermanentError, controller.InvalidSpecError) as error:
+            # Already in the status; retried on the next spec change or drift check.
+            raise kopf.PermanentError(str(error)) from error
+
+
+def register_lifecycle(
+    registry: kopf.OperatorRegistry, ctx: controller.Context, scheduler: Scheduler
+) -> None:
+    """Login, the drift check's start and the orderly shutdown."""
+    background: list[asyncio.Task[None]] = []
+
+    @kopf.on.login(registry=registry, id="login")
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry, id="drift-check")
+    async def start(**_: Any) -> None:
+        interval = ctx.settings.drift_interval
+        background.append(asyncio.create_task(resync(scheduler, interval), name="drift check"))
+
+    @kopf.on.cleanup(registry=registry, id="shutdown")
+    async def stop(**_: Any) -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await scheduler.close()
+        ctx.client.close()
+
+
+def register_reconciles(
+    registry: kopf.OperatorRegistry, ctx: controller.Context, scheduler: Scheduler
+) -> None:
+    """What starts a reconcile: the platform's changes and its workloads' changes."""
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile", registry=registry, timeout=TIMEOUT)
+    @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile", registry=registry, timeout=TIMEOUT)
+    @kopf.on.update(
+        GROUP, VERSION, PLURAL, id="reconcile", field="spec", registry=registry, timeout=TIMEOUT
+    )
+    async def platform_changed(body: kopf.Body, **_: Any) -> None:
+        await reconcile_now(ctx, scheduler, body)
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="track", registry=registry)
+    async def platform_seen(type: str, body: kopf.Body, **_: Any) -> None:
+        if type == "DELETED":
+            scheduler.forget(key_of(body))
+        else:
+            scheduler.track(key_of(body))
+        metrics.MANAGED.set(len(scheduler.known()))
+
+    labels = controller.MANAGED_LABELS
+
+    @kopf.on.event("apps", "v1", "deployments", id="child", labels=labels, registry=registry)
+    @kopf.on.event("batch", "v1", "jobs", id="child", labels=labels, registry=registry)
+    async def child_changed(body: kopf.Body, **_: Any) -> None:
+        owner = owner_of(body)
+        if owner is not None and owner in scheduler:
+            scheduler.request(owner)
+
+
+def build(ctx: controller.Context) -> tuple[kopf.OperatorRegistry, kopf.OperatorSettings]:
+    """The registry with every handler, and kopf's settings, for `kopf.run`."""
+    scheduler = Scheduler(
+        lambda key: controller.run_key(ctx, key),
+        controller.retry_delay,
+        concurrency=ctx.settings.max_workers,
+        debounce=ctx.settings.debounce,
+    )
+    registry = kopf.OperatorRegistry()
+    register_lifecycle(registry, ctx, scheduler)
+    register_reconciles(registry, ctx, scheduler)
+    return registry, kopf_settings(ctx)

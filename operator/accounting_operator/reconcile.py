@@ -1,0 +1,212 @@
+"""One reconcile, decided without I/O: the parent and its live children in, writes,
+status and Events out.
+
+The controller (`controller.py`) feeds this module what it read and executes what it
+returns; everything a reconcile decides is here, so it is tested without a cluster:
+render the spec, gate the Deployments on the migration (`rollout`), compare with the
+live children (`diff`), and report the outcome (`conditions`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import pydantic
+
+from accounting_operator import FIELD_MANAGER, diff, render, rollout
+from accounting_operator import conditions as cond
+from accounting_operator.render import meta, migration
+from accounting_operator.render.platform import InvalidNameError, Manifest, Platform
+from accounting_operator.spec import AccountingPlatformSpec
+from accounting_operator.status import AccountingPlatformStatus
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A Kubernetes Event to post about the platform."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+class InvalidSpecError(ValueError):
+    """The spec does not parse although the CRD admitted it (or the CRD is outdated)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The AccountingPlatform as read: identity, generation, raw spec and status."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: Manifest
+    status: Manifest
+
+    @classmethod
+    def of(cls, body: Manifest) -> Parent:
+        metadata = body["metadata"]
+        return cls(
+            name=metadata["name"],
+            namespace=metadata["namespace"],
+            uid=metadata["uid"],
+            generation=int(metadata.get("generation") or 0),
+            spec=dict(body.get("spec") or {}),
+            status=dict(body.get("status") or {}),
+        )
+
+    @property
+    def previous(self) -> AccountingPlatformStatus:
+        return cond.previous_status(self.status)
+
+
+def selector(name: str) -> str:
+    """The label selector of a platform's children (within its namespace)."""
+    return f"app.kubernetes.io/instance={name},app.kubernetes.io/managed-by={meta.MANAGED_BY}"
+
+
+def parse(parent: Parent, service_monitor_crd: bool) -> Platform:
+    try:
+        spec = AccountingPlatformSpec.model_validate(parent.spec)
+        return Platform(
+            name=parent.name,
+            namespace=parent.namespace,
+            uid=parent.uid,
+            spec=spec,
+            service_monitor_crd=service_monitor_crd,
+            active_primary=(parent.status.get("database") or {}).get("activePrimary"),
+        )
+    except pydantic.ValidationError as error:
+        problems = "; ".join(
+            f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors()
+        )
+        raise InvalidSpecError(f"invalid spec: {problems}") from None
+    except InvalidNameError as error:
+        raise InvalidSpecError(str(error)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one reconcile does."""
+
+    platform: Platform
+    rollout: rollout.Rollout
+    desired: list[Manifest]
+    plan: diff.Plan
+
+
+def decide(parent: Parent, platform: Platform, live: diff.Live) -> Decision:
+    """Render, gate on the migration and diff against the live children."""
+    plan_rollout = rollout.decide(
+        platform,
+        parent.previous.last_good_version,
+        live.get(("Deployment", rollout.api_name(platform))),
+        live.get(("Job", migration.job_name(platform))),
+    )
+    gated = rollout.gate(platform, render.render(platform), plan_rollout)
+    desired = [diff.annotated(m) for m in gated]
+    return Decision(platform, plan_rollout, desired, diff.plan(desired, live, parent.uid))
+
+
+def after(live: diff.Live, written: list[Manifest], pruned: list[Manifest]) -> diff.Live:
+    """The children once the writes' responses and the deletions are taken into account."""
+    out = dict(live)
+    for manifest in written:
+        out[diff.key(manifest)] = manifest
+    for manifest in pruned:
+        out.pop(diff.key(manifest), None)
+    return out
+
+
+def observe(parent: Parent, decision: Decision, live: diff.Live) -> cond.Observation:
+    platform, r = decision.platform, decision.rollout
+    job = live.get(("Job", r.job))
+    return cond.Observation(
+        generation=parent.generation,
+        paused=platform.spec.paused,
+        rollout=rollout.Rollout(r.target, r.running, r.job, rollout.job_phase(job)),
+        api=cond.workload(live.get(("Deployment", platform.child("api")))),
+        worker=cond.workload(live.get(("Deployment", platform.child("worker")))),
+    )
+
+
+def report(
+    parent: Parent, decision: Decision, live: diff.Live, now: datetime
+) -> tuple[AccountingPlatformStatus, list[Event]]:
+    """The new status and the Events for what changed, after the plan was carried out
+    (or not, when paused)."""
+    previous = parent.previous
+    new = cond.status(previous, observe(parent, decision, live), now)
+    executed = diff.Plan() if decision.platform.spec.paused else decision.plan
+    return new, [*write_events(executed), *transition_events(previous, new)]
+
+
+# --- Events -------------------------------------------------------------------------
+
+_WRITE_REASONS: dict[diff.Why, tuple[EventType, str, str]] = {
+    "created": ("Normal", "Created", "created"),
+    "changed": ("Normal", "Updated", "updated"),
+    "drifted": ("Warning", "DriftCorrected", "restored edited fields of"),
+}
+
+
+def _names(manifests: list[Manifest]) -> str:
+    return ", ".join(f"{m['kind']} {m['metadata']['name']}" for m in manifests)
+
+
+def write_events(plan: diff.Plan) -> list[Event]:
+    out = []
+    for why, (kind, reason, verb) in _WRITE_REASONS.items():
+        done = [
+            w.manifest for w in plan.writes if w.why == why and w.field_manager == FIELD_MANAGER
+        ]
+        jobs = [m for m in done if m["kind"] == "Job"]
+        others = [m for m in done if m["kind"] != "Job"]
+        if others:
+            out.append(Event(kind, reason, f"{verb} {_names(others)}"))
+        if jobs:
+            out.append(Event("Normal", "MigrationStarted", f"created migration {_names(jobs)}"))
+    if plan.prune:
+        out.append(Event("Normal", "Pruned", f"deleted {_names(plan.prune)}: no longer in spec"))
+    return out
+
+
+def _condition(status: AccountingPlatformStatus, kind: str) -> tuple[str, str, str]:
+    found = next((c for c in status.conditions if c.type == kind), None)
+    return (found.status, found.reason, found.message) if found else ("Unknown", "", "")
+
+
+def _migration(status: AccountingPlatformStatus) -> tuple[str | None, str | None]:
+    found = status.components.migration if status.components else None
+    return (found.version, found.phase) if found else (None, None)
+
+
+def transition_events(
+    previous: AccountingPlatformStatus, new: AccountingPlatformStatus
+) -> list[Event]:
+    out = []
+    before, now = _migration(previous), _migration(new)
+    if now != before and now[1] in {"Succeeded", "Failed"}:
+        kind: EventType = "Normal" if now[1] == "Succeeded" else "Warning"
+        out.append(Event(kind, f"Migration{now[1]}", f"migration to version {now[0]} {now[1]}"))
+    for kind_name, wanted, event_type in (
+        (cond.READY, "True", "Normal"),
+        (cond.DEGRADED, "True", "Warning"),
+    ):
+        old_status, new_status = _condition(previous, kind_name), _condition(new, kind_name)
+        # A failed migration already has its own Event (above).
+        repeated = new_status[1] == "MigrationFailed"
+        if new_status[0] == wanted and old_status[:2] != new_status[:2] and not repeated:
+            reason = "Ready" if kind_name == cond.READY else new_status[1]
+            out.append(Event(event_type, reason, new_status[2]))  # type: ignore[arg-type]
+    if (previous.phase == "Paused") != (new.phase == "Paused"):
+        reason = "Paused" if new.phase == "Paused" else "Resumed"
+        out.append(Event("Normal", reason, f"reconciliation {reason.lower()}"))
+    return out

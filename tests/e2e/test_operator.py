@@ -1,0 +1,268 @@
+"""The operator on a real control plane: examples become Ready, children follow the spec,
+drift is undone, pause stops writes, deleting the platform collects everything, and a
+failed migration keeps the old version serving.
+
+Every test runs its own operator (`accounting-operator run --namespace NS`) against its
+own namespace, which enforces the restricted pod security profile."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import helpers
+from tests.e2e import operating as op
+from tests.e2e.conftest import NamespaceFactory
+from tests.e2e.helpers import Cluster
+
+
+@pytest.fixture(scope="module")
+def crd(cluster: Cluster) -> None:
+    op.kubectl(cluster, "apply", "--server-side", "-f", str(op.CRD))
+    op.kubectl(
+        cluster, "wait", "--for=condition=Established", "--timeout=60s",
+        "crd/accountingplatforms.accounting.universalaccounting.com",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def restricted(crd: None, namespaces: NamespaceFactory) -> str:
+    return namespaces(op.RESTRICTED)
+
+
+@pytest.fixture
+def operator(cluster: Cluster, restricted: str, tmp_path: Path) -> Iterator[op.Operator]:
+    with op.operator(cluster.kubeconfig, "--namespace", restricted, log_dir=tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def ready(cluster: Cluster, restricted: str, operator: op.Operator) -> str:
+    """The minimal example, Ready, in the test's namespace."""
+    op.apply_example(cluster, restricted)
+    op.wait_ready(cluster, restricted)
+    return restricted
+
+
+def test_minimal_example_becomes_ready(
+    cluster: Cluster, restricted: str, operator: op.Operator
+) -> None:
+    op.apply_example(cluster, restricted)
+    done = op.kubectl(
+        cluster, "wait", "-n", restricted, "--for=condition=Ready", "acp/books", "--timeout=120s"
+    )
+    assert "condition met" in done.stdout
+    found = op.platform(cluster, restricted)
+    assert found["status"]["phase"] == "Ready"
+    assert found["status"]["lastGoodVersion"] == "1.0.0"
+    assert found["metadata"].get("finalizers") in (None, [])
+    kids = op.children(cluster, restricted)
+    assert {kind for kind, _ in kids} == {
+        "ServiceAccount", "ConfigMap", "Service", "Deployment", "Job",
+        "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
+    }  # fmt: skip
+    uid = found["metadata"]["uid"]
+    for child in kids.values():
+        (owner,) = child["metadata"]["ownerReferences"]
+        assert (owner["uid"], owner["controller"]) == (uid, True)
+    assert {"Created", "MigrationStarted", "MigrationSucceeded", "Ready"} <= set(
+        op.events(cluster, restricted)
+    )
+    printed = op.kubectl(cluster, "get", "acp", "-n", restricted).stdout
+    assert "Ready" in printed
+    assert "3/3" in printed
+
+
+def test_restricted_namespace_admits_every_pod(cluster: Cluster, ready: str) -> None:
+    pods = helpers.wire_items(cluster.core.list_namespaced_pod(ready))
+    components = [p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods]
+    assert sorted(set(components)) == ["api", "migration", "worker"]
+    assert components.count("api") == 3
+    refused = [
+        e["message"]
+        for e in helpers.wire_items(cluster.core.list_namespaced_event(ready))
+        if e["reason"] == "FailedCreate"
+    ]
+    assert refused == []
+
+
+def test_an_unchanged_platform_is_not_written(ready: str, operator: op.Operator) -> None:
+    operator.wait_reconciles(1)  # let the last child events settle
+    writes = operator.writes()
+    operator.wait_reconciles(3)  # three drift checks
+    assert operator.writes() == writes
+
+
+def test_children_follow_the_spec(cluster: Cluster, ready: str) -> None:
+    generation = op.patch_spec(
+        cluster, ready, {"api": {"autoscaling": {"enabled": False}, "replicas": 4}}
+    )
+    op.wait_ready(cluster, ready, generation)
+    assert op.deployment(cluster, ready, "api")["spec"]["replicas"] == 4
+    assert ("HorizontalPodAutoscaler", "books-api") not in op.children(cluster, ready)
+
+    generation = op.patch_spec(cluster, ready, {"version": "1.1.0"})
+    found = op.wait_ready(cluster, ready, generation)
+    assert op.image(cluster, ready, "api").endswith(":1.1.0")
+    assert op.image(cluster, ready, "worker").endswith(":1.1.0")
+    assert found["status"]["lastGoodVersion"] == "1.1.0"
+    jobs = [name for kind, name in op.children(cluster, ready) if kind == "Job"]
+    assert len(jobs) == 1
+    assert jobs[0].startswith("books-migrate-1-1-0")
+
+    autoscale = {"enabled": True, "minReplicas": 5, "maxReplicas": 8}
+    generation = op.patch_spec(cluster, ready, {"api": {"autoscaling": autoscale}})
+    op.wait_ready(cluster, ready, generation)
+    hpa = op.children(cluster, ready)[("HorizontalPodAutoscaler", "books-api")]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (5, 8)
+    assert op.deployment(cluster, ready, "api")["spec"]["replicas"] >= 5
+
+
+def test_switched_off_features_are_removed(cluster: Cluster, ready: str) -> None:
+    ingress = {"enabled": True, "host": "api.books.example.com"}
+    op.wait_ready(cluster, ready, op.patch_spec(cluster, ready, {"ingress": ingress}))
+    assert ("Ingress", "books") in op.children(cluster, ready)
+    off = {"ingress": {"enabled": False}, "networkPolicy": {"enabled": False}}
+    op.wait_ready(cluster, ready, op.patch_spec(cluster, ready, off))
+    kinds = {kind for kind, _ in op.children(cluster, ready)}
+    assert not {"Ingress", "NetworkPolicy"} & kinds
+    assert "Pruned" in op.events(cluster, ready)
+
+
+def test_drift_is_undone(cluster: Cluster, ready: str) -> None:
+    op.kubectl(cluster, "delete", "-n", ready, "configmap/books-config", "service/books-api")
+    op.kubectl(cluster, "set", "image", "-n", ready, "deployment/books-worker", "worker=evil:1")
+    op.kubectl(cluster, "scale", "-n", ready, "deployment/books-api", "--replicas=1")
+
+    def restored() -> bool:
+        kids = op.children(cluster, ready)
+        return (
+            ("ConfigMap", "books-config") in kids
+            and ("Service", "books-api") in kids
+            and op.image(cluster, ready, "worker").endswith(":1.0.0")
+            and op.deployment(cluster, ready, "api")["spec"]["replicas"] == 3
+        )
+
+    helpers.wait_for("the operator to undo the edits", restored)
+    assert "DriftCorrected" in op.events(cluster, ready)
+    op.wait_ready(cluster, ready)
+
+
+def test_pause_stops_all_writes(cluster: Cluster, ready: str, operator: op.Operator) -> None:
+    generation = op.patch_spec(cluster, ready, {"paused": True})
+    helpers.wait_for("phase Paused", lambda: op.phase(cluster, ready) == "Paused")
+    assert op.platform(cluster, ready)["status"]["observedGeneration"] == generation
+    op.kubectl(cluster, "delete", "-n", ready, "configmap/books-config")
+    writes = operator.writes()
+    operator.wait_reconciles(3)
+    assert ("ConfigMap", "books-config") not in op.children(cluster, ready)
+    assert operator.writes() == writes
+
+    op.wait_ready(cluster, ready, op.patch_spec(cluster, ready, {"paused": False}))
+    assert ("ConfigMap", "books-config") in op.children(cluster, ready)
+    assert {"Paused", "Resumed"} <= set(op.events(cluster, ready))
+
+
+def test_deleting_the_platform_collects_every_child(cluster: Cluster, ready: str) -> None:
+    assert op.children(cluster, ready)
+    op.kubectl(cluster, "delete", "-n", ready, "acp/books", "--wait=true", "--timeout=60s")
+    helpers.wait_for("garbage collection", lambda: not op.children(cluster, ready), timeout=120)
+    pods = helpers.wire_items(cluster.core.list_namespaced_pod(ready))
+    helpers.wait_for(
+        "the pods to go",
+        lambda: not helpers.wire_items(cluster.core.list_namespaced_pod(ready)),
+        timeout=120,
+    )
+    assert pods is not None
+
+
+BROKEN_MIGRATIONS = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  matchConstraints:
+    resourceRules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
+      - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE], resources: [jobs]}
+  matchConditions:
+    - name: broken-version
+      expression: >-
+        (object.kind == 'Pod' ? object.spec : object.spec.template.spec)
+        .containers.exists(c, c.image.endsWith(':9.9.9-broken'))
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+    - patchType: JSONPatch
+      jsonPatch:
+        expression: >-
+          object.kind == 'Pod'
+          ? [JSONPatch{op: "add", path: "/metadata/annotations",
+                       value: {"kwok.universal-accounting.local/outcome": "fail"}}]
+          : [JSONPatch{op: "replace", path: "/spec/backoffLimit", value: 0}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: NAME}
+spec:
+  policyName: NAME
+  matchResources:
+    namespaceSelector:
+      matchLabels: {kubernetes.io/metadata.name: NAMESPACE}
+"""
+
+
+@pytest.fixture
+def broken_migrations(cluster: Cluster, ready: str) -> Iterator[str]:
+    """Pods of version 9.9.9-broken fail (kwok), and their Job gives up at once."""
+    name = f"fail-{ready}"[:63]
+    manifest = BROKEN_MIGRATIONS.replace("NAMESPACE", ready).replace("NAME", name)
+    op.kubectl(cluster, "apply", "-f", "-", stdin=manifest)
+    probe = json.dumps(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "probe"},
+            "spec": {
+                "backoffLimit": 3,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "m", "image": "probe:9.9.9-broken"}],
+                    }
+                },
+            },
+        }
+    )
+
+    def active() -> bool:
+        # Policies take effect a moment after they are created: dry-run until they do.
+        args = ("create", "-n", ready, "--dry-run=server", "-o", "json", "-f", "-")
+        done = op.kubectl(cluster, *args, stdin=probe)
+        return bool(json.loads(done.stdout)["spec"]["backoffLimit"] == 0)
+
+    helpers.wait_for("the admission policy to take effect", active)
+    yield ready
+    op.kubectl(cluster, "delete", "-f", "-", "--ignore-not-found", stdin=manifest)
+
+
+def test_a_failed_migration_keeps_the_old_version(cluster: Cluster, broken_migrations: str) -> None:
+    ns = broken_migrations
+    op.patch_spec(cluster, ns, {"version": "9.9.9-broken"})
+
+    def degraded() -> str | None:
+        found = helpers.condition(op.platform(cluster, ns), "Degraded") or {}
+        return found.get("message") if found.get("reason") == "MigrationFailed" else None
+
+    message = helpers.wait_for("Degraded: MigrationFailed", degraded, timeout=120)
+    assert "version 1.0.0 keeps running" in message
+    assert op.phase(cluster, ns) == "Degraded"
+    assert op.image(cluster, ns, "api").endswith(":1.0.0")
+    assert op.deployment(cluster, ns, "api")["status"]["availableReplicas"] == 3
+    assert "MigrationFailed" in op.events(cluster, ns)
+
+    generation = op.patch_spec(cluster, ns, {"version": "1.0.0"})
+    op.wait_ready(cluster, ns, generation)

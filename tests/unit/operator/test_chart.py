@@ -1,0 +1,121 @@
+"""The Helm chart: its CRD is the generated one, and `helm template` renders objects that
+are valid Kubernetes, meet the restricted pod security profile, and grant the operator
+exactly the access its apply layer uses.
+
+Rendering needs the helm binary that `make k8s-tools` builds (`make test` and
+`make test-unit` build it first); without it these tests fail and say so.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from accounting_operator import crd
+from accounting_operator.k8s import resources
+from tests.unit.operator import helpers
+
+CHART = Path(__file__).resolve().parents[3] / "charts" / "accounting-operator"
+
+
+@functools.cache
+def helm() -> str | None:
+    cached = sorted(glob.glob(str(Path.home() / ".cache/universal-accounting/k8s-*/bin/helm")))
+    return shutil.which("helm") or (cached[-1] if cached else None)
+
+
+def template(*values: str) -> list[dict[str, Any]]:
+    binary = helm()
+    if binary is None:
+        pytest.fail("helm is not built: run `make k8s-tools` (hack/k8s/build.sh)", pytrace=False)
+    args = [binary, "template", "ops", str(CHART), "--namespace", "ops"]
+    for value in values:
+        args += ["--set", value]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def by_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in documents if d["kind"] == kind]
+
+
+def test_chart_crd_is_the_generated_one() -> None:
+    assert (CHART / "crds" / "accountingplatforms.yaml").read_text() == crd.render_yaml(), (
+        "charts/accounting-operator/crds is stale: run "
+        "`accounting-operator crd > charts/accounting-operator/crds/accountingplatforms.yaml`"
+    )
+
+
+@pytest.mark.parametrize("values", [(), ("watchNamespaces={books,ledger}",)], ids=["all", "some"])
+def test_rendered_objects_are_valid(values: tuple[str, ...]) -> None:
+    for document in template(*values):
+        assert helpers.k8s_validate(document) == helpers.KUBERNETES_VERSION
+
+
+def test_cluster_wide_by_default() -> None:
+    documents = template()
+    assert len(by_kind(documents, "ClusterRoleBinding")) == 1
+    assert by_kind(documents, "RoleBinding") == []
+    (deployment,) = by_kind(documents, "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "run",
+        "--all-namespaces",
+    ]
+
+
+def test_namespaced_binds_only_the_listed_namespaces() -> None:
+    documents = template("watchNamespaces={books,ledger}")
+    assert by_kind(documents, "ClusterRoleBinding") == []
+    assert [b["metadata"]["namespace"] for b in by_kind(documents, "RoleBinding")] == [
+        "books",
+        "ledger",
+    ]
+    (deployment,) = by_kind(documents, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["run", "--namespace=books", "--namespace=ledger"]
+
+
+def test_operator_pod_meets_the_restricted_profile() -> None:
+    (deployment,) = by_kind(template(), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False
+        assert security["readOnlyRootFilesystem"] is True
+        assert security["capabilities"]["drop"] == ["ALL"]
+
+
+def verbs(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    out: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out.setdefault((group, resource), set()).update(rule["verbs"])
+    return out
+
+
+def test_rbac_is_exactly_what_the_operator_uses() -> None:
+    (role,) = by_kind(template(), "ClusterRole")
+    granted = verbs(role)
+    expected: dict[tuple[str, str], set[str]] = {
+        ("accounting.universalaccounting.com", "accountingplatforms"): {
+            "get", "list", "watch", "patch"},
+        ("accounting.universalaccounting.com", "accountingplatforms/status"): {"patch"},
+        ("", "events"): {"create"},
+    }  # fmt: skip
+    for child in (*resources.CHILDREN, resources.SERVICE_MONITOR):
+        group = child.api_version.rpartition("/")[0]
+        needed = {"list", "create", "delete"} | ({"patch"} if child.kind != "Job" else set())
+        if child.kind in {"Deployment", "Job"}:
+            needed.add("watch")  # kopf reacts to their changes
+        expected[(group, child.plural)] = needed
+    assert granted == expected

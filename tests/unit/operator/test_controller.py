@@ -1,0 +1,137 @@
+"""The controller's I/O sequence, over a fake apply layer: what it writes, when it writes
+the status, and how failures surface (status first, then the exception)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from accounting_operator import controller, diff
+from accounting_operator.k8s import errors, resources
+from accounting_operator.settings import Settings
+from tests.unit.operator import fakes
+
+
+class FakeClient:
+    """The apply layer's interface, backed by `fakes.Server`; counts every call."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.server = fakes.Server()
+        self.body = body
+        self.calls: list[str] = []
+        self.events: list[tuple[str, str]] = []
+        self.fail_apply: errors.KubeError | None = None
+
+    async def serves(self, group_version: str, plural: str) -> bool:
+        self.calls.append("discover")
+        return False
+
+    async def select(
+        self, resource: resources.Resource, namespace: str, selector: str
+    ) -> list[Any]:
+        self.calls.append(f"list {resource.plural}")
+        return [
+            copy.deepcopy(m) for (kind, _), m in self.server.live.items() if kind == resource.kind
+        ]
+
+    async def apply(self, manifest: dict[str, Any], field_manager: str) -> dict[str, Any]:
+        self.calls.append(f"apply {manifest['kind']}")
+        if self.fail_apply:
+            raise self.fail_apply
+        return self.server.write(diff.Write("apply", manifest, "changed", field_manager))
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls.append(f"create {manifest['kind']}")
+        return self.server.write(diff.Write("create", manifest, "created"))
+
+    async def delete(self, resource: resources.Resource, namespace: str, name: str) -> None:
+        self.calls.append(f"delete {resource.kind}")
+        self.server.live.pop((resource.kind, name), None)
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.calls.append("status")
+        self.body["status"] = status
+
+    async def post_event(
+        self, involved: Any, kind: str, reason: str, message: str, action: str
+    ) -> None:
+        self.events.append((kind, reason))
+
+    def writes(self) -> list[str]:
+        return [c for c in self.calls if c.split()[0] in {"apply", "create", "delete", "status"}]
+
+
+def context(client: FakeClient) -> controller.Context:
+    return controller.Context(client=client, settings=Settings())  # type: ignore[arg-type]
+
+
+async def converge(client: FakeClient) -> None:
+    for _ in range(4):
+        await controller.run(context(client), client.body)
+        client.server.finish_job()
+        client.server.roll_out()
+
+
+async def test_second_run_makes_no_write() -> None:
+    client = FakeClient(fakes.body())
+    await converge(client)
+    assert client.body["status"]["phase"] == "Ready"
+    client.calls.clear()
+    await controller.run(context(client), client.body)
+    assert client.writes() == []
+    assert all(c.startswith("list ") or c == "discover" for c in client.calls)
+
+
+async def test_invalid_spec_is_reported_then_raised() -> None:
+    body = fakes.body()
+    body["spec"]["api"]["replicas"] = 0
+    client = FakeClient(body)
+    with pytest.raises(controller.InvalidSpecError, match=r"spec\.api\.replicas"):
+        await controller.run(context(client), body)
+    assert client.writes() == ["status"]
+    assert body["status"]["phase"] == "Degraded"
+    degraded = next(c for c in body["status"]["conditions"] if c["type"] == "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
+    assert client.events == [("Warning", "InvalidSpec")]
+    # The same invalid spec again: no new status write, no new Event.
+    with pytest.raises(controller.InvalidSpecError):
+        await controller.run(context(client), body)
+    assert client.writes() == ["status"]
+    assert len(client.events) == 1
+
+
+async def test_a_rejected_write_is_reported_then_raised() -> None:
+    client = FakeClient(fakes.body())
+    client.fail_apply = errors.RejectedError("applying ServiceAccount acct/books", 422, "nope")
+    with pytest.raises(errors.RejectedError):
+        await controller.run(context(client), client.body)
+    degraded = next(c for c in client.body["status"]["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == "ApplyFailed"
+    assert "applying ServiceAccount acct/books: nope" in degraded["message"]
+
+
+def retries() -> float:
+    found = REGISTRY.get_sample_value("accounting_operator_reconciles_total", {"result": "retry"})
+    return found or 0.0
+
+
+async def test_a_retryable_failure_leaves_the_status_alone() -> None:
+    client = FakeClient(fakes.body())
+    client.fail_apply = errors.ConflictError("applying ServiceAccount acct/books", 409, "conflict")
+    before = retries()
+    with pytest.raises(errors.ConflictError):
+        await controller.run(context(client), client.body)
+    assert "status" not in client.calls
+    assert retries() == before + 1
+    assert controller.retry_delay(errors.ConflictError("x", 409, "")) == 1.0
+    assert controller.retry_delay(errors.RejectedError("x", 422, "")) is None
+
+
+async def test_paused_reads_and_reports_but_never_writes_children() -> None:
+    client = FakeClient(fakes.body({"paused": True}))
+    await controller.run(context(client), client.body)
+    assert client.writes() == ["status"]
+    assert client.body["status"]["phase"] == "Paused"
