@@ -28,3 +28,8 @@ RATE_LIMIT_BACKEND_FAILURES = Counter(
     "rate_limit_backend_failures_total",
     "Rate-limit checks that could not reach Redis (failed open, or closed for auth).",
 )
+INVOICES_CREATED = Counter(
+    "invoices_created_total",
+    "Invoices created (as drafts), by customer tier (a closed set; never by organization).",
+    ["customer_tier"],
+)

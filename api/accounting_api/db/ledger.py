@@ -26,14 +26,25 @@ def _account(row: asyncpg.Record) -> ledger.Account:
 
 
 async def insert_accounts(
-    conn: Connection, organization_id: str, accounts: Sequence[ledger.Account]
+    conn: Connection,
+    organization_id: str,
+    accounts: Sequence[ledger.Account],
+    *,
+    skip_taken_codes: bool = False,
 ) -> list[ledger.Account]:
+    """Insert accounts; return those inserted.
+
+    With skip_taken_codes, an account whose code the organization already uses is
+    skipped (a concurrent transaction adding the same code makes this one wait for it,
+    then skip); without it, a taken code is a Conflict.
+    """
+    on_conflict = " ON CONFLICT (organization_id, code) DO NOTHING" if skip_taken_codes else ""
     try:
         rows = await conn.fetch(
             "INSERT INTO accounts"
             " (organization_id, id, code, name, type, currency, normal_balance)"
             " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],"
-            " $6::text[], $7::text[])"
+            f" $6::text[], $7::text[]){on_conflict}"
             f" RETURNING {_ACCOUNT_COLUMNS}",
             organization_id,
             [a.id for a in accounts],
@@ -192,3 +203,12 @@ async def list_entries(
         _ENTRY_QUERY.format(where="($1::text IS NULL OR e.id < $1)"), before, limit
     )
     return [_entry(row) for row in rows]
+
+
+async def accounts_by_code(conn: Connection, codes: Sequence[str]) -> dict[str, ledger.Account]:
+    rows = await conn.fetch(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts"
+        " WHERE organization_id = app_current_org() AND code = ANY($1::text[])",
+        list(set(codes)),
+    )
+    return {row["code"]: _account(row) for row in rows}

@@ -105,3 +105,54 @@ class ResourceMissing(AccountingError):
 
     status = 422
     code = "resource_missing"
+
+
+# --- billing ------------------------------------------------------------------------
+
+
+class AmountTooLarge(ValidationFailed):
+    code = "amount_too_large"
+
+
+class DiscountExceedsAmount(ValidationFailed):
+    code = "discount_exceeds_amount"
+
+
+class InvalidAccount(AccountingError):
+    """The body names an account that exists but cannot be used this way."""
+
+    status = 422
+    code = "invalid_account"
+
+
+class InvoiceEmpty(AccountingError):
+    status = 422
+    code = "invoice_empty"
+
+
+class CustomerArchived(Conflict):
+    code = "customer_archived"
+
+
+class InvoiceNotDraft(Conflict):
+    code = "invoice_not_draft"
+
+
+class InvoiceAlreadyFinalized(Conflict):
+    code = "invoice_already_finalized"
+
+
+class InvoiceNotFinalized(Conflict):
+    code = "invoice_not_finalized"
+
+
+class InvoiceAlreadyVoid(Conflict):
+    code = "invoice_already_void"
+
+
+class InvoiceAlreadyUncollectible(Conflict):
+    code = "invoice_already_uncollectible"
+
+
+class InvoicePaid(Conflict):
+    code = "invoice_paid"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pydantic
@@ -10,22 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from accounting_api import __version__
-from accounting_api.routes import ledger, models, ops, support, tenancy
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    method: str
-    path: str
-    handler: support.Handler
-    summary: str
-    status: int = 200
-    body: type[pydantic.BaseModel] | None = None
-    query: type[pydantic.BaseModel] | None = None
-    response: type[pydantic.BaseModel] | None = None
-    auth: bool = True
-    tag: str = "ledger"
+from accounting_api.routes import billing, ledger, models, ops, support, tenancy
+from accounting_api.routes import billing_models as bm
+from accounting_api.routes import openapi as openapi_spec
+from accounting_api.routes.openapi import Endpoint
 
 
 def _list(model: type[pydantic.BaseModel]) -> type[pydantic.BaseModel]:
@@ -168,6 +155,142 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         models.ReverseIn,
         None,
         models.EntryOut,
+        body_required=False,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/customers",
+        billing.create_customer,
+        "Create a customer",
+        201,
+        bm.CustomerIn,
+        None,
+        bm.CustomerOut,
+        tag="billing",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/customers",
+        billing.list_customers,
+        "List customers, newest first",
+        200,
+        None,
+        bm.CustomerListQuery,
+        _list(bm.CustomerOut),
+        tag="billing",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/customers/{id}",
+        billing.get_customer,
+        "Retrieve a customer",
+        200,
+        None,
+        None,
+        bm.CustomerOut,
+        tag="billing",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/customers/{id}/archive",
+        billing.archive_customer,
+        "Archive a customer (no new invoices; never deleted)",
+        200,
+        None,
+        None,
+        bm.CustomerOut,
+        tag="billing",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/invoices",
+        billing.create_invoice,
+        "Create a draft invoice",
+        201,
+        bm.InvoiceIn,
+        None,
+        bm.InvoiceOut,
+        tag="billing",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/invoices",
+        billing.list_invoices,
+        "List invoices, newest first",
+        200,
+        None,
+        bm.InvoiceListQuery,
+        _list(bm.InvoiceOut),
+        tag="billing",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/invoices/{id}",
+        billing.get_invoice,
+        "Retrieve an invoice",
+        200,
+        None,
+        None,
+        bm.InvoiceOut,
+        tag="billing",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/invoices/{id}/lines",
+        billing.add_invoice_line,
+        "Add a line to a draft invoice",
+        200,
+        bm.LineIn,
+        None,
+        bm.InvoiceOut,
+        tag="billing",
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/invoices/{id}/lines/{line_id}",
+        billing.delete_invoice_line,
+        "Remove a line from a draft invoice",
+        200,
+        None,
+        None,
+        bm.InvoiceOut,
+        tag="billing",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/invoices/{id}/finalize",
+        billing.finalize_invoice,
+        "Finalize a draft: number it and post it to the ledger",
+        200,
+        bm.FinalizeIn,
+        None,
+        bm.InvoiceOut,
+        tag="billing",
+        body_required=False,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/invoices/{id}/void",
+        billing.void_invoice,
+        "Void an open or uncollectible invoice (posts the reversals)",
+        200,
+        bm.EffectiveDateIn,
+        None,
+        bm.InvoiceOut,
+        tag="billing",
+        body_required=False,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/invoices/{id}/mark-uncollectible",
+        billing.mark_invoice_uncollectible,
+        "Write off an open invoice as bad debt",
+        200,
+        bm.EffectiveDateIn,
+        None,
+        bm.InvoiceOut,
+        tag="billing",
+        body_required=False,
     ),
     Endpoint(
         "GET",
@@ -189,103 +312,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
-def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
-    def ref(model: type[pydantic.BaseModel]) -> dict[str, str]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-    op: dict[str, Any] = {
-        "summary": endpoint.summary,
-        "operationId": endpoint.handler.__name__,
-        "tags": [endpoint.tag],
-        "responses": {
-            str(endpoint.status): {
-                "description": "OK",
-                "content": {"application/json": {"schema": ref(endpoint.response)}}
-                if endpoint.response
-                else {},
-            },
-            "default": {
-                "description": "An RFC 9457 problem",
-                "content": {
-                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-                },
-            },
-        },
-    }
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _path_params(endpoint.path)
-    ]
-    if endpoint.query is not None:
-        for name, field in endpoint.query.model_fields.items():
-            params.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": field.is_required(),
-                    "schema": {"type": "string"},
-                    "description": field.description or "",
-                }
-            )
-    if endpoint.method == "POST":
-        params.append(
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "maxLength": 255},
-            }
-        )
-    if params:
-        op["parameters"] = params
-    if endpoint.body is not None:
-        op["requestBody"] = {
-            "required": endpoint.body is not models.ReverseIn,
-            "content": {"application/json": {"schema": ref(endpoint.body)}},
-        }
-    if endpoint.auth:
-        op["security"] = [{"bearer": []}]
-    return op
-
-
-def _path_params(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
-
-
-PROBLEM_SCHEMA = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "code"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "code": {"type": "string"},
-        "param": {"type": "string"},
-        "request_id": {"type": "string"},
-    },
-}
-
-
 def openapi_document() -> dict[str, Any]:
-    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
-    paths: dict[str, dict[str, Any]] = {}
-    for endpoint in ENDPOINTS:
-        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Universal Accounting API", "version": __version__},
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            },
-        },
-    }
+    return openapi_spec.document(ENDPOINTS)
 
 
 async def openapi(request: Request) -> Response:

@@ -1,0 +1,207 @@
+"""Request and response bodies of customers and invoices (pydantic; strict)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, PlainValidator, StringConstraints, WithJsonSchema
+
+from accounting_api.domain import billing, money
+from accounting_api.domain.billing import CustomerTier, EntryKind, InvoiceStatus
+from accounting_api.routes.models import (
+    Body,
+    Currency,
+    Description,
+    ListQuery,
+    Name,
+    Out,
+    Ref,
+    Text,
+)
+
+MinorUnits = Annotated[
+    int, Field(ge=0, le=money.MAX_AMOUNT, description="Integer minor units (cents), >= 0.")
+]
+Short = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+def _quantity(value: object) -> int | str:
+    # One validator for both shapes, so an error names the field, not a union branch.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be an integer or a decimal string such as '1.5', never a float")
+    billing.parse_quantity(value)
+    return value
+
+
+Quantity = Annotated[
+    int | str,
+    PlainValidator(_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": billing.MAX_QUANTITY},
+                {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,3})?$"},
+            ],
+            "description": "Units, > 0: an integer or a decimal string with up to 3 decimals"
+            " ('1.5'). Never a JSON float.",
+        }
+    ),
+]
+
+# --- customers -----------------------------------------------------------------------
+
+
+class AddressIn(Body):
+    line1: Short | None = None
+    line2: Short | None = None
+    city: Short | None = None
+    state: Short | None = None
+    postal_code: Annotated[Text, StringConstraints(min_length=1, max_length=20)] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None, description="ISO 3166-1 alpha-2, e.g. DE."
+    )
+
+
+class CustomerIn(Body):
+    name: Name
+    email: EmailStr | None = None
+    currency: Currency | None = Field(
+        default=None,
+        description="What the customer is billed in; the organization's base"
+        " currency by default. Fixed once set.",
+    )
+    tier: CustomerTier = CustomerTier.STANDARD
+    billing_address: AddressIn | None = None
+
+
+class AddressOut(Out):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class CustomerOut(Out):
+    object: Literal["customer"] = "customer"
+    id: str
+    name: str
+    email: str | None
+    currency: str
+    tier: CustomerTier
+    billing_address: AddressOut | None
+    archived: bool
+    archived_at: datetime.datetime | None
+    created_at: datetime.datetime
+
+
+class CustomerListQuery(ListQuery):
+    archived: bool | None = Field(default=None, description="Only archived (or active) ones.")
+
+
+# --- invoices ------------------------------------------------------------------------
+
+
+class ServicePeriod(Body):
+    start: datetime.date
+    end: datetime.date = Field(description="Inclusive; not before start.")
+
+
+class LineIn(Body):
+    description: Annotated[Text, StringConstraints(min_length=1, max_length=500)]
+    quantity: Quantity = 1
+    unit_amount: MinorUnits
+    discount: MinorUnits = Field(default=0, description="Off this line, in minor units.")
+    tax_rate_bps: Annotated[int, Field(ge=0, le=billing.BASIS_POINTS)] = Field(
+        default=0, description="Basis points on (amount - discount): 825 is 8.25 %."
+    )
+    revenue_account_id: Ref | None = Field(
+        default=None, description="A revenue account in the invoice's currency; 4000 by default."
+    )
+    service_period: ServicePeriod | None = Field(
+        default=None,
+        description="Lines whose period ends after the issue date post to deferred revenue.",
+    )
+
+
+class InvoiceIn(Body):
+    customer: Ref
+    currency: Currency | None = Field(default=None, description="Must be the customer's.")
+    description: Description = ""
+    due_date: datetime.date | None = None
+    days_until_due: Annotated[int, Field(ge=0, le=3650)] | None = Field(
+        default=None,
+        description=f"Due this many days after the issue date ({billing.DEFAULT_DAYS_UNTIL_DUE}"
+        " unless due_date is given).",
+    )
+    lines: Annotated[list[LineIn], Field(max_length=billing.MAX_LINES)] = Field(
+        default_factory=list
+    )
+
+
+class FinalizeIn(Body):
+    issue_date: datetime.date | None = Field(default=None, description="Today (UTC) by default.")
+
+
+class EffectiveDateIn(Body):
+    date: datetime.date | None = Field(
+        default=None, description="When it is booked: today (UTC) by default."
+    )
+
+
+class InvoiceListQuery(ListQuery):
+    status: InvoiceStatus | None = None
+    customer: Ref | None = None
+
+
+class PeriodOut(Out):
+    start: datetime.date
+    end: datetime.date
+
+
+class LineOut(Out):
+    object: Literal["line_item"] = "line_item"
+    id: str
+    description: str
+    quantity: str = Field(description="Decimal text, e.g. '1.5'.")
+    unit_amount: int
+    amount: int = Field(description="quantity x unit_amount, rounded half up.")
+    discount: int
+    tax_rate_bps: int
+    tax: int = Field(description="On amount - discount, rounded half up.")
+    total: int
+    revenue_account_id: str
+    service_period: PeriodOut | None
+
+
+class PostedEntryOut(Out):
+    kind: EntryKind
+    journal_entry_id: str
+
+
+class InvoiceOut(Out):
+    object: Literal["invoice"] = "invoice"
+    id: str
+    customer: str
+    currency: str
+    status: InvoiceStatus
+    number: int | None = Field(description="Gap-free per organization, set at finalize.")
+    description: str
+    issue_date: datetime.date | None
+    due_date: datetime.date | None
+    days_until_due: int | None
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+    amount_paid: int
+    amount_remaining: int
+    lines: list[LineOut]
+    journal_entries: list[PostedEntryOut]
+    created_at: datetime.datetime
+    finalized_at: datetime.datetime | None
+    paid_at: datetime.datetime | None
+    voided_at: datetime.datetime | None
+    marked_uncollectible_at: datetime.datetime | None
