@@ -23,6 +23,7 @@ from accounting_api.settings import Settings
 
 
 def create_app(settings: Settings) -> Starlette:
+    """The API; its lifespan opens the pool and closes it and Redis on shutdown."""
     codec = TokenCodec(
         settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_ttl_seconds
     )
@@ -48,28 +49,35 @@ def create_app(settings: Settings) -> Starlette:
             await db.close()
             await redis_client.aclose()
 
-    general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)
-    auth = Limit("auth", settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds)
     app = Starlette(
         routes=routes.starlette_routes(),
-        middleware=[
-            Middleware(
-                RequestContextMiddleware,
-                max_body_bytes=settings.max_body_bytes,
-                trust_forwarded_for=settings.trust_forwarded_for,
-            ),
-            Middleware(AuthenticationMiddleware, codec=codec),
-            Middleware(
-                RateLimitMiddleware, limiter=RateLimiter(redis_client), general=general, auth=auth
-            ),
-            Middleware(IdempotencyMiddleware, db=db, ttl_seconds=settings.idempotency_ttl_seconds),
-        ],
+        middleware=_middleware(settings, db, redis_client, codec),
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )
     app.state.deps = Deps(settings, db, redis_client, codec, Pinger(db, redis_client))
     app.state.openapi = routes.openapi_document()
     return app
+
+
+def _middleware(
+    settings: Settings, db: Database, redis_client: redis.Redis, codec: TokenCodec
+) -> list[Middleware]:
+    """Outermost first: request context, authentication, rate limits, idempotency."""
+    general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)
+    auth = Limit("auth", settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds)
+    return [
+        Middleware(
+            RequestContextMiddleware,
+            max_body_bytes=settings.max_body_bytes,
+            trust_forwarded_for=settings.trust_forwarded_for,
+        ),
+        Middleware(AuthenticationMiddleware, codec=codec),
+        Middleware(
+            RateLimitMiddleware, limiter=RateLimiter(redis_client), general=general, auth=auth
+        ),
+        Middleware(IdempotencyMiddleware, db=db, ttl_seconds=settings.idempotency_ttl_seconds),
+    ]
 
 
 def app_from_env() -> Starlette:

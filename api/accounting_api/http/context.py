@@ -80,10 +80,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        st = state(scope)
-        given = Headers(scope=scope).get("x-request-id", "")
-        st["request_id"] = given if _REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
-        st["client_ip"] = client_ip(scope, trust_forwarded_for=self.trust_forwarded_for)
+        st = self._begin(scope)
         status = 0
 
         async def send_with_id(message: Message) -> None:
@@ -96,32 +93,34 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if scope["method"] in _BODY_METHODS:
-                try:
-                    st["body"] = await read_body(scope, receive, self.max_body_bytes)
-                except errors.AccountingError as exc:
-                    await problems.response(scope, exc)(scope, receive, send_with_id)
-                    return
-                receive = replay(st["body"])
-            await self.app(scope, receive, send_with_id)
+            await self._handle(scope, receive, send_with_id)
         except Exception as exc:
             # Answer here rather than in Starlette's outer error middleware so that a
             # 500 carries the request id too; re-raise if the response had started.
             if status:
                 raise
             log.error("unhandled error", exc_info=exc, extra={"request_id": st["request_id"]})
-            problem = problems.body(
-                scope,
-                500,
-                "internal_error",
-                "the server failed to handle this request; it has been logged",
-                None,
-            )
-            await JSONResponse(problem, 500, media_type=problems.MEDIA_TYPE)(
-                scope, receive, send_with_id
-            )
+            await _internal_error(scope)(scope, receive, send_with_id)
         finally:
             self._record(scope, status or 500, time.perf_counter() - started)
+
+    def _begin(self, scope: Scope) -> dict[str, Any]:
+        st = state(scope)
+        given = Headers(scope=scope).get("x-request-id", "")
+        st["request_id"] = given if _REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
+        st["client_ip"] = client_ip(scope, trust_forwarded_for=self.trust_forwarded_for)
+        return st
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer a body (within the limit) so inner layers may read it more than once."""
+        if scope["method"] in _BODY_METHODS:
+            try:
+                state(scope)["body"] = await read_body(scope, receive, self.max_body_bytes)
+            except errors.AccountingError as exc:
+                await problems.response(scope, exc)(scope, receive, send)
+                return
+            receive = replay(state(scope)["body"])
+        await self.app(scope, receive, send)
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         st = state(scope)
@@ -144,3 +143,14 @@ class RequestContextMiddleware:
                 "error_code": st.get("error_code"),
             },
         )
+
+
+def _internal_error(scope: Scope) -> JSONResponse:
+    problem = problems.body(
+        scope,
+        500,
+        "internal_error",
+        "the server failed to handle this request; it has been logged",
+        None,
+    )
+    return JSONResponse(problem, 500, media_type=problems.MEDIA_TYPE)

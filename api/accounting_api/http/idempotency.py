@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 
+import asyncpg
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounting_api.db import idempotency as store
-from accounting_api.db.connection import Database, set_tenant
+from accounting_api.db.connection import Connection, Database, set_tenant
 from accounting_api.domain import errors
 from accounting_api.http import problems
 from accounting_api.http.context import state
@@ -57,11 +58,7 @@ class IdempotencyMiddleware:
             await problems.response(scope, exc)(scope, receive, send)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, key: str) -> None:
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-            raise errors.InvalidRequest(
-                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-                param="Idempotency-Key",
-            )
+        _check_key(key)
         st = state(scope)
         principal = st.get("principal")
         org = principal.organization_id if principal else None
@@ -74,18 +71,8 @@ class IdempotencyMiddleware:
 
         async with self.db.bound_transaction() as conn:
             await set_tenant(conn, org)
-            if not await store.try_lock(conn, owner, key):
-                raise errors.IdempotencyInProgress(
-                    "a request with this Idempotency-Key is still being processed; retry later",
-                    param="Idempotency-Key",
-                )
-            found = await store.find(conn, owner, key, self.ttl_seconds)
+            found = await self._earlier(conn, owner, key, digest)
             if found is not None:
-                if found["request_hash"] != digest:
-                    raise errors.IdempotencyMismatch(
-                        "this Idempotency-Key was used with a different request",
-                        param="Idempotency-Key",
-                    )
                 await _replay(found["status_code"], found["response_body"], send)
                 return
             await self.app(scope, receive, capture)
@@ -103,6 +90,31 @@ class IdempotencyMiddleware:
                 )
         for message in messages:
             await send(message)
+
+    async def _earlier(
+        self, conn: Connection, owner: str, key: str, digest: str
+    ) -> asyncpg.Record | None:
+        """The stored response for this key, once no other request holds the key."""
+        if not await store.try_lock(conn, owner, key):
+            raise errors.IdempotencyInProgress(
+                "a request with this Idempotency-Key is still being processed; retry later",
+                param="Idempotency-Key",
+            )
+        found = await store.find(conn, owner, key, self.ttl_seconds)
+        if found is not None and found["request_hash"] != digest:
+            raise errors.IdempotencyMismatch(
+                "this Idempotency-Key was used with a different request",
+                param="Idempotency-Key",
+            )
+        return found
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise errors.InvalidRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            param="Idempotency-Key",
+        )
 
 
 def _response_of(messages: list[Message]) -> tuple[int, bytes]:
