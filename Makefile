@@ -14,7 +14,7 @@ export E2E_CLUSTER
         test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api clean
 
 help:
-	@echo "make demo        run the API on local PostgreSQL + Redis with a seeded demo organization"
+	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
@@ -81,7 +81,9 @@ kind-up:
 kind-down:
 	@hack/k8s/kind.sh down
 
-demo: services-up
+# The API, then the operator on a local control plane (ua-demo); Ctrl-C stops both and the
+# cluster (DEMO_EXIT=1: right after the walkthrough).
+demo: services-up k8s-tools
 	hack/demo.sh
 
 bench-api: services-up

@@ -1,58 +1,61 @@
 #!/usr/bin/env bash
-# `make demo`: migrate, seed a demo organization, start the API on loopback, post a
-# few entries through it, print what to try next, and keep serving until Ctrl-C.
-# DEMO_EXIT=1 stops after the walkthrough (used to check the demo itself).
+# `make demo`: the whole product on this machine.
+#   1. The API (hack/demo-api.sh): migrate, seed a demo organization, serve on loopback,
+#      post a few entries through it, print what to try next.
+#   2. The operator (hack/demo-operator.sh): a local Kubernetes control plane (`ua-demo`,
+#      kwok-simulated nodes), the CRD, `accounting-operator run`, and examples/minimal.yaml
+#      in a namespace that enforces the restricted pod security profile, until Ready.
+# Everything keeps running until Ctrl-C; DEMO_EXIT=1 stops right after the walkthrough
+# (used to check the demo itself). On exit the operator, the API and the demo cluster are
+# stopped and checked gone by pid. PostgreSQL and Redis stay up ('make services-down').
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-eval "$(hack/services.sh env)"
-export JWT_SECRET=${JWT_SECRET:-demo-only-secret-not-for-production-0123456789}
-PORT=${PORT:-8000}
-API="http://127.0.0.1:$PORT"
-EMAIL=owner@demo.example.com
-export OWNER_PASSWORD=demo-password-123
+mkdir -p .run
+# shellcheck source=demo-api.sh
+source hack/demo-api.sh
+# shellcheck source=demo-operator.sh
+source hack/demo-operator.sh
 
-.venv/bin/accounting-api migrate >/dev/null
-.venv/bin/accounting-api create-org --name "Demo Books Inc." --email "$EMAIL" \
-  --owner-name "Demo Owner" >/dev/null 2>&1 || true   # already seeded on a second run
+say() { printf '\n== %s\n' "$*"; }
+log() { printf 'demo: %s\n' "$*" >&2; }
 
-.venv/bin/accounting-api serve --port "$PORT" >"$ROOT/.run/demo-api.log" 2>&1 &
-API_PID=$!
-trap 'kill $API_PID 2>/dev/null; wait $API_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "$API/ready" >/dev/null && break; sleep 0.1; done
+# Wait until "$@" succeeds, up to $1 seconds (polled every 0.2 s).
+wait_until() {
+  local seconds=$1; shift
+  for _ in $(seq $((seconds * 5))); do "$@" && return 0; sleep 0.2; done
+  "$@"
+}
 
-JSON=(-H 'content-type: application/json')
-TOKEN=$(curl -sf "${JSON[@]}" -X POST "$API/v1/auth/token" \
-  -d "{\"email\":\"$EMAIL\",\"password\":\"$OWNER_PASSWORD\"}" | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-AUTH=(-H "authorization: Bearer $TOKEN")
-account() { curl -sf "${AUTH[@]}" "$API/v1/accounts?limit=100" | .venv/bin/python -c "import json,sys; print(next(a['id'] for a in json.load(sys.stdin)['data'] if a['code']=='$1'))"; }
-CASH=$(account 1000); EQUITY=$(account 3000); REVENUE=$(account 4000)
+# Stop a background process we started: SIGTERM, SIGKILL after 20 s; fail if it survives.
+stop_pid() {
+  local pid=$1 name=$2
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then log "FAILED: $name (pid $pid) is still running"; return 1; fi
+  log "$name stopped (pid $pid)"
+}
 
-echo "== Owner invests 10,000.00 USD (idempotent: run the demo twice, it posts once)"
-curl -sf "${JSON[@]}" "${AUTH[@]}" -H "Idempotency-Key: demo-investment" -X POST "$API/v1/journal-entries" \
-  -d "{\"date\":\"$(date -u +%F)\",\"description\":\"Owner investment\",\"postings\":[
-       {\"account_id\":\"$CASH\",\"side\":\"debit\",\"amount\":1000000},
-       {\"account_id\":\"$EQUITY\",\"side\":\"credit\",\"amount\":1000000}]}"; echo
-echo "== An unbalanced entry is refused with a problem+json, and nothing is written"
-curl -s "${JSON[@]}" "${AUTH[@]}" -X POST "$API/v1/journal-entries" \
-  -d "{\"date\":\"$(date -u +%F)\",\"postings\":[
-       {\"account_id\":\"$CASH\",\"side\":\"debit\",\"amount\":500},
-       {\"account_id\":\"$REVENUE\",\"side\":\"credit\",\"amount\":400}]}"; echo
-echo "== Cash balance"
-curl -sf "${AUTH[@]}" "$API/v1/accounts/$CASH/balance"; echo
-echo "== Health"
-curl -s "$API/health"; echo
+cleanup() {
+  local status=$?
+  trap '' INT TERM   # a second Ctrl-C must not cut the cleanup short
+  log "stopping the operator, the API and the demo cluster"
+  operator_stop || status=1
+  cluster_stop || status=1
+  api_stop || status=1
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-cat <<TXT
-
-The API is serving on $API (log: .run/demo-api.log). Try:
-  export TOKEN=$TOKEN
-  curl -s -H "authorization: Bearer \$TOKEN" '$API/v1/accounts?limit=5'
-  curl -s -H "authorization: Bearer \$TOKEN" '$API/v1/journal-entries?limit=5'
-  curl -s -H "authorization: Bearer \$TOKEN" '$API/v1/accounts/$CASH/balance?as_of=$(date -u +%F)'
-  curl -s '$API/openapi.json' | head -c 300; echo
-  curl -s '$API/metrics' | grep http_request_duration_seconds_count
-Sign in as $EMAIL / $OWNER_PASSWORD. Ctrl-C stops the API; 'make services-down' stops PostgreSQL and Redis.
-TXT
+api_demo
+operator_demo
 [ "${DEMO_EXIT:-0}" = 1 ] && exit 0
-wait $API_PID
+printf '\nCtrl-C stops the operator, the API and the demo cluster; '
+printf "'make services-down' stops PostgreSQL and Redis.\n"
+wait -n "$API_PID" "$OPERATOR_PID" || true   # until Ctrl-C, or one of them stops
+log "a demo process stopped by itself: see .run/demo-api.log and .run/demo-operator.log"
+exit 1

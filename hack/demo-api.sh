@@ -1,0 +1,99 @@
+# The API half of `make demo` (sourced by hack/demo.sh, which defines say, log, wait_until
+# and stop_pid): migrate, seed a demo organization, start the API on loopback, post a few
+# entries through it and print what to try next. Entry points: api_demo, api_stop.
+
+eval "$(hack/services.sh env)"
+# Redis database 1 rather than 0: tests and benchmarks on this machine share the client IP
+# (127.0.0.1) and so the rate limits; in their own database they cannot exhaust the demo's.
+export REDIS_URL="${REDIS_URL%/0}/${DEMO_REDIS_DB:-1}"
+export JWT_SECRET=${JWT_SECRET:-demo-only-secret-not-for-production-0123456789}
+PORT=${PORT:-8000}
+API="http://127.0.0.1:$PORT"
+EMAIL=owner@demo.example.com
+export OWNER_PASSWORD=demo-password-123
+API_PID=""
+JSON=(-H 'content-type: application/json')
+
+api_demo() {
+  api_seed
+  api_start
+  api_walkthrough
+  api_usage
+}
+
+api_seed() {
+  .venv/bin/accounting-api migrate >/dev/null
+  .venv/bin/accounting-api create-org --name "Demo Books Inc." --email "$EMAIL" \
+    --owner-name "Demo Owner" >/dev/null 2>&1 || true   # already seeded on a second run
+}
+
+api_ready() { curl -sf "$API/ready" >/dev/null; }
+
+api_start() {
+  .venv/bin/accounting-api serve --port "$PORT" >"$ROOT/.run/demo-api.log" 2>&1 &
+  API_PID=$!
+  wait_until 20 api_ready || { tail -n 20 .run/demo-api.log >&2; log "the API is not ready"; return 1; }
+}
+
+api_stop() { stop_pid "$API_PID" "the API"; }
+
+# The access_token of a token answer on stdin; nothing if it has none.
+access_token() {
+  .venv/bin/python -c 'import json, sys
+try: print(json.load(sys.stdin).get("access_token", ""))
+except ValueError: pass'
+}
+
+# The id of the demo organization's account with code $1.
+account() {
+  curl -sf "${AUTH[@]}" "$API/v1/accounts?limit=100" | .venv/bin/python -c \
+    "import json,sys; print(next(a['id'] for a in json.load(sys.stdin)['data'] if a['code']=='$1'))"
+}
+
+# Post a journal entry: description, debit account, credit account, debit and credit
+# amounts, then extra curl options.
+post_entry() {
+  curl -s "${JSON[@]}" "${AUTH[@]}" "${@:6}" -X POST "$API/v1/journal-entries" \
+    -d "{\"date\":\"$(date -u +%F)\",\"description\":\"$1\",\"postings\":[
+         {\"account_id\":\"$2\",\"side\":\"debit\",\"amount\":$4},
+         {\"account_id\":\"$3\",\"side\":\"credit\",\"amount\":$5}]}"
+  echo
+}
+
+api_sign_in() {
+  local answer
+  answer=$(curl -s "${JSON[@]}" -X POST "$API/v1/auth/token" \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"$OWNER_PASSWORD\"}")
+  TOKEN=$(access_token <<<"$answer")
+  [ -n "$TOKEN" ] || { log "signing in failed: $answer"; return 1; }
+  AUTH=(-H "authorization: Bearer $TOKEN")
+}
+
+api_walkthrough() {
+  api_sign_in
+  CASH=$(account 1000); EQUITY=$(account 3000); REVENUE=$(account 4000)
+
+  say "Owner invests 10,000.00 USD (idempotent: run the demo twice, it posts once)"
+  post_entry "Owner investment" "$CASH" "$EQUITY" 1000000 1000000 \
+    -f -H "Idempotency-Key: demo-investment"
+  say "An unbalanced entry is refused with a problem+json, and nothing is written"
+  post_entry "Unbalanced" "$CASH" "$REVENUE" 500 400
+  say "Cash balance"
+  curl -sf "${AUTH[@]}" "$API/v1/accounts/$CASH/balance"; echo
+  say "Health"
+  curl -s "$API/health"; echo
+}
+
+api_usage() {
+  cat <<TXT
+
+The API is serving on $API (log: .run/demo-api.log). Try:
+  export TOKEN=$TOKEN
+  curl -s -H "authorization: Bearer \$TOKEN" '$API/v1/accounts?limit=5'
+  curl -s -H "authorization: Bearer \$TOKEN" '$API/v1/journal-entries?limit=5'
+  curl -s -H "authorization: Bearer \$TOKEN" '$API/v1/accounts/$CASH/balance?as_of=$(date -u +%F)'
+  curl -s '$API/openapi.json' | head -c 300; echo
+  curl -s '$API/metrics' | grep http_request_duration_seconds_count
+Sign in as $EMAIL / $OWNER_PASSWORD.
+TXT
+}
