@@ -11,12 +11,13 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api clean
+        bench-reports test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
+	@echo "make bench-reports  trial balance over 1M postings against a plain SUM ... GROUP BY"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
@@ -85,6 +86,9 @@ kind-down:
 # cluster (DEMO_EXIT=1: right after the walkthrough).
 demo: services-up k8s-tools
 	hack/demo.sh
+
+bench-reports: services-up
+	eval "$$(hack/services.sh env)" && $(BIN)/python bench/reports_bench.py
 
 bench-api: services-up
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }

@@ -33,3 +33,8 @@ INVOICES_CREATED = Counter(
     "Invoices created (as drafts), by customer tier (a closed set; never by organization).",
     ["customer_tier"],
 )
+PAYMENTS_PROCESSED = Counter(
+    "payments_processed_total",
+    "Payments recorded, by method and outcome (succeeded or refused); both closed sets.",
+    ["method", "status"],
+)

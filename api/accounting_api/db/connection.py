@@ -148,6 +148,8 @@ def translated_errors() -> Iterator[None]:
             raise
         raise errors.Unbalanced(str(exc.message), param="postings") from None
     except asyncpg.ObjectNotInPrerequisiteStateError as exc:
+        if exc.constraint_name == "period_closed":
+            raise errors.PeriodClosed(str(exc.message), param="date") from None
         raise errors.Conflict(str(exc.message)) from None
     except UNAVAILABLE:
         raise errors.ServiceUnavailable("the database is unavailable; retry later") from None

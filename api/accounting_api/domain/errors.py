@@ -156,3 +156,54 @@ class InvoiceAlreadyUncollectible(Conflict):
 
 class InvoicePaid(Conflict):
     code = "invoice_paid"
+
+
+# --- payments -----------------------------------------------------------------------
+
+
+class AppliedExceedsPayment(ValidationFailed):
+    code = "applied_exceeds_payment"
+
+
+class AmountExceedsAmountDue(Conflict):
+    """Applying more to an invoice than it still owes (checked once it is locked)."""
+
+    code = "amount_exceeds_amount_due"
+
+
+class RefundExceedsPayment(Conflict):
+    code = "refund_exceeds_payment"
+
+
+class InvoiceCustomerMismatch(AccountingError):
+    status = 422
+    code = "invoice_customer_mismatch"
+
+
+# --- accounting periods ---------------------------------------------------------------
+
+
+class PeriodClosed(Conflict):
+    """A journal entry dated in a closed month (refused by the database too)."""
+
+    code = "period_closed"
+
+
+class PeriodAlreadyClosed(Conflict):
+    code = "period_already_closed"
+
+
+class PeriodOutOfOrder(Conflict):
+    code = "period_out_of_order"
+
+
+class PeriodNotClosed(Conflict):
+    code = "period_not_closed"
+
+
+class PeriodNotLatest(Conflict):
+    code = "period_not_latest"
+
+
+class PeriodNotEnded(ValidationFailed):
+    code = "period_not_ended"

@@ -75,7 +75,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
         for name, field in endpoint.query.model_fields.items():
             params.append(
                 {
-                    "name": name,
+                    "name": field.alias or name,
                     "in": "query",
                     "required": field.is_required(),
                     "schema": {"type": "string"},

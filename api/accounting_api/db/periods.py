@@ -1,0 +1,62 @@
+"""SQL for accounting periods: closing and reopening go through the database functions
+that hold the rules (the app role cannot write the period tables itself)."""
+
+from __future__ import annotations
+
+import datetime
+
+import asyncpg
+
+from accounting_api.db.connection import Connection
+from accounting_api.domain import errors
+from accounting_api.domain.reports import ClosedPeriod
+
+_REFUSALS: dict[str, type[errors.AccountingError]] = {
+    "period_already_closed": errors.PeriodAlreadyClosed,
+    "period_out_of_order": errors.PeriodOutOfOrder,
+    "period_not_closed": errors.PeriodNotClosed,
+    "period_not_latest": errors.PeriodNotLatest,
+}
+
+
+def _period(row: asyncpg.Record) -> ClosedPeriod:
+    return ClosedPeriod(row["period"], row["ends_on"], row["closed_at"], row["closed_by"])
+
+
+def _refusal(exc: asyncpg.ObjectNotInPrerequisiteStateError) -> errors.AccountingError:
+    error = _REFUSALS.get(exc.constraint_name or "")
+    if error is None:
+        raise exc
+    return error(str(exc.message), param="period")
+
+
+async def close(
+    conn: Connection, period: datetime.date, *, user_id: str, request_id: str | None
+) -> ClosedPeriod:
+    try:
+        row = await conn.fetchrow(
+            "SELECT * FROM close_accounting_period($1, $2, $3)", period, user_id, request_id
+        )
+    except asyncpg.ObjectNotInPrerequisiteStateError as exc:
+        raise _refusal(exc) from None
+    assert row is not None
+    return _period(row)
+
+
+async def reopen(
+    conn: Connection, period: datetime.date, *, user_id: str, request_id: str | None
+) -> None:
+    try:
+        await conn.execute(
+            "SELECT reopen_accounting_period($1, $2, $3)", period, user_id, request_id
+        )
+    except asyncpg.ObjectNotInPrerequisiteStateError as exc:
+        raise _refusal(exc) from None
+
+
+async def list_closed(conn: Connection) -> list[ClosedPeriod]:
+    rows = await conn.fetch(
+        "SELECT period, ends_on, closed_at, closed_by FROM accounting_periods"
+        " WHERE organization_id = app_current_org() ORDER BY period DESC"
+    )
+    return [_period(row) for row in rows]

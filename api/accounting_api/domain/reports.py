@@ -1,0 +1,243 @@
+"""Financial reports from account balances: pure, per currency, never mixing currencies.
+
+Balances come in signed (debit-positive, as the ledger stores them); each report
+shows them on the side an accountant expects. The balance sheet's current earnings
+are revenue minus expenses since inception: no year-end entry moves them into
+retained earnings yet, so assets = liabilities + equity + current earnings holds on
+any date.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from accounting_api.domain import errors, ledger
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def parse_period(text: str) -> datetime.date:
+    """A `YYYY-MM` month as its first day."""
+    match = _MONTH.match(text)
+    if match is None:
+        raise errors.ValidationFailed(f"{text!r} is not a month (YYYY-MM)", param="period")
+    return datetime.date(int(match[1]), int(match[2]), 1)
+
+
+def period_label(period: datetime.date) -> str:
+    return f"{period.year:04d}-{period.month:02d}"
+
+
+def period_end(period: datetime.date) -> datetime.date:
+    following = datetime.date(period.year + period.month // 12, period.month % 12 + 1, 1)
+    return following - datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedPeriod:
+    period: datetime.date
+    """The month's first day."""
+    ends_on: datetime.date
+    closed_at: datetime.datetime
+    closed_by: str | None
+
+
+def check_period_ended(period: datetime.date, today: datetime.date) -> None:
+    """A month can be closed once it is over, never while entries may still be dated in it."""
+    if period_end(period) >= today:
+        raise errors.PeriodNotEnded(
+            f"{period_label(period)} has not ended yet; it can be closed from "
+            f"{period_end(period) + datetime.timedelta(days=1)}",
+            param="period",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBalance:
+    account: ledger.Account
+    signed: int
+    """Debit-positive total of the account's postings."""
+
+    @property
+    def normal(self) -> int:
+        return ledger.balance_on_normal_side(self.account.type, self.signed)
+
+
+def by_currency(balances: Iterable[AccountBalance]) -> dict[str, list[AccountBalance]]:
+    grouped: defaultdict[str, list[AccountBalance]] = defaultdict(list)
+    for balance in balances:
+        grouped[balance.account.currency].append(balance)
+    return dict(sorted(grouped.items()))
+
+
+# --- trial balance ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrialBalance:
+    currency: str
+    lines: list[AccountBalance]
+    total_debit: int
+    total_credit: int
+
+
+def trial_balance(balances: Iterable[AccountBalance]) -> list[TrialBalance]:
+    return [
+        TrialBalance(
+            currency,
+            lines,
+            sum(b.signed for b in lines if b.signed > 0),
+            -sum(b.signed for b in lines if b.signed < 0),
+        )
+        for currency, lines in by_currency(balances).items()
+    ]
+
+
+# --- balance sheet and income statement ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    lines: list[AccountBalance]
+    total: int
+
+
+def section(balances: Sequence[AccountBalance], type_: ledger.AccountType) -> Section:
+    lines = [b for b in balances if b.account.type is type_]
+    return Section(lines, sum(b.normal for b in lines))
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceSheet:
+    currency: str
+    assets: Section
+    liabilities: Section
+    equity: Section
+    current_earnings: int
+    """Revenue minus expenses since inception, not yet moved into retained earnings."""
+
+    @property
+    def total_liabilities_and_equity(self) -> int:
+        return self.liabilities.total + self.equity.total + self.current_earnings
+
+
+def balance_sheet(balances: Iterable[AccountBalance]) -> list[BalanceSheet]:
+    sheets = []
+    for currency, lines in by_currency(balances).items():
+        revenue = section(lines, ledger.AccountType.REVENUE).total
+        expenses = section(lines, ledger.AccountType.EXPENSE).total
+        sheets.append(
+            BalanceSheet(
+                currency,
+                section(lines, ledger.AccountType.ASSET),
+                section(lines, ledger.AccountType.LIABILITY),
+                section(lines, ledger.AccountType.EQUITY),
+                revenue - expenses,
+            )
+        )
+    return sheets
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeStatement:
+    currency: str
+    revenue: Section
+    expenses: Section
+
+    @property
+    def net_income(self) -> int:
+        return self.revenue.total - self.expenses.total
+
+
+def movements(
+    before: Iterable[AccountBalance], after: Iterable[AccountBalance]
+) -> list[AccountBalance]:
+    """What each account moved between two dates (balance after minus balance before)."""
+    start = {b.account.id: b.signed for b in before}
+    return [AccountBalance(b.account, b.signed - start.get(b.account.id, 0)) for b in after]
+
+
+def income_statement(moved: Iterable[AccountBalance]) -> list[IncomeStatement]:
+    return [
+        IncomeStatement(
+            currency,
+            section(lines, ledger.AccountType.REVENUE),
+            section(lines, ledger.AccountType.EXPENSE),
+        )
+        for currency, lines in by_currency(moved).items()
+    ]
+
+
+# --- receivables aging ----------------------------------------------------------------------
+
+BUCKETS = ("current", "days_1_30", "days_31_60", "days_61_90", "days_over_90")
+
+
+def bucket(days_past_due: int) -> str:
+    if days_past_due <= 0:
+        return "current"
+    if days_past_due <= 30:
+        return "days_1_30"
+    if days_past_due <= 60:
+        return "days_31_60"
+    if days_past_due <= 90:
+        return "days_61_90"
+    return "days_over_90"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInvoice:
+    customer_id: str
+    customer_name: str
+    currency: str
+    due_date: datetime.date
+    amount_due: int
+
+
+@dataclass(slots=True)
+class AgingRow:
+    customer_id: str | None
+    """None on the total row."""
+    customer_name: str
+    buckets: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.buckets.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Aging:
+    currency: str
+    customers: list[AgingRow]
+    total: AgingRow
+
+
+def _row(customer_id: str | None, name: str) -> AgingRow:
+    return AgingRow(customer_id, name, dict.fromkeys(BUCKETS, 0))
+
+
+def aging(invoices: Iterable[OpenInvoice], as_of: datetime.date) -> list[Aging]:
+    """Amounts due per customer and currency, by days past due on as_of."""
+    rows: dict[str, dict[str, AgingRow]] = defaultdict(dict)
+    for invoice in invoices:
+        if invoice.amount_due <= 0:
+            continue
+        customers = rows[invoice.currency]
+        row = customers.setdefault(
+            invoice.customer_id, _row(invoice.customer_id, invoice.customer_name)
+        )
+        row.buckets[bucket((as_of - invoice.due_date).days)] += invoice.amount_due
+    result = []
+    for currency, customers in sorted(rows.items()):
+        total = _row(None, "Total")
+        for row in customers.values():
+            for name, amount in row.buckets.items():
+                total.buckets[name] += amount
+        ordered = sorted(customers.values(), key=lambda r: (r.customer_name, r.customer_id or ""))
+        result.append(Aging(currency, ordered, total))
+    return result

@@ -1,0 +1,170 @@
+"""Reports (trial balance, balance sheet, income statement, AR aging) and periods."""
+
+from __future__ import annotations
+
+import datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from accounting_api.domain import reports
+from accounting_api.routes import reports_models as rm
+from accounting_api.routes import support
+from accounting_api.services import periods as periods_service
+from accounting_api.services import reports as reports_service
+
+
+def _period_param(request: Request) -> datetime.date:
+    return reports.parse_period(str(request.path_params["period"]))
+
+
+def period_out(period: datetime.date, closed: reports.ClosedPeriod | None) -> rm.PeriodOut:
+    return rm.PeriodOut(
+        period=reports.period_label(period),
+        starts_on=period,
+        ends_on=reports.period_end(period),
+        status="closed" if closed else "open",
+        closed_at=closed.closed_at if closed else None,
+        closed_by=closed.closed_by if closed else None,
+    )
+
+
+async def close_period(request: Request) -> Response:
+    closed = await periods_service.close_period(
+        support.deps(request).db,
+        support.principal(request),
+        _period_param(request),
+        today=support.today(),
+        request_id=support.request_id(request),
+    )
+    return support.json(period_out(closed.period, closed))
+
+
+async def reopen_period(request: Request) -> Response:
+    period = _period_param(request)
+    await periods_service.reopen_period(
+        support.deps(request).db,
+        support.principal(request),
+        period,
+        request_id=support.request_id(request),
+    )
+    return support.json(period_out(period, None))
+
+
+async def list_periods(request: Request) -> Response:
+    closed = await periods_service.list_periods(
+        support.deps(request).db, support.principal(request)
+    )
+    out = rm.PeriodListOut(
+        data=[period_out(p.period, p) for p in closed],
+        closed_through=closed[0].ends_on if closed else None,
+    )
+    return support.json(out)
+
+
+def _line(balance: reports.AccountBalance) -> rm.AccountLine:
+    a = balance.account
+    return rm.AccountLine(
+        account_id=a.id, code=a.code, name=a.name, type=a.type, amount=balance.normal
+    )
+
+
+def _section(section: reports.Section) -> rm.SectionOut:
+    return rm.SectionOut(accounts=[_line(b) for b in section.lines], total=section.total)
+
+
+def _trial_line(balance: reports.AccountBalance) -> rm.TrialBalanceLine:
+    a = balance.account
+    return rm.TrialBalanceLine(
+        account_id=a.id,
+        code=a.code,
+        name=a.name,
+        type=a.type,
+        debit=max(balance.signed, 0),
+        credit=max(-balance.signed, 0),
+    )
+
+
+async def trial_balance(request: Request) -> Response:
+    as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
+    result = await reports_service.trial_balance(
+        support.deps(request).db, support.principal(request), as_of
+    )
+    currencies = [
+        rm.TrialBalanceCurrency(
+            currency=tb.currency,
+            accounts=[_trial_line(b) for b in tb.lines],
+            total_debit=tb.total_debit,
+            total_credit=tb.total_credit,
+        )
+        for tb in result
+    ]
+    return support.json(rm.TrialBalanceOut(as_of=as_of, currencies=currencies))
+
+
+async def balance_sheet(request: Request) -> Response:
+    as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
+    result = await reports_service.balance_sheet(
+        support.deps(request).db, support.principal(request), as_of
+    )
+    currencies = [
+        rm.BalanceSheetCurrency(
+            currency=s.currency,
+            assets=_section(s.assets),
+            liabilities=_section(s.liabilities),
+            equity=_section(s.equity),
+            current_earnings=s.current_earnings,
+            total_assets=s.assets.total,
+            total_liabilities_and_equity=s.total_liabilities_and_equity,
+        )
+        for s in result
+    ]
+    return support.json(rm.BalanceSheetOut(as_of=as_of, currencies=currencies))
+
+
+async def income_statement(request: Request) -> Response:
+    span = support.query(request, rm.RangeQuery)
+    result = await reports_service.income_statement(
+        support.deps(request).db, support.principal(request), span.start, span.end
+    )
+    currencies = [
+        rm.IncomeStatementCurrency(
+            currency=s.currency,
+            revenue=_section(s.revenue),
+            expenses=_section(s.expenses),
+            net_income=s.net_income,
+        )
+        for s in result
+    ]
+    out = rm.IncomeStatementOut(start=span.start, end=span.end, currencies=currencies)
+    body = out.model_dump_json(by_alias=True)
+    return Response(body, media_type="application/json")
+
+
+def _aging_row(row: reports.AgingRow) -> rm.AgingRowOut:
+    return rm.AgingRowOut(
+        customer_id=row.customer_id,
+        customer_name=row.customer_name,
+        current=row.buckets["current"],
+        days_1_30=row.buckets["days_1_30"],
+        days_31_60=row.buckets["days_31_60"],
+        days_61_90=row.buckets["days_61_90"],
+        days_over_90=row.buckets["days_over_90"],
+        total=row.total,
+    )
+
+
+async def ar_aging(request: Request) -> Response:
+    as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
+    result = await reports_service.ar_aging(
+        support.deps(request).db, support.principal(request), as_of
+    )
+    currencies = [
+        rm.AgingCurrency(
+            currency=a.currency,
+            customers=[_aging_row(r) for r in a.customers],
+            total=_aging_row(a.total),
+        )
+        for a in result
+    ]
+    return support.json(rm.AgingOut(as_of=as_of, currencies=currencies))

@@ -1,0 +1,44 @@
+"""Accounting periods: close a month (admin or owner), reopen the latest (owner), list.
+
+Closing month M needs every earlier month with entries closed first; the database
+checks that under a per-organization lock and stores M's closing balances.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from accounting_api.db import periods as periods_db
+from accounting_api.db.connection import Database
+from accounting_api.domain import reports
+from accounting_api.domain.roles import Principal, Role
+
+
+async def close_period(
+    db: Database,
+    principal: Principal,
+    period: datetime.date,
+    *,
+    today: datetime.date,
+    request_id: str | None,
+) -> reports.ClosedPeriod:
+    principal.require(Role.ADMIN)
+    reports.check_period_ended(period, today)
+    async with db.transaction(principal.organization_id) as conn:
+        return await periods_db.close(
+            conn, period, user_id=principal.user_id, request_id=request_id
+        )
+
+
+async def reopen_period(
+    db: Database, principal: Principal, period: datetime.date, *, request_id: str | None
+) -> None:
+    """Reopen the latest closed month; recorded in accounting_period_events."""
+    principal.require(Role.OWNER)
+    async with db.transaction(principal.organization_id) as conn:
+        await periods_db.reopen(conn, period, user_id=principal.user_id, request_id=request_id)
+
+
+async def list_periods(db: Database, principal: Principal) -> list[reports.ClosedPeriod]:
+    async with db.transaction(principal.organization_id) as conn:
+        return await periods_db.list_closed(conn)

@@ -1,0 +1,211 @@
+"""Trial balance over a large book against a plain SUM ... GROUP BY of the same postings.
+
+Creates a scratch database (migrated), seeds one organization with BENCH_POSTINGS
+balanced postings (4 per entry, 60 months ending last month) by INSERT ... SELECT
+generate_series as the owner role, with every ledger trigger and foreign key on;
+closes every month but the last through the periods service; then times, in the
+same run, the trial balance through the reports service (app role, row-level
+security, as the API runs it) and the plain scan
+`SELECT account_id, currency, sum(amount) FROM postings WHERE organization_id = $1
+GROUP BY 1, 2`. Prints one JSON object on the last line and writes it to
+bench/results/reports.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import pathlib
+import secrets
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from accounting_api.db import migrations
+from accounting_api.db.connection import Database
+from accounting_api.domain import ids, reports
+from accounting_api.domain.roles import Principal, Role
+from accounting_api.services import periods
+from accounting_api.services import reports as reports_service
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+POSTINGS = int(os.environ.get("BENCH_POSTINGS", "1000000"))
+MONTHS = 60
+ACCOUNTS = 20
+CHUNK = 50_000
+"""Entries per seeding transaction."""
+RUNS = int(os.environ.get("BENCH_RUNS", "9"))
+
+_ENTRIES = """
+INSERT INTO journal_entries (id, organization_id, entry_date, description)
+SELECT 'je_b' || lpad(i::text, 9, '0'), $1, $2::date + (i::bigint * $3 / $4)::int, 'bench'
+  FROM generate_series($5::int, $6::int) i
+"""
+# Lines 0/1 move x and lines 2/3 move y between two accounts each: balanced per entry.
+_POSTINGS = """
+INSERT INTO postings (organization_id, journal_entry_id, line, account_id, currency, amount,
+                      entry_date)
+SELECT $1, 'je_b' || lpad(i::text, 9, '0'), l, ($7::text[])[1 + (i + l * 5) % $8], 'USD',
+       CASE l WHEN 0 THEN 1 + i % 997 WHEN 1 THEN -(1 + i % 997)
+              WHEN 2 THEN 1 + i % 113 ELSE -(1 + i % 113) END,
+       $2::date + (i::bigint * $3 / $4)::int
+  FROM generate_series($5::int, $6::int) i, generate_series(0, 3) l
+"""
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def month_back(day: datetime.date, months: int) -> datetime.date:
+    index = day.year * 12 + day.month - 1 - months
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+async def create_database() -> tuple[str, str, str]:
+    name = f"ua_bench_reports_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    owner = with_database(os.environ["MIGRATION_DATABASE_URL"], name)
+    conn = await asyncpg.connect(owner)
+    try:
+        await migrations.apply(conn)
+    finally:
+        await conn.close()
+    return name, owner, with_database(os.environ["DATABASE_URL"], name)
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def seed(conn: asyncpg.Connection, first: datetime.date, last: datetime.date) -> str:
+    """One organization, its accounts and POSTINGS postings dated first..last."""
+    org = ids.new_id("org")
+    await conn.execute(
+        "INSERT INTO organizations (id, name, base_currency) VALUES ($1, 'B', 'USD')", org
+    )
+    accounts = [ids.new_id("acct") for _ in range(ACCOUNTS)]
+    types = ["asset", "liability", "equity", "revenue", "expense"]
+    await conn.executemany(
+        "INSERT INTO accounts (id, organization_id, code, name, type, currency, normal_balance)"
+        " VALUES ($1, $2, $3, $3, $4, 'USD', $5)",
+        [
+            (
+                a,
+                org,
+                f"{1000 + i}",
+                types[i % 5],
+                "debit" if types[i % 5] in {"asset", "expense"} else "credit",
+            )
+            for i, a in enumerate(accounts)
+        ],
+    )
+    entries = POSTINGS // 4
+    span = (last - first).days
+    for start in range(0, entries, CHUNK):
+        end = min(start + CHUNK, entries) - 1
+        async with conn.transaction():
+            await conn.execute(_ENTRIES, org, first, span, entries, start, end)
+            await conn.execute(_POSTINGS, org, first, span, entries, start, end, accounts, ACCOUNTS)
+    await conn.execute("VACUUM ANALYZE journal_entries, postings")
+    return org
+
+
+async def timed(runs: int, work: Callable[[], Awaitable[None]]) -> float:
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        await work()
+        samples.append((time.perf_counter() - began) * 1000)
+    return statistics.median(samples)
+
+
+async def run(owner_url: str, app_url: str) -> dict[str, object]:
+    today = datetime.datetime.now(datetime.UTC).date()
+    first, last_month = month_back(today, MONTHS), month_back(today, 1)
+    owner = await asyncpg.connect(owner_url)
+    db = Database(app_url, min_size=1, max_size=2)
+    await db.open()
+    try:
+        began = time.perf_counter()
+        org = await seed(owner, first, reports.period_end(last_month))
+        seed_s = time.perf_counter() - began
+        principal = Principal("user_bench", org, Role.OWNER)
+        began = time.perf_counter()
+        month = first
+        while month < last_month:
+            await periods.close_period(db, principal, month, today=today, request_id=None)
+            month = month_back(month, -1)
+        close_s = time.perf_counter() - began
+        count = await owner.fetchval(
+            "SELECT count(*) FROM postings WHERE organization_id = $1", org
+        )
+        tail = await owner.fetchval(
+            "SELECT count(*) FROM postings WHERE organization_id = $1 AND entry_date >= $2",
+            org,
+            last_month,
+        )
+
+        async def trial() -> None:
+            result = await reports_service.trial_balance(db, principal, today)
+            assert all(t.total_debit == t.total_credit for t in result)
+
+        async def raw() -> None:
+            await owner.fetch(
+                "SELECT account_id, currency, sum(amount) FROM postings"
+                " WHERE organization_id = $1 GROUP BY 1, 2",
+                org,
+            )
+
+        await trial()
+        await raw()
+        trial_ms, raw_ms = [], []
+        for _ in range(3):  # alternate so both see the same machine
+            trial_ms.append(await timed(RUNS // 3 or 1, trial))
+            raw_ms.append(await timed(RUNS // 3 or 1, raw))
+    finally:
+        await db.close()
+        await owner.close()
+    trial_balance_ms = round(statistics.median(trial_ms), 2)
+    raw_sum_ms = round(statistics.median(raw_ms), 2)
+    return {
+        "benchmark": "reports",
+        "postings": count,
+        "postings_after_last_close": tail,
+        "closed_months": MONTHS - 1,
+        "seed_s": round(seed_s, 1),
+        "close_all_s": round(close_s, 2),
+        "trial_balance_ms": trial_balance_ms,
+        "raw_sum_ms": raw_sum_ms,
+        "ratio": round(trial_balance_ms / raw_sum_ms, 3),
+        "target_met": trial_balance_ms < 25 and trial_balance_ms <= raw_sum_ms / 4,
+    }
+
+
+async def main() -> None:
+    name, owner_url, app_url = await create_database()
+    try:
+        result = await run(owner_url, app_url)
+    finally:
+        await drop_database(name)
+    out = ROOT / "bench/results/reports.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
