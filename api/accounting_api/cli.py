@@ -17,7 +17,7 @@ from accounting_api import logs
 from accounting_api.db import migrations
 from accounting_api.db.connection import UNAVAILABLE, Database
 from accounting_api.domain import errors
-from accounting_api.services import maintenance, organizations
+from accounting_api.services import maintenance, organizations, webhooks
 from accounting_api.settings import Settings, SettingsError
 
 
@@ -87,6 +87,11 @@ async def _worker(args: argparse.Namespace) -> int:
         db,
         interval_seconds=args.interval_seconds,
         idempotency_ttl_seconds=int(os.environ.get("IDEMPOTENCY_TTL_SECONDS", "86400")),
+        webhooks=webhooks.DeliverySettings(
+            retry_base_seconds=args.webhook_retry_base_seconds,
+            lease_seconds=args.webhook_lease_seconds,
+            timeout_seconds=args.webhook_timeout_seconds,
+        ),
     )
     try:
         if args.once:
@@ -139,6 +144,15 @@ def parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("WORKER_INTERVAL_SECONDS", "60")),
     )
     worker.add_argument("--once", action="store_true", help="run one pass and exit")
+    for name, default, text in (
+        ("retry-base-seconds", "30", "delay before a failed webhook's first retry (doubles)"),
+        ("lease-seconds", "60", "time a claimed webhook delivery is reserved to its worker"),
+        ("timeout-seconds", "10", "time a webhook receiver has to answer"),
+    ):
+        env = f"WEBHOOK_{name.upper().replace('-', '_')}"
+        worker.add_argument(
+            f"--webhook-{name}", type=float, default=float(os.environ.get(env, default)), help=text
+        )
     purge = sub.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Keys")
     purge.add_argument("--older-than-seconds", type=int, default=86400)
     return root

@@ -38,3 +38,8 @@ PAYMENTS_PROCESSED = Counter(
     "Payments recorded, by method and outcome (succeeded or refused); both closed sets.",
     ["method", "status"],
 )
+REVENUE_RECOGNIZED = Counter(
+    "revenue_recognized_amount",
+    "Deferred revenue recognized by the worker, in minor units, by currency.",
+    ["currency"],
+)

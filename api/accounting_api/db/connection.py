@@ -137,6 +137,19 @@ class Database:
             finally:
                 _bound.reset(token)
 
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[None]:
+        """Bind a transaction for this task's work, or join the one already bound.
+
+        What runs inside (use cases as savepoints, then the audit append) commits or
+        rolls back together.
+        """
+        if _bound.get() is not None:
+            yield
+            return
+        async with self.bound_transaction():
+            yield
+
 
 @contextmanager
 def translated_errors() -> Iterator[None]:

@@ -12,7 +12,9 @@ import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
-PREFIXES = frozenset({"org", "user", "acct", "je", "cus", "inv", "pay", "re", "evt", "il"})
+PREFIXES = frozenset(
+    {"org", "user", "acct", "je", "cus", "inv", "pay", "re", "evt", "il", "aud", "we"}
+)
 
 
 def new_id(prefix: str) -> str:

@@ -9,11 +9,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accounting_api.routes import audit as audit_routes
+from accounting_api.routes import audit_models as am
 from accounting_api.routes import billing, ledger, models, ops, payments, reports, support, tenancy
 from accounting_api.routes import billing_models as bm
+from accounting_api.routes import exports as exports_routes
 from accounting_api.routes import openapi as openapi_spec
 from accounting_api.routes import payment_models as pm
 from accounting_api.routes import reports_models as rm
+from accounting_api.routes import webhook_models as wm
+from accounting_api.routes import webhooks as webhook_routes
 from accounting_api.routes.openapi import Endpoint
 
 
@@ -439,6 +444,35 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "GET",
+        "/v1/audit-events",
+        audit_routes.list_events,
+        "List audit events, newest first (admin or owner)",
+        200,
+        None,
+        am.AuditEventListQuery,
+        _list(am.AuditEventOut),
+        tag="audit",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/audit-events/verify",
+        audit_routes.verify,
+        "Recompute the audit hash chain and name its first broken link (admin or owner)",
+        200,
+        None,
+        None,
+        am.VerificationOut,
+        tag="audit",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/exports/ledger.journal",
+        exports_routes.ledger_journal,
+        "The journal in hledger's plain-text format (text/plain, streamed)",
+        tag="reports",
+    ),
+    Endpoint(
+        "GET",
         "/health",
         ops.health,
         "Health of the API and each dependency",
@@ -454,6 +488,28 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="operations",
     ),
     Endpoint("GET", "/metrics", ops.metrics, "Prometheus metrics", auth=False, tag="operations"),
+    Endpoint(
+        "POST",
+        "/v1/webhook-endpoints",
+        webhook_routes.create_webhook_endpoint,
+        "Add a webhook endpoint (admin or owner); the response holds its signing secret",
+        201,
+        wm.WebhookEndpointIn,
+        None,
+        wm.WebhookEndpointCreatedOut,
+        tag="webhooks",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/webhook-endpoints",
+        webhook_routes.list_webhook_endpoints,
+        "List webhook endpoints (admin or owner; secrets are never listed)",
+        200,
+        None,
+        models.ListQuery,
+        _list(wm.WebhookEndpointOut),
+        tag="webhooks",
+    ),
 )
 
 
@@ -465,10 +521,15 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
 
 
+def _handler(endpoint: Endpoint) -> support.Handler:
+    """The endpoint's handler, audited if it changes data, guarded if it needs a principal."""
+    handler = endpoint.handler
+    if audit_routes.audited(endpoint.method, endpoint.path):
+        handler = audit_routes.recorded(endpoint.method, endpoint.path, handler)
+    return support.authenticated(handler) if endpoint.auth else handler
+
+
 def starlette_routes() -> list[Route]:
-    routes = [
-        Route(e.path, support.authenticated(e.handler) if e.auth else e.handler, methods=[e.method])
-        for e in ENDPOINTS
-    ]
+    routes = [Route(e.path, _handler(e), methods=[e.method]) for e in ENDPOINTS]
     routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
     return routes

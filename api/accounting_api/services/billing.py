@@ -17,7 +17,7 @@ from accounting_api.db.connection import Connection, Database
 from accounting_api.domain import billing, errors, ids, ledger
 from accounting_api.domain.billing import Action, EntryKind, Invoice, InvoiceStatus
 from accounting_api.domain.roles import Principal, Role
-from accounting_api.services import billing_accounts
+from accounting_api.services import billing_accounts, recognition
 from accounting_api.services.customers import billable_customer
 
 
@@ -255,6 +255,7 @@ async def finalize(
         if postings:
             entry = _entry(issued, f"Invoice #{number} ({invoice.id})", postings)
             await _post(conn, principal, invoice.id, [(EntryKind.FINALIZE, entry)], request_id)
+            await recognition.create_schedule(conn, org, invoice, issued, accounts.deferred_revenue)
         return await _reloaded(conn, invoice.id)
 
 
@@ -282,6 +283,14 @@ async def void(
             reversals.append((kind, _entry(effective, description, postings, entry_id)))
         await billing_db.set_status(conn, invoice.id, status)
         await _post(conn, principal, invoice.id, reversals, request_id)
+        await recognition.void_schedule(
+            conn,
+            principal.organization_id,
+            invoice,
+            effective,
+            created_by=principal.user_id,
+            request_id=request_id,
+        )
         return await _reloaded(conn, invoice.id)
 
 

@@ -1,17 +1,23 @@
 """Background upkeep run by `accounting-api worker`; each pass runs every job once.
 
 Several workers may run at once (the operator deploys two): every job here is safe
-to run concurrently (a purge deletes what another purge already deleted, or nothing).
+to run concurrently. A purge deletes what another purge already deleted, or nothing;
+the overdue mark, revenue recognition and webhook deliveries claim their rows with
+FOR UPDATE SKIP LOCKED in one transaction per organization and batch, so no row is
+processed twice (webhooks: at least once, see services.webhooks).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
 import logging
-from dataclasses import dataclass
 
 from accounting_api.db import idempotency
+from accounting_api.db import recognition as recognition_db
 from accounting_api.db.connection import Database
+from accounting_api.services import recognition, webhook_transport, webhooks
 
 log = logging.getLogger("accounting_api.worker")
 
@@ -22,15 +28,52 @@ async def purge_expired_keys(db: Database, older_than_seconds: int) -> int:
         return await idempotency.purge(conn, older_than_seconds)
 
 
-@dataclass(frozen=True)
+OVERDUE_BATCH_SIZE = 500
+"""Invoices marked overdue per transaction."""
+
+
+async def mark_overdue(db: Database, today: datetime.date) -> int:
+    """Mark every open invoice due before today as overdue (once); returns how many."""
+    async with db.transaction(None) as conn:
+        organizations = await recognition_db.organizations_with_overdue(conn, today)
+    marked = 0
+    for organization_id in organizations:
+        while True:
+            async with db.transaction(organization_id) as conn:
+                batch = await recognition_db.mark_overdue(conn, today, OVERDUE_BATCH_SIZE)
+                await recognition_db.forget_settled_due_dates(conn, today)
+            marked += len(batch)
+            if len(batch) < OVERDUE_BATCH_SIZE:
+                break
+    return marked
+
+
+def _today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+@dataclasses.dataclass(frozen=True)
 class Worker:
     db: Database
     interval_seconds: float
     idempotency_ttl_seconds: int
+    webhooks: webhooks.DeliverySettings = dataclasses.field(
+        default_factory=webhooks.DeliverySettings
+    )
+    transport: webhook_transport.Transport = webhook_transport.post
 
-    async def run_once(self) -> dict[str, int]:
+    async def run_once(self, today: datetime.date | None = None) -> dict[str, int]:
+        """Every job once; `today` (UTC by default) decides what is due."""
+        today = today or _today()
         purged = await purge_expired_keys(self.db, self.idempotency_ttl_seconds)
-        result = {"idempotency_keys_purged": purged}
+        result = {
+            "idempotency_keys_purged": purged,
+            "invoices_marked_overdue": await mark_overdue(self.db, today),
+            "revenue_recognitions_posted": await recognition.recognize_due(self.db, today),
+            "webhooks_delivered": await webhooks.deliver_due(
+                self.db, self.webhooks, self.transport
+            ),
+        }
         log.info("worker pass", extra=result)
         return result
 

@@ -1,0 +1,129 @@
+"""The audit chain's rules: canonical content, link hashes and what makes a link broken.
+
+An event's hash is sha256(previous hash + sha256 of its canonical content), hex, where
+the canonical content is the event's own fields as compact JSON with sorted keys. The
+database computes links the same way when it appends (append_audit_events); verify
+recomputes both here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GENESIS = "0" * 64
+"""The previous hash of an organization's first event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One object a request changed: what happened to it and its state afterwards."""
+
+    action: str
+    object_type: str
+    object_id: str
+    after_sha256: str | None
+    target_id: str | None = None
+    """The object the request addressed when it is not the one it produced (reversals)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    organization_id: str
+    seq: int
+    actor_user_id: str | None
+    action: str
+    object_type: str
+    object_id: str
+    target_id: str | None
+    request_id: str | None
+    before_sha256: str | None
+    after_sha256: str | None
+    occurred_at: datetime.datetime
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Broken:
+    id: str
+    reason: str
+
+
+def state_sha256(representation: Mapping[str, Any]) -> str:
+    """The reference to an object's state: sha256 of its JSON representation."""
+    return _sha256(_canonical(dict(representation)))
+
+
+def timestamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content_sha256(
+    *,
+    id: str,
+    organization_id: str,
+    actor_user_id: str | None,
+    request_id: str | None,
+    occurred_at: datetime.datetime,
+    change: Change,
+    before_sha256: str | None,
+) -> str:
+    """sha256 of everything an event says, except its place in the chain."""
+    content = {
+        "id": id,
+        "organization_id": organization_id,
+        "actor_user_id": actor_user_id,
+        "action": change.action,
+        "object_type": change.object_type,
+        "object_id": change.object_id,
+        "target_id": change.target_id,
+        "request_id": request_id,
+        "before_sha256": before_sha256,
+        "after_sha256": change.after_sha256,
+        "occurred_at": timestamp(occurred_at),
+    }
+    return _sha256(_canonical(content))
+
+
+def event_content_sha256(event: Event) -> str:
+    change = Change(
+        event.action, event.object_type, event.object_id, event.after_sha256, event.target_id
+    )
+    return content_sha256(
+        id=event.id,
+        organization_id=event.organization_id,
+        actor_user_id=event.actor_user_id,
+        request_id=event.request_id,
+        occurred_at=event.occurred_at,
+        change=change,
+        before_sha256=event.before_sha256,
+    )
+
+
+def link_hash(prev_hash: str, content: str) -> str:
+    return _sha256(prev_hash + content)
+
+
+def check_link(event: Event, *, expected_seq: int, prev_hash: str) -> Broken | None:
+    """Why event does not follow a chain whose last hash is prev_hash, or None."""
+    if event.seq != expected_seq:
+        return Broken(event.id, f"sequence gap: expected seq {expected_seq}, found {event.seq}")
+    if event.prev_hash != prev_hash:
+        return Broken(event.id, "previous hash does not match the preceding event's hash")
+    if event.hash != link_hash(prev_hash, event_content_sha256(event)):
+        return Broken(event.id, "hash does not match the event's content")
+    return None
+
+
+def _canonical(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,165 @@
+"""The audit hook every mutating endpoint runs through, and the audit-event endpoints.
+
+`recorded` wraps a POST/DELETE handler: the request runs in one unit of work, and
+after a 2xx response the objects it returned are recorded as audit events in that
+same transaction, so an event exists exactly when its change committed. The object's
+state reference is the sha256 of the JSON representation the client received.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from accounting_api.domain import audit
+from accounting_api.routes import audit_models as am
+from accounting_api.routes import models, support
+from accounting_api.routes.support import Handler
+from accounting_api.services import audit as audit_service
+
+NOT_AUDITED = frozenset({("POST", "/v1/auth/token")})
+"""Mutating methods that change nothing (issuing a token)."""
+
+ACTIONS: dict[tuple[str, str], str] = {
+    ("POST", "/v1/journal-entries/batch"): "created",
+    ("POST", "/v1/journal-entries/{id}/reverse"): "reversal_posted",
+    ("POST", "/v1/invoices/{id}/lines"): "line_added",
+    ("DELETE", "/v1/invoices/{id}/lines/{line_id}"): "line_removed",
+    ("POST", "/v1/invoices/{id}/finalize"): "finalized",
+    ("POST", "/v1/invoices/{id}/void"): "voided",
+    ("POST", "/v1/invoices/{id}/mark-uncollectible"): "marked_uncollectible",
+    ("POST", "/v1/customers/{id}/archive"): "archived",
+    ("POST", "/v1/periods/{period}/close"): "closed",
+    ("POST", "/v1/periods/{period}/reopen"): "reopened",
+}
+"""The verb of an endpoint's action when the path alone does not say 'created'."""
+
+
+def verb(method: str, path: str) -> str:
+    """What an endpoint does to the object it returns, e.g. 'finalized'."""
+    known = ACTIONS.get((method, path))
+    if known is not None:
+        return known
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if method == "DELETE":
+        return "deleted"
+    if last.startswith("{") or "{" not in path:
+        return "created"
+    return last.replace("-", "_")
+
+
+def audited(method: str, path: str) -> bool:
+    return method in {"POST", "DELETE"} and (method, path) not in NOT_AUDITED
+
+
+def changes(
+    method: str, path: str, representation: Any, target_id: str | None
+) -> list[audit.Change]:
+    """One change per object in a response body (each item of a list)."""
+    if not isinstance(representation, dict):
+        return []
+    items = (
+        representation.get("data", [])
+        if representation.get("object") == "list"
+        else [representation]
+    )
+    found = []
+    for item in items:
+        if not isinstance(item, dict) or "object" not in item:
+            continue
+        object_id = item.get("id") or item.get("period")
+        if not object_id:
+            continue
+        found.append(
+            audit.Change(
+                f"{item['object']}.{verb(method, path)}",
+                str(item["object"]),
+                str(object_id),
+                audit.state_sha256(item),
+                target_id if target_id != object_id else None,
+            )
+        )
+    return found
+
+
+def recorded(method: str, path: str, handler: Handler) -> Handler:
+    """The handler run in one unit of work that also records its audit events."""
+
+    async def audited_handler(request: Request) -> Response:
+        async with audit_service.unit_of_work(support.deps(request).db):
+            response = await handler(request)
+            if 200 <= response.status_code < 300:
+                await _record(request, method, path, response)
+        return response
+
+    audited_handler.__name__ = handler.__name__
+    audited_handler.__doc__ = handler.__doc__
+    return audited_handler
+
+
+async def _record(request: Request, method: str, path: str, response: Response) -> None:
+    representation = json.loads(bytes(response.body))
+    target = request.path_params.get("id") or request.path_params.get("period")
+    found = changes(method, path, representation, str(target) if target else None)
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None:
+        org, actor = principal.organization_id, principal.user_id
+    elif representation.get("object") == "organization":
+        org, actor = representation["id"], representation.get("owner", {}).get("id")
+    else:
+        return
+    await audit_service.record(
+        support.deps(request).db,
+        organization_id=org,
+        actor_user_id=actor,
+        request_id=support.request_id(request),
+        changes=found,
+    )
+
+
+def event_out(event: audit.Event) -> am.AuditEventOut:
+    return am.AuditEventOut(
+        id=event.id,
+        seq=event.seq,
+        actor=event.actor_user_id,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        target_id=event.target_id,
+        request_id=event.request_id,
+        before_sha256=event.before_sha256,
+        after_sha256=event.after_sha256,
+        occurred_at=event.occurred_at,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+async def list_events(request: Request) -> Response:
+    page = support.query(request, am.AuditEventListQuery)
+    events = await audit_service.list_events(
+        support.deps(request).db,
+        support.principal(request),
+        limit=page.limit + 1,
+        starting_after=page.starting_after,
+        action=page.action,
+        object_id=page.object_id,
+    )
+    out = models.ListOut[am.AuditEventOut](
+        data=[event_out(e) for e in events[: page.limit]], has_more=len(events) > page.limit
+    )
+    return support.json(out)
+
+
+async def verify(request: Request) -> Response:
+    result = await audit_service.verify(support.deps(request).db, support.principal(request))
+    broken = result.first_broken
+    out = am.VerificationOut(
+        valid=result.valid,
+        events_checked=result.events_checked,
+        first_broken=am.BrokenLinkOut(id=broken.id, reason=broken.reason) if broken else None,
+    )
+    return support.json(out)

@@ -1,0 +1,134 @@
+"""Webhook endpoints (admin use cases) and the worker job that delivers outbox events.
+
+Delivery is at least once: a delivery is claimed for a lease in a short transaction
+(FOR UPDATE SKIP LOCKED, so two workers never claim the same one), posted with no
+transaction open, then marked delivered (2xx) or rescheduled with exponential
+backoff. A worker killed mid-delivery leaves the claim to expire and be taken again.
+Endpoint secrets never reach a log line: deliveries log ids only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import secrets
+import time
+
+from accounting_api.db import webhooks as webhooks_db
+from accounting_api.db.connection import Database
+from accounting_api.domain import ids, webhooks
+from accounting_api.domain.roles import Principal, Role
+from accounting_api.services import webhook_transport
+
+log = logging.getLogger("accounting_api.worker")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    retry_base_seconds: float = 30.0
+    """Delay before the first retry; doubled after each further failure."""
+    retry_max_seconds: float = 6 * 3600.0
+    """Longest delay between two tries."""
+    lease_seconds: float = 60.0
+    """How long a claimed delivery is left to its worker before another may take it."""
+    timeout_seconds: float = 10.0
+    """Time allowed for a receiver to answer."""
+    batch_size: int = 50
+    """Deliveries claimed per transaction."""
+
+
+async def create_endpoint(
+    db: Database, principal: Principal, *, url: str, description: str
+) -> webhooks.Endpoint:
+    """A new endpoint with a fresh signing secret, returned this once."""
+    principal.require(Role.ADMIN)
+    secret = f"whsec_{secrets.token_hex(32)}"
+    async with db.transaction(principal.organization_id) as conn:
+        return await webhooks_db.insert_endpoint(
+            conn,
+            principal.organization_id,
+            ids.new_id("we"),
+            url=url,
+            description=description,
+            secret=secret,
+        )
+
+
+async def list_endpoints(
+    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+) -> list[webhooks.Endpoint]:
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        return await webhooks_db.list_endpoints(conn, limit=limit, after=starting_after)
+
+
+async def _attempt(
+    delivery: webhooks.Delivery,
+    transport: webhook_transport.Transport,
+    settings: DeliverySettings,
+) -> str | None:
+    """Post one delivery; None on a 2xx answer, else what went wrong."""
+    body = webhooks.body(delivery)
+    header = webhooks.signature(delivery.secret, int(time.time()), body)
+    try:
+        status = await transport(
+            delivery.url, body, {webhooks.SIGNATURE_HEADER: header}, settings.timeout_seconds
+        )
+    except (OSError, TimeoutError) as exc:
+        return webhooks.short_error(f"{type(exc).__name__}: {exc}")
+    return None if 200 <= status < 300 else f"receiver answered HTTP {status}"
+
+
+async def _settle(
+    db: Database,
+    organization_id: str,
+    delivery: webhooks.Delivery,
+    error: str | None,
+    settings: DeliverySettings,
+) -> None:
+    async with db.transaction(organization_id) as conn:
+        if error is None:
+            await webhooks_db.mark_delivered(conn, delivery.id)
+            return
+        delay = webhooks.retry_delay(
+            delivery.attempts, settings.retry_base_seconds, settings.retry_max_seconds
+        )
+        retry_at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=delay)
+        await webhooks_db.mark_failed(conn, delivery.id, delivery.attempts, retry_at, error)
+    log.warning(
+        "webhook delivery failed: %s",
+        error,
+        extra={"delivery_id": delivery.id, "event_id": delivery.event_id, "retry_in": delay},
+    )
+
+
+async def deliver_organization(
+    db: Database,
+    organization_id: str,
+    transport: webhook_transport.Transport,
+    settings: DeliverySettings,
+) -> int:
+    """One batch of one organization's due deliveries; returns how many succeeded."""
+    async with db.transaction(organization_id) as conn:
+        claimed = await webhooks_db.claim_due(conn, settings.lease_seconds, settings.batch_size)
+    delivered = 0
+    for delivery in claimed:
+        error = await _attempt(delivery, transport, settings)
+        await _settle(db, organization_id, delivery, error, settings)
+        delivered += error is None
+    return delivered
+
+
+async def deliver_due(
+    db: Database,
+    settings: DeliverySettings,
+    transport: webhook_transport.Transport = webhook_transport.post,
+) -> int:
+    """Attempt every organization's due deliveries once; returns how many succeeded."""
+    async with db.transaction(None) as conn:
+        organizations = await webhooks_db.organizations_with_due(conn)
+    delivered = 0
+    for organization_id in organizations:
+        delivered += await deliver_organization(db, organization_id, transport, settings)
+    return delivered

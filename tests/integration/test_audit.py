@@ -1,0 +1,148 @@
+"""The audit trail through the API: events per change, the hash chain, tampering, roles."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.helpers import PASSWORD, Tenant, entry, post_entry, sign_up, token
+
+EVENTS, VERIFY = "/v1/audit-events", "/v1/audit-events/verify"
+
+
+async def events(client: httpx.AsyncClient, tenant: Tenant, **params: str) -> list[dict]:  # type: ignore[type-arg]
+    response = await client.get(EVENTS, params={"limit": 100, **params}, headers=tenant.auth)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def verify(client: httpx.AsyncClient, tenant: Tenant) -> dict:  # type: ignore[type-arg]
+    response = await client.get(VERIFY, headers=tenant.auth)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_a_posting_is_recorded_with_actor_request_and_state(
+    client: httpx.AsyncClient,
+) -> None:
+    tenant = await sign_up(client)
+    body = entry(tenant.accounts["1000"], tenant.accounts["4000"], 500)
+    posted = await post_entry(client, tenant, body, **{"X-Request-Id": "req-audit-1"})
+    assert posted.status_code == 201, posted.text
+    (event,) = await events(client, tenant, object_id=posted.json()["id"])
+    assert event["action"] == "journal_entry.created"
+    assert event["object_type"] == "journal_entry"
+    assert event["request_id"] == "req-audit-1"
+    assert event["actor"] is not None
+    assert event["before_sha256"] is None
+    assert len(event["after_sha256"]) == 64
+    # Sign-up is the chain's first event.
+    first = (await events(client, tenant))[-1]
+    assert (first["action"], first["seq"], first["prev_hash"]) == (
+        "organization.created",
+        1,
+        "0" * 64,
+    )
+
+
+async def test_a_failed_request_records_nothing(client: httpx.AsyncClient) -> None:
+    tenant = await sign_up(client)
+    before = len(await events(client, tenant))
+    bad = entry(tenant.accounts["1000"], tenant.accounts["4000"], 500)
+    bad["postings"][1]["amount"] = 400
+    assert (await post_entry(client, tenant, bad)).status_code == 422
+    assert len(await events(client, tenant)) == before
+
+
+async def test_a_reversal_names_the_entry_and_chains_state(client: httpx.AsyncClient) -> None:
+    tenant = await sign_up(client)
+    posted = await post_entry(
+        client, tenant, entry(tenant.accounts["1000"], tenant.accounts["4000"], 700)
+    )
+    original = posted.json()["id"]
+    reversed_ = await client.post(f"/v1/journal-entries/{original}/reverse", headers=tenant.auth)
+    assert reversed_.status_code == 201, reversed_.text
+    (event,) = await events(client, tenant, action="journal_entry.reversal_posted")
+    assert (event["object_id"], event["target_id"]) == (reversed_.json()["id"], original)
+
+
+async def test_fifty_concurrent_postings_leave_a_valid_chain(client: httpx.AsyncClient) -> None:
+    tenant = await sign_up(client)
+    body = entry(tenant.accounts["1000"], tenant.accounts["4000"], 100)
+    results = await asyncio.gather(*(post_entry(client, tenant, body) for _ in range(50)))
+    assert all(r.status_code == 201 for r in results)
+    result = await verify(client, tenant)
+    assert result == {
+        "object": "audit_verification",
+        "valid": True,
+        "events_checked": 51,
+        "first_broken": None,
+    }
+
+
+async def test_tampering_with_an_event_breaks_the_chain_there(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    tenant = await sign_up(client)
+    for amount in (100, 200, 300):
+        body = entry(tenant.accounts["1000"], tenant.accounts["4000"], amount)
+        assert (await post_entry(client, tenant, body)).status_code == 201
+    victim = (await events(client, tenant))[1]  # the second newest of five
+    async with owner_conn.transaction():
+        # Triggers (the immutability one included) do not fire in replica mode.
+        await owner_conn.execute("SET LOCAL session_replication_role = replica")
+        await owner_conn.execute(
+            "UPDATE audit_events SET actor_user_id = 'user_forged' WHERE id = $1", victim["id"]
+        )
+    result = await verify(client, tenant)
+    assert result["valid"] is False
+    assert result["events_checked"] == victim["seq"]
+    assert result["first_broken"] == {
+        "id": victim["id"],
+        "reason": "hash does not match the event's content",
+    }
+
+
+async def test_events_cannot_be_changed_even_by_the_owner(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    tenant = await sign_up(client)
+    (event,) = await events(client, tenant)
+    for statement in (
+        "UPDATE audit_events SET action = 'x.y' WHERE id = $1",
+        "DELETE FROM audit_events WHERE id = $1",
+    ):
+        with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="append-only"):
+            await owner_conn.execute(statement, event["id"])
+
+
+async def test_only_admins_and_owners_read_audit_events(client: httpx.AsyncClient) -> None:
+    tenant = await sign_up(client)
+    for role in ("accountant", "admin"):
+        email = f"{role}-{tenant.org_id}@example.com"
+        made = await client.post(
+            "/v1/users",
+            json={"email": email, "password": PASSWORD, "name": role, "role": role},
+            headers=tenant.auth,
+        )
+        assert made.status_code == 201, made.text
+        headers = {"Authorization": f"Bearer {await token(client, email)}"}
+        expected = 403 if role == "accountant" else 200
+        assert (await client.get(EVENTS, headers=headers)).status_code == expected
+        assert (await client.get(VERIFY, headers=headers)).status_code == expected
+
+
+async def test_events_are_listed_newest_first_with_a_cursor(client: httpx.AsyncClient) -> None:
+    tenant = await sign_up(client)
+    for amount in (1, 2, 3):
+        body = entry(tenant.accounts["1000"], tenant.accounts["4000"], amount)
+        assert (await post_entry(client, tenant, body)).status_code == 201
+    first = await client.get(EVENTS, params={"limit": 2}, headers=tenant.auth)
+    page = first.json()
+    assert [e["seq"] for e in page["data"]] == [4, 3]
+    assert page["has_more"] is True
+    rest = await events(client, tenant, starting_after=page["data"][-1]["id"])
+    assert [e["seq"] for e in rest] == [2, 1]

@@ -1,0 +1,179 @@
+"""Webhooks: endpoints, signed deliveries from the outbox, retries, and worker crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+
+from accounting_api.db.connection import Database
+from accounting_api.services import maintenance, webhooks
+from tests.integration import conftest
+from tests.integration.billing import add_user, assert_problem, customer, finalized
+from tests.integration.helpers import Tenant, sign_up
+from tests.integration.payments import paid
+
+
+@dataclasses.dataclass
+class Receiver:
+    """An HTTP receiver on 127.0.0.1 answering `status` (or never, when hanging)."""
+
+    status: int = 200
+    hanging: bool = False
+    received: list[tuple[dict[str, str], bytes]] = dataclasses.field(default_factory=list)
+    arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    released: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    url: str = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
+        body = await reader.readexactly(int(headers["content-length"]))
+        self.received.append((headers, body))
+        self.arrived.set()
+        if self.hanging:
+            await self.released.wait()
+        with contextlib.suppress(ConnectionError):
+            writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\n\r\n".encode())
+            await writer.drain()
+        writer.close()
+
+    def events(self) -> list[str]:
+        return [json.loads(body)["type"] for _, body in self.received]
+
+
+@contextlib.asynccontextmanager
+async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
+    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
+    receiver.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hooks"
+    try:
+        yield receiver
+    finally:
+        receiver.released.set()
+        server.close()
+        await server.wait_closed()
+
+
+async def run_worker(database: conftest.TestDatabase, **settings: Any) -> dict[str, int]:
+    db = Database(database.app_url, min_size=1, max_size=2)
+    await db.open()
+    delivery = webhooks.DeliverySettings(**({"timeout_seconds": 5.0} | settings))
+    try:
+        return await maintenance.Worker(db, 1, 86400, webhooks=delivery).run_once()
+    finally:
+        await db.close()
+
+
+async def endpoint(client: httpx.AsyncClient, t: Tenant, url: str) -> dict[str, Any]:
+    made = await client.post("/v1/webhook-endpoints", json={"url": url}, headers=t.auth)
+    assert made.status_code == 201, made.text
+    result: dict[str, Any] = made.json()
+    return result
+
+
+def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    fields = dict(part.split("=", 1) for part in headers["x-ua-signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), fields["v1"])
+
+
+async def delivery(conn: asyncpg.Connection, org_id: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT id, status, attempts, last_error, next_attempt_at - clock_timestamp() AS wait"
+        " FROM webhook_deliveries WHERE organization_id = $1",
+        org_id,
+    )
+    assert row is not None
+    return row
+
+
+async def test_endpoints_are_admin_only_and_list_without_their_secret(
+    client: httpx.AsyncClient,
+) -> None:
+    t = await sign_up(client)
+    made = await endpoint(client, t, "https://hooks.example.com/ua")
+    assert made["object"] == "webhook_endpoint"
+    assert made["secret"].startswith("whsec_")
+    listing = (await client.get("/v1/webhook-endpoints", headers=t.auth)).json()
+    assert [e["id"] for e in listing["data"]] == [made["id"]]
+    assert "secret" not in listing["data"][0]
+    accountant = await add_user(client, t, "accountant")
+    body = {"url": "https://hooks.example.com/other"}
+    refused = await client.post("/v1/webhook-endpoints", json=body, headers=accountant)
+    assert_problem(refused, 403, "forbidden", None)
+    bad = await client.post("/v1/webhook-endpoints", json={"url": "ftp://x"}, headers=t.auth)
+    assert bad.status_code == 422, bad.text
+
+
+async def test_invoice_and_payment_events_are_signed_and_delivered_once_by_two_workers(
+    client: httpx.AsyncClient, database: conftest.TestDatabase
+) -> None:
+    t = await sign_up(client)
+    async with receiving(Receiver()) as receiver:
+        secret = (await endpoint(client, t, receiver.url))["secret"]
+        cus = await customer(client, t)
+        invoice = await finalized(client, t, cus["id"])
+        await paid(client, t, cus["id"], invoice["total"])
+        await asyncio.gather(run_worker(database), run_worker(database))
+    assert sorted(receiver.events()) == ["invoice.finalized", "invoice.paid", "payment.succeeded"]
+    assert all(verified(secret, headers, body) for headers, body in receiver.received)
+    sent = {event["type"]: event for event in (json.loads(b) for _, b in receiver.received)}
+    assert sent["invoice.paid"]["data"]["object"]["id"] == invoice["id"]
+    assert sent["invoice.paid"]["data"]["object"]["status"] == "paid"
+    assert sent["payment.succeeded"]["data"]["object"]["amount"] == invoice["total"]
+    assert all(not verified("whsec_wrong", h, b) for h, b in receiver.received)
+
+
+async def test_a_failing_receiver_is_retried_with_growing_delays_until_it_accepts(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection, database: conftest.TestDatabase
+) -> None:
+    t = await sign_up(client)
+    async with receiving(Receiver(status=500)) as receiver:
+        await endpoint(client, t, receiver.url)
+        await finalized(client, t, (await customer(client, t))["id"])
+        waits = []
+        for _ in range(3):
+            await run_worker(database, retry_base_seconds=100)
+            row = await delivery(owner_conn, t.org_id)
+            waits.append(row["wait"].total_seconds())
+            await owner_conn.execute(  # time passes: the retry is due
+                "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1", row["id"]
+            )
+        assert (row["status"], row["attempts"]) == ("pending", 3)
+        assert "HTTP 500" in row["last_error"]
+        assert [round(w, -1) for w in waits] == [100, 200, 400]
+        receiver.status = 204
+        await run_worker(database, retry_base_seconds=100)
+    assert (await delivery(owner_conn, t.org_id))["status"] == "delivered"
+    assert len(receiver.received) == 4
+
+
+async def test_a_worker_killed_mid_delivery_leaves_it_to_a_later_worker(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection, database: conftest.TestDatabase
+) -> None:
+    t = await sign_up(client)
+    async with receiving(Receiver(hanging=True)) as receiver:
+        await endpoint(client, t, receiver.url)
+        await finalized(client, t, (await customer(client, t))["id"])
+        killed = asyncio.create_task(run_worker(database, lease_seconds=1.0, timeout_seconds=60))
+        await asyncio.wait_for(receiver.arrived.wait(), 30)
+        killed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await killed
+        receiver.hanging = False
+        await run_worker(database, lease_seconds=1.0)  # still leased: left alone
+        assert len(receiver.received) == 1
+        assert (await delivery(owner_conn, t.org_id))["status"] == "pending"
+        await asyncio.sleep(1.1)  # the lease ends
+        await run_worker(database, lease_seconds=1.0)
+    assert len(receiver.received) == 2
+    assert receiver.received[0][1] == receiver.received[1][1]
+    assert (await delivery(owner_conn, t.org_id))["status"] == "delivered"

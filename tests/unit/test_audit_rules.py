@@ -1,0 +1,87 @@
+"""The audit chain's pure rules and the hledger formatting, table-driven."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import pytest
+
+from accounting_api.domain import audit, journal_export
+from accounting_api.routes import audit as audit_routes
+
+WHEN = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
+
+
+def chained(prev: str, seq: int) -> audit.Event:
+    change = audit.Change("invoice.finalized", "invoice", "inv_1", "a" * 64, None)
+    content = audit.content_sha256(
+        id=f"aud_{seq}",
+        organization_id="org_1",
+        actor_user_id="user_1",
+        request_id="req",
+        occurred_at=WHEN,
+        change=change,
+        before_sha256=None,
+    )
+    return audit.Event(
+        f"aud_{seq}", "org_1", seq, "user_1", change.action, change.object_type,
+        change.object_id, None, "req", None, change.after_sha256, WHEN, prev,
+        audit.link_hash(prev, content),
+    )  # fmt: skip
+
+
+def test_a_correct_link_passes() -> None:
+    first = chained(audit.GENESIS, 1)
+    assert audit.check_link(first, expected_seq=1, prev_hash=audit.GENESIS) is None
+    second = chained(first.hash, 2)
+    assert audit.check_link(second, expected_seq=2, prev_hash=first.hash) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"seq": 3}, "sequence gap: expected seq 1, found 3"),
+        ({"prev_hash": "f" * 64}, "previous hash does not match the preceding event's hash"),
+        ({"action": "invoice.voided"}, "hash does not match the event's content"),
+        ({"occurred_at": WHEN + datetime.timedelta(microseconds=1)}, "hash does not match"),
+    ],
+)
+def test_a_changed_event_is_named_with_its_reason(change: dict[str, object], reason: str) -> None:
+    event = dataclasses.replace(chained(audit.GENESIS, 1), **change)  # type: ignore[arg-type]
+    broken = audit.check_link(event, expected_seq=1, prev_hash=audit.GENESIS)
+    assert broken is not None
+    assert broken.id == "aud_1"
+    assert broken.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "verb"),
+    [
+        ("POST", "/v1/journal-entries", "created"),
+        ("POST", "/v1/journal-entries/batch", "created"),
+        ("POST", "/v1/invoices/{id}/finalize", "finalized"),
+        ("POST", "/v1/things/{id}/send-now", "send_now"),
+        ("DELETE", "/v1/things/{id}", "deleted"),
+    ],
+)
+def test_endpoint_verbs(method: str, path: str, verb: str) -> None:
+    assert audit_routes.verb(method, path) == verb
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "text"),
+    [
+        (12345, "USD", "123.45 USD"),
+        (-5, "USD", "-0.05 USD"),
+        (500, "JPY", "500 JPY"),
+        (-1001, "BHD", "-1.001 BHD"),
+    ],
+)
+def test_amounts_use_the_currency_exponent(minor: int, currency: str, text: str) -> None:
+    assert journal_export.amount(minor, currency) == text
+
+
+def test_free_text_cannot_break_the_format() -> None:
+    line = journal_export.Line("liability", "2000", "A:b  c;d\n", "USD", -1)
+    assert journal_export.account_name(line) == "liabilities:2000 A-b c,d"

@@ -1,0 +1,52 @@
+"""Webhook rules: signatures, the event body, the retry schedule, no secret in reprs."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from accounting_api.domain import webhooks
+
+DELIVERY = webhooks.Delivery(
+    7,
+    1,
+    "https://hooks.example.com",
+    "whsec_top-secret",
+    "evt_1",
+    "invoice.paid",
+    {"object": "invoice", "id": "inv_1"},
+    datetime.datetime(2026, 1, 15, tzinfo=datetime.UTC),
+)
+
+
+def test_the_signature_is_an_hmac_of_the_timestamp_and_the_body() -> None:
+    body = b'{"id":"evt_1"}'
+    expected = hmac.new(b"secret", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert webhooks.signature("secret", 1_700_000_000, body) == f"t=1700000000,v1={expected}"
+    assert webhooks.signature("other", 1_700_000_000, body) != f"t=1700000000,v1={expected}"
+
+
+def test_the_body_is_the_event_with_its_object() -> None:
+    assert json.loads(webhooks.body(DELIVERY)) == {
+        "id": "evt_1",
+        "object": "event",
+        "type": "invoice.paid",
+        "created": 1_768_435_200,
+        "data": {"object": {"object": "invoice", "id": "inv_1"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay"), [(0, 30.0), (1, 30.0), (2, 60.0), (3, 120.0), (10, 3600.0)]
+)
+def test_retries_back_off_exponentially_up_to_a_cap(attempts: int, delay: float) -> None:
+    assert webhooks.retry_delay(attempts, 30, 3600) == delay
+
+
+def test_a_delivery_never_shows_its_secret() -> None:
+    assert "whsec" not in repr(DELIVERY)
+    assert "whsec" not in str(DELIVERY)
