@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from accounting_api.domain import billing, errors, ids
 from accounting_api.routes import billing_models as m
-from accounting_api.routes import models, support
+from accounting_api.routes import support
 from accounting_api.services import billing as invoices
 from accounting_api.services import customers
 
@@ -53,10 +53,7 @@ async def list_customers(request: Request) -> Response:
         starting_after=page.starting_after,
         archived=page.archived,
     )
-    out = models.ListOut[m.CustomerOut](
-        data=[customer_out(c) for c in found[: page.limit]], has_more=len(found) > page.limit
-    )
-    return support.json(out)
+    return support.page(found, page.limit, customer_out)
 
 
 async def get_customer(request: Request) -> Response:
@@ -168,10 +165,7 @@ async def list_invoices(request: Request) -> Response:
         status=page.status,
         customer_id=page.customer,
     )
-    out = models.ListOut[m.InvoiceOut](
-        data=[invoice_out(i) for i in found[: page.limit]], has_more=len(found) > page.limit
-    )
-    return support.json(out)
+    return support.page(found, page.limit, invoice_out)
 
 
 async def get_invoice(request: Request) -> Response:

@@ -68,10 +68,7 @@ async def list_accounts(request: Request) -> Response:
         limit=page.limit + 1,
         starting_after=page.starting_after,
     )
-    out = models.ListOut[models.AccountOut](
-        data=[account_out(a) for a in accounts[: page.limit]], has_more=len(accounts) > page.limit
-    )
-    return support.json(out)
+    return support.page(accounts, page.limit, account_out)
 
 
 async def get_account(request: Request) -> Response:
@@ -131,10 +128,7 @@ async def list_entries(request: Request) -> Response:
         limit=page.limit + 1,
         starting_after=page.starting_after,
     )
-    out = models.ListOut[models.EntryOut](
-        data=[entry_out(e) for e in entries[: page.limit]], has_more=len(entries) > page.limit
-    )
-    return support.json(out)
+    return support.page(entries, page.limit, entry_out)
 
 
 async def get_entry(request: Request) -> Response:

@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accounting_api.domain import payments as rules
-from accounting_api.routes import models, support
 from accounting_api.routes import payment_models as m
+from accounting_api.routes import support
 from accounting_api.services import payments
 
 
@@ -81,10 +81,7 @@ async def list_payments(request: Request) -> Response:
         starting_after=page.starting_after,
         customer_id=page.customer,
     )
-    out = models.ListOut[m.PaymentOut](
-        data=[payment_out(p) for p in found[: page.limit]], has_more=len(found) > page.limit
-    )
-    return support.json(out)
+    return support.page(found, page.limit, payment_out)
 
 
 async def get_payment(request: Request) -> Response:
@@ -117,10 +114,7 @@ async def list_refunds(request: Request) -> Response:
         starting_after=page.starting_after,
         payment_id=page.payment,
     )
-    out = models.ListOut[m.RefundOut](
-        data=[refund_out(r) for r in found[: page.limit]], has_more=len(found) > page.limit
-    )
-    return support.json(out)
+    return support.page(found, page.limit, refund_out)
 
 
 async def get_refund(request: Request) -> Response:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pydantic
 import redis.asyncio as redis
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal
@@ -19,6 +19,7 @@ from accounting_api.services.health import Pinger
 from accounting_api.settings import Settings
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -121,6 +122,16 @@ def query(request: Request, model: type[M]) -> M:
         return model.model_validate(params)
     except pydantic.ValidationError as exc:
         raise _validation_error(exc, "query") from None
+
+
+def page(found: Sequence[T], limit: int, convert: Callable[[T], pydantic.BaseModel]) -> Response:
+    """A list response from `limit + 1` rows fetched: the extra row only says there is more."""
+    body = {
+        "object": "list",
+        "data": [convert(item).model_dump(mode="json") for item in found[:limit]],
+        "has_more": len(found) > limit,
+    }
+    return JSONResponse(body)
 
 
 def json(model: pydantic.BaseModel, status: int = 200) -> Response:

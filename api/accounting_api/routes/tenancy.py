@@ -65,7 +65,4 @@ async def list_users(request: Request) -> Response:
         limit=page.limit + 1,
         starting_after=page.starting_after,
     )
-    out = models.ListOut[models.UserOut](
-        data=[user_out(u) for u in users[: page.limit]], has_more=len(users) > page.limit
-    )
-    return support.json(out)
+    return support.page(users, page.limit, user_out)

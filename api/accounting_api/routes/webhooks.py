@@ -43,7 +43,4 @@ async def list_webhook_endpoints(request: Request) -> Response:
         limit=page.limit + 1,
         starting_after=page.starting_after,
     )
-    out = models.ListOut[wm.WebhookEndpointOut](
-        data=[endpoint_out(e) for e in found[: page.limit]], has_more=len(found) > page.limit
-    )
-    return support.json(out)
+    return support.page(found, page.limit, endpoint_out)
