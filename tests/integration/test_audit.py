@@ -8,6 +8,9 @@ import asyncpg
 import httpx
 import pytest
 
+from accounting_api.db.connection import Database
+from accounting_api.services import maintenance
+from tests.integration import conftest
 from tests.integration.helpers import PASSWORD, Tenant, entry, post_entry, sign_up, token
 
 EVENTS, VERIFY = "/v1/audit-events", "/v1/audit-events/verify"
@@ -25,6 +28,21 @@ async def verify(client: httpx.AsyncClient, tenant: Tenant) -> dict:  # type: ig
     return dict(response.json())
 
 
+async def linked(client: httpx.AsyncClient, tenant: Tenant, **params: str) -> list[dict]:  # type: ignore[type-arg]
+    """The events after verify has linked every pending one."""
+    assert (await verify(client, tenant))["valid"] is True
+    return await events(client, tenant, **params)
+
+
+async def run_worker(database: conftest.TestDatabase) -> dict[str, int]:
+    db = Database(database.app_url, min_size=1, max_size=2)
+    await db.open()
+    try:
+        return await maintenance.Worker(db, 1, 86400).run_once()
+    finally:
+        await db.close()
+
+
 async def test_a_posting_is_recorded_with_actor_request_and_state(
     client: httpx.AsyncClient,
 ) -> None:
@@ -39,8 +57,9 @@ async def test_a_posting_is_recorded_with_actor_request_and_state(
     assert event["actor"] is not None
     assert event["before_sha256"] is None
     assert len(event["after_sha256"]) == 64
-    # Sign-up is the chain's first event.
-    first = (await events(client, tenant))[-1]
+    # Recorded unlinked; sign-up is the chain's first event once linked.
+    assert (event["seq"], event["prev_hash"], event["hash"]) == (None, None, None)
+    first = (await linked(client, tenant))[-1]
     assert (first["action"], first["seq"], first["prev_hash"]) == (
         "organization.created",
         1,
@@ -90,7 +109,7 @@ async def test_tampering_with_an_event_breaks_the_chain_there(
     for amount in (100, 200, 300):
         body = entry(tenant.accounts["1000"], tenant.accounts["4000"], amount)
         assert (await post_entry(client, tenant, body)).status_code == 201
-    victim = (await events(client, tenant))[1]  # the second newest of five
+    victim = (await linked(client, tenant))[1]  # the second newest of five
     async with owner_conn.transaction():
         # Triggers (the immutability one included) do not fire in replica mode.
         await owner_conn.execute("SET LOCAL session_replication_role = replica")
@@ -110,9 +129,13 @@ async def test_events_cannot_be_changed_even_by_the_owner(
     client: httpx.AsyncClient, owner_conn: asyncpg.Connection
 ) -> None:
     tenant = await sign_up(client)
-    (event,) = await events(client, tenant)
+    (event,) = await linked(client, tenant)
     for statement in (
         "UPDATE audit_events SET action = 'x.y' WHERE id = $1",
+        "UPDATE audit_events SET hash = repeat('a', 64) WHERE id = $1",
+        # Re-linking an already linked event.
+        "UPDATE audit_events SET seq = 7, prev_hash = repeat('b', 64), hash = repeat('c', 64)"
+        " WHERE id = $1",
         "DELETE FROM audit_events WHERE id = $1",
     ):
         with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="append-only"):
@@ -140,9 +163,73 @@ async def test_events_are_listed_newest_first_with_a_cursor(client: httpx.AsyncC
     for amount in (1, 2, 3):
         body = entry(tenant.accounts["1000"], tenant.accounts["4000"], amount)
         assert (await post_entry(client, tenant, body)).status_code == 201
+    pending = await events(client, tenant)
+    assert [e["seq"] for e in pending] == [None] * 4
+    assert [e["action"] for e in pending] == ["journal_entry.created"] * 3 + [
+        "organization.created"
+    ]
+    first = await client.get(EVENTS, params={"limit": 2}, headers=tenant.auth)
+    page = first.json()
+    assert [e["id"] for e in page["data"]] == [e["id"] for e in pending[:2]]
+    assert page["has_more"] is True
+    assert (await verify(client, tenant))["events_checked"] == 4
     first = await client.get(EVENTS, params={"limit": 2}, headers=tenant.auth)
     page = first.json()
     assert [e["seq"] for e in page["data"]] == [4, 3]
     assert page["has_more"] is True
     rest = await events(client, tenant, starting_after=page["data"][-1]["id"])
     assert [e["seq"] for e in rest] == [2, 1]
+
+
+async def test_the_worker_links_pending_events(
+    client: httpx.AsyncClient, database: conftest.TestDatabase
+) -> None:
+    tenant = await sign_up(client)
+    body = entry(tenant.accounts["1000"], tenant.accounts["4000"], 100)
+    assert (await post_entry(client, tenant, body)).status_code == 201
+    assert [e["seq"] for e in await events(client, tenant)] == [None, None]
+    result = await run_worker(database)
+    assert result["audit_events_linked"] >= 2
+    listed = await events(client, tenant)
+    assert [e["seq"] for e in listed] == [2, 1]
+    assert listed[0]["prev_hash"] == listed[1]["hash"]
+    assert (await verify(client, tenant))["events_checked"] == 2
+
+
+async def test_an_event_committed_after_a_later_one_still_links_and_verifies(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection, database: conftest.TestDatabase
+) -> None:
+    tenant = await sign_up(client)
+    app = await asyncpg.connect(database.app_url)
+    try:
+        # A slow request records its event first but commits only after another
+        # request's later event has committed and been linked.
+        slow = app.transaction()
+        await slow.start()
+        await app.execute(
+            "SELECT record_audit_events($1, NULL, 'slow', now() - interval '1 minute',"
+            " ARRAY['aud_0000000000000000000000000'], ARRAY['thing.created'],"
+            " ARRAY['thing'], ARRAY['thing_1'], ARRAY[NULL], ARRAY[repeat('d', 64)])",
+            tenant.org_id,
+        )
+        body = entry(tenant.accounts["1000"], tenant.accounts["4000"], 100)
+        assert (await post_entry(client, tenant, body)).status_code == 201
+        assert (await verify(client, tenant))["events_checked"] == 2
+        await slow.commit()
+    finally:
+        await app.close()
+    result = await verify(client, tenant)
+    assert result == {
+        "object": "audit_verification",
+        "valid": True,
+        "events_checked": 3,
+        "first_broken": None,
+    }
+    late = await owner_conn.fetchrow(
+        "SELECT seq, occurred_at < (SELECT max(occurred_at) FROM audit_events"
+        " WHERE organization_id = $1) AS earlier FROM audit_events WHERE request_id = 'slow'",
+        tenant.org_id,
+    )
+    # It occurred first but linked last: the chain's order is the link order.
+    assert late is not None
+    assert (late["seq"], late["earlier"]) == (3, True)

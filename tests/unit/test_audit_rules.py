@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 
 import pytest
 
@@ -34,6 +35,7 @@ def chained(prev: str, seq: int) -> audit.Event:
 def test_a_correct_link_passes() -> None:
     first = chained(audit.GENESIS, 1)
     assert audit.check_link(first, expected_seq=1, prev_hash=audit.GENESIS) is None
+    assert first.hash is not None
     second = chained(first.hash, 2)
     assert audit.check_link(second, expected_seq=2, prev_hash=first.hash) is None
 
@@ -53,6 +55,34 @@ def test_a_changed_event_is_named_with_its_reason(change: dict[str, object], rea
     assert broken is not None
     assert broken.id == "aud_1"
     assert broken.reason.startswith(reason)
+
+
+def test_an_unlinked_event_is_not_a_link() -> None:
+    event = dataclasses.replace(chained(audit.GENESIS, 1), seq=None, prev_hash=None, hash=None)
+    broken = audit.check_link(event, expected_seq=1, prev_hash=audit.GENESIS)
+    assert broken is not None
+    assert broken.reason == "event is not linked"
+
+
+def test_content_is_hashed_as_postgresql_json_build_object_prints_it() -> None:
+    # audit_content_sha256 in 0005_audit.sql hashes json_build_object(...)::text.
+    change = audit.Change("invoice.finalized", "invoice", "inv_1", None, None)
+    expected = (
+        '{"action" : "invoice.finalized", "actor_user_id" : null, "after_sha256" : null, '
+        '"before_sha256" : null, "id" : "aud_1", "object_id" : "inv_1", '
+        '"object_type" : "invoice", "occurred_at" : "2026-01-02T03:04:05.678901Z", '
+        '"organization_id" : "org_1", "request_id" : "r\u00e9\\n", "target_id" : null}'
+    )
+    content = audit.content_sha256(
+        id="aud_1",
+        organization_id="org_1",
+        actor_user_id=None,
+        request_id="r\u00e9\n",
+        occurred_at=WHEN,
+        change=change,
+        before_sha256=None,
+    )
+    assert content == hashlib.sha256(expected.encode()).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""SQL for the audit trail: append to the chain, look up prior states, list and scan."""
+"""SQL for the audit trail: record events unlinked, link them, list and scan."""
 
 from __future__ import annotations
 
@@ -21,37 +21,29 @@ _COLUMNS = (
 class NewEvent:
     id: str
     change: audit.Change
-    before_sha256: str | None
-    content_sha256: str
 
 
 def _event(row: asyncpg.Record) -> audit.Event:
     return audit.Event(**dict(row))
 
 
-async def latest_states(conn: Connection, object_ids: Sequence[str]) -> dict[str, str | None]:
-    """The after-state reference of the latest event on each object that has one."""
-    rows = await conn.fetch(
-        "SELECT DISTINCT ON (object_id) object_id, after_sha256 FROM audit_events"
-        " WHERE organization_id = app_current_org() AND object_id = ANY($1::text[])"
-        " ORDER BY object_id, seq DESC",
-        list(set(object_ids)),
-    )
-    return {row["object_id"]: row["after_sha256"] for row in rows}
+RECORD_SQL = (
+    "SELECT record_audit_events($1, $2, $3, $4, $5::text[], $6::text[], $7::text[],"
+    " $8::text[], $9::text[], $10::text[])"
+)
 
 
-async def append(
-    conn: Connection,
+def record_args(
+    organization_id: str,
     events: Sequence[NewEvent],
     *,
     actor_user_id: str | None,
     request_id: str | None,
     occurred_at: datetime.datetime,
-) -> list[audit.Event]:
-    """Link events after the chain's head; holds the chain's lock until commit."""
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM append_audit_events($1, $2, $3, $4::text[], $5::text[],"
-        " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])",
+) -> tuple[object, ...]:
+    """The arguments of RECORD_SQL: events are recorded unlinked, in one statement."""
+    return (
+        organization_id,
         actor_user_id,
         request_id,
         occurred_at,
@@ -60,11 +52,20 @@ async def append(
         [e.change.object_type for e in events],
         [e.change.object_id for e in events],
         [e.change.target_id for e in events],
-        [e.before_sha256 for e in events],
         [e.change.after_sha256 for e in events],
-        [e.content_sha256 for e in events],
     )
-    return [_event(row) for row in rows]
+
+
+async def link(conn: Connection, organization_id: str, limit: int) -> int:
+    """Link up to limit of the tenant's committed unlinked events; holds the chain's
+    lock until commit, so run it in a short transaction of its own."""
+    linked = await conn.fetchval("SELECT link_audit_events($1, $2)", organization_id, limit)
+    return int(linked)
+
+
+async def organizations_with_unlinked(conn: Connection) -> list[str]:
+    rows = await conn.fetch("SELECT organizations_with_unlinked_audit_events() AS id")
+    return [row["id"] for row in rows]
 
 
 async def list_events(
@@ -75,14 +76,15 @@ async def list_events(
     action: str | None,
     object_id: str | None,
 ) -> list[audit.Event]:
-    """Newest first; `before` is the id of the event the previous page ended with."""
+    """Newest first by (occurred_at, id), linked or not; `before` is the id of the event
+    the previous page ended with."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM audit_events"
         " WHERE organization_id = app_current_org()"
-        " AND ($1::text IS NULL OR seq < (SELECT seq FROM audit_events"
-        "      WHERE organization_id = app_current_org() AND id = $1))"
+        " AND ($1::text IS NULL OR (occurred_at, id) < (SELECT occurred_at, id"
+        "      FROM audit_events WHERE organization_id = app_current_org() AND id = $1))"
         " AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR object_id = $3)"
-        " ORDER BY seq DESC LIMIT $4",
+        " ORDER BY occurred_at DESC, id DESC LIMIT $4",
         before,
         action,
         object_id,
@@ -92,7 +94,7 @@ async def list_events(
 
 
 async def scan(conn: Connection, *, batch: int = 1000) -> AsyncIterator[audit.Event]:
-    """Every event of the tenant in chain order, fetched a batch at a time."""
+    """Every linked event of the tenant in chain order, fetched a batch at a time."""
     after = 0
     while True:
         rows = await conn.fetch(

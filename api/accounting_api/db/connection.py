@@ -137,6 +137,17 @@ class Database:
             finally:
                 _bound.reset(token)
 
+    async def execute_in_unit_of_work(self, query: str, *args: object) -> None:
+        """One statement in the bound transaction as is (no savepoint, no tenant
+        change: one round trip), or on its own when no transaction is bound."""
+        bound = _bound.get()
+        with translated_errors():
+            if bound is not None:
+                await bound.execute(query, *args)
+                return
+            async with self.pool.acquire() as conn:
+                await conn.execute(query, *args)
+
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[None]:
         """Bind a transaction for this task's work, or join the one already bound.

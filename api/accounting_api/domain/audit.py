@@ -1,9 +1,10 @@
 """The audit chain's rules: canonical content, link hashes and what makes a link broken.
 
 An event's hash is sha256(previous hash + sha256 of its canonical content), hex, where
-the canonical content is the event's own fields as compact JSON with sorted keys. The
-database computes links the same way when it appends (append_audit_events); verify
-recomputes both here.
+the canonical content is the event's own fields as JSON with sorted keys, in the text
+form PostgreSQL's json_build_object gives it (", " and " : " separators). The database
+computes links that way when it links recorded events (link_audit_events, with
+audit_content_sha256); verify recomputes both here.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class Change:
 class Event:
     id: str
     organization_id: str
-    seq: int
+    seq: int | None
+    """Position in the chain; None until the event is linked."""
     actor_user_id: str | None
     action: str
     object_type: str
@@ -45,8 +47,8 @@ class Event:
     before_sha256: str | None
     after_sha256: str | None
     occurred_at: datetime.datetime
-    prev_hash: str
-    hash: str
+    prev_hash: str | None
+    hash: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ def content_sha256(
         "after_sha256": change.after_sha256,
         "occurred_at": timestamp(occurred_at),
     }
-    return _sha256(_canonical(content))
+    return _sha256(_content_json(content))
 
 
 def event_content_sha256(event: Event) -> str:
@@ -112,6 +114,8 @@ def link_hash(prev_hash: str, content: str) -> str:
 
 def check_link(event: Event, *, expected_seq: int, prev_hash: str) -> Broken | None:
     """Why event does not follow a chain whose last hash is prev_hash, or None."""
+    if event.hash is None:
+        return Broken(event.id, "event is not linked")
     if event.seq != expected_seq:
         return Broken(event.id, f"sequence gap: expected seq {expected_seq}, found {event.seq}")
     if event.prev_hash != prev_hash:
@@ -123,6 +127,11 @@ def check_link(event: Event, *, expected_seq: int, prev_hash: str) -> Broken | N
 
 def _canonical(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _content_json(value: dict[str, Any]) -> str:
+    """The text of json_build_object(...)::text with the keys in sorted order."""
+    return json.dumps(value, sort_keys=True, separators=(", ", " : "), ensure_ascii=False)
 
 
 def _sha256(text: str) -> str:

@@ -1,21 +1,28 @@
 -- The audit trail: one event per change made through the API, in a per-organization
 -- hash chain. Each event's hash is sha256(previous hash || sha256 of its own canonical
--- content), so changing, removing or reordering any event breaks every link after it.
+-- content), so changing, removing or reordering any linked event breaks every link
+-- after it.
 --
--- Events are written in the transaction of the change they describe, at its very end:
--- append_audit_events() takes a per-organization advisory lock (held to commit), reads
--- the chain's head and links the new events after it. Writers therefore serialize only
--- for that last statement and the commit, not for the whole transaction, and no row is
--- updated: the head is just the event with the highest seq.
+-- Record now, link later. An event is inserted in the transaction of the change it
+-- describes (record_audit_events, one statement, no lock), UNLINKED: seq, prev_hash and
+-- hash are NULL. link_audit_events() later takes a per-organization advisory lock in a
+-- short transaction of its own, reads the chain's head (the event with the highest seq)
+-- and links the organization's committed unlinked events after it, in (occurred_at, id)
+-- order. Writers of an organization therefore never wait for each other to commit.
 --
--- The app role may SELECT events and append them through that function only: it has no
--- INSERT, UPDATE or DELETE on the table, and a trigger refuses UPDATE and DELETE from
--- anyone (the owner must disable it to tamper, which is what verify detects).
+-- The chain's order is the LINK order: an event whose transaction commits after a
+-- linking pass has run is linked by a later pass, after events that occurred later
+-- than it. seq is the position in the chain, not a timeline; occurred_at is.
+--
+-- The app role may SELECT events and write them through the functions below only: it
+-- has no INSERT, UPDATE or DELETE on the table. A trigger refuses every UPDATE and
+-- DELETE from anyone except linking an unlinked event once (setting seq, prev_hash and
+-- hash and nothing else); the owner must disable it to tamper, which verify detects.
 
 CREATE TABLE audit_events (
   id              text PRIMARY KEY,
   organization_id text NOT NULL REFERENCES organizations (id),
-  seq             bigint NOT NULL CHECK (seq >= 1),
+  seq             bigint CHECK (seq >= 1),
   actor_user_id   text,
   action          text NOT NULL CHECK (action ~ '^[a-z][a-z_]*\.[a-z][a-z_]*$'),
   object_type     text NOT NULL CHECK (length(object_type) BETWEEN 1 AND 64),
@@ -25,16 +32,27 @@ CREATE TABLE audit_events (
   before_sha256   text CHECK (before_sha256 ~ '^[0-9a-f]{64}$'),
   after_sha256    text CHECK (after_sha256 ~ '^[0-9a-f]{64}$'),
   occurred_at     timestamptz NOT NULL,
-  prev_hash       text NOT NULL CHECK (prev_hash ~ '^[0-9a-f]{64}$'),
-  hash            text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
-  UNIQUE (organization_id, seq)
+  prev_hash       text CHECK (prev_hash ~ '^[0-9a-f]{64}$'),
+  hash            text CHECK (hash ~ '^[0-9a-f]{64}$'),
+  UNIQUE (organization_id, seq),
+  CONSTRAINT audit_event_linked_whole
+    CHECK ((seq IS NULL) = (hash IS NULL) AND (prev_hash IS NULL) = (hash IS NULL))
 );
-CREATE INDEX audit_events_by_object ON audit_events (organization_id, object_id, seq);
-CREATE INDEX audit_events_by_action ON audit_events (organization_id, action, seq);
+CREATE INDEX audit_events_by_time ON audit_events (organization_id, occurred_at, id);
+CREATE INDEX audit_events_by_object ON audit_events (organization_id, object_id, occurred_at, id);
+CREATE INDEX audit_events_by_action ON audit_events (organization_id, action, occurred_at, id);
+CREATE INDEX audit_events_unlinked ON audit_events (organization_id, occurred_at, id)
+  WHERE hash IS NULL;
 
 CREATE FUNCTION forbid_audit_change() RETURNS trigger
   LANGUAGE plpgsql AS $$
 BEGIN
+  -- Linking: an unlinked event gets its place in the chain, once, and nothing else.
+  IF TG_OP = 'UPDATE' AND OLD.hash IS NULL AND NEW.hash IS NOT NULL
+     AND to_jsonb(NEW) - 'seq' - 'prev_hash' - 'hash'
+       = to_jsonb(OLD) - 'seq' - 'prev_hash' - 'hash' THEN
+    RETURN NEW;
+  END IF;
   RAISE EXCEPTION 'audit events are append-only'
     USING ERRCODE = 'object_not_in_prerequisite_state';
 END $$;
@@ -44,41 +62,74 @@ CREATE TRIGGER audit_events_immutable BEFORE UPDATE OR DELETE ON audit_events
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION forbid_audit_change();
 
--- Append events (in array order) to the current tenant's chain. Meant as the last
--- statement before COMMIT: the lock it takes is released only then, so the next
--- writer reads a head that is committed.
-CREATE FUNCTION append_audit_events(
-  p_actor_user_id text, p_request_id text, p_occurred_at timestamptz,
+-- sha256 of an event's canonical content: its own fields (not its place in the chain)
+-- as JSON with sorted keys; domain/audit.py computes the same text to verify.
+CREATE FUNCTION audit_content_sha256(e audit_events) RETURNS text
+  LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, public AS $$
+  SELECT encode(sha256(convert_to(json_build_object(
+    'action', e.action, 'actor_user_id', e.actor_user_id, 'after_sha256', e.after_sha256,
+    'before_sha256', e.before_sha256, 'id', e.id, 'object_id', e.object_id,
+    'object_type', e.object_type,
+    'occurred_at', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'organization_id', e.organization_id, 'request_id', e.request_id,
+    'target_id', e.target_id)::text, 'UTF8')), 'hex') $$;
+
+-- Record events (unlinked) for an organization, in the caller's transaction, without
+-- a lock. Each event's before state is the after state of the latest event on its
+-- object (events of this call included, in array order: the ids must sort in it).
+CREATE FUNCTION record_audit_events(
+  p_organization_id text, p_actor_user_id text, p_request_id text, p_occurred_at timestamptz,
   p_ids text[], p_actions text[], p_object_types text[], p_object_ids text[],
-  p_target_ids text[], p_before text[], p_after text[], p_content_sha256 text[]
-) RETURNS SETOF audit_events
+  p_target_ids text[], p_after text[]
+) RETURNS void
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-  org text := app_current_org();
-  head_seq bigint;
-  head_hash text;
-  link text;
   i integer;
 BEGIN
-  IF org IS NULL THEN
-    RAISE EXCEPTION 'no organization is set' USING ERRCODE = 'object_not_in_prerequisite_state';
+  FOR i IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+    INSERT INTO audit_events (id, organization_id, actor_user_id, action, object_type,
+        object_id, target_id, request_id, before_sha256, after_sha256, occurred_at)
+      VALUES (p_ids[i], p_organization_id, p_actor_user_id, p_actions[i], p_object_types[i],
+        p_object_ids[i], p_target_ids[i], p_request_id,
+        (SELECT after_sha256 FROM audit_events
+          WHERE organization_id = p_organization_id AND object_id = p_object_ids[i]
+          ORDER BY occurred_at DESC, id DESC LIMIT 1),
+        p_after[i], p_occurred_at);
+  END LOOP;
+END $$;
+
+-- Link up to p_limit of the organization's committed unlinked events after its chain's
+-- head, in (occurred_at, id) order; returns how many. Run it in a short transaction of
+-- its own, with that organization set as the tenant: the lock is held until commit.
+CREATE FUNCTION link_audit_events(p_organization_id text, p_limit int) RETURNS int
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  head_seq bigint;
+  head_hash text;
+  e audit_events;
+  linked integer := 0;
+BEGIN
+  IF p_organization_id IS DISTINCT FROM app_current_org() THEN
+    RAISE EXCEPTION 'link_audit_events: % is not the current organization', p_organization_id
+      USING ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
-  PERFORM pg_advisory_xact_lock(44225, hashtext(org));
+  PERFORM pg_advisory_xact_lock(44225, hashtext(p_organization_id));
   SELECT seq, hash INTO head_seq, head_hash FROM audit_events
-   WHERE organization_id = org ORDER BY seq DESC LIMIT 1;
+   WHERE organization_id = p_organization_id AND seq IS NOT NULL ORDER BY seq DESC LIMIT 1;
   head_seq := coalesce(head_seq, 0);
   head_hash := coalesce(head_hash, repeat('0', 64));
-  FOR i IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
-    link := encode(sha256(convert_to(head_hash || p_content_sha256[i], 'UTF8')), 'hex');
-    RETURN QUERY INSERT INTO audit_events (id, organization_id, seq, actor_user_id, action,
-        object_type, object_id, target_id, request_id, before_sha256, after_sha256,
-        occurred_at, prev_hash, hash)
-      VALUES (p_ids[i], org, head_seq + i, p_actor_user_id, p_actions[i], p_object_types[i],
-        p_object_ids[i], p_target_ids[i], p_request_id, p_before[i], p_after[i],
-        p_occurred_at, head_hash, link)
-      RETURNING *;
-    head_hash := link;
+  FOR e IN SELECT * FROM audit_events
+            WHERE organization_id = p_organization_id AND hash IS NULL
+            ORDER BY occurred_at, id LIMIT p_limit LOOP
+    head_seq := head_seq + 1;
+    UPDATE audit_events
+       SET seq = head_seq, prev_hash = head_hash,
+           hash = encode(sha256(convert_to(head_hash || audit_content_sha256(e), 'UTF8')), 'hex')
+     WHERE id = e.id
+    RETURNING hash INTO head_hash;
+    linked := linked + 1;
   END LOOP;
+  RETURN linked;
 END $$;
 
 ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
@@ -86,10 +137,22 @@ ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON audit_events
   USING (organization_id IS NOT DISTINCT FROM app_current_org())
   WITH CHECK (organization_id IS NOT DISTINCT FROM app_current_org());
+-- The SECURITY DEFINER functions (only) record for the organization they are given
+-- and find which organizations have events to link.
+CREATE POLICY definer_access ON audit_events FOR SELECT
+  USING (current_user <> session_user);
+CREATE POLICY definer_record ON audit_events FOR INSERT
+  WITH CHECK (current_user <> session_user);
+
+CREATE FUNCTION organizations_with_unlinked_audit_events() RETURNS SETOF text
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT DISTINCT organization_id FROM audit_events WHERE hash IS NULL $$;
 
 REVOKE ALL ON audit_events FROM PUBLIC;
-REVOKE ALL ON FUNCTION forbid_audit_change(), append_audit_events(text, text, timestamptz,
-  text[], text[], text[], text[], text[], text[], text[], text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION forbid_audit_change(), audit_content_sha256(audit_events),
+  record_audit_events(text, text, text, timestamptz, text[], text[], text[], text[], text[],
+  text[]), link_audit_events(text, int), organizations_with_unlinked_audit_events() FROM PUBLIC;
 GRANT SELECT ON audit_events TO accounting_app;
-GRANT EXECUTE ON FUNCTION append_audit_events(text, text, timestamptz, text[], text[], text[],
-  text[], text[], text[], text[], text[]) TO accounting_app;
+GRANT EXECUTE ON FUNCTION record_audit_events(text, text, text, timestamptz, text[], text[],
+  text[], text[], text[], text[]), link_audit_events(text, int),
+  organizations_with_unlinked_audit_events() TO accounting_app;

@@ -2,7 +2,8 @@
 
 `recorded` wraps a POST/DELETE handler: the request runs in one unit of work, and
 after a 2xx response the objects it returned are recorded as audit events in that
-same transaction, so an event exists exactly when its change committed. The object's
+same transaction (one statement, unlinked: the chain links it later), so an event
+exists exactly when its change committed. The object's
 state reference is the sha256 of the JSON representation the client received.
 """
 

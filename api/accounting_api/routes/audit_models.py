@@ -15,7 +15,9 @@ Action = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*\.[a-z][a-z_]*$
 class AuditEventOut(Out):
     object: Literal["audit_event"] = "audit_event"
     id: str
-    seq: int = Field(description="Position in the organization's chain, from 1.")
+    seq: int | None = Field(
+        description="Position in the organization's chain, from 1; null until linked."
+    )
     actor: str | None = Field(description="The user who made the change.")
     action: str = Field(description="e.g. journal_entry.created, invoice.finalized.")
     object_type: str
@@ -31,8 +33,11 @@ class AuditEventOut(Out):
         description="sha256 of the object's JSON representation after the change."
     )
     occurred_at: datetime.datetime
-    prev_hash: str
-    hash: str = Field(description="sha256(prev_hash + sha256 of the event's canonical content).")
+    prev_hash: str | None = Field(description="The preceding event's hash; null until linked.")
+    hash: str | None = Field(
+        description="sha256(prev_hash + sha256 of the event's canonical content); null until"
+        " linked (the worker and verify link recorded events, in link order)."
+    )
 
 
 class AuditEventListQuery(ListQuery):

@@ -1,11 +1,14 @@
 """The audit trail: record a request's changes in its transaction, list them, verify the chain.
 
-Design: each change's events are appended in the same transaction as the change, as
-its last statement (the route layer runs a mutating request in one unit of work and
-records after the use case returns). The append takes a per-organization advisory
-lock held only until the commit that follows, so concurrent writers of an
-organization serialize for that short tail, never for their whole transaction, and
-the chain's order is the commit order. Reading audit events needs the admin role:
+Design: record now, link later. Each change's events are recorded in the same
+transaction as the change, as its last statement (the route layer runs a mutating
+request in one unit of work and records after the use case returns), unlinked and
+without any lock, so writers of an organization never wait on each other's commits.
+Linking (link_pending: the worker's pass, and verify before it checks) takes the
+organization's chain lock in a short transaction of its own and links its committed
+unlinked events in (occurred_at, id) order. The chain's order is the link order: an
+event whose transaction commits after a pass is linked by a later one, after events
+that occurred later. Reading audit events needs the admin role:
 they name every user's actions across the organization.
 """
 
@@ -45,35 +48,51 @@ async def record(
     actor_user_id: str | None,
     request_id: str | None,
     changes: Sequence[audit.Change],
-) -> list[audit.Event]:
-    """Append one event per change; call last, inside the change's unit of work."""
+) -> None:
+    """Record one unlinked event per change; call last, inside the change's unit of work.
+
+    One statement, no lock: the events commit (or roll back) with the change, and a
+    linking pass puts them in the chain later.
+    """
     if not changes:
-        return []
+        return
     occurred_at = datetime.datetime.now(datetime.UTC)
-    async with db.transaction(organization_id) as conn:
-        states = await audit_db.latest_states(conn, [c.object_id for c in changes])
-        events = []
-        for change in changes:
-            event_id = ids.new_id("aud")
-            before = states.get(change.object_id)
-            content = audit.content_sha256(
-                id=event_id,
-                organization_id=organization_id,
-                actor_user_id=actor_user_id,
-                request_id=request_id,
-                occurred_at=occurred_at,
-                change=change,
-                before_sha256=before,
-            )
-            events.append(audit_db.NewEvent(event_id, change, before, content))
-            states[change.object_id] = change.after_sha256
-        return await audit_db.append(
-            conn,
-            events,
-            actor_user_id=actor_user_id,
-            request_id=request_id,
-            occurred_at=occurred_at,
-        )
+    # Ids sort in the order of the changes, which is then the order they link in.
+    event_ids = sorted(ids.new_id("aud") for _ in changes)
+    events = [audit_db.NewEvent(i, c) for i, c in zip(event_ids, changes, strict=True)]
+    args = audit_db.record_args(
+        organization_id,
+        events,
+        actor_user_id=actor_user_id,
+        request_id=request_id,
+        occurred_at=occurred_at,
+    )
+    await db.execute_in_unit_of_work(audit_db.RECORD_SQL, *args)
+
+
+LINK_BATCH_SIZE = 1000
+"""Events linked per transaction (each holds the organization's chain lock)."""
+
+
+async def link_pending(db: Database, organization_id: str) -> int:
+    """Link every committed unlinked event of the organization, a batch per transaction."""
+    linked = 0
+    while True:
+        async with db.transaction(organization_id) as conn:
+            batch = await audit_db.link(conn, organization_id, LINK_BATCH_SIZE)
+        linked += batch
+        if batch < LINK_BATCH_SIZE:
+            return linked
+
+
+async def link_all(db: Database) -> int:
+    """Link the pending events of every organization that has some (the worker's job)."""
+    async with db.transaction(None) as conn:
+        organizations = await audit_db.organizations_with_unlinked(conn)
+    linked = 0
+    for organization_id in organizations:
+        linked += await link_pending(db, organization_id)
+    return linked
 
 
 async def list_events(
@@ -93,8 +112,10 @@ async def list_events(
 
 
 async def verify(db: Database, principal: Principal) -> Verification:
-    """Recompute the organization's chain from its first event; stop at the first break."""
+    """Link the organization's pending events, then recompute its chain from the first
+    event; stop at the first break. Covers every event committed before the call."""
     principal.require(READ_ROLE)
+    await link_pending(db, principal.organization_id)
     checked, prev_hash = 0, audit.GENESIS
     async with db.transaction(principal.organization_id) as conn:
         async for event in audit_db.scan(conn):
@@ -102,5 +123,5 @@ async def verify(db: Database, principal: Principal) -> Verification:
             checked += 1
             if broken is not None:
                 return Verification(False, checked, broken)
-            prev_hash = event.hash
+            prev_hash = event.hash or audit.GENESIS  # linked: check_link checked it
     return Verification(True, checked, None)

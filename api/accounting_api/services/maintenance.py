@@ -4,7 +4,9 @@ Several workers may run at once (the operator deploys two): every job here is sa
 to run concurrently. A purge deletes what another purge already deleted, or nothing;
 the overdue mark, revenue recognition and webhook deliveries claim their rows with
 FOR UPDATE SKIP LOCKED in one transaction per organization and batch, so no row is
-processed twice (webhooks: at least once, see services.webhooks).
+processed twice (webhooks: at least once, see services.webhooks). Audit linking takes
+each organization's chain lock, so two workers link an organization one after the
+other and the second finds nothing left.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 from accounting_api.db import idempotency
 from accounting_api.db import recognition as recognition_db
 from accounting_api.db.connection import Database
-from accounting_api.services import recognition, webhook_transport, webhooks
+from accounting_api.services import audit, recognition, webhook_transport, webhooks
 
 log = logging.getLogger("accounting_api.worker")
 
@@ -73,6 +75,7 @@ class Worker:
             "webhooks_delivered": await webhooks.deliver_due(
                 self.db, self.webhooks, self.transport
             ),
+            "audit_events_linked": await audit.link_all(self.db),
         }
         log.info("worker pass", extra=result)
         return result
