@@ -6,6 +6,7 @@ import contextvars
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -33,7 +34,7 @@ UNAVAILABLE = (
 # A connection an outer layer (the idempotency middleware) already holds in an open
 # transaction; use cases then run inside it as a savepoint, so the stored response
 # and the effect commit together.
-_bound: contextvars.ContextVar[Connection | None] = contextvars.ContextVar("bound", default=None)
+_bound: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar("bound", default=None)
 
 
 def _log_query(record: Any) -> None:
@@ -97,69 +98,137 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
-        """A transaction (or savepoint in a bound one) with the tenant set inside it.
+        """A transaction with the tenant set inside it; inside a bound unit of work,
+        a part of that one.
 
         With organization_id None, every row-level-security policy matches nothing
         but rows that belong to no tenant.
         """
-        bound = _bound.get()
+        unit = _bound.get()
         with translated_errors():
-            if bound is not None:
-                async with bound.transaction():
-                    await set_tenant(bound, organization_id)
-                    yield bound
-                    # Check deferred constraints now, inside the savepoint, so a
-                    # violation undoes just this use case.
-                    await bound.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                    await bound.execute("SET CONSTRAINTS ALL DEFERRED")
-                return
-            async with self.pool.acquire() as conn:
-                # BEGIN and the tenant in one round trip; the id is checked to be a
-                # well-formed org id before it is written into SQL text.
-                await conn.execute(f"BEGIN; {_tenant_sql(organization_id)}")
-                try:
+            if unit is None:
+                async with self._own_transaction(organization_id) as conn:
                     yield conn
-                except BaseException:
-                    # If ROLLBACK cannot run (cancelled mid-query), the pool's reset on
-                    # release rolls back or discards the connection instead.
-                    with suppress(Exception):
-                        await conn.execute("ROLLBACK")
-                    raise
-                await conn.execute("COMMIT")
+            elif unit.savepoints:
+                async with _savepoint(unit, organization_id) as conn:
+                    yield conn
+            else:
+                async with _joined(unit, organization_id) as conn:
+                    yield conn
 
     @asynccontextmanager
-    async def bound_transaction(self) -> AsyncIterator[Connection]:
-        """Hold one connection in a transaction for the rest of this task's work."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            token = _bound.set(conn)
+    async def _own_transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn:
+            # BEGIN and the tenant in one round trip; the id is checked to be a
+            # well-formed org id before it is written into SQL text.
+            await conn.execute(f"BEGIN; {_tenant_sql(organization_id)}")
             try:
                 yield conn
+            except BaseException:
+                # If ROLLBACK cannot run (cancelled mid-query), the pool's reset on
+                # release rolls back or discards the connection instead.
+                with suppress(Exception):
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def bound_transaction(
+        self, organization_id: str | None = None, *, savepoints: bool = True
+    ) -> AsyncIterator[UnitOfWork]:
+        """Hold one connection in a transaction for the rest of this task's work.
+
+        With savepoints, each use case inside is a savepoint that a failure undoes
+        alone (the idempotency layer then stores the error response); without, a
+        failing use case fails the whole unit of work.
+        """
+        async with self._own_transaction(organization_id) as conn:
+            unit = UnitOfWork(conn, savepoints, organization_id)
+            token = _bound.set(unit)
+            try:
+                yield unit
             finally:
                 _bound.reset(token)
+            if unit.failed:
+                raise _RollBack
 
     async def execute_in_unit_of_work(self, query: str, *args: object) -> None:
         """One statement in the bound transaction as is (no savepoint, no tenant
         change: one round trip), or on its own when no transaction is bound."""
-        bound = _bound.get()
+        unit = _bound.get()
         with translated_errors():
-            if bound is not None:
-                await bound.execute(query, *args)
+            if unit is not None:
+                await unit.conn.execute(query, *args)
                 return
             async with self.pool.acquire() as conn:
                 await conn.execute(query, *args)
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[None]:
-        """Bind a transaction for this task's work, or join the one already bound.
-
-        What runs inside (use cases as savepoints, then the audit append) commits or
-        rolls back together.
-        """
-        if _bound.get() is not None:
-            yield
+    async def unit_of_work(self, organization_id: str | None = None) -> AsyncIterator[UnitOfWork]:
+        """Bind one transaction for this task's work (its use cases, then its audit
+        events), or join the one already bound. Commits unless something inside
+        raised or called UnitOfWork.fail()."""
+        unit = _bound.get()
+        if unit is not None:
+            yield unit
             return
-        async with self.bound_transaction():
-            yield
+        with suppress(_RollBack), translated_errors():
+            async with self.bound_transaction(organization_id, savepoints=False) as unit:
+                yield unit
+
+
+class _RollBack(Exception):
+    """Leaves a unit of work through its rollback path without an error to report."""
+
+
+@dataclass
+class UnitOfWork:
+    conn: Connection
+    savepoints: bool
+    tenant: str | None
+    """The tenant the connection is set to now."""
+    failed: bool = False
+
+    def fail(self) -> None:
+        """Roll the whole unit of work back when it ends."""
+        self.failed = True
+
+    async def use_tenant(self, organization_id: str | None) -> None:
+        """Set the connection's tenant (a round trip only when it changes)."""
+        if self.tenant != organization_id:
+            await set_tenant(self.conn, organization_id)
+            self.tenant = organization_id
+
+
+@asynccontextmanager
+async def _savepoint(unit: UnitOfWork, organization_id: str | None) -> AsyncIterator[Connection]:
+    """A use case as a savepoint of the unit of work: a failure undoes it alone."""
+    previous = unit.tenant
+    await unit.conn.execute(f"SAVEPOINT use_case; {_tenant_sql(organization_id)}")
+    unit.tenant = organization_id
+    try:
+        yield unit.conn
+        # Deferred constraints are checked now, inside the savepoint, so that a
+        # violation undoes just this use case.
+        await unit.conn.execute(
+            "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED;"
+            " RELEASE SAVEPOINT use_case"
+        )
+    except BaseException:
+        with suppress(Exception):
+            await unit.conn.execute("ROLLBACK TO SAVEPOINT use_case; RELEASE SAVEPOINT use_case")
+        unit.tenant = previous
+        raise
+
+
+@asynccontextmanager
+async def _joined(unit: UnitOfWork, organization_id: str | None) -> AsyncIterator[Connection]:
+    await unit.use_tenant(organization_id)
+    try:
+        yield unit.conn
+    except BaseException:
+        unit.fail()
+        raise
 
 
 @contextmanager

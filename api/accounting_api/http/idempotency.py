@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounting_api.db import idempotency as store
-from accounting_api.db.connection import Connection, Database, set_tenant
+from accounting_api.db.connection import Connection, Database
 from accounting_api.domain import errors
 from accounting_api.http import problems
 from accounting_api.http.context import state
@@ -69,8 +69,8 @@ class IdempotencyMiddleware:
         async def capture(message: Message) -> None:
             messages.append(message)
 
-        async with self.db.bound_transaction() as conn:
-            await set_tenant(conn, org)
+        async with self.db.bound_transaction(org) as unit:
+            conn = unit.conn
             found = await self._earlier(conn, owner, key, digest)
             if found is not None:
                 await _replay(found["status_code"], found["response_body"], send)
@@ -78,7 +78,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, capture)
             status, body = _response_of(messages)
             if _stored(status, body, scope):
-                await set_tenant(conn, org)
+                await unit.use_tenant(org)
                 await store.store(
                     conn,
                     scope=owner,

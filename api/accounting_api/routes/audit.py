@@ -90,10 +90,14 @@ def recorded(method: str, path: str, handler: Handler) -> Handler:
     """The handler run in one unit of work that also records its audit events."""
 
     async def audited_handler(request: Request) -> Response:
-        async with audit_service.unit_of_work(support.deps(request).db):
+        principal = request.scope.get("state", {}).get("principal")
+        org = getattr(principal, "organization_id", None)
+        async with audit_service.unit_of_work(support.deps(request).db, org) as unit:
             response = await handler(request)
             if 200 <= response.status_code < 300:
                 await _record(request, method, path, response)
+            else:
+                unit.fail()  # an error answer never leaves part of its work behind
         return response
 
     audited_handler.__name__ = handler.__name__

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from accounting_api.db import audit as audit_db
-from accounting_api.db.connection import Database
+from accounting_api.db.connection import Database, UnitOfWork
 from accounting_api.domain import audit, ids
 from accounting_api.domain.roles import Principal, Role
 
@@ -35,10 +35,12 @@ class Verification:
 
 
 @asynccontextmanager
-async def unit_of_work(db: Database) -> AsyncIterator[None]:
+async def unit_of_work(
+    db: Database, organization_id: str | None = None
+) -> AsyncIterator[UnitOfWork]:
     """One transaction for a whole request: its use cases and then its audit events."""
-    async with db.unit_of_work():
-        yield
+    async with db.unit_of_work(organization_id) as unit:
+        yield unit
 
 
 async def record(
