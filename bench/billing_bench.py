@@ -1,0 +1,254 @@
+"""Invoice finalize + pay throughput, and the trial balance over 1M postings.
+
+Starts `accounting-api serve --workers 2` on loopback (rate limits out of the way),
+signs up a tenant with one customer per client, and has BENCH_CONCURRENCY clients
+each loop: create a draft invoice with two lines, finalize it, pay it in full
+(POST /v1/payments applied to it). It counts fully paid invoices per second and
+the latency of the whole three-request sequence. The limit, measured in the same
+run and alternated with the API in short rounds: the same three use cases called
+in-process through the service functions (services.billing, services.payments)
+on a Database pool, no HTTP, at the same concurrency.
+
+The trial balance part reuses bench/reports_bench.py (scratch database, 1M-posting
+seed, trial balance through the reports service against a plain SUM ... GROUP BY).
+Prints one JSON object on the last line and writes it to bench/results/billing.json.
+
+Run from the repository root as `python -m bench.billing_bench` (make bench-billing):
+it imports bench.api_bench and bench.reports_bench.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+from bench import reports_bench
+from bench.api_bench import (
+    API,
+    ROOT,
+    cpu_seconds,
+    family,
+    postgres_pids,
+    start_api,
+    tenant,
+    wait_ready,
+)
+
+from accounting_api.db.connection import Database
+from accounting_api.domain import billing as billing_rules
+from accounting_api.domain import payments as payment_rules
+from accounting_api.domain.roles import Principal, Role
+from accounting_api.services import billing, customers, payments
+
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+TRIAL_BALANCE = os.environ.get("BENCH_TRIAL_BALANCE", "1") != "0"
+LINES = [
+    {"description": "Consulting", "quantity": 3, "unit_amount": 12_500, "tax_rate_bps": 825},
+    {"description": "Support plan", "quantity": "1.5", "unit_amount": 4_000, "discount": 500},
+]
+
+Sequence = Callable[[str], Awaitable[None]]
+"""One create + finalize + pay for this customer."""
+
+
+async def drive(customer_ids: list[str], sequence: Sequence, seconds: float) -> list[float]:
+    """Each client loops over its own customer until the deadline; the latencies (ms)
+    of the completed sequences."""
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+
+    async def client(customer_id: str) -> None:
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            await sequence(customer_id)
+            latencies.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(client(c) for c in customer_ids))
+    return latencies
+
+
+def over_http(client: httpx.AsyncClient, token: str) -> Sequence:
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def sequence(customer_id: str) -> None:
+        draft = await client.post(
+            "/v1/invoices", json={"customer": customer_id, "lines": LINES}, headers=headers
+        )
+        draft.raise_for_status()
+        invoice = await client.post(
+            f"/v1/invoices/{draft.json()['id']}/finalize", json={}, headers=headers
+        )
+        invoice.raise_for_status()
+        total = invoice.json()["total"]
+        paid = await client.post(
+            "/v1/payments",
+            json={
+                "customer": customer_id,
+                "amount": total,
+                "method": "card",
+                "applied_to": [{"invoice": invoice.json()["id"], "amount": total}],
+            },
+            headers=headers,
+        )
+        paid.raise_for_status()
+
+    return sequence
+
+
+def in_process(db: Database, principal: Principal) -> Sequence:
+    lines = [
+        billing.LineInput("Consulting", 3000, 12_500, tax_rate_bp=825),
+        billing.LineInput("Support plan", 1500, 4_000, discount=500),
+    ]
+
+    async def sequence(customer_id: str) -> None:
+        draft = await billing.create_invoice(
+            db,
+            principal,
+            customer_id=customer_id,
+            currency=None,
+            description="",
+            due_date=None,
+            days_until_due=None,
+            lines=lines,
+        )
+        invoice = await billing.finalize(db, principal, draft.id, issue_date=None, request_id=None)
+        total = invoice.totals.total
+        payment = await payments.create_payment(
+            db,
+            principal,
+            payments.PaymentInput(
+                customer_id=customer_id,
+                amount=total,
+                currency=None,
+                method=payment_rules.Method.CARD,
+                received_on=None,
+                description="",
+                applied_to=[payment_rules.Application(invoice.id, total)],
+            ),
+            request_id=None,
+        )
+        assert payment.amount == total
+
+    return sequence
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+async def throughput() -> dict[str, object]:
+    server = start_api()
+    api_lat: list[float] = []
+    svc_lat: list[float] = []
+    api_s = svc_s = 0.0
+    api_cpu = api_pg = svc_cpu = svc_pg = 0.0
+    round_s = SECONDS / ROUNDS
+    try:
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        async with httpx.AsyncClient(base_url=API, timeout=60, limits=limits) as client:
+            await wait_ready(client)
+            org_id, token, _ = await tenant(client)
+            principal = Principal("user_bench", org_id, Role.OWNER)
+            db = Database(os.environ["DATABASE_URL"], min_size=CONCURRENCY, max_size=CONCURRENCY)
+            await db.open()
+            try:
+                customer_ids = [
+                    (
+                        await customers.create_customer(
+                            db,
+                            principal,
+                            name=f"Customer {i}",
+                            email=None,
+                            currency=None,
+                            tier=billing_rules.CustomerTier.STANDARD,
+                            billing_address=None,
+                        )
+                    ).id
+                    for i in range(CONCURRENCY)
+                ]
+                http_seq, svc_seq = over_http(client, token), in_process(db, principal)
+                await drive(customer_ids, http_seq, 2)  # warm up pools and caches
+                await drive(customer_ids, svc_seq, 1)
+                api_pids = family(server.pid)
+                # API and service alternate in short rounds so both see the same machine.
+                for _ in range(ROUNDS):
+                    before = cpu_seconds(api_pids), cpu_seconds(postgres_pids())
+                    began = time.perf_counter()
+                    api_lat += await drive(customer_ids, http_seq, round_s)
+                    api_s += time.perf_counter() - began
+                    api_cpu += cpu_seconds(api_pids) - before[0]
+                    api_pg += cpu_seconds(postgres_pids()) - before[1]
+                    before = time.process_time(), cpu_seconds(postgres_pids())
+                    began = time.perf_counter()
+                    svc_lat += await drive(customer_ids, svc_seq, round_s)
+                    svc_s += time.perf_counter() - began
+                    svc_cpu += time.process_time() - before[0]
+                    svc_pg += cpu_seconds(postgres_pids()) - before[1]
+            finally:
+                await db.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    api_rate, svc_rate = len(api_lat) / api_s, len(svc_lat) / svc_s
+    return {
+        "concurrency": CONCURRENCY,
+        "api_workers": WORKERS,
+        "seconds": SECONDS,
+        "rounds": ROUNDS,
+        "invoices_paid_per_s": round(api_rate, 1),
+        "service_invoices_paid_per_s": round(svc_rate, 1),
+        "ratio": round(api_rate / svc_rate, 3),
+        "invoices_paid": len(api_lat),
+        "p50_ms": round(statistics.median(api_lat), 1),
+        "p99_ms": round(percentile(api_lat, 0.99), 1),
+        "service_p50_ms": round(statistics.median(svc_lat), 1),
+        "service_p99_ms": round(percentile(svc_lat, 0.99), 1),
+        # CPU per paid invoice (3 use cases, 3 requests): the API's uvicorn workers and
+        # PostgreSQL under the API; the in-process service client and PostgreSQL under it.
+        # The HTTP clients' own CPU (this process) is not in the API figure.
+        "api_cpu_ms_per_invoice": round(1000 * api_cpu / len(api_lat), 2),
+        "api_postgres_cpu_ms_per_invoice": round(1000 * api_pg / len(api_lat), 2),
+        "service_cpu_ms_per_invoice": round(1000 * svc_cpu / len(svc_lat), 2),
+        "service_postgres_cpu_ms_per_invoice": round(1000 * svc_pg / len(svc_lat), 2),
+    }
+
+
+async def trial_balance() -> dict[str, object]:
+    name, owner_url, app_url = await reports_bench.create_database()
+    try:
+        result = await reports_bench.run(owner_url, app_url)
+    finally:
+        await reports_bench.drop_database(name)
+    keys = ["postings", "seed_s", "trial_balance_ms", "raw_sum_ms", "target_met"]
+    out = {k: result[k] for k in keys}
+    out["trial_balance_ratio"] = result["ratio"]
+    return out
+
+
+async def main() -> dict[str, object]:
+    result: dict[str, object] = {"benchmark": "billing"}
+    result |= await throughput()
+    if TRIAL_BALANCE:
+        result |= await trial_balance()
+    result["cpus"] = os.cpu_count() or 0
+    return result
+
+
+if __name__ == "__main__":
+    result = asyncio.run(main())
+    result["loadavg"] = pathlib.Path("/proc/loadavg").read_text().split()[:3]
+    out = ROOT / "bench/results"
+    out.mkdir(exist_ok=True)
+    (out / "billing.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))

@@ -1,0 +1,279 @@
+"""Property: any sequence of billing, payment and ledger operations keeps the books whole.
+
+Random sequences of invoice drafts (1-3 lines, random amounts, quantities, discounts, tax,
+some deferred), finalize, void, mark uncollectible, payments (partial, full, over; applied
+or left to allocate), refunds, plain journal entries and their reversals always leave:
+
+- every currency balanced (sum of postings is zero; the trial balance's debits equal its
+  credits);
+- receivable (1200 and its twins) equal to what open invoices still owe (an uncollectible
+  invoice's receivable was written off to 6900, so it does not count);
+- customer credits (2300 and its twins) equal to the payments' unapplied, unrefunded parts.
+
+A refused operation answers a 4xx problem and changes nothing.
+
+Hypothesis cannot drive async tests, so the test is sync and runs the app on its own event
+loop (one app for the test; each example signs up a fresh organization).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from accounting_api.app import create_app
+from accounting_api.settings import Settings
+from tests.integration import conftest, payments
+from tests.integration.billing import PROBLEM, customer
+from tests.integration.helpers import Tenant, entry, sign_up
+
+AS_OF = "2030-12-31"
+ISSUED = "2026-01-15"
+
+# --- operations ------------------------------------------------------------------------
+
+Op = tuple[Any, ...]
+
+quantities = st.one_of(st.integers(1, 5), st.sampled_from(["1.5", "0.25", "2.125", "3"]))
+lines = st.fixed_dictionaries(
+    {
+        "description": st.just("Work"),
+        "unit_amount": st.integers(0, 50_000),
+        "quantity": quantities,
+        "discount": st.sampled_from([0, 0, 100, 2_500]),
+        "tax_rate_bps": st.sampled_from([0, 825, 1_900]),
+    },
+    optional={"service_period": st.just({"start": "2026-01-01", "end": "2026-12-31"})},
+)
+ops: st.SearchStrategy[Op] = st.one_of(
+    st.tuples(
+        st.just("create"),
+        st.integers(0, 1),
+        st.lists(lines, min_size=1, max_size=3),
+        st.sampled_from([True, True, False]),  # finalized at once, or left a draft
+    ),
+    st.tuples(st.just("finalize"), st.integers(0, 20)),
+    st.tuples(st.sampled_from(["void", "uncollectible"]), st.integers(0, 20)),
+    st.tuples(st.sampled_from(["void", "uncollectible"]), st.integers(0, 20)),
+    st.tuples(
+        st.just("pay"),
+        st.integers(0, 1),
+        st.integers(0, 20),
+        st.sampled_from(["applied", "auto"]),
+        st.sampled_from(["partial", "full", "over"]),
+        st.sampled_from([0, 0, 1, 3_000]),
+    ),
+    st.tuples(st.just("refund"), st.integers(0, 20), st.sampled_from(["partial", "full", "over"])),
+    st.tuples(st.just("entry"), st.integers(1, 100_000)),
+    st.tuples(st.just("reverse"), st.integers(0, 20)),
+)
+
+
+# --- running them ----------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    client: httpx.AsyncClient
+    conn: asyncpg.Connection
+    tenant: Tenant
+    customers: list[str]
+    invoices: list[str] = field(default_factory=list)
+    payments: list[str] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)
+
+    async def get(self, path: str, **params: Any) -> Any:
+        response = await self.client.get(path, params=params, headers=self.tenant.auth)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def post(self, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        return await self.client.post(path, json=body, headers=self.tenant.auth)
+
+
+def pick(items: list[str], index: int) -> str | None:
+    return items[index % len(items)] if items else None
+
+
+async def step(w: World, op: Op) -> httpx.Response | None:
+    """Perform `op`; None when there is nothing to perform it on."""
+    kind = op[0]
+    if kind == "create":
+        response = await w.post("/v1/invoices", {"customer": w.customers[op[1]], "lines": op[2]})
+        if response.status_code != 201:
+            return response
+        w.invoices.append(response.json()["id"])
+        if not op[3]:
+            return response
+        return await w.post(f"/v1/invoices/{w.invoices[-1]}/finalize", {"issue_date": ISSUED})
+    if kind in ("finalize", "void", "uncollectible"):
+        invoice = pick(w.invoices, op[1])
+        if invoice is None:
+            return None
+        action = "mark-uncollectible" if kind == "uncollectible" else kind
+        dated = {"issue_date": ISSUED} if kind == "finalize" else None
+        return await w.post(f"/v1/invoices/{invoice}/{action}", dated)
+    if kind == "pay":
+        _, who, index, mode, size, extra = op
+        invoice = pick(w.invoices, index)
+        due = 0
+        if invoice is not None:
+            due = int((await w.get(f"/v1/invoices/{invoice}"))["amount_remaining"])
+        applied = {"partial": max(1, due // 2), "full": due, "over": due + 1 + extra}[size]
+        body: dict[str, Any] = {
+            "customer": w.customers[who],
+            "amount": applied + extra,
+            "method": "card",
+            "date": payments.PAID_ON,
+        }
+        if mode == "applied" and invoice is not None:
+            body["applied_to"] = [{"invoice": invoice, "amount": applied}]
+        response = await w.post("/v1/payments", body)
+        if response.status_code == 201:
+            w.payments.append(response.json()["id"])
+        return response
+    if kind == "refund":
+        payment = pick(w.payments, op[1])
+        if payment is None:
+            return None
+        found = await w.get(f"/v1/payments/{payment}")
+        left = int(found["amount"]) - int(found["amount_refunded"])
+        amount = {"partial": max(1, left // 2), "full": left, "over": left + 1}[op[2]]
+        refund = {"payment": payment, "amount": amount, "date": payments.PAID_ON}
+        return await w.post("/v1/refunds", refund)
+    if kind == "entry":
+        accounts = w.tenant.accounts
+        response = await w.post(
+            "/v1/journal-entries", entry(accounts["1000"], accounts["3000"], op[1])
+        )
+        if response.status_code == 201:
+            w.entries.append(response.json()["id"])
+        return response
+    assert kind == "reverse"
+    original = pick(w.entries, op[1])
+    if original is None:
+        return None
+    return await w.post(f"/v1/journal-entries/{original}/reverse", None)
+
+
+# --- what must hold --------------------------------------------------------------------
+
+
+async def listing(w: World, path: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = (await w.get(path, limit=100))["data"]
+    assert len(data) < 100
+    return data
+
+
+async def snapshot(w: World) -> tuple[Any, ...]:
+    """Everything a refused operation must leave alone."""
+    trial = await w.get("/v1/reports/trial-balance", as_of=AS_OF)
+    return (
+        trial,
+        await listing(w, "/v1/invoices"),
+        await listing(w, "/v1/payments"),
+        await listing(w, "/v1/refunds"),
+        await payments.counts(w.conn, w.tenant.org_id),
+        await payments.books(w.conn, w.tenant.org_id),
+    )
+
+
+def nonzero(totals: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in totals.items() if v}
+
+
+async def assert_books_whole(w: World) -> None:
+    # Straight from the postings.
+    await payments.assert_books_agree(w.conn, w.tenant.org_id)
+    # And as the API reports them.
+    trial = await w.get("/v1/reports/trial-balance", as_of=AS_OF)
+    receivable: dict[str, int] = defaultdict(int)
+    credits: dict[str, int] = defaultdict(int)
+    for currency in trial["currencies"]:
+        assert currency["total_debit"] == currency["total_credit"], currency
+        for line in currency["accounts"]:
+            code = line["code"].split(".")[0]
+            if code == "1200":
+                receivable[currency["currency"]] += line["debit"] - line["credit"]
+            elif code == "2300":
+                credits[currency["currency"]] += line["credit"] - line["debit"]
+    owed: dict[str, int] = defaultdict(int)
+    for invoice in await listing(w, "/v1/invoices"):
+        if invoice["status"] == "open":
+            owed[invoice["currency"]] += invoice["amount_remaining"]
+        if invoice["status"] == "paid":
+            assert invoice["amount_remaining"] == 0, invoice
+    unapplied: dict[str, int] = defaultdict(int)
+    for payment in await listing(w, "/v1/payments"):
+        unapplied[payment["currency"]] += payment["amount_unapplied"]
+    assert nonzero(receivable) == nonzero(owed), (trial, owed)
+    assert nonzero(credits) == nonzero(unapplied), (credits, unapplied)
+
+
+async def run(client: httpx.AsyncClient, conn: asyncpg.Connection, sequence: list[Op]) -> None:
+    tenant = await sign_up(client)
+    customers = [
+        (await customer(client, tenant))["id"],
+        (await customer(client, tenant, name="Initech", currency="EUR"))["id"],
+    ]
+    w = World(client, conn, tenant, customers)
+    for op in sequence:
+        before = await snapshot(w)
+        response = await step(w, op)
+        if response is None:
+            continue
+        event(f"{op[0]} -> {response.status_code}")
+        assert response.status_code < 500, (op, response.text)
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == PROBLEM, (op, response.text)
+            assert await snapshot(w) == before, (op, response.text)
+        await assert_books_whole(w)
+
+
+# --- the test --------------------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    loop: asyncio.AbstractEventLoop
+    client: httpx.AsyncClient
+    conn: asyncpg.Connection
+
+
+@pytest.fixture(scope="module")
+def harness(settings: Settings, database: conftest.TestDatabase) -> Iterator[Harness]:
+    loop = asyncio.new_event_loop()
+    stack = AsyncExitStack()
+    try:
+        client = loop.run_until_complete(
+            stack.enter_async_context(conftest.serve(create_app(settings)))
+        )
+        conn = loop.run_until_complete(asyncpg.connect(database.owner_url))
+        stack.push_async_callback(conn.close)
+        yield Harness(loop, client, conn)
+    finally:
+        loop.run_until_complete(stack.aclose())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=st.lists(ops, min_size=4, max_size=12))
+def test_any_sequence_of_operations_keeps_the_books_whole(
+    harness: Harness, sequence: list[Op]
+) -> None:
+    harness.loop.run_until_complete(run(harness.client, harness.conn, sequence))
