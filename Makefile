@@ -11,13 +11,14 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api clean
+        bench-reports test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
 	@echo "make bench-reports  trial balance over 1M postings against a plain SUM ... GROUP BY"
+	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
@@ -93,6 +94,13 @@ bench-reports: services-up
 bench-api: services-up
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	eval "$$(hack/services.sh env)" && $(BIN)/python bench/api_bench.py
+
+bench-billing: services-up
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.billing_bench
+
+# On its own local cluster (ua-bench), started and deleted by the benchmark itself.
+bench-operator: install k8s-tools
+	$(BIN)/python bench/operator_bench.py
 
 clean: services-down
 	rm -rf .run $(VENV)

@@ -1,0 +1,883 @@
+"""The operator on its own local control plane: one platform's time to Ready, 200 at once
+against a plain client applying the same manifests, and the operator's memory.
+
+Starts the local cluster `ua-bench` (hack/k8s, kwok nodes) and deletes it at the end,
+whatever the outcome. In order:
+
+1. raw limit: 200 AccountingPlatforms server-side applied across a few namespaces by a
+   thread pool of the plain `kubernetes` client, each followed at once by its children
+   as the operator's own pure renderers produce them (same field managers, create-only
+   Job, replicas handover) and by the Ready status the operator's status code computes
+   for them; `raw_s` ends with the last status patch. The cluster then settles those
+   workloads (pods scheduled and Ready, Jobs complete): `raw_settled_s`.
+2. `accounting-operator run --all-namespaces` as a subprocess (its settings from the
+   ACCOUNTING_OPERATOR_* variables, defaults otherwise); its RSS with no platform
+   (`idle_rss_mb`).
+3. one platform (examples/minimal.yaml and its Secrets, `kubectl apply` into its own
+   namespace), timed to Ready=True at the current generation; the namespace is deleted
+   between runs; after one warm-up run, `ready_p50_s` over BENCH_RUNS runs.
+4. 200 platforms server-side applied at once; `operator_s` until every one is Ready at
+   its current generation. `peak_rss_mb` is the operator's VmHWM at the end;
+   `marginal_kb_per_platform` its steady RSS with the 200 less the idle RSS, per platform.
+
+`ratio` = operator_s / raw_s. The raw path's Deployments and Jobs still have to be run by
+the cluster (pods created by kube-controller-manager, scheduled, started by kwok), which
+the operator waits for and `raw_s` does not: `ratio_settled` = operator_s / raw_settled_s
+compares the same end state. Simulated nodes are sized from the rendered CPU requests.
+
+Watches on platforms, Deployments and Jobs time each step of every platform (operator
+work vs the cluster's controllers), and /proc gives each process's CPU time. Prints one
+JSON object on the last line and writes it to bench/results/operator.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import urllib3
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.watch.watch import iter_resp_lines
+from prometheus_client.parser import text_string_to_metric_families
+
+from accounting_operator import (
+    API_VERSION,
+    FIELD_MANAGER,
+    GROUP,
+    KIND,
+    PLURAL,
+    diff,
+    render,
+    rollout,
+)
+from accounting_operator import conditions as cond
+from accounting_operator.k8s import resources
+from accounting_operator.reconcile import Parent, parse
+from accounting_operator.render import migration
+from accounting_operator.settings import Settings
+from accounting_operator.status import AccountingPlatformStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+HACK = ROOT / "hack" / "k8s"
+EXAMPLES = ROOT / "examples"
+CRD = ROOT / "crds" / "accountingplatforms.yaml"
+CLUSTER = "ua-bench"
+PLATFORMS = int(os.environ.get("BENCH_PLATFORMS", "200"))
+RUNS = int(os.environ.get("BENCH_RUNS", "10"))
+NAMESPACES = int(os.environ.get("BENCH_NAMESPACES", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "16"))
+TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "900"))
+WARM_UP = 8
+"""Platforms the raw path applies before it is timed (first applies of every kind)."""
+NODE_CPU, NODE_PODS = 16, 110
+"""Allocatable CPU and pods of each kwok node that hack/k8s/cluster-up.sh registers."""
+BENCH_MANAGER = "bench"
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+PLATFORM_PATH = f"/apis/{API_VERSION}"
+RECONCILES = "accounting_operator_reconciles_total"
+
+Manifest = dict[str, Any]
+Key = tuple[str, str]
+STOPPING = threading.Event()
+"""Set before the cluster is deleted: the watches end quietly."""
+
+
+def log(message: str) -> None:
+    print(f"operator_bench: {message}", file=sys.stderr, flush=True)
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc); 0 once it is gone."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in kB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in {"VmRSS", "VmHWM"}:
+            out[name] = int(value.split()[0])
+    return out
+
+
+def hack(script: str, *, nodes: int = 3) -> str:
+    """Run a hack/k8s script for the bench cluster; its last stdout line."""
+    env = os.environ | {"UA_K8S_CLUSTER": CLUSTER, "UA_K8S_NODES": str(nodes)}
+    done = subprocess.run(
+        [str(HACK / script)], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise RuntimeError(f"hack/k8s/{script} failed (exit {done.returncode})")
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+class KubeError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: bytes) -> None:
+        super().__init__(f"{method} {path}: HTTP {status}: {body[:300]!r}")
+        self.status = status
+
+
+class Kube:
+    """The plain `kubernetes` client, raw JSON in and out (thread-safe)."""
+
+    def __init__(self, kubeconfig: str, pool: int) -> None:
+        configuration = k8s.Configuration()
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, client_configuration=configuration, persist_config=False
+        )
+        configuration.connection_pool_maxsize = pool
+        self.api = k8s.ApiClient(configuration)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Iterable[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str | None = None,
+        *,
+        stream: bool = False,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        url, headers, body = self.api.param_serialize(
+            method,
+            path,
+            query_params=list(query),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )[1:4]
+        timeout = None if stream else 60
+        response = self.api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=timeout
+        )
+        if stream and response.status == 200:
+            return response.response
+        raw = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status < 300:
+            raise KubeError(method, path, response.status, raw)
+        return json.loads(raw) if raw else None
+
+    def get(self, path: str, query: Iterable[tuple[str, str]] = ()) -> Any:
+        return self.call("GET", path, query)
+
+    def apply(self, path: str, manifest: Manifest, manager: str) -> Manifest:
+        query = [("fieldManager", manager), ("force", "true")]
+        applied: Manifest = self.call("PATCH", path, query, manifest, APPLY)
+        return applied
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.get(path)
+        except KubeError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+
+def resource_path(manifest: Manifest, collection: bool = False) -> str:
+    """REST path of a namespaced manifest (the operator's table, plus Secrets): the object,
+    or its collection."""
+    metadata = manifest["metadata"]
+    namespace, name = metadata["namespace"], None if collection else metadata["name"]
+    if manifest["kind"] == "Secret":
+        return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+    return resources.of(manifest).path(namespace, name)
+
+
+# --- watches: when did each object first reach a state ------------------------------------
+
+
+@dataclass
+class Watcher:
+    """A watch stream (list, then watch, re-listing when too old) in a daemon thread,
+    recording per object the first time it was seen and the last time `done` became
+    true."""
+
+    kube: Kube
+    path: str
+    done: Callable[[Manifest], bool]
+    selector: str = ""
+    seen: dict[Key, float] = field(default_factory=dict)
+    done_at: dict[Key, float] = field(default_factory=dict)
+    is_done: dict[Key, bool] = field(default_factory=dict)
+    events: int = 0
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _synced: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> Watcher:
+        threading.Thread(target=self._run, name=f"watch {self.path}", daemon=True).start()
+        if not self._synced.wait(60):
+            raise RuntimeError(f"could not list {self.path}")
+        return self
+
+    def _observe(self, obj: Manifest, deleted: bool = False) -> None:
+        now = time.perf_counter()
+        metadata = obj["metadata"]
+        key = (metadata["namespace"], metadata["name"])
+        done = not deleted and self.done(obj)
+        with self._changed:
+            self.events += 1
+            self.seen.setdefault(key, now)
+            if done and not self.is_done.get(key):
+                self.done_at[key] = now
+            self.is_done[key] = done
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        version = ""
+        query = [("labelSelector", self.selector)] if self.selector else []
+        while True:
+            try:
+                if not version:
+                    listing = self.kube.get(self.path, query)
+                    for item in listing.get("items") or []:
+                        self._observe(item)
+                    version = listing["metadata"]["resourceVersion"]
+                    self._synced.set()
+                watch = [("watch", "1"), ("resourceVersion", version), ("timeoutSeconds", "120")]
+                watch.append(("allowWatchBookmarks", "true"))
+                response = self.kube.call("GET", self.path, [*query, *watch], stream=True)
+                for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    obj = event["object"]
+                    if event["type"] == "ERROR":
+                        version = "" if obj.get("code") == 410 else version
+                        break
+                    version = obj["metadata"]["resourceVersion"]
+                    if event["type"] != "BOOKMARK":
+                        self._observe(obj, deleted=event["type"] == "DELETED")
+            except (KubeError, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+                if STOPPING.is_set():
+                    return  # the cluster is being deleted
+                log(f"watch {self.path}: {error}; re-watching")
+                time.sleep(0.5)
+
+    def wait(self, keys: set[Key], timeout: float) -> dict[Key, float]:
+        """Block until every key is done; when each (last) became done."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not all(self.is_done.get(k) for k in keys):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = sum(1 for k in keys if not self.is_done.get(k))
+                    raise TimeoutError(f"{missing} of {len(keys)} not done in {self.path}")
+                self._changed.wait(min(left, 1.0))
+            return {k: self.done_at[k] for k in keys}
+
+
+def platform_converged(obj: Manifest) -> bool:
+    """Ready=True and status.observedGeneration current (what `converged` means in e2e)."""
+    status = obj.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return ready and status.get("observedGeneration") == obj["metadata"].get("generation")
+
+
+def deployment_available(obj: Manifest) -> bool:
+    """Rolled out, by the test the operator's status uses."""
+    workload = cond.workload(obj)
+    return workload is not None and workload.rolled_out(workload.version or "")
+
+
+def job_succeeded(obj: Manifest) -> bool:
+    return rollout.job_phase(obj) == "Succeeded"
+
+
+@dataclass
+class Watches:
+    platforms: Watcher
+    deployments: Watcher
+    jobs: Watcher
+
+    @classmethod
+    def start(cls, kube: Kube) -> Watches:
+        managed = "app.kubernetes.io/managed-by=accounting-operator"
+        return cls(
+            Watcher(kube, f"{PLATFORM_PATH}/{PLURAL}", platform_converged).start(),
+            Watcher(kube, "/apis/apps/v1/deployments", deployment_available, managed).start(),
+            Watcher(kube, "/apis/batch/v1/jobs", job_succeeded, managed).start(),
+        )
+
+    def steps(self, keys: Iterable[Key], started: dict[Key, float]) -> dict[str, float]:
+        """p50 over platforms of each step, operator's and cluster's, in seconds."""
+        spans: dict[str, list[float]] = {}
+        for ns, name in keys:
+            job = (ns, migration.job_name(platform_model(ns, name)))
+            workloads = [(ns, f"{name}-api"), (ns, f"{name}-worker")]
+            t0 = started[(ns, name)]
+            job_created = self.jobs.seen[job]
+            job_done = self.jobs.done_at[job]
+            deploy_created = min(self.deployments.seen[w] for w in workloads)
+            available = max(self.deployments.done_at[w] for w in workloads)
+            ready = self.platforms.done_at[(ns, name)]
+            for step, span in (
+                ("op_to_job_s", job_created - t0),
+                ("cluster_job_s", job_done - job_created),
+                ("op_job_to_deployments_s", deploy_created - job_done),
+                ("cluster_rollout_s", available - deploy_created),
+                ("op_available_to_ready_s", ready - available),
+            ):
+                spans.setdefault(step, []).append(span)
+        return {step: round(statistics.median(v), 3) for step, v in spans.items()}
+
+
+# --- platforms and their namespaces ----------------------------------------------------
+
+
+EXAMPLE: Manifest = yaml.safe_load((EXAMPLES / "minimal.yaml").read_text())
+SECRETS: list[Manifest] = [
+    doc for doc in yaml.safe_load_all((EXAMPLES / "secrets.example.yaml").read_text()) if doc
+]
+
+
+def platform_body(namespace: str, name: str) -> Manifest:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": EXAMPLE["spec"],
+    }
+
+
+def platform_model(namespace: str, name: str, uid: str = "0") -> render.Platform:
+    body = platform_body(namespace, name)
+    body["metadata"] |= {"uid": uid, "generation": 1}
+    return parse(Parent.of(body), service_monitor_crd=False)
+
+
+def nodes_needed() -> int:
+    """Simulated nodes for every long-running pod of PLATFORMS + WARM_UP platforms (by the
+    rendered CPU requests and replicas), with 15% to spare for uneven spreading."""
+    platform = platform_model("default", "books")
+    desired = render.render(platform)
+    floors = diff.replica_floors(desired)
+    cpu, pods = Decimal(0), 0
+    for manifest in desired:
+        if manifest["kind"] != "Deployment":
+            continue
+        replicas = manifest["spec"].get("replicas") or floors[manifest["metadata"]["name"]]
+        for container in manifest["spec"]["template"]["spec"]["containers"]:
+            cpu += replicas * (diff.quantity(container["resources"]["requests"]["cpu"]) or 0)
+        pods += replicas
+    total = PLATFORMS + WARM_UP
+    need = max(total * cpu / NODE_CPU, Decimal(total * pods) / NODE_PODS)
+    return max(3, math.ceil(need * Decimal("1.15")) + 1)
+
+
+def create_namespace(kube: Kube, name: str, secrets: bool) -> None:
+    kube.call("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})
+    if secrets:
+        for secret in SECRETS:
+            manifest = {**secret, "metadata": {**secret["metadata"], "namespace": name}}
+            kube.apply(resource_path(manifest), manifest, BENCH_MANAGER)
+    deadline = time.monotonic() + 60
+    while not kube.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no default ServiceAccount in {name}")
+        time.sleep(0.1)
+
+
+def delete_namespaces(kube: Kube, names: list[str], timeout: float = 600) -> float:
+    """Delete the namespaces and wait until they are gone; seconds it took."""
+    started = time.perf_counter()
+    body = {"propagationPolicy": "Background"}
+    for name in names:
+        with contextlib.suppress(KubeError):
+            kube.call("DELETE", f"/api/v1/namespaces/{name}", body=body)
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while kube.exists(f"/api/v1/namespaces/{name}"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"namespace {name} still there after {timeout} s")
+            time.sleep(0.5)
+    return time.perf_counter() - started
+
+
+def bulk_keys(prefix: str, count: int = PLATFORMS) -> list[Key]:
+    return [(f"{prefix}-{i % NAMESPACES}", f"books-{i:03d}") for i in range(count)]
+
+
+def apply_platform(kube: Kube, key: Key) -> Manifest:
+    body = platform_body(*key)
+    return kube.apply(resource_path(body), body, BENCH_MANAGER)
+
+
+# --- the raw limit: the operator's manifests, applied by a plain client ---------------
+
+
+def raw_platform(kube: Kube, key: Key) -> int:
+    """Apply one platform, its rendered children and its Ready status; writes made."""
+    applied = apply_platform(kube, key)
+    parent = Parent.of(applied)
+    platform = parse(parent, service_monitor_crd=False)
+    desired = [diff.annotated(m) for m in render.render(platform)]
+    plan = diff.plan(desired, {}, parent.uid)
+    for write in plan.writes:
+        manifest = write.manifest
+        if write.verb == "create":
+            query = [("fieldManager", FIELD_MANAGER)]
+            kube.call("POST", resource_path(manifest, collection=True), query, manifest)
+        else:
+            kube.apply(resource_path(manifest), manifest, write.field_manager)
+    floors = diff.replica_floors(desired)
+    version = platform.spec.version
+
+    def settled(name: str) -> cond.Workload:
+        deployment = next(m for m in desired if m["metadata"]["name"] == name)
+        n = int(deployment["spec"].get("replicas") or floors[name])
+        return cond.Workload(n, n, n, n, n, version, current=True, stuck=None)
+
+    observation = cond.Observation(
+        generation=parent.generation,
+        paused=False,
+        rollout=rollout.Rollout(version, None, migration.job_name(platform), "Succeeded"),
+        api=settled(platform.child("api")),
+        worker=settled(platform.child("worker")),
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    status = cond.status(AccountingPlatformStatus(), observation, now).wire()
+    path = resource_path(applied) + "/status"
+    kube.call("PATCH", path, body={"status": status}, content_type=MERGE)
+    return 2 + len(plan.writes)
+
+
+def run_raw(kube: Kube, keys: list[Key]) -> tuple[float, int]:
+    """Every platform through `raw_platform` on THREADS threads; seconds and writes."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="raw") as pool:
+        writes = sum(pool.map(lambda k: raw_platform(kube, k), keys))
+    return time.perf_counter() - started, writes
+
+
+# --- the operator process -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Operator:
+    process: subprocess.Popen[bytes]
+    metrics_port: int
+    health_port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def get(self, port: int, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return str(r.read().decode())
+        except OSError:
+            return None
+
+    def metrics(self) -> dict[str, float]:
+        """Sums of the operator's counters, by name and verb/result label."""
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(self.get(self.metrics_port, "/metrics") or ""):
+            for sample in family.samples:
+                if sample.name.startswith("accounting_operator_") and sample.name.endswith(
+                    ("_total", "_sum", "_count")
+                ):
+                    label = sample.labels.get("verb") or sample.labels.get("result") or ""
+                    name = f"{sample.name}{'.' + label if label else ''}"
+                    out[name] = out.get(name, 0.0) + sample.value
+        return out
+
+
+@contextlib.contextmanager
+def operator(kubeconfig: str, log_dir: Path) -> Iterator[Operator]:
+    metrics_port, health_port = free_port(), free_port()
+    env = os.environ | {
+        "KUBECONFIG": kubeconfig,
+        "ACCOUNTING_OPERATOR_METRICS_ADDRESS": "127.0.0.1",
+        "ACCOUNTING_OPERATOR_METRICS_PORT": str(metrics_port),
+        "ACCOUNTING_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{health_port}/healthz",
+    }
+    log_path = log_dir / "operator.log"
+    command = [str(ROOT / ".venv/bin/accounting-operator"), "run", "--all-namespaces"]
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    running = Operator(process, metrics_port, health_port, log_path)
+    try:
+        deadline = time.monotonic() + 60
+        while running.get(health_port, "/healthz") is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the operator did not start")
+            time.sleep(0.1)
+        yield running
+    except BaseException:
+        sys.stderr.write(f"--- operator log ---\n{log_path.read_text()[-6000:]}\n")
+        raise
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def profiled(pid: int) -> Iterator[None]:
+    """With BENCH_PROFILE=FILE: py-spy samples the operator meanwhile (collapsed stacks)."""
+    out = os.environ.get("BENCH_PROFILE")
+    if not out:
+        yield
+        return
+    spy_bin = Path(sys.executable).parent / "py-spy"
+    command = [str(spy_bin if spy_bin.exists() else "py-spy"), "record", "--pid", str(pid)]
+    command += ["--rate", "100", "--nonblocking", "--format", "raw", "--output", out]
+    spy = subprocess.Popen(command)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
+class Sampler:
+    """Polls the load average and, once `pid` is set, the operator's VmRSS, in a thread."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.max_rss_kb = 0
+        self.loads: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            if self.pid is not None:
+                with contextlib.suppress(FileNotFoundError, KeyError):
+                    self.max_rss_kb = max(self.max_rss_kb, memory_kb(self.pid)["VmRSS"])
+            self.loads.append(loadavg())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def steady_rss_mb(pid: int, seconds: float = 3.0) -> float:
+    """Median VmRSS over a few seconds."""
+    samples = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        samples.append(memory_kb(pid)["VmRSS"])
+        time.sleep(0.2)
+    return statistics.median(samples) / 1024
+
+
+# --- the cluster's processes ------------------------------------------------------------
+
+
+def cluster_dir() -> Path:
+    """Where hack/k8s keeps the bench cluster's pids and kwok config."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    workdir = os.environ.get("UA_K8S_WORKDIR") or str(cache / "universal-accounting" / "kwok")
+    return Path(workdir) / "clusters" / CLUSTER
+
+
+def cluster_pids() -> dict[str, int]:
+    return {f.stem: int(f.read_text()) for f in (cluster_dir() / "pids").glob("*.pid")}
+
+
+def cluster_cpu(pids: dict[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def controller_manager_metrics() -> dict[str, float]:
+    """kube-controller-manager's API calls so far and the time they spent waiting in its
+    client-side rate limiters (--kube-api-qps, 20 per controller by default)."""
+    address = ""
+    for doc in yaml.safe_load_all((cluster_dir() / "kwok.yaml").read_text()):
+        for component in (doc or {}).get("components") or []:
+            if component.get("name") == "kube-controller-manager":
+                address = component["metric"]["host"]
+    if not address:
+        return {}
+    pool = urllib3.PoolManager(cert_reqs="CERT_NONE")
+    with warnings_silenced():
+        text = pool.request("GET", f"https://{address}/metrics", timeout=10).data.decode()
+    out = {"requests": 0.0, "rate_limited_s": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "rest_client_rate_limiter_duration_seconds_sum":
+                out["rate_limited_s"] += sample.value
+            elif sample.name == "rest_client_rate_limiter_duration_seconds_count":
+                out["requests"] += sample.value
+    return out
+
+
+@contextlib.contextmanager
+def warnings_silenced() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        yield
+
+
+def deltas(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: round(v - before.get(k, 0.0), 2) for k, v in after.items()}
+
+
+# --- the phases -------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    kube: Kube
+    kubeconfig: str
+    kubectl: Path
+    watches: Watches
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def raw_phase(self) -> list[str]:
+        """The plain-client limit; returns the namespaces to delete."""
+        warm = bulk_keys("bench-warm", WARM_UP)
+        namespaces = sorted({ns for ns, _ in warm + bulk_keys("bench-raw")})
+        for ns in namespaces:
+            create_namespace(self.kube, ns, secrets=True)
+        run_raw(self.kube, warm)  # the API server's first server-side applies of each kind
+        self.watches.platforms.wait(set(warm), 60)
+        keys = bulk_keys("bench-raw")
+        pids = cluster_pids()
+        cpu_before, cpu_client = cluster_cpu(pids), time.process_time()
+        kcm_before = controller_manager_metrics()
+        log(f"raw: {len(keys)} platforms, {THREADS} threads")
+        started = time.perf_counter()
+        raw_s, writes = run_raw(self.kube, keys)
+        cpu_client = time.process_time() - cpu_client
+        # The status patches made every platform Ready at its generation, as the operator
+        # would; the watch confirms it.
+        self.watches.platforms.wait(set(keys), 60)
+        cluster_writes = deltas(cluster_cpu(pids), cpu_before)
+        workloads = {(ns, f"{n}-{c}") for ns, n in keys for c in ("api", "worker")}
+        jobs = {(ns, migration.job_name(platform_model(ns, n))) for ns, n in keys}
+        settled = max(
+            [
+                *self.watches.deployments.wait(workloads, TIMEOUT).values(),
+                *self.watches.jobs.wait(jobs, TIMEOUT).values(),
+            ]
+        )
+        self.result |= {
+            "raw_s": round(raw_s, 2),
+            "raw_writes": writes,
+            "raw_writes_per_s": round(writes / raw_s, 1),
+            "raw_client_cpu_s": round(cpu_client, 2),
+            "raw_writes_cluster_cpu_s": cluster_writes,
+            "raw_settled_s": round(settled - started, 2),
+            "raw_settled_cluster_cpu_s": deltas(cluster_cpu(pids), cpu_before),
+            "raw_kcm": deltas(controller_manager_metrics(), kcm_before),
+        }
+        log(f"raw: {raw_s:.1f} s, {writes} writes; workloads settled at {settled - started:.1f} s")
+        return namespaces
+
+    def single(self, namespace: str) -> tuple[float, float, float]:
+        """kubectl apply of the minimal example: when it started, how long the command
+        took, and how long until the platform was Ready."""
+        create_namespace(self.kube, namespace, secrets=False)
+        files = ["-f", str(EXAMPLES / "secrets.example.yaml"), "-f", str(EXAMPLES / "minimal.yaml")]
+        command = [str(self.kubectl), "--kubeconfig", self.kubeconfig, "apply", "-n", namespace]
+        started = time.perf_counter()
+        subprocess.run([*command, *files], check=True, capture_output=True)
+        applied = time.perf_counter() - started
+        ready = self.watches.platforms.wait({(namespace, "books")}, 120)[(namespace, "books")]
+        return started, applied, ready - started
+
+    def single_phase(self) -> None:
+        applied, ready, started = [], [], {}
+        for run in range(RUNS + 1):
+            namespace = f"bench-one-{run}"
+            started[(namespace, "books")], a, r = self.single(namespace)
+            delete_namespaces(self.kube, [namespace])
+            log(f"one platform, run {run}{' (warm-up)' if run == 0 else ''}: Ready in {r:.2f} s")
+            if run:
+                applied.append(a)
+                ready.append(r)
+        counted = [k for k in started if k[0] != "bench-one-0"]
+        self.result |= {
+            "ready_p50_s": round(statistics.median(ready), 3),
+            "ready_p90_s": round(percentile(ready, 0.9), 3),
+            "ready_min_s": round(min(ready), 3),
+            "ready_max_s": round(max(ready), 3),
+            "ready_runs": len(ready),
+            "kubectl_apply_p50_s": round(statistics.median(applied), 3),
+            "ready_steps_p50": self.watches.steps(counted, started),
+        }
+
+    def operator_phase(self, op: Operator, sampler: Sampler) -> None:
+        keys = bulk_keys("bench-op")
+        for ns in sorted({ns for ns, _ in keys}):
+            create_namespace(self.kube, ns, secrets=True)
+        pids = cluster_pids()
+        cpu_before, op_cpu = cluster_cpu(pids), cpu_seconds(op.pid)
+        kcm_before, metrics_before = controller_manager_metrics(), op.metrics()
+        log(f"operator: {len(keys)} platforms")
+        with profiled(op.pid):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(THREADS, thread_name_prefix="apply") as pool:
+                list(pool.map(lambda k: apply_platform(self.kube, k), keys))
+            submitted = time.perf_counter() - started
+            ready = self.watches.platforms.wait(set(keys), TIMEOUT)
+        operator_s = max(ready.values()) - started
+        op_cpu = cpu_seconds(op.pid) - op_cpu
+        cluster_during = deltas(cluster_cpu(pids), cpu_before)
+        metrics = deltas(op.metrics(), metrics_before)
+        kcm = deltas(controller_manager_metrics(), kcm_before)
+        rss_200 = steady_rss_mb(op.pid)
+        memory = memory_kb(op.pid)
+        offsets = [t - started for t in ready.values()]
+        self.result |= {
+            "platforms": len(keys),
+            "operator_s": round(operator_s, 2),
+            "operator_submit_s": round(submitted, 2),
+            "operator_first_ready_s": round(min(offsets), 2),
+            "operator_p50_s": round(statistics.median(offsets), 2),
+            "operator_p90_s": round(percentile(offsets, 0.9), 2),
+            "operator_steps_p50": self.watches.steps(keys, dict.fromkeys(keys, started)),
+            "operator_cpu_s": round(op_cpu, 2),
+            "operator_cluster_cpu_s": cluster_during,
+            "operator_kcm": kcm,
+            "operator_reconciles": int(
+                metrics.get("accounting_operator_reconciles_total.success", 0)
+            ),
+            "operator_writes": {
+                k.rsplit(".", 1)[1]: int(v)
+                for k, v in metrics.items()
+                if k.startswith("accounting_operator_writes_total.")
+            },
+            "rss_200_mb": round(rss_200, 1),
+            "peak_rss_mb": round(memory["VmHWM"] / 1024, 1),
+            "peak_sampled_rss_mb": round(sampler.max_rss_kb / 1024, 1),
+        }
+        log(f"operator: all {len(keys)} Ready in {operator_s:.1f} s")
+
+
+def run(bin_dir: Path, log_dir: Path) -> dict[str, Any]:
+    nodes = int(os.environ.get("BENCH_NODES") or nodes_needed())
+    kubeconfig = hack("cluster-up.sh", nodes=nodes)
+    kubectl = bin_dir / "kubectl"
+    subprocess.run(
+        [str(kubectl), "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", str(CRD)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [str(kubectl), "--kubeconfig", kubeconfig, "wait", "--for=condition=Established",
+         "--timeout=60s", f"crd/{PLURAL}.{GROUP}"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    kube = Kube(kubeconfig, pool=THREADS + 4)
+    bench = Bench(kube, kubeconfig, kubectl, Watches.start(kube))
+    load_start, sampler = loadavg(), Sampler()
+    raw_namespaces = bench.raw_phase()
+    bench.result["raw_cleanup_s"] = round(delete_namespaces(kube, raw_namespaces), 1)
+    with operator(kubeconfig, log_dir) as op:
+        time.sleep(3)
+        idle = steady_rss_mb(op.pid)
+        sampler.pid = op.pid
+        bench.single_phase()
+        bench.operator_phase(op, sampler)
+    sampler.stop()
+    result = bench.result
+    marginal_kb = (result["rss_200_mb"] - idle) * 1024 / result["platforms"]
+    return {
+        "benchmark": "operator",
+        **{k: result[k] for k in ("ready_p50_s", "platforms", "operator_s", "raw_s")},
+        "ratio": round(result["operator_s"] / result["raw_s"], 2),
+        "ratio_settled": round(result["operator_s"] / result["raw_settled_s"], 2),
+        "peak_rss_mb": result["peak_rss_mb"],
+        "idle_rss_mb": round(idle, 1),
+        "marginal_kb_per_platform": round(marginal_kb, 1),
+        **result,
+        "operator_max_workers": Settings.from_env().max_workers,
+        "threads": THREADS,
+        "namespaces": NAMESPACES,
+        "nodes": nodes,
+        "load_avg_start": load_start,
+        "load_avg_mean": round(statistics.fmean(sampler.loads), 2),
+        "load_avg_max": max(sampler.loads),
+        "load_avg_end": loadavg(),
+        "cpus": os.cpu_count() or 0,
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def main() -> dict[str, Any]:
+    # SIGTERM unwinds like Ctrl-C, so the cluster is deleted either way.
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+    built = subprocess.run(
+        [str(HACK / "build.sh")], capture_output=True, text=True, check=True
+    ).stdout
+    bin_dir = Path(built.strip().splitlines()[-1])
+    hack("cluster-down.sh")  # what an interrupted run may have left behind
+    try:
+        with tempfile.TemporaryDirectory(prefix="operator-bench-") as log_dir:
+            return run(bin_dir, Path(log_dir))
+    finally:
+        STOPPING.set()
+        hack("cluster-down.sh")
+
+
+if __name__ == "__main__":
+    result = main()
+    out = ROOT / "bench/results"
+    out.mkdir(exist_ok=True)
+    (out / "operator.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
