@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -209,25 +211,27 @@ async def finalize_invoice(request: Request) -> Response:
     return support.json(invoice_out(invoice))
 
 
-async def void_invoice(request: Request) -> Response:
-    data = await support.body(request, m.EffectiveDateIn, optional=True)
-    invoice = await invoices.void(
-        support.deps(request).db,
-        support.principal(request),
-        support.path_id(request, "inv"),
-        date=data.date,
-        request_id=support.request_id(request),
-    )
-    return support.json(invoice_out(invoice))
+def _dated_transition(
+    name: str, action: Callable[..., Awaitable[billing.Invoice]]
+) -> support.Handler:
+    """A handler for an invoice action that takes an optional effective date."""
+
+    async def handler(request: Request) -> Response:
+        data = await support.body(request, m.EffectiveDateIn, optional=True)
+        invoice = await action(
+            support.deps(request).db,
+            support.principal(request),
+            support.path_id(request, "inv"),
+            date=data.date,
+            request_id=support.request_id(request),
+        )
+        return support.json(invoice_out(invoice))
+
+    handler.__name__ = handler.__qualname__ = name
+    return handler
 
 
-async def mark_invoice_uncollectible(request: Request) -> Response:
-    data = await support.body(request, m.EffectiveDateIn, optional=True)
-    invoice = await invoices.mark_uncollectible(
-        support.deps(request).db,
-        support.principal(request),
-        support.path_id(request, "inv"),
-        date=data.date,
-        request_id=support.request_id(request),
-    )
-    return support.json(invoice_out(invoice))
+void_invoice = _dated_transition("void_invoice", invoices.void)
+mark_invoice_uncollectible = _dated_transition(
+    "mark_invoice_uncollectible", invoices.mark_uncollectible
+)
