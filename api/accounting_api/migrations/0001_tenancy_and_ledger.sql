@@ -181,21 +181,26 @@ CREATE FUNCTION purge_idempotency_keys(older_than interval) RETURNS bigint
   SELECT count(*) FROM gone $$;
 
 -- Row-level security: the same tenant policy on every tenant-owned table.
-DO $$
+-- The tenant policy every tenant-owned table gets; this and later migrations call it.
+CREATE PROCEDURE enable_tenant_isolation(
+  tables text[], tenant_column text DEFAULT 'organization_id'
+) LANGUAGE plpgsql AS $$
 DECLARE
   t text;
-  col text;
 BEGIN
-  FOREACH t IN ARRAY ARRAY['organizations', 'users', 'accounts', 'journal_entries',
-                           'postings', 'idempotency_keys'] LOOP
-    col := CASE t WHEN 'organizations' THEN 'id' ELSE 'organization_id' END;
+  FOREACH t IN ARRAY tables LOOP
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
     EXECUTE format(
       'CREATE POLICY tenant_isolation ON %I USING (%2$I IS NOT DISTINCT FROM app_current_org()) '
-      'WITH CHECK (%2$I IS NOT DISTINCT FROM app_current_org())', t, col);
+      'WITH CHECK (%2$I IS NOT DISTINCT FROM app_current_org())', t, tenant_column);
   END LOOP;
 END $$;
+REVOKE ALL ON PROCEDURE enable_tenant_isolation(text[], text) FROM PUBLIC;
+
+CALL enable_tenant_isolation(ARRAY['organizations'], 'id');
+CALL enable_tenant_isolation(ARRAY['users', 'accounts', 'journal_entries', 'postings',
+                                   'idempotency_keys']);
 
 -- Maintenance functions (SECURITY DEFINER, so current_user is their owner) may purge
 -- expired keys of every tenant; the app role itself has no DELETE privilege at all.

@@ -204,19 +204,8 @@ CREATE CONSTRAINT TRIGGER journal_entries_invoice_reversals AFTER INSERT ON jour
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.reverses_entry_id IS NOT NULL)
   EXECUTE FUNCTION check_invoice_entry_reversal();
 
-DO $$
-DECLARE
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['customers', 'invoices', 'invoice_lines', 'invoice_number_counters',
-                           'invoice_entries'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I USING (organization_id IS NOT DISTINCT FROM '
-      'app_current_org()) WITH CHECK (organization_id IS NOT DISTINCT FROM app_current_org())', t);
-  END LOOP;
-END $$;
+CALL enable_tenant_isolation(ARRAY['customers', 'invoices', 'invoice_lines',
+                                   'invoice_number_counters', 'invoice_entries']);
 
 REVOKE ALL ON customers, invoices, invoice_lines, invoice_number_counters, invoice_entries
   FROM PUBLIC;

@@ -162,18 +162,7 @@ BEGIN
   RETURN NEW;
 END $$;
 
-DO $$
-DECLARE
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['payments', 'payment_applications', 'refunds'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I USING (organization_id IS NOT DISTINCT FROM '
-      'app_current_org()) WITH CHECK (organization_id IS NOT DISTINCT FROM app_current_org())', t);
-  END LOOP;
-END $$;
+CALL enable_tenant_isolation(ARRAY['payments', 'payment_applications', 'refunds']);
 
 REVOKE ALL ON payments, payment_applications, refunds FROM PUBLIC;
 GRANT SELECT, INSERT ON payments, payment_applications, refunds TO accounting_app;

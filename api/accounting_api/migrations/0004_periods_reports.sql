@@ -51,19 +51,8 @@ CREATE INDEX accounting_period_events_by_org ON accounting_period_events (organi
 CREATE INDEX postings_by_date ON postings (organization_id, entry_date)
   INCLUDE (account_id, amount);
 
-DO $$
-DECLARE
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['accounting_periods', 'closing_balances',
-                           'accounting_period_events'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I USING (organization_id IS NOT DISTINCT FROM '
-      'app_current_org()) WITH CHECK (organization_id IS NOT DISTINCT FROM app_current_org())', t);
-  END LOOP;
-END $$;
+CALL enable_tenant_isolation(ARRAY['accounting_periods', 'closing_balances',
+                                   'accounting_period_events']);
 -- The posting trigger (SECURITY DEFINER) reads the periods of the organization of the
 -- rows it checks, whatever the session's tenant setting.
 CREATE POLICY period_check ON accounting_periods FOR SELECT USING (current_user <> session_user);

@@ -132,11 +132,7 @@ BEGIN
   RETURN linked;
 END $$;
 
-ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON audit_events
-  USING (organization_id IS NOT DISTINCT FROM app_current_org())
-  WITH CHECK (organization_id IS NOT DISTINCT FROM app_current_org());
+CALL enable_tenant_isolation(ARRAY['audit_events']);
 -- The SECURITY DEFINER functions (only) record for the organization they are given
 -- and find which organizations have events to link.
 CREATE POLICY definer_access ON audit_events FOR SELECT

@@ -110,21 +110,12 @@ CREATE TRIGGER invoices_watch_due_date AFTER UPDATE OF status ON invoices
   FOR EACH ROW WHEN (OLD.status = 'draft' AND NEW.status = 'open')
   EXECUTE FUNCTION watch_opened_invoice();
 
-DO $$
-DECLARE
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['revenue_recognitions', 'invoice_due_watch'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I USING (organization_id IS NOT DISTINCT FROM '
-      'app_current_org()) WITH CHECK (organization_id IS NOT DISTINCT FROM app_current_org())', t);
-    -- The discovery functions below (SECURITY DEFINER) see every tenant's rows.
-    EXECUTE format(
-      'CREATE POLICY worker_discovery ON %I FOR SELECT USING (current_user <> session_user)', t);
-  END LOOP;
-END $$;
+CALL enable_tenant_isolation(ARRAY['revenue_recognitions', 'invoice_due_watch']);
+-- The discovery functions below (SECURITY DEFINER) see every tenant's rows.
+CREATE POLICY worker_discovery ON revenue_recognitions
+  FOR SELECT USING (current_user <> session_user);
+CREATE POLICY worker_discovery ON invoice_due_watch
+  FOR SELECT USING (current_user <> session_user);
 
 CREATE FUNCTION organizations_with_due_recognitions(p_today date) RETURNS SETOF text
   LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
@@ -235,18 +226,8 @@ END $$;
 CREATE TRIGGER payments_emit_events AFTER INSERT ON payments
   FOR EACH ROW EXECUTE FUNCTION emit_payment_event();
 
-DO $$
-DECLARE
-  t text;
-BEGIN
-  FOREACH t IN ARRAY ARRAY['webhook_endpoints', 'outbox_events', 'webhook_deliveries'] LOOP
-    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-    EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
-    EXECUTE format(
-      'CREATE POLICY tenant_isolation ON %I USING (organization_id IS NOT DISTINCT FROM '
-      'app_current_org()) WITH CHECK (organization_id IS NOT DISTINCT FROM app_current_org())', t);
-  END LOOP;
-END $$;
+CALL enable_tenant_isolation(ARRAY['webhook_endpoints', 'outbox_events',
+                                   'webhook_deliveries']);
 CREATE POLICY worker_discovery ON webhook_deliveries FOR SELECT
   USING (current_user <> session_user);
 
