@@ -100,7 +100,7 @@ bench-billing: services-up
 
 # On its own local cluster (ua-bench), started and deleted by the benchmark itself.
 bench-operator: install k8s-tools
-	$(BIN)/python bench/operator_bench.py
+	$(BIN)/python -m bench.operator_bench
 
 clean: services-down
 	rm -rf .run $(VENV)

@@ -4,12 +4,13 @@ against a plain client applying the same manifests, and the operator's memory.
 Starts the local cluster `ua-bench` (hack/k8s, kwok nodes) and deletes it at the end,
 whatever the outcome. In order:
 
-1. raw limit: 200 AccountingPlatforms server-side applied across a few namespaces by a
-   thread pool of the plain `kubernetes` client, each followed at once by its children
-   as the operator's own pure renderers produce them (same field managers, create-only
-   Job, replicas handover) and by the Ready status the operator's status code computes
-   for them; `raw_s` ends with the last status patch. The cluster then settles those
-   workloads (pods scheduled and Ready, Jobs complete): `raw_settled_s`.
+1. raw limit (bench/operator_raw.py): the operator's work for 200 AccountingPlatforms,
+   done by a thread pool of the plain `kubernetes` client driven by watches: each
+   platform and its rendered children (the operator's own renderers, field managers,
+   create-only Job, replicas handover), its Deployments the moment its migration Job
+   has succeeded, and the Ready status the moment they are rolled out. `raw_s` ends when
+   the last one is Ready at its generation; `raw_first_writes_s` when the writes that
+   need no waiting are done.
 2. `accounting-operator run --all-namespaces` as a subprocess (its settings from the
    ACCOUNTING_OPERATOR_* variables, defaults otherwise); its RSS with no platform
    (`idle_rss_mb`).
@@ -20,10 +21,10 @@ whatever the outcome. In order:
    its current generation. `peak_rss_mb` is the operator's VmHWM at the end;
    `marginal_kb_per_platform` its steady RSS with the 200 less the idle RSS, per platform.
 
-`ratio` = operator_s / raw_s. The raw path's Deployments and Jobs still have to be run by
-the cluster (pods created by kube-controller-manager, scheduled, started by kwok), which
-the operator waits for and `raw_s` does not: `ratio_settled` = operator_s / raw_settled_s
-compares the same end state. Simulated nodes are sized from the rendered CPU requests.
+`ratio` = operator_s / raw_s: both end at the same state (every platform Ready: its
+migration run, its pods created, scheduled and available), so the ratio is what the
+operator's reading, deciding and status reporting add to the cluster's own work.
+Simulated nodes are sized from the rendered CPU requests.
 
 Watches on platforms, Deployments and Jobs time each step of every platform (operator
 work vs the cluster's controllers), and /proc gives each process's CPU time. Prints one
@@ -46,7 +47,7 @@ import threading
 import time
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,27 +58,33 @@ from typing import Any
 
 import urllib3
 import yaml
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.watch.watch import iter_resp_lines
+from bench import operator_raw
+from bench.kube import (
+    STOPPING,
+    Key,
+    Kube,
+    KubeError,
+    Manifest,
+    Watcher,
+    deployment_available,
+    job_succeeded,
+    log,
+    platform_converged,
+    resource_path,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from accounting_operator import (
     API_VERSION,
-    FIELD_MANAGER,
     GROUP,
     KIND,
     PLURAL,
     diff,
     render,
-    rollout,
 )
-from accounting_operator import conditions as cond
-from accounting_operator.k8s import resources
 from accounting_operator.reconcile import Parent, parse
 from accounting_operator.render import migration
 from accounting_operator.settings import Settings
-from accounting_operator.status import AccountingPlatformStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 HACK = ROOT / "hack" / "k8s"
@@ -94,19 +101,9 @@ WARM_UP = 8
 NODE_CPU, NODE_PODS = 16, 110
 """Allocatable CPU and pods of each kwok node that hack/k8s/cluster-up.sh registers."""
 BENCH_MANAGER = "bench"
-APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 PLATFORM_PATH = f"/apis/{API_VERSION}"
 RECONCILES = "accounting_operator_reconciles_total"
-
-Manifest = dict[str, Any]
-Key = tuple[str, str]
-STOPPING = threading.Event()
-"""Set before the cluster is deleted: the watches end quietly."""
-
-
-def log(message: str) -> None:
-    print(f"operator_bench: {message}", file=sys.stderr, flush=True)
 
 
 def loadavg() -> float:
@@ -147,186 +144,6 @@ def hack(script: str, *, nodes: int = 3) -> str:
         raise RuntimeError(f"hack/k8s/{script} failed (exit {done.returncode})")
     lines = done.stdout.strip().splitlines()
     return lines[-1] if lines else ""
-
-
-class KubeError(RuntimeError):
-    def __init__(self, method: str, path: str, status: int, body: bytes) -> None:
-        super().__init__(f"{method} {path}: HTTP {status}: {body[:300]!r}")
-        self.status = status
-
-
-class Kube:
-    """The plain `kubernetes` client, raw JSON in and out (thread-safe)."""
-
-    def __init__(self, kubeconfig: str, pool: int) -> None:
-        configuration = k8s.Configuration()
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=configuration, persist_config=False
-        )
-        configuration.connection_pool_maxsize = pool
-        self.api = k8s.ApiClient(configuration)
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        query: Iterable[tuple[str, str]] = (),
-        body: Any = None,
-        content_type: str | None = None,
-        *,
-        stream: bool = False,
-    ) -> Any:
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        url, headers, body = self.api.param_serialize(
-            method,
-            path,
-            query_params=list(query),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )[1:4]
-        timeout = None if stream else 60
-        response = self.api.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=timeout
-        )
-        if stream and response.status == 200:
-            return response.response
-        raw = response.read()  # type: ignore[no-untyped-call]
-        if not 200 <= response.status < 300:
-            raise KubeError(method, path, response.status, raw)
-        return json.loads(raw) if raw else None
-
-    def get(self, path: str, query: Iterable[tuple[str, str]] = ()) -> Any:
-        return self.call("GET", path, query)
-
-    def apply(self, path: str, manifest: Manifest, manager: str) -> Manifest:
-        query = [("fieldManager", manager), ("force", "true")]
-        applied: Manifest = self.call("PATCH", path, query, manifest, APPLY)
-        return applied
-
-    def exists(self, path: str) -> bool:
-        try:
-            self.get(path)
-        except KubeError as error:
-            if error.status == 404:
-                return False
-            raise
-        return True
-
-
-def resource_path(manifest: Manifest, collection: bool = False) -> str:
-    """REST path of a namespaced manifest (the operator's table, plus Secrets): the object,
-    or its collection."""
-    metadata = manifest["metadata"]
-    namespace, name = metadata["namespace"], None if collection else metadata["name"]
-    if manifest["kind"] == "Secret":
-        return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
-    return resources.of(manifest).path(namespace, name)
-
-
-# --- watches: when did each object first reach a state ------------------------------------
-
-
-@dataclass
-class Watcher:
-    """A watch stream (list, then watch, re-listing when too old) in a daemon thread,
-    recording per object the first time it was seen and the last time `done` became
-    true."""
-
-    kube: Kube
-    path: str
-    done: Callable[[Manifest], bool]
-    selector: str = ""
-    seen: dict[Key, float] = field(default_factory=dict)
-    done_at: dict[Key, float] = field(default_factory=dict)
-    is_done: dict[Key, bool] = field(default_factory=dict)
-    events: int = 0
-    _changed: threading.Condition = field(default_factory=threading.Condition)
-    _synced: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> Watcher:
-        threading.Thread(target=self._run, name=f"watch {self.path}", daemon=True).start()
-        if not self._synced.wait(60):
-            raise RuntimeError(f"could not list {self.path}")
-        return self
-
-    def _observe(self, obj: Manifest, deleted: bool = False) -> None:
-        now = time.perf_counter()
-        metadata = obj["metadata"]
-        key = (metadata["namespace"], metadata["name"])
-        done = not deleted and self.done(obj)
-        with self._changed:
-            self.events += 1
-            self.seen.setdefault(key, now)
-            if done and not self.is_done.get(key):
-                self.done_at[key] = now
-            self.is_done[key] = done
-            self._changed.notify_all()
-
-    def _run(self) -> None:
-        version = ""
-        query = [("labelSelector", self.selector)] if self.selector else []
-        while True:
-            try:
-                if not version:
-                    listing = self.kube.get(self.path, query)
-                    for item in listing.get("items") or []:
-                        self._observe(item)
-                    version = listing["metadata"]["resourceVersion"]
-                    self._synced.set()
-                watch = [("watch", "1"), ("resourceVersion", version), ("timeoutSeconds", "120")]
-                watch.append(("allowWatchBookmarks", "true"))
-                response = self.kube.call("GET", self.path, [*query, *watch], stream=True)
-                for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
-                    if not line:
-                        continue
-                    event = json.loads(line)
-                    obj = event["object"]
-                    if event["type"] == "ERROR":
-                        version = "" if obj.get("code") == 410 else version
-                        break
-                    version = obj["metadata"]["resourceVersion"]
-                    if event["type"] != "BOOKMARK":
-                        self._observe(obj, deleted=event["type"] == "DELETED")
-            except (KubeError, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-                if STOPPING.is_set():
-                    return  # the cluster is being deleted
-                log(f"watch {self.path}: {error}; re-watching")
-                time.sleep(0.5)
-
-    def wait(self, keys: set[Key], timeout: float) -> dict[Key, float]:
-        """Block until every key is done; when each (last) became done."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not all(self.is_done.get(k) for k in keys):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    missing = sum(1 for k in keys if not self.is_done.get(k))
-                    raise TimeoutError(f"{missing} of {len(keys)} not done in {self.path}")
-                self._changed.wait(min(left, 1.0))
-            return {k: self.done_at[k] for k in keys}
-
-
-def platform_converged(obj: Manifest) -> bool:
-    """Ready=True and status.observedGeneration current (what `converged` means in e2e)."""
-    status = obj.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    return ready and status.get("observedGeneration") == obj["metadata"].get("generation")
-
-
-def deployment_available(obj: Manifest) -> bool:
-    """Rolled out, by the test the operator's status uses."""
-    workload = cond.workload(obj)
-    return workload is not None and workload.rolled_out(workload.version or "")
-
-
-def job_succeeded(obj: Manifest) -> bool:
-    return rollout.job_phase(obj) == "Succeeded"
 
 
 @dataclass
@@ -448,51 +265,20 @@ def apply_platform(kube: Kube, key: Key) -> Manifest:
     return kube.apply(resource_path(body), body, BENCH_MANAGER)
 
 
-# --- the raw limit: the operator's manifests, applied by a plain client ---------------
+# --- the raw limit: the operator's work, done by a plain client (bench/operator_raw.py)
 
 
-def raw_platform(kube: Kube, key: Key) -> int:
-    """Apply one platform, its rendered children and its Ready status; writes made."""
-    applied = apply_platform(kube, key)
-    parent = Parent.of(applied)
-    platform = parse(parent, service_monitor_crd=False)
-    desired = [diff.annotated(m) for m in render.render(platform)]
-    plan = diff.plan(desired, {}, parent.uid)
-    for write in plan.writes:
-        manifest = write.manifest
-        if write.verb == "create":
-            query = [("fieldManager", FIELD_MANAGER)]
-            kube.call("POST", resource_path(manifest, collection=True), query, manifest)
-        else:
-            kube.apply(resource_path(manifest), manifest, write.field_manager)
-    floors = diff.replica_floors(desired)
-    version = platform.spec.version
-
-    def settled(name: str) -> cond.Workload:
-        deployment = next(m for m in desired if m["metadata"]["name"] == name)
-        n = int(deployment["spec"].get("replicas") or floors[name])
-        return cond.Workload(n, n, n, n, n, version, current=True, stuck=None)
-
-    observation = cond.Observation(
-        generation=parent.generation,
-        paused=False,
-        rollout=rollout.Rollout(version, None, migration.job_name(platform), "Succeeded"),
-        api=settled(platform.child("api")),
-        worker=settled(platform.child("worker")),
+def run_raw(bench: Bench, keys: list[Key]) -> dict[str, float]:
+    w = bench.watches
+    return operator_raw.run(
+        bench.kube,
+        (w.platforms, w.deployments, w.jobs),
+        keys,
+        threads=THREADS,
+        timeout=TIMEOUT,
+        platform_body=lambda key: platform_body(*key),
+        manager=BENCH_MANAGER,
     )
-    now = datetime.now(UTC).replace(microsecond=0)
-    status = cond.status(AccountingPlatformStatus(), observation, now).wire()
-    path = resource_path(applied) + "/status"
-    kube.call("PATCH", path, body={"status": status}, content_type=MERGE)
-    return 2 + len(plan.writes)
-
-
-def run_raw(kube: Kube, keys: list[Key]) -> tuple[float, int]:
-    """Every platform through `raw_platform` on THREADS threads; seconds and writes."""
-    started = time.perf_counter()
-    with ThreadPoolExecutor(THREADS, thread_name_prefix="raw") as pool:
-        writes = sum(pool.map(lambda k: raw_platform(kube, k), keys))
-    return time.perf_counter() - started, writes
 
 
 # --- the operator process -------------------------------------------------------------
@@ -689,39 +475,23 @@ class Bench:
         namespaces = sorted({ns for ns, _ in warm + bulk_keys("bench-raw")})
         for ns in namespaces:
             create_namespace(self.kube, ns, secrets=True)
-        run_raw(self.kube, warm)  # the API server's first server-side applies of each kind
-        self.watches.platforms.wait(set(warm), 60)
+        run_raw(self, warm)  # the API server's first server-side applies of each kind
         keys = bulk_keys("bench-raw")
         pids = cluster_pids()
         cpu_before, cpu_client = cluster_cpu(pids), time.process_time()
         kcm_before = controller_manager_metrics()
         log(f"raw: {len(keys)} platforms, {THREADS} threads")
-        started = time.perf_counter()
-        raw_s, writes = run_raw(self.kube, keys)
-        cpu_client = time.process_time() - cpu_client
-        # The status patches made every platform Ready at its generation, as the operator
-        # would; the watch confirms it.
-        self.watches.platforms.wait(set(keys), 60)
-        cluster_writes = deltas(cluster_cpu(pids), cpu_before)
-        workloads = {(ns, f"{n}-{c}") for ns, n in keys for c in ("api", "worker")}
-        jobs = {(ns, migration.job_name(platform_model(ns, n))) for ns, n in keys}
-        settled = max(
-            [
-                *self.watches.deployments.wait(workloads, TIMEOUT).values(),
-                *self.watches.jobs.wait(jobs, TIMEOUT).values(),
-            ]
-        )
+        raw = run_raw(self, keys)
         self.result |= {
-            "raw_s": round(raw_s, 2),
-            "raw_writes": writes,
-            "raw_writes_per_s": round(writes / raw_s, 1),
-            "raw_client_cpu_s": round(cpu_client, 2),
-            "raw_writes_cluster_cpu_s": cluster_writes,
-            "raw_settled_s": round(settled - started, 2),
-            "raw_settled_cluster_cpu_s": deltas(cluster_cpu(pids), cpu_before),
+            "raw_s": round(raw["raw_s"], 2),
+            "raw_first_writes_s": round(raw["first_writes_s"], 2),
+            "raw_writes": int(raw["writes"]),
+            "raw_steps_p50": self.watches.steps(keys, dict.fromkeys(keys, raw["started"])),
+            "raw_client_cpu_s": round(time.process_time() - cpu_client, 2),
+            "raw_cluster_cpu_s": deltas(cluster_cpu(pids), cpu_before),
             "raw_kcm": deltas(controller_manager_metrics(), kcm_before),
         }
-        log(f"raw: {raw_s:.1f} s, {writes} writes; workloads settled at {settled - started:.1f} s")
+        log(f"raw: all {len(keys)} Ready in {raw['raw_s']:.1f} s, {int(raw['writes'])} writes")
         return namespaces
 
     def single(self, namespace: str) -> tuple[float, float, float]:
@@ -838,7 +608,6 @@ def run(bin_dir: Path, log_dir: Path) -> dict[str, Any]:
         "benchmark": "operator",
         **{k: result[k] for k in ("ready_p50_s", "platforms", "operator_s", "raw_s")},
         "ratio": round(result["operator_s"] / result["raw_s"], 2),
-        "ratio_settled": round(result["operator_s"] / result["raw_settled_s"], 2),
         "peak_rss_mb": result["peak_rss_mb"],
         "idle_rss_mb": round(idle, 1),
         "marginal_kb_per_platform": round(marginal_kb, 1),

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from accounting_operator import cache, diff, metrics, reconcile
 from accounting_operator import conditions as cond
-from accounting_operator import diff, metrics, reconcile
 from accounting_operator.k8s import Client, errors, resources
 from accounting_operator.reconcile import InvalidSpecError
 from accounting_operator.render import meta
@@ -31,15 +31,25 @@ logger = logging.getLogger(__name__)
 MANAGED_LABELS = {"app.kubernetes.io/managed-by": meta.MANAGED_BY}
 """Labels of every child; kopf watches Deployments and Jobs with them."""
 
-__all__ = ["MANAGED_LABELS", "Context", "InvalidSpecError", "retry_delay", "run", "run_key"]
+__all__ = [
+    "MANAGED_LABELS",
+    "Context",
+    "InvalidSpecError",
+    "Manifest",
+    "retry_delay",
+    "run",
+    "run_key",
+]
 
 
 @dataclass
 class Context:
-    """What every reconcile shares: the API client, the settings, cached discovery."""
+    """What every reconcile shares: the API client, the settings, the children as last
+    watched (None: list them on every reconcile), cached discovery."""
 
     client: Client
     settings: Settings
+    children: cache.Children | None = None
     _monitoring: tuple[float, bool] = field(default=(float("-inf"), False))
 
     async def service_monitors(self) -> bool:
@@ -61,12 +71,18 @@ def now() -> datetime:
 async def read_children(
     ctx: Context, parent: reconcile.Parent, service_monitors: bool
 ) -> diff.Live:
+    """The watched children, and by a LIST what is not watched: the ServiceMonitors (their
+    CRD may come and go), or everything when no watch feeds the cache."""
+    watched = ctx.children
+    live = {} if watched is None else watched.read((parent.namespace, parent.name))
     kinds = resources.children(service_monitors)
+    if watched is not None:
+        kinds = tuple(k for k in kinds if k not in resources.CHILDREN)
     selector = reconcile.selector(parent.name)
     found = await asyncio.gather(
         *(ctx.client.select(kind, parent.namespace, selector) for kind in kinds)
     )
-    return {diff.key(m): m for items in found for m in items}
+    return live | {diff.key(m): m for items in found for m in items}
 
 
 async def execute(ctx: Context, plan: diff.Plan) -> tuple[list[Manifest], list[Manifest]]:
@@ -80,10 +96,14 @@ async def execute(ctx: Context, plan: diff.Plan) -> tuple[list[Manifest], list[M
         metrics.WRITES.labels(write.verb).inc()
         if result is not None:
             written.append(result)
+            if ctx.children is not None:
+                ctx.children.wrote(result)
     for child in plan.prune:
         metadata = child["metadata"]
         await ctx.client.delete(resources.of(child), metadata["namespace"], metadata["name"])
         metrics.WRITES.labels("delete").inc()
+        if ctx.children is not None:
+            ctx.children.deleted(child)
     return written, plan.prune
 
 

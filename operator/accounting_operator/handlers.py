@@ -2,9 +2,13 @@
 
 - create / update / resume of an AccountingPlatform: reconcile at once; the apply layer's
   errors become `kopf.TemporaryError` (retry after a delay) or `kopf.PermanentError`.
+- every child the operator manages is watched into an index (`children`, read through
+  `cache.Children`), so a reconcile reads its children without a LIST; kopf runs no
+  handler before the index is filled.
 - a change of a Deployment or Job the operator manages (a migration finished, pods
-  became available): request a reconcile of its platform, so the status and a held
-  rollout move on without waiting for the drift check.
+  became available), or the deletion of any child: request a reconcile of its platform,
+  so the status and a held rollout move on, and a deleted child comes back, without
+  waiting for the drift check.
 - every `drift_interval` seconds: a reconcile of every platform (drift correction).
 
 The drift check is an operator-level loop, not a `@kopf.timer`: kopf puts a finalizer on
@@ -22,8 +26,8 @@ from typing import Any
 
 import kopf
 
-from accounting_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, controller, metrics
-from accounting_operator.k8s import errors
+from accounting_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, cache, controller, metrics
+from accounting_operator.k8s import errors, resources
 from accounting_operator.scheduling import Key, Scheduler, resync
 
 TIMEOUT = 600.0
@@ -89,7 +93,9 @@ def register_lifecycle(
         return kopf.login_via_client(**kwargs)
 
     @kopf.on.startup(registry=registry, id="drift-check")
-    async def start(**_: Any) -> None:
+    async def start(**kwargs: Any) -> None:
+        # kopf hands every handler its indices by id, filled or not (see `index_child`).
+        ctx.children = cache.Children(kwargs["children"])
         interval = ctx.settings.drift_interval
         background.append(asyncio.create_task(resync(scheduler, interval), name="drift check"))
 
@@ -124,13 +130,23 @@ def register_reconciles(
         metrics.MANAGED.set(len(scheduler.known()))
 
     labels = controller.MANAGED_LABELS
+    for kind in resources.CHILDREN:
+        group, _, version = kind.api_version.rpartition("/")
 
-    @kopf.on.event("apps", "v1", "deployments", id="child", labels=labels, registry=registry)
-    @kopf.on.event("batch", "v1", "jobs", id="child", labels=labels, registry=registry)
-    async def child_changed(body: kopf.Body, **_: Any) -> None:
-        owner = owner_of(body)
-        if owner is not None and owner in scheduler:
-            scheduler.request(owner)
+        @kopf.index(group, version, kind.plural, labels=labels, id="children", registry=registry)
+        def index_child(body: kopf.Body, **_: Any) -> dict[cache.Owner, controller.Manifest] | None:
+            owner = cache.owner_key(dict(body))
+            return None if owner is None else {owner: dict(body)}
+
+        @kopf.on.event(group, version, kind.plural, labels=labels, id="child", registry=registry)
+        async def child_changed(type: str, body: kopf.Body, **_: Any) -> None:
+            owner = owner_of(body)
+            if owner is None or owner not in scheduler:
+                return
+            # Deployments and Jobs move a rollout on; others are watched for deletion
+            # (edits of them wait for the drift check, like CloudNativePG's).
+            if type == "DELETED" or body.get("kind") in {"Deployment", "Job"}:
+                scheduler.request(owner)
 
 
 def build(ctx: controller.Context) -> tuple[kopf.OperatorRegistry, kopf.OperatorSettings]:

@@ -66,6 +66,7 @@ class Server:
         self.live: diff.Live = {}
         self.writes: list[diff.Write] = []
         self.deleted: list[diff.Key] = []
+        self.revision = 0
 
     def execute(self, plan: diff.Plan) -> tuple[list[Manifest], list[Manifest]]:
         written = []
@@ -100,6 +101,8 @@ class Server:
             }
         )
         metadata["managedFields"] = managers
+        self.revision += 1
+        metadata["resourceVersion"] = str(self.revision)
         if out["kind"] == "Deployment":
             out["spec"].setdefault("replicas", 1)
             out["spec"].setdefault("progressDeadlineSeconds", 600)

@@ -115,7 +115,7 @@ def test_rbac_is_exactly_what_the_operator_uses() -> None:
     for child in (*resources.CHILDREN, resources.SERVICE_MONITOR):
         group = child.api_version.rpartition("/")[0]
         needed = {"list", "create", "delete"} | ({"patch"} if child.kind != "Job" else set())
-        if child.kind in {"Deployment", "Job"}:
-            needed.add("watch")  # kopf reacts to their changes
+        if child in resources.CHILDREN:
+            needed.add("watch")  # kopf indexes them and reacts to their changes
         expected[(group, child.plural)] = needed
     assert granted == expected

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from accounting_operator import controller, diff
+from accounting_operator import cache, controller, diff
 from accounting_operator.k8s import errors, resources
 from accounting_operator.settings import Settings
-from tests.unit.operator import fakes
+from tests.unit.operator import fakes, helpers
 
 
 class FakeClient:
@@ -83,6 +83,27 @@ async def test_second_run_makes_no_write() -> None:
     await controller.run(context(client), client.body)
     assert client.writes() == []
     assert all(c.startswith("list ") or c == "discover" for c in client.calls)
+
+
+async def test_with_watched_children_a_reconcile_lists_nothing() -> None:
+    client = FakeClient(fakes.body())
+    index: dict[cache.Owner, list[Any]] = {}
+    ctx = controller.Context(client, Settings(), children=cache.Children(index))  # type: ignore[arg-type]
+    await controller.run(ctx, client.body)
+    assert client.writes()
+    assert not [c for c in client.calls if c.startswith("list ")]
+    # The watch has delivered none of those writes yet: the next reconcile still sees
+    # them (the operator's own responses) and repeats none.
+    client.calls.clear()
+    await controller.run(ctx, client.body)
+    assert client.calls == []
+    index[(helpers.NAMESPACE, helpers.NAME)] = [
+        copy.deepcopy(m) for m in client.server.live.values()
+    ]
+    assert ctx.children is not None
+    assert ctx.children.read((helpers.NAMESPACE, helpers.NAME)) == client.server.live
+    await controller.run(ctx, client.body)
+    assert client.calls == []
 
 
 async def test_invalid_spec_is_reported_then_raised() -> None:
