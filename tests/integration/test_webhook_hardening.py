@@ -158,3 +158,20 @@ async def test_the_worker_refuses_plain_http_when_insecure_urls_are_off(
     [refused] = await deliveries(client, t, hook["id"])
     assert receiver.connections == 0
     assert refused["last_error"] == "Refused: plain http is not allowed, the URL must be https"
+
+
+async def test_deliveries_are_paged_with_a_cursor(client: httpx.AsyncClient) -> None:
+    t = await sign_up(client)
+    hook = await endpoint(client, t, "https://hooks.example.com/ua")
+    cus = (await customer(client, t))["id"]
+    invoices = [await finalized(client, t, cus) for _ in range(3)]
+    path = f"/v1/webhook-endpoints/{hook['id']}/deliveries"
+    first = (await client.get(path, params={"limit": 2}, headers=t.auth)).json()
+    assert first["has_more"] is True
+    cursor = {"limit": 2, "starting_after": first["data"][-1]["id"]}
+    second = (await client.get(path, params=cursor, headers=t.auth)).json()
+    assert second["has_more"] is False
+    listed = first["data"] + second["data"]
+    assert len({d["id"] for d in listed}) == len(invoices) == 3
+    assert {d["event_type"] for d in listed} == {"invoice.finalized"}
+    assert all(d["status"] == "pending" and d["attempts"] == 0 for d in listed)
