@@ -18,7 +18,7 @@ from accounting_api.db import migrations
 from accounting_api.db.connection import UNAVAILABLE, Database
 from accounting_api.domain import errors
 from accounting_api.services import maintenance, organizations, webhooks
-from accounting_api.settings import Settings, SettingsError
+from accounting_api.settings import Settings, SettingsError, parse_value
 
 
 def _database_url(owner: bool) -> str:
@@ -91,6 +91,8 @@ async def _worker(args: argparse.Namespace) -> int:
             retry_base_seconds=args.webhook_retry_base_seconds,
             lease_seconds=args.webhook_lease_seconds,
             timeout_seconds=args.webhook_timeout_seconds,
+            max_attempts=args.webhook_max_attempts,
+            allow_insecure=args.webhook_allow_insecure,
         ),
     )
     try:
@@ -124,6 +126,10 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flag(raw: str) -> bool:
+    return bool(parse_value("bool", raw))
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accounting-api", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -153,6 +159,18 @@ def parser() -> argparse.ArgumentParser:
         worker.add_argument(
             f"--webhook-{name}", type=float, default=float(os.environ.get(env, default)), help=text
         )
+    worker.add_argument(
+        "--webhook-max-attempts",
+        type=int,
+        default=int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "22")),
+        help="attempts before a webhook delivery is failed for good (about 3 days)",
+    )
+    worker.add_argument(
+        "--webhook-allow-insecure",
+        action="store_true",
+        default=_flag(os.environ.get("WEBHOOK_ALLOW_INSECURE", "")),
+        help="also deliver over plain http and to private addresses (development only)",
+    )
     purge = sub.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Keys")
     purge.add_argument("--older-than-seconds", type=int, default=86400)
     return root

@@ -21,9 +21,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def parse_value(kind: str, raw: str) -> Any:
+    """`raw` as a value of the settings type named `kind` (str, int, float or bool)."""
+    return _PARSERS[kind](raw)
+
+
 def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
     try:
-        return _PARSERS[str(spec.type)](raw)
+        return parse_value(str(spec.type), raw)
     except ValueError:
         raise SettingsError(f"{spec.name.upper()} must be {spec.type}, got {raw!r}") from None
 
@@ -66,6 +71,9 @@ class Settings:
     """Socket timeout for Redis calls; past it the API fails open (or closed for auth)."""
     trust_forwarded_for: bool = False
     """Take the client IP from X-Forwarded-For (set only behind a trusted proxy)."""
+    webhook_allow_insecure: bool = False
+    """Accept http:// webhook URLs and URLs naming private or loopback addresses (local
+    development and tests only; the worker has the same switch, WEBHOOK_ALLOW_INSECURE)."""
     log_level: str = "INFO"
     """Root log level (DEBUG, INFO, WARNING, ERROR)."""
 

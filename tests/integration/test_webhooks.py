@@ -4,95 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import hashlib
-import hmac
 import json
-from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import httpx
 
-from accounting_api.db.connection import Database
-from accounting_api.services import maintenance, webhooks
 from tests.integration import conftest
 from tests.integration.billing import add_user, assert_problem, customer, finalized
-from tests.integration.helpers import Tenant, sign_up
+from tests.integration.helpers import sign_up
 from tests.integration.payments import paid
-
-
-@dataclasses.dataclass
-class Receiver:
-    """An HTTP receiver on 127.0.0.1 answering `status` (or never, when hanging)."""
-
-    status: int = 200
-    hanging: bool = False
-    received: list[tuple[dict[str, str], bytes]] = dataclasses.field(default_factory=list)
-    arrived: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    released: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    url: str = ""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
-        body = await reader.readexactly(int(headers["content-length"]))
-        self.received.append((headers, body))
-        self.arrived.set()
-        if self.hanging:
-            await self.released.wait()
-        with contextlib.suppress(ConnectionError):
-            writer.write(f"HTTP/1.1 {self.status} X\r\nContent-Length: 0\r\n\r\n".encode())
-            await writer.drain()
-        writer.close()
-
-    def events(self) -> list[str]:
-        return [json.loads(body)["type"] for _, body in self.received]
-
-
-@contextlib.asynccontextmanager
-async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
-    receiver.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hooks"
-    try:
-        yield receiver
-    finally:
-        receiver.released.set()
-        server.close()
-        await server.wait_closed()
-
-
-async def run_worker(database: conftest.TestDatabase, **settings: Any) -> dict[str, int]:
-    db = Database(database.app_url, min_size=1, max_size=2)
-    await db.open()
-    delivery = webhooks.DeliverySettings(**({"timeout_seconds": 5.0} | settings))
-    try:
-        return await maintenance.Worker(db, 1, 86400, webhooks=delivery).run_once()
-    finally:
-        await db.close()
-
-
-async def endpoint(client: httpx.AsyncClient, t: Tenant, url: str) -> dict[str, Any]:
-    made = await client.post("/v1/webhook-endpoints", json={"url": url}, headers=t.auth)
-    assert made.status_code == 201, made.text
-    result: dict[str, Any] = made.json()
-    return result
-
-
-def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    fields = dict(part.split("=", 1) for part in headers["x-ua-signature"].split(","))
-    expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256)
-    return hmac.compare_digest(expected.hexdigest(), fields["v1"])
-
-
-async def delivery(conn: asyncpg.Connection, org_id: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT id, status, attempts, last_error, next_attempt_at - clock_timestamp() AS wait"
-        " FROM webhook_deliveries WHERE organization_id = $1",
-        org_id,
-    )
-    assert row is not None
-    return row
+from tests.integration.receivers import (
+    Receiver,
+    delivery,
+    endpoint,
+    receiving,
+    run_worker,
+    verified,
+)
 
 
 async def test_endpoints_are_admin_only_and_list_without_their_secret(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounting_api import cli
 from accounting_api.settings import Settings, SettingsError
 
 REQUIRED = {
@@ -21,6 +22,7 @@ def test_required_variables_alone_give_the_documented_defaults() -> None:
     assert settings.idempotency_ttl_seconds == 86400
     assert settings.max_body_bytes == 1_048_576
     assert settings.trust_forwarded_for is False
+    assert settings.webhook_allow_insecure is False
     assert settings.owner_database_url == REQUIRED["DATABASE_URL"]
 
 
@@ -92,3 +94,16 @@ def test_secrets_stay_out_of_the_repr() -> None:
     text = repr(Settings.from_env(REQUIRED))
     for secret in REQUIRED.values():
         assert secret not in text
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", False), ("false", False), ("1", True)])
+def test_the_worker_reads_the_webhook_switches_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool
+) -> None:
+    monkeypatch.setenv("WEBHOOK_ALLOW_INSECURE", raw)
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "5")
+    args = cli.parser().parse_args(["worker", "--once"])
+    assert (args.webhook_allow_insecure, args.webhook_max_attempts) == (expected, 5)
+    assert Settings.from_env(REQUIRED | {"WEBHOOK_ALLOW_INSECURE": raw}).webhook_allow_insecure is (
+        expected
+    )

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from accounting_api.domain import webhooks
+from accounting_api.services.webhooks import DeliverySettings
 
 DELIVERY = webhooks.Delivery(
     7,
@@ -50,3 +51,14 @@ def test_retries_back_off_exponentially_up_to_a_cap(attempts: int, delay: float)
 def test_a_delivery_never_shows_its_secret() -> None:
     assert "whsec" not in repr(DELIVERY)
     assert "whsec" not in str(DELIVERY)
+
+
+def test_the_default_attempts_span_about_three_days() -> None:
+    settings = DeliverySettings()
+    delays = [
+        webhooks.retry_delay(n, settings.retry_base_seconds, settings.retry_max_seconds)
+        for n in range(1, settings.max_attempts)
+    ]
+    assert 2.5 * 86400 < sum(delays) < 3.5 * 86400
+    assert not webhooks.gives_up(settings.max_attempts - 1, settings.max_attempts)
+    assert webhooks.gives_up(settings.max_attempts, settings.max_attempts)

@@ -207,3 +207,28 @@ class PeriodNotLatest(Conflict):
 
 class PeriodNotEnded(ValidationFailed):
     code = "period_not_ended"
+
+
+# --- webhooks -------------------------------------------------------------------------
+
+
+class WebhookUrlInsecure(ValidationFailed):
+    """An http:// endpoint URL while only https is allowed."""
+
+    code = "webhook_url_insecure"
+
+
+class WebhookUrlNotPublic(ValidationFailed):
+    """An endpoint URL whose host is a loopback, private or otherwise internal address."""
+
+    code = "webhook_url_not_public"
+
+
+class WebhookDeliveryNotFailed(Conflict):
+    """Only a failed (dead-lettered) delivery is retried on request."""
+
+    code = "webhook_delivery_not_failed"
+
+
+class WebhookEndpointDisabled(Conflict):
+    code = "webhook_endpoint_disabled"

@@ -3,7 +3,8 @@
 A delivery's body is signed with the endpoint's secret over `<unix time>.<body>`, sent
 as `X-UA-Signature: t=<unix time>,v1=<hex HMAC-SHA256>`, so a receiver can verify it
 and refuse replays older than its tolerance. Failed deliveries are retried with
-exponential backoff (base x 2^(attempts - 1), capped).
+exponential backoff (base x 2^(attempts - 1), capped) until the last allowed attempt,
+after which the delivery is failed (dead-lettered): kept, shown, retried only on request.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 SIGNATURE_HEADER = "X-UA-Signature"
 MAX_ERROR_LENGTH = 1000
@@ -25,8 +26,29 @@ class Endpoint:
     url: str
     description: str
     created_at: datetime.datetime
+    disabled: bool = False
+    """A disabled endpoint is sent nothing until it is enabled again."""
     secret: str | None = None
     """Only when just created: the secret is never listed."""
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A delivery as an admin sees it (GET .../deliveries)."""
+
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime.datetime | None
+    """When the worker tries next; None once delivered or failed."""
+    delivered_at: datetime.datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +90,11 @@ def signature(secret: str, timestamp: int, payload: bytes) -> str:
 def retry_delay(attempts: int, base_seconds: float, max_seconds: float) -> float:
     """Seconds before the next try after `attempts` failed ones (1 -> base)."""
     return float(min(max_seconds, base_seconds * 2 ** max(0, attempts - 1)))
+
+
+def gives_up(attempts: int, max_attempts: int) -> bool:
+    """Whether a delivery that just failed its `attempts`-th try is failed for good."""
+    return attempts >= max_attempts
 
 
 def short_error(message: str) -> str:

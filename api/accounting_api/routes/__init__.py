@@ -17,7 +17,6 @@ from accounting_api.routes import exports as exports_routes
 from accounting_api.routes import openapi as openapi_spec
 from accounting_api.routes import payment_models as pm
 from accounting_api.routes import reports_models as rm
-from accounting_api.routes import webhook_models as wm
 from accounting_api.routes import webhooks as webhook_routes
 from accounting_api.routes.openapi import Endpoint
 
@@ -488,28 +487,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="operations",
     ),
     Endpoint("GET", "/metrics", ops.metrics, "Prometheus metrics", auth=False, tag="operations"),
-    Endpoint(
-        "POST",
-        "/v1/webhook-endpoints",
-        webhook_routes.create_webhook_endpoint,
-        "Add a webhook endpoint (admin or owner); the response holds its signing secret",
-        201,
-        wm.WebhookEndpointIn,
-        None,
-        wm.WebhookEndpointCreatedOut,
-        tag="webhooks",
-    ),
-    Endpoint(
-        "GET",
-        "/v1/webhook-endpoints",
-        webhook_routes.list_webhook_endpoints,
-        "List webhook endpoints (admin or owner; secrets are never listed)",
-        200,
-        None,
-        models.ListQuery,
-        _list(wm.WebhookEndpointOut),
-        tag="webhooks",
-    ),
+    *webhook_routes.ROUTES,
 )
 
 

@@ -35,6 +35,9 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/customers/{id}/archive"): "archived",
     ("POST", "/v1/periods/{period}/close"): "closed",
     ("POST", "/v1/periods/{period}/reopen"): "reopened",
+    ("POST", "/v1/webhook-endpoints/{id}/disable"): "disabled",
+    ("POST", "/v1/webhook-endpoints/{id}/enable"): "enabled",
+    ("POST", "/v1/webhook-deliveries/{id}/retry"): "retried",
 }
 """The verb of an endpoint's action when the path alone does not say 'created'."""
 

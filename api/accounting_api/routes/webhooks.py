@@ -1,14 +1,20 @@
-"""HTTP handlers of webhook endpoints (admin and owner only)."""
+"""HTTP handlers of webhook endpoints and their deliveries (admin and owner only)."""
 
 from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from accounting_api.domain.webhooks import Endpoint
+from accounting_api.domain import errors
+from accounting_api.domain.webhooks import DeliveryRecord, Endpoint
 from accounting_api.routes import models, support
 from accounting_api.routes import webhook_models as wm
-from accounting_api.services import webhooks
+from accounting_api.routes.openapi import Endpoint as Route
+from accounting_api.services import webhook_endpoints as endpoints
 
 
 def endpoint_out(endpoint: Endpoint) -> wm.WebhookEndpointOut:
@@ -16,17 +22,41 @@ def endpoint_out(endpoint: Endpoint) -> wm.WebhookEndpointOut:
         id=endpoint.id,
         url=endpoint.url,
         description=endpoint.description,
+        status="disabled" if endpoint.disabled else "enabled",
         created_at=endpoint.created_at,
     )
 
 
+def delivery_out(delivery: DeliveryRecord) -> wm.WebhookDeliveryOut:
+    return wm.WebhookDeliveryOut(
+        id=delivery.id,
+        endpoint=delivery.endpoint_id,
+        event=delivery.event_id,
+        event_type=delivery.event_type,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_error=delivery.last_error,
+        next_attempt_at=delivery.next_attempt_at,
+        delivered_at=delivery.delivered_at,
+    )
+
+
+def _delivery_id(request: Request) -> str:
+    value = str(request.path_params["id"])
+    if not re.fullmatch(wm.DELIVERY_ID, value):
+        raise errors.NotFound(f"no webhook delivery with id {value!r}", param="id")
+    return value
+
+
 async def create_webhook_endpoint(request: Request) -> Response:
     data = await support.body(request, wm.WebhookEndpointIn)
-    endpoint = await webhooks.create_endpoint(
-        support.deps(request).db,
+    deps = support.deps(request)
+    endpoint = await endpoints.create_endpoint(
+        deps.db,
         support.principal(request),
         url=data.url,
         description=data.description,
+        allow_insecure=deps.settings.webhook_allow_insecure,
     )
     assert endpoint.secret is not None
     created = wm.WebhookEndpointCreatedOut(
@@ -37,10 +67,133 @@ async def create_webhook_endpoint(request: Request) -> Response:
 
 async def list_webhook_endpoints(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
-    found = await webhooks.list_endpoints(
+    found = await endpoints.list_endpoints(
         support.deps(request).db,
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
     )
     return support.page(found, page.limit, endpoint_out)
+
+
+async def get_webhook_endpoint(request: Request) -> Response:
+    endpoint = await endpoints.get_endpoint(
+        support.deps(request).db, support.principal(request), support.path_id(request, "we")
+    )
+    return support.json(endpoint_out(endpoint))
+
+
+async def _set_disabled(request: Request, disabled: bool) -> Response:
+    endpoint = await endpoints.set_disabled(
+        support.deps(request).db,
+        support.principal(request),
+        support.path_id(request, "we"),
+        disabled=disabled,
+    )
+    return support.json(endpoint_out(endpoint))
+
+
+async def disable_webhook_endpoint(request: Request) -> Response:
+    return await _set_disabled(request, True)
+
+
+async def enable_webhook_endpoint(request: Request) -> Response:
+    return await _set_disabled(request, False)
+
+
+async def delete_webhook_endpoint(request: Request) -> Response:
+    endpoint = await endpoints.delete_endpoint(
+        support.deps(request).db, support.principal(request), support.path_id(request, "we")
+    )
+    return support.json(wm.WebhookEndpointDeletedOut(id=endpoint.id))
+
+
+async def list_webhook_deliveries(request: Request) -> Response:
+    endpoint_id = support.path_id(request, "we")
+    page = support.query(request, wm.DeliveryListQuery)
+    found = await endpoints.list_deliveries(
+        support.deps(request).db,
+        support.principal(request),
+        endpoint_id,
+        limit=page.limit + 1,
+        starting_after=page.starting_after,
+        status=page.status,
+    )
+    return support.page(found, page.limit, delivery_out)
+
+
+async def retry_webhook_delivery(request: Request) -> Response:
+    delivery = await endpoints.retry_delivery(
+        support.deps(request).db, support.principal(request), _delivery_id(request)
+    )
+    return support.json(delivery_out(delivery))
+
+
+def _route(*args: Any, **options: Any) -> Route:
+    return dataclasses.replace(Route(*args, **options), tag="webhooks")
+
+
+ONE = "/v1/webhook-endpoints/{id}"
+ROUTES: tuple[Route, ...] = (
+    _route(
+        "POST",
+        "/v1/webhook-endpoints",
+        create_webhook_endpoint,
+        "Add a webhook endpoint (admin or owner); the response holds its signing secret",
+        201,
+        wm.WebhookEndpointIn,
+        response=wm.WebhookEndpointCreatedOut,
+    ),
+    _route(
+        "GET",
+        "/v1/webhook-endpoints",
+        list_webhook_endpoints,
+        "List webhook endpoints (admin or owner; secrets are never listed)",
+        query=models.ListQuery,
+        response=models.ListOut[wm.WebhookEndpointOut],
+    ),
+    _route(
+        "GET",
+        ONE,
+        get_webhook_endpoint,
+        "Retrieve a webhook endpoint",
+        response=wm.WebhookEndpointOut,
+    ),
+    _route(
+        "DELETE",
+        ONE,
+        delete_webhook_endpoint,
+        "Delete a webhook endpoint; what was still to be sent to it fails",
+        response=wm.WebhookEndpointDeletedOut,
+    ),
+    _route(
+        "POST",
+        f"{ONE}/disable",
+        disable_webhook_endpoint,
+        "Disable a webhook endpoint: no new deliveries, pending ones wait",
+        response=wm.WebhookEndpointOut,
+    ),
+    _route(
+        "POST",
+        f"{ONE}/enable",
+        enable_webhook_endpoint,
+        "Enable a disabled webhook endpoint again",
+        response=wm.WebhookEndpointOut,
+    ),
+    _route(
+        "GET",
+        f"{ONE}/deliveries",
+        list_webhook_deliveries,
+        "List an endpoint's deliveries, newest first, by status if given",
+        query=wm.DeliveryListQuery,
+        response=models.ListOut[wm.WebhookDeliveryOut],
+    ),
+    _route(
+        "POST",
+        "/v1/webhook-deliveries/{id}/retry",
+        retry_webhook_delivery,
+        "Retry a failed delivery: pending again and due now, for one more attempt",
+        response=wm.WebhookDeliveryOut,
+    ),
+)
+"""The webhook part of the route table (routes.ENDPOINTS)."""

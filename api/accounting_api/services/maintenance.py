@@ -35,7 +35,8 @@ OVERDUE_BATCH_SIZE = 500
 
 
 async def mark_overdue(db: Database, today: datetime.date) -> int:
-    """Mark every open invoice due before today as overdue (once); returns how many."""
+    """Mark every open invoice due before today as overdue (once); returns how many.
+    Each mark emits its invoice.overdue event in the same transaction (a trigger)."""
     async with db.transaction(None) as conn:
         organizations = await recognition_db.organizations_with_overdue(conn, today)
     marked = 0
@@ -62,7 +63,8 @@ class Worker:
     webhooks: webhooks.DeliverySettings = dataclasses.field(
         default_factory=webhooks.DeliverySettings
     )
-    transport: webhook_transport.Transport = webhook_transport.post
+    transport: webhook_transport.Transport | None = None
+    """How webhooks are sent; by default plain HTTP(S) guarded against internal addresses."""
 
     async def run_once(self, today: datetime.date | None = None) -> dict[str, int]:
         """Every job once; `today` (UTC by default) decides what is due."""

@@ -1,9 +1,10 @@
-"""Webhook endpoints (admin use cases) and the worker job that delivers outbox events.
+"""The worker job that delivers outbox events to webhook endpoints.
 
 Delivery is at least once: a delivery is claimed for a lease in a short transaction
 (FOR UPDATE SKIP LOCKED, so two workers never claim the same one), posted with no
-transaction open, then marked delivered (2xx) or rescheduled with exponential
-backoff. A worker killed mid-delivery leaves the claim to expire and be taken again.
+transaction open, then marked delivered (2xx), rescheduled with exponential backoff,
+or failed for good after the last allowed attempt. A worker killed mid-delivery leaves
+the claim to expire and be taken again.
 Endpoint secrets never reach a log line: deliveries log ids only.
 """
 
@@ -12,13 +13,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import secrets
 import time
 
 from accounting_api.db import webhooks as webhooks_db
 from accounting_api.db.connection import Database
-from accounting_api.domain import ids, webhooks
-from accounting_api.domain.roles import Principal, Role
+from accounting_api.domain import webhooks
 from accounting_api.services import webhook_transport
 
 log = logging.getLogger("accounting_api.worker")
@@ -36,31 +35,12 @@ class DeliverySettings:
     """Time allowed for a receiver to answer."""
     batch_size: int = 50
     """Deliveries claimed per transaction."""
-
-
-async def create_endpoint(
-    db: Database, principal: Principal, *, url: str, description: str
-) -> webhooks.Endpoint:
-    """A new endpoint with a fresh signing secret, returned this once."""
-    principal.require(Role.ADMIN)
-    secret = f"whsec_{secrets.token_hex(32)}"
-    async with db.transaction(principal.organization_id) as conn:
-        return await webhooks_db.insert_endpoint(
-            conn,
-            principal.organization_id,
-            ids.new_id("we"),
-            url=url,
-            description=description,
-            secret=secret,
-        )
-
-
-async def list_endpoints(
-    db: Database, principal: Principal, *, limit: int, starting_after: str | None
-) -> list[webhooks.Endpoint]:
-    principal.require(Role.ADMIN)
-    async with db.transaction(principal.organization_id) as conn:
-        return await webhooks_db.list_endpoints(conn, limit=limit, after=starting_after)
+    max_attempts: int = 22
+    """Attempts before a delivery is failed for good: with the defaults above, the last
+    comes about three days after the first (30 s doubling, capped at 6 h)."""
+    allow_insecure: bool = False
+    """Deliver over plain http and to private, loopback and other internal addresses
+    (local development and tests only)."""
 
 
 async def _attempt(
@@ -80,6 +60,16 @@ async def _attempt(
     return None if 200 <= status < 300 else f"receiver answered HTTP {status}"
 
 
+def _retry_at(delivery: webhooks.Delivery, settings: DeliverySettings) -> datetime.datetime | None:
+    """When to try again after a failed attempt; None when it was the last one allowed."""
+    if webhooks.gives_up(delivery.attempts, settings.max_attempts):
+        return None
+    delay = webhooks.retry_delay(
+        delivery.attempts, settings.retry_base_seconds, settings.retry_max_seconds
+    )
+    return datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=delay)
+
+
 async def _settle(
     db: Database,
     organization_id: str,
@@ -91,15 +81,16 @@ async def _settle(
         if error is None:
             await webhooks_db.mark_delivered(conn, delivery.id)
             return
-        delay = webhooks.retry_delay(
-            delivery.attempts, settings.retry_base_seconds, settings.retry_max_seconds
-        )
-        retry_at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=delay)
+        retry_at = _retry_at(delivery, settings)
         await webhooks_db.mark_failed(conn, delivery.id, delivery.attempts, retry_at, error)
     log.warning(
         "webhook delivery failed: %s",
         error,
-        extra={"delivery_id": delivery.id, "event_id": delivery.event_id, "retry_in": delay},
+        extra={
+            "delivery_id": delivery.id,
+            "event_id": delivery.event_id,
+            "retry_at": retry_at.isoformat() if retry_at else None,
+        },
     )
 
 
@@ -123,9 +114,11 @@ async def deliver_organization(
 async def deliver_due(
     db: Database,
     settings: DeliverySettings,
-    transport: webhook_transport.Transport = webhook_transport.post,
+    transport: webhook_transport.Transport | None = None,
 ) -> int:
-    """Attempt every organization's due deliveries once; returns how many succeeded."""
+    """Attempt every organization's due deliveries once; returns how many succeeded.
+    The transport is the guarded HTTP one unless a test gives another."""
+    transport = transport or webhook_transport.Guarded(allow_insecure=settings.allow_insecure)
     async with db.transaction(None) as conn:
         organizations = await webhooks_db.organizations_with_due(conn)
     delivered = 0

@@ -1,0 +1,74 @@
+"""Where webhooks may go: https URLs to public internet addresses (SSRF protection).
+
+An endpoint URL is checked twice. At creation: https only, and a host given as a
+literal IP must be public. At delivery: the host is resolved and every address it
+resolves to must be public; the worker then connects to that checked address, never
+resolving again, so a name that changes its answer in between (DNS rebinding) gains
+nothing. Private networks and plain http are allowed only by a setting meant for local
+development and tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from accounting_api.domain import errors
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_KINDS = (
+    ("an unspecified address", "is_unspecified"),
+    ("a loopback address", "is_loopback"),
+    ("a link-local address", "is_link_local"),
+    ("a multicast address", "is_multicast"),
+    ("a reserved address", "is_reserved"),
+    ("a private address", "is_private"),
+)
+
+
+def _embedded_ipv4(address: Address) -> Address:
+    """The IPv4 address an IPv6 one stands for (mapped, 6to4, NAT64), else itself."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return address
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def refusal(address: Address) -> str | None:
+    """Why a webhook may not be sent to this address (e.g. 'a loopback address'), or
+    None when it is a public internet address."""
+    target = _embedded_ipv4(address)
+    for kind, attribute in _KINDS:
+        if getattr(target, attribute):
+            return kind
+    return None if target.is_global else "not a public address"
+
+
+def literal_address(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def check(url: str, *, allow_insecure: bool) -> None:
+    """Refuse, at creation, a URL the worker would never deliver to."""
+    parts = urlsplit(url)
+    if allow_insecure:
+        return
+    if parts.scheme != "https":
+        raise errors.WebhookUrlInsecure("url: webhook endpoints must use https", param="url")
+    address = literal_address(parts.hostname or "")
+    reason = refusal(address) if address is not None else None
+    if reason is not None:
+        raise errors.WebhookUrlNotPublic(
+            f"url: {address} is {reason}; webhooks go to public internet addresses only",
+            param="url",
+        )

@@ -1,0 +1,114 @@
+"""Webhook endpoints and their deliveries, as admins manage them (admin role or above).
+
+An endpoint is created with a fresh signing secret (returned that once), may be
+disabled (sent nothing, its pending deliveries wait) and enabled again, or deleted
+(never listed again; what was still to be sent fails). A failed delivery may be
+retried: it becomes pending and due at once, for one more attempt.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from accounting_api.db import webhooks as webhooks_db
+from accounting_api.db.connection import Connection, Database
+from accounting_api.domain import errors, ids, webhook_urls, webhooks
+from accounting_api.domain.roles import Principal, Role
+
+
+async def create_endpoint(
+    db: Database, principal: Principal, *, url: str, description: str, allow_insecure: bool
+) -> webhooks.Endpoint:
+    """A new endpoint with a fresh signing secret, returned this once."""
+    principal.require(Role.ADMIN)
+    webhook_urls.check(url, allow_insecure=allow_insecure)
+    secret = f"whsec_{secrets.token_hex(32)}"
+    async with db.transaction(principal.organization_id) as conn:
+        return await webhooks_db.insert_endpoint(
+            conn,
+            principal.organization_id,
+            ids.new_id("we"),
+            url=url,
+            description=description,
+            secret=secret,
+        )
+
+
+async def list_endpoints(
+    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+) -> list[webhooks.Endpoint]:
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        return await webhooks_db.list_endpoints(conn, limit=limit, after=starting_after)
+
+
+def _found(endpoint: webhooks.Endpoint | None, endpoint_id: str) -> webhooks.Endpoint:
+    if endpoint is None:
+        raise errors.NotFound(f"no webhook endpoint with id {endpoint_id!r}", param="id")
+    return endpoint
+
+
+async def get_endpoint(db: Database, principal: Principal, endpoint_id: str) -> webhooks.Endpoint:
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        return _found(await webhooks_db.get_endpoint(conn, endpoint_id), endpoint_id)
+
+
+async def set_disabled(
+    db: Database, principal: Principal, endpoint_id: str, *, disabled: bool
+) -> webhooks.Endpoint:
+    """Disable or enable an endpoint; doing it twice changes nothing more."""
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        found = await webhooks_db.set_disabled(conn, endpoint_id, disabled)
+        return _found(found, endpoint_id)
+
+
+async def delete_endpoint(
+    db: Database, principal: Principal, endpoint_id: str
+) -> webhooks.Endpoint:
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        return _found(await webhooks_db.delete_endpoint(conn, endpoint_id), endpoint_id)
+
+
+async def list_deliveries(
+    db: Database,
+    principal: Principal,
+    endpoint_id: str,
+    *,
+    limit: int,
+    starting_after: str | None,
+    status: webhooks.DeliveryStatus | None,
+) -> list[webhooks.DeliveryRecord]:
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        _found(await webhooks_db.get_endpoint(conn, endpoint_id), endpoint_id)
+        return await webhooks_db.list_deliveries(
+            conn, endpoint_id, limit=limit, after=starting_after, status=status
+        )
+
+
+async def _retryable(conn: Connection, delivery_id: str) -> None:
+    found = await webhooks_db.lock_delivery(conn, delivery_id)
+    if found is None:
+        raise errors.NotFound(f"no webhook delivery with id {delivery_id!r}", param="id")
+    delivery, endpoint = found
+    if delivery.status != "failed":
+        raise errors.WebhookDeliveryNotFailed(
+            f"webhook delivery {delivery_id} is {delivery.status}: only a failed one is retried"
+        )
+    if endpoint.disabled:
+        raise errors.WebhookEndpointDisabled(
+            f"webhook endpoint {endpoint.id} is disabled: enable it first"
+        )
+
+
+async def retry_delivery(
+    db: Database, principal: Principal, delivery_id: str
+) -> webhooks.DeliveryRecord:
+    """Make a failed delivery pending and due now; the worker sends it on its next pass."""
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        await _retryable(conn, delivery_id)
+        return await webhooks_db.requeue(conn, delivery_id)

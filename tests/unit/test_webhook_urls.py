@@ -1,0 +1,65 @@
+"""Where webhooks may go: the address rules of the SSRF guard and the URL check."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from accounting_api.domain import errors, webhook_urls
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+        ("::ffff:8.8.8.8", None),
+        ("2002:808:808::1", None),  # 6to4 of a public address
+        ("127.0.0.1", "a loopback address"),
+        ("127.8.9.10", "a loopback address"),
+        ("::1", "a loopback address"),
+        ("::ffff:127.0.0.1", "a loopback address"),
+        ("64:ff9b::7f00:1", "a loopback address"),  # NAT64 of 127.0.0.1
+        ("2002:7f00:1::", "a loopback address"),  # 6to4 of 127.0.0.1
+        ("0.0.0.0", "an unspecified address"),
+        ("::", "an unspecified address"),
+        ("169.254.169.254", "a link-local address"),
+        ("fe80::1", "a link-local address"),
+        ("224.0.0.1", "a multicast address"),
+        ("ff02::1", "a multicast address"),
+        ("10.1.2.3", "a private address"),
+        ("172.16.0.1", "a private address"),
+        ("192.168.0.1", "a private address"),
+        ("::ffff:192.168.0.1", "a private address"),
+        ("fd00::1", "a private address"),
+        ("240.0.0.1", "a reserved address"),
+        ("100.64.0.1", "not a public address"),
+    ],
+)
+def test_only_public_internet_addresses_are_allowed(address: str, reason: str | None) -> None:
+    found = webhook_urls.refusal(ipaddress.ip_address(address))
+    assert found == reason
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("https://hooks.example.com/ua", None),
+        ("https://203.0.113.9.nip.io/ua", None),  # names are checked when delivering
+        ("https://8.8.8.8/ua", None),
+        ("http://hooks.example.com/ua", errors.WebhookUrlInsecure),
+        ("https://10.0.0.1/ua", errors.WebhookUrlNotPublic),
+        ("https://[::ffff:169.254.169.254]/", errors.WebhookUrlNotPublic),
+    ],
+)
+def test_creation_refuses_http_and_literal_internal_addresses(
+    url: str, error: type[errors.AccountingError] | None
+) -> None:
+    if error is None:
+        webhook_urls.check(url, allow_insecure=False)
+    else:
+        with pytest.raises(error) as raised:
+            webhook_urls.check(url, allow_insecure=False)
+        assert raised.value.param == "url"
+    webhook_urls.check(url, allow_insecure=True)  # local development: anything goes
