@@ -35,6 +35,24 @@ def owner_key(manifest: Manifest) -> Owner | None:
     return (namespace, instance) if namespace and instance else None
 
 
+_WITH_STATUS = frozenset({"Deployment", "Job"})
+"""The kinds whose status a reconcile reads (rollout, migration)."""
+_WITH_MANAGERS = frozenset({"Deployment"})
+"""The kinds whose field managers a reconcile reads (the replicas handover to the HPA)."""
+
+
+def slim(manifest: Manifest) -> Manifest:
+    """What a reconcile reads of a child, for the index: the status and managedFields of
+    kinds whose are never read are left out (most of an object's size, and an HPA's
+    status changes every few seconds)."""
+    kind = manifest.get("kind")
+    out = {k: v for k, v in manifest.items() if k != "status" or kind in _WITH_STATUS}
+    if kind not in _WITH_MANAGERS:
+        metadata = manifest.get("metadata") or {}
+        out["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
+    return out
+
+
 def version(manifest: Manifest) -> int:
     """The resourceVersion as a number (etcd's revision); -1 if it is not one."""
     raw = (manifest.get("metadata") or {}).get("resourceVersion") or ""

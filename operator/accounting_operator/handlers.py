@@ -136,7 +136,7 @@ def register_reconciles(
         @kopf.index(group, version, kind.plural, labels=labels, id="children", registry=registry)
         def index_child(body: kopf.Body, **_: Any) -> dict[cache.Owner, controller.Manifest] | None:
             owner = cache.owner_key(dict(body))
-            return None if owner is None else {owner: dict(body)}
+            return None if owner is None else {owner: cache.slim(dict(body))}
 
         @kopf.on.event(group, version, kind.plural, labels=labels, id="child", registry=registry)
         async def child_changed(type: str, body: kopf.Body, **_: Any) -> None:

@@ -109,13 +109,15 @@ class Operator:
 
 
 @contextlib.contextmanager
-def operator(kubeconfig: str, *scope: str, log_dir: Path) -> Iterator[Operator]:
+def operator(
+    kubeconfig: str, *scope: str, log_dir: Path, drift_interval: float = DRIFT_INTERVAL
+) -> Iterator[Operator]:
     """Run the operator (scope: `--namespace NS`... or `--all-namespaces`) until the end."""
     metrics_port, health_port = free_port(), free_port()
     env = {
         **os.environ,
         "KUBECONFIG": kubeconfig,
-        "ACCOUNTING_OPERATOR_DRIFT_INTERVAL": str(DRIFT_INTERVAL),
+        "ACCOUNTING_OPERATOR_DRIFT_INTERVAL": str(drift_interval),
         "ACCOUNTING_OPERATOR_METRICS_ADDRESS": "127.0.0.1",
         "ACCOUNTING_OPERATOR_METRICS_PORT": str(metrics_port),
         "ACCOUNTING_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{health_port}/healthz",

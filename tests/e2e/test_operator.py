@@ -151,6 +151,26 @@ def test_drift_is_undone(cluster: Cluster, ready: str) -> None:
     op.wait_ready(cluster, ready)
 
 
+def test_a_deleted_child_is_restored_without_waiting_for_the_drift_check(
+    cluster: Cluster, restricted: str, tmp_path: Path
+) -> None:
+    scope = ("--namespace", restricted)
+    with op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path, drift_interval=3600) as running:
+        op.apply_example(cluster, restricted)
+        op.wait_ready(cluster, restricted)
+        reconciles = running.reconciles()
+        op.kubectl(cluster, "delete", "-n", restricted, "networkpolicy/books", "pdb/books-api")
+        helpers.wait_for(
+            "the deleted children to come back",
+            lambda: (
+                {("NetworkPolicy", "books"), ("PodDisruptionBudget", "books-api")}
+                <= set(op.children(cluster, restricted))
+            ),
+            timeout=15,
+        )
+        assert running.reconciles() > reconciles
+
+
 def test_pause_stops_all_writes(cluster: Cluster, ready: str, operator: op.Operator) -> None:
     generation = op.patch_spec(cluster, ready, {"paused": True})
     helpers.wait_for("phase Paused", lambda: op.phase(cluster, ready) == "Paused")

@@ -95,3 +95,21 @@ def test_writes_it_cannot_place_are_left_to_the_index(
     children = cached({}, clock)
     children.wrote(manifest)
     assert children.read(OWNER) == {}
+
+
+def test_the_index_keeps_what_a_reconcile_reads_and_drops_the_rest() -> None:
+    managers = [{"manager": "accounting-operator", "fieldsV1": {}}]
+    for kind, keeps_status, keeps_managers in (
+        ("Deployment", True, True),
+        ("Job", True, False),
+        ("HorizontalPodAutoscaler", False, False),
+        ("ConfigMap", False, False),
+    ):
+        manifest = child(kind, "x", "1") | {"spec": {"a": 1}, "status": {"b": 2}}
+        manifest["metadata"]["managedFields"] = managers
+        slimmed = cache.slim(manifest)
+        assert slimmed["spec"] == {"a": 1}
+        assert slimmed["metadata"]["labels"] == manifest["metadata"]["labels"]
+        assert ("status" in slimmed) is keeps_status
+        assert ("managedFields" in slimmed["metadata"]) is keeps_managers
+        assert manifest["metadata"]["managedFields"] == managers  # the event is untouched
