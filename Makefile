@@ -11,7 +11,7 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
+        bench-reports bench-ledger-version test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
 	@echo "make bench-reports  trial balance over 1M postings against a plain SUM ... GROUP BY"
 	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"
+	@echo "make bench-ledger-version  posting throughput with the report cache's version bump on/off"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
@@ -90,6 +91,9 @@ demo: services-up k8s-tools
 
 bench-reports: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/python bench/reports_bench.py
+
+bench-ledger-version: services-up
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.ledger_version_bench
 
 bench-api: services-up
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }

@@ -7,8 +7,10 @@ closes every month but the last through the periods service; then times, in the
 same run, the trial balance through the reports service (app role, row-level
 security, as the API runs it) and the plain scan
 `SELECT account_id, currency, sum(amount) FROM postings WHERE organization_id = $1
-GROUP BY 1, 2`. Prints one JSON object on the last line and writes it to
-bench/results/reports.json.
+GROUP BY 1, 2`; and `GET /v1/reports/trial-balance` through the app in-process (ASGI,
+no network) with the report cache off (REPORT_CACHE_TTL_SECONDS=0) and on (served
+from Redis under the ledger version). Prints one JSON object on the last line and
+writes it to bench/results/reports.json.
 """
 
 from __future__ import annotations
@@ -22,16 +24,20 @@ import secrets
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 
+from accounting_api.app import create_app
 from accounting_api.db import migrations
 from accounting_api.db.connection import Database
 from accounting_api.domain import ids, reports
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import periods
 from accounting_api.services import reports as reports_service
+from accounting_api.settings import Settings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 POSTINGS = int(os.environ.get("BENCH_POSTINGS", "1000000"))
@@ -133,6 +139,44 @@ async def timed(runs: int, work: Callable[[], Awaitable[None]]) -> float:
     return statistics.median(samples)
 
 
+def _settings(app_url: str, ttl: int) -> Settings:
+    return Settings(
+        database_url=app_url,
+        redis_url=os.environ["REDIS_URL"],
+        jwt_secret="bench-" + "x" * 40,
+        rate_limit_max=10**9,
+        report_cache_ttl_seconds=ttl,
+    )
+
+
+async def api_trial_balance(app_url: str, principal: Principal) -> dict[str, float]:
+    """Median ms of GET /v1/reports/trial-balance with the report cache off, then on."""
+    async with AsyncExitStack() as stack:
+        clients = {}
+        for name, ttl in (("uncached", 0), ("cached", 300)):
+            app = create_app(_settings(app_url, ttl))
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            client = httpx.AsyncClient(transport=transport, base_url="http://bench")
+            client.headers["authorization"] = f"Bearer {app.state.deps.codec.issue(principal)[0]}"
+            clients[name] = await stack.enter_async_context(client)
+
+        def get(client: httpx.AsyncClient) -> Callable[[], Awaitable[None]]:
+            async def work() -> None:
+                response = await client.get("/v1/reports/trial-balance")
+                assert response.status_code == 200, response.text
+
+            return work
+
+        samples: dict[str, list[float]] = {name: [] for name in clients}
+        for client in clients.values():
+            await get(client)()  # warm: the pool, and the cache entry
+        for _ in range(3):  # alternate so both see the same machine
+            for name, client in clients.items():
+                samples[name].append(await timed(RUNS // 3 or 1, get(client)))
+    return {name: round(statistics.median(ms), 2) for name, ms in samples.items()}
+
+
 async def run(owner_url: str, app_url: str) -> dict[str, object]:
     today = datetime.datetime.now(datetime.UTC).date()
     first, last_month = month_back(today, MONTHS), month_back(today, 1)
@@ -176,6 +220,7 @@ async def run(owner_url: str, app_url: str) -> dict[str, object]:
         for _ in range(3):  # alternate so both see the same machine
             trial_ms.append(await timed(RUNS // 3 or 1, trial))
             raw_ms.append(await timed(RUNS // 3 or 1, raw))
+        api = await api_trial_balance(app_url, principal)
     finally:
         await db.close()
         await owner.close()
@@ -192,6 +237,9 @@ async def run(owner_url: str, app_url: str) -> dict[str, object]:
         "raw_sum_ms": raw_sum_ms,
         "ratio": round(trial_balance_ms / raw_sum_ms, 3),
         "target_met": trial_balance_ms < 25 and trial_balance_ms <= raw_sum_ms / 4,
+        "api_trial_balance_uncached_ms": api["uncached"],
+        "api_trial_balance_cached_ms": api["cached"],
+        "cache_speedup": round(api["uncached"] / api["cached"], 1),
     }
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local PostgreSQL and Redis for tests and the demo: project-owned data directories,
+# Local PostgreSQL and Redis for tests and the demo (install also adds hledger, which the
+# tests run on the journal export): project-owned data directories,
 # loopback only, non-default ports, never the system-wide instances.
 #   hack/services.sh install|start|stop|status|env
 set -euo pipefail
@@ -39,6 +40,8 @@ install() {
   [ -n "$(find_pg_bin)" ] || need+=(postgresql postgresql-contrib)
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v runuser >/dev/null || need+=(util-linux)
+  # The integration tests cross-check the journal export with the real hledger.
+  command -v hledger >/dev/null || need+=(hledger)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing Debian packages: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

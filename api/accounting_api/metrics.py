@@ -43,3 +43,20 @@ REVENUE_RECOGNIZED = Counter(
     "Deferred revenue recognized by the worker, in minor units, by currency.",
     ["currency"],
 )
+REPORT_CACHE_HITS = Counter(
+    "report_cache_hits_total",
+    "Report responses served from the Redis cache, by report.",
+    ["report"],
+)
+REPORT_CACHE_MISSES = Counter(
+    "report_cache_misses_total",
+    "Report responses computed from the database with the cache on (not cached yet, or"
+    " Redis unavailable), by report.",
+    ["report"],
+)
+REPORT_CACHE_FAILURES = Counter(
+    "report_cache_backend_failures_total",
+    "Report cache reads or writes that could not reach Redis (the report is computed"
+    " from the database), by report.",
+    ["report"],
+)

@@ -38,7 +38,7 @@ class Settings:
     database_url: str = field(repr=False)
     """PostgreSQL DSN of the app role (owns no tables, subject to row-level security)."""
     redis_url: str = field(repr=False)
-    """Redis URL for rate limiting."""
+    """Redis URL for rate limiting and the report cache."""
     jwt_secret: str = field(repr=False)
     """HS256 signing key for access tokens; at least 32 bytes."""
     migration_database_url: str = field(default="", repr=False)
@@ -67,6 +67,9 @@ class Settings:
     """Connections the pool may open."""
     db_statement_timeout_ms: int = 30_000
     """Server-side statement timeout for app connections."""
+    report_cache_ttl_seconds: int = 300
+    """How long a report response stays cached in Redis; 0 disables the cache. Keys hold
+    the organization's ledger version, so a posting is never hidden by the cache."""
     redis_timeout_seconds: float = 0.25
     """Socket timeout for Redis calls; past it the API fails open (or closed for auth)."""
     trust_forwarded_for: bool = False

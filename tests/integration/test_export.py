@@ -41,8 +41,13 @@ async def test_a_small_book_exports_exactly_and_balances(client: httpx.AsyncClie
     response = await client.get(EXPORT, headers=tenant.auth)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert response.text == (
+    header, journal = response.text.split("\n\n2026-01-02", 1)
+    assert header.startswith(
         "; journal exported by accounting-api; hledger/ledger-cli plain-text format\n\n"
+        "commodity USD\naccount assets:1000 Cash\n"
+    )
+    assert "\naccount revenues:4000 Sales Revenue\n" in header
+    assert "2026-01-02" + journal == (
         f"2026-01-02 Small\n    ; id:{two}\n"
         "    assets:1000 Cash  0.05 USD\n    revenues:4000 Sales Revenue  -0.05 USD\n\n"
         f"2026-01-05 Sale, #1\n    ; id:{one}\n"

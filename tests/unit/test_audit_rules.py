@@ -113,5 +113,32 @@ def test_amounts_use_the_currency_exponent(minor: int, currency: str, text: str)
 
 
 def test_free_text_cannot_break_the_format() -> None:
-    line = journal_export.Line("liability", "2000", "A:b  c;d\n", "USD", -1)
-    assert journal_export.account_name(line) == "liabilities:2000 A-b c,d"
+    account = journal_export.Account("liability", "2000", "A:b  c;d\n", "USD")
+    assert journal_export.account_name(account) == "liabilities:2000 A-b c,d"
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("Sale", "Sale"),
+        ("(refund", "() (refund"),
+        ("(INV-7) paid", "() (INV-7) paid"),
+        ("* cleared", "() * cleared"),
+        ("  ! pending", "() ! pending"),
+        ("Refund (partial", "Refund (partial"),
+    ],
+)
+def test_descriptions_are_never_read_as_a_code_or_a_status(text: str, written: str) -> None:
+    assert journal_export.description(text) == written
+
+
+def test_each_account_and_currency_is_declared_once() -> None:
+    cash = journal_export.Account("asset", "1000", "Cash", "USD")
+    sales = journal_export.Account("revenue", "4000", "Sales", "EUR")
+    rent = journal_export.Account("expense", "5000", "Rent", "USD")
+    declared = journal_export.Declarations()
+    assert declared.new([cash, sales]) == (
+        "commodity EUR\ncommodity USD\naccount assets:1000 Cash\naccount revenues:4000 Sales\n\n"
+    )
+    assert declared.new([sales, cash]) == ""
+    assert declared.new([rent, cash]) == "account expenses:5000 Rent\n\n"

@@ -1,4 +1,4 @@
-"""SQL for exports: the journal a page at a time, in date order."""
+"""SQL for exports: the chart of accounts, then the journal a page at a time, in date order."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ SELECT e.id, e.entry_date, e.description, e.reverses_entry_id,
 """
 
 
+async def accounts(conn: Connection) -> list[journal_export.Account]:
+    """Every account of the organization, by code."""
+    rows = await conn.fetch(
+        "SELECT type, code, name, currency FROM accounts"
+        " WHERE organization_id = app_current_org() ORDER BY code"
+    )
+    return [journal_export.Account(*row) for row in rows]
+
+
 async def journal_page(
     conn: Connection, *, after: tuple[datetime.date, str] | None, limit: int
 ) -> list[journal_export.Transaction]:
@@ -45,8 +54,8 @@ async def journal_page(
             row["description"],
             row["reverses_entry_id"],
             tuple(
-                journal_export.Line(*line)
-                for line in zip(
+                journal_export.Line(journal_export.Account(type_, code, name, currency), amount)
+                for type_, code, name, currency, amount in zip(
                     row["types"],
                     row["codes"],
                     row["names"],

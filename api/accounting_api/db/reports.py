@@ -75,3 +75,13 @@ async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.
         reports.OpenInvoice(r["customer_id"], r["name"], r["currency"], r["due_date"], r["due"])
         for r in rows
     ]
+
+
+async def ledger_version(conn: Connection) -> int:
+    """The organization's ledger version: it changes with every committed posting,
+    account, issued-invoice change and period close or reopen (0009_report_cache.sql)."""
+    version = await conn.fetchval(
+        "SELECT coalesce(sum(version), 0)::bigint FROM ledger_versions"
+        " WHERE organization_id = app_current_org()"
+    )
+    return int(version)

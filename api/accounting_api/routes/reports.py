@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
+import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 
 from accounting_api.domain import reports
+from accounting_api.domain.roles import Principal
 from accounting_api.routes import reports_models as rm
 from accounting_api.routes import support
 from accounting_api.services import periods as periods_service
+from accounting_api.services import report_cache
 from accounting_api.services import reports as reports_service
+
+T = TypeVar("T")
 
 
 def _period_param(request: Request) -> datetime.date:
@@ -85,11 +92,30 @@ def _trial_line(balance: reports.AccountBalance) -> rm.TrialBalanceLine:
     )
 
 
-async def trial_balance(request: Request) -> Response:
-    as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
-    result = await reports_service.trial_balance(
-        support.deps(request).db, support.principal(request), as_of
+async def _cached(
+    request: Request,
+    report: str,
+    params: Mapping[str, object],
+    render: Callable[[], Awaitable[pydantic.BaseModel]],
+) -> Response:
+    """The report rendered to JSON, served from the report cache while the books are unchanged."""
+
+    async def body() -> bytes:
+        return (await render()).model_dump_json(by_alias=True).encode()
+
+    d = support.deps(request)
+    cache = report_cache.ReportCache(d.redis, d.settings.report_cache_ttl_seconds)
+    text = {name: str(value) for name, value in params.items()}
+    principal = support.principal(request)
+    content = await reports_service.cached(
+        d.db, cache, principal, report=report, params=text, render=body
     )
+    return Response(content, media_type="application/json")
+
+
+def _trial_balance_out(
+    as_of: datetime.date, result: list[reports.TrialBalance]
+) -> rm.TrialBalanceOut:
     currencies = [
         rm.TrialBalanceCurrency(
             currency=tb.currency,
@@ -99,14 +125,12 @@ async def trial_balance(request: Request) -> Response:
         )
         for tb in result
     ]
-    return support.json(rm.TrialBalanceOut(as_of=as_of, currencies=currencies))
+    return rm.TrialBalanceOut(as_of=as_of, currencies=currencies)
 
 
-async def balance_sheet(request: Request) -> Response:
-    as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
-    result = await reports_service.balance_sheet(
-        support.deps(request).db, support.principal(request), as_of
-    )
+def _balance_sheet_out(
+    as_of: datetime.date, result: list[reports.BalanceSheet]
+) -> rm.BalanceSheetOut:
     currencies = [
         rm.BalanceSheetCurrency(
             currency=s.currency,
@@ -119,26 +143,7 @@ async def balance_sheet(request: Request) -> Response:
         )
         for s in result
     ]
-    return support.json(rm.BalanceSheetOut(as_of=as_of, currencies=currencies))
-
-
-async def income_statement(request: Request) -> Response:
-    span = support.query(request, rm.RangeQuery)
-    result = await reports_service.income_statement(
-        support.deps(request).db, support.principal(request), span.start, span.end
-    )
-    currencies = [
-        rm.IncomeStatementCurrency(
-            currency=s.currency,
-            revenue=_section(s.revenue),
-            expenses=_section(s.expenses),
-            net_income=s.net_income,
-        )
-        for s in result
-    ]
-    out = rm.IncomeStatementOut(start=span.start, end=span.end, currencies=currencies)
-    body = out.model_dump_json(by_alias=True)
-    return Response(body, media_type="application/json")
+    return rm.BalanceSheetOut(as_of=as_of, currencies=currencies)
 
 
 def _aging_row(row: reports.AgingRow) -> rm.AgingRowOut:
@@ -154,11 +159,7 @@ def _aging_row(row: reports.AgingRow) -> rm.AgingRowOut:
     )
 
 
-async def ar_aging(request: Request) -> Response:
-    as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
-    result = await reports_service.ar_aging(
-        support.deps(request).db, support.principal(request), as_of
-    )
+def _aging_out(as_of: datetime.date, result: list[reports.Aging]) -> rm.AgingOut:
     currencies = [
         rm.AgingCurrency(
             currency=a.currency,
@@ -167,4 +168,58 @@ async def ar_aging(request: Request) -> Response:
         )
         for a in result
     ]
-    return support.json(rm.AgingOut(as_of=as_of, currencies=currencies))
+    return rm.AgingOut(as_of=as_of, currencies=currencies)
+
+
+async def _as_of_report(
+    request: Request,
+    report: str,
+    compute: Callable[[Any, Principal, datetime.date], Awaitable[T]],
+    build: Callable[[datetime.date, T], pydantic.BaseModel],
+) -> Response:
+    """A report as of `as_of` (today by default): compute(db, principal, as_of), built."""
+    as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
+
+    async def render() -> pydantic.BaseModel:
+        result = await compute(support.deps(request).db, support.principal(request), as_of)
+        return build(as_of, result)
+
+    return await _cached(request, report, {"as_of": as_of}, render)
+
+
+async def trial_balance(request: Request) -> Response:
+    return await _as_of_report(
+        request, "trial_balance", reports_service.trial_balance, _trial_balance_out
+    )
+
+
+async def balance_sheet(request: Request) -> Response:
+    return await _as_of_report(
+        request, "balance_sheet", reports_service.balance_sheet, _balance_sheet_out
+    )
+
+
+async def ar_aging(request: Request) -> Response:
+    return await _as_of_report(request, "ar_aging", reports_service.ar_aging, _aging_out)
+
+
+async def income_statement(request: Request) -> Response:
+    span = support.query(request, rm.RangeQuery)
+
+    async def render() -> rm.IncomeStatementOut:
+        result = await reports_service.income_statement(
+            support.deps(request).db, support.principal(request), span.start, span.end
+        )
+        currencies = [
+            rm.IncomeStatementCurrency(
+                currency=s.currency,
+                revenue=_section(s.revenue),
+                expenses=_section(s.expenses),
+                net_income=s.net_income,
+            )
+            for s in result
+        ]
+        return rm.IncomeStatementOut(start=span.start, end=span.end, currencies=currencies)
+
+    params = {"from": span.start, "to": span.end}
+    return await _cached(request, "income_statement", params, render)

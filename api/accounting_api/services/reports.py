@@ -1,13 +1,39 @@
-"""Report use cases (any role may read them); balances come from db.reports."""
+"""Report use cases (any role may read them); balances come from db.reports.
+
+`cached` serves a rendered report from services.report_cache, keyed by the
+organization's ledger version.
+"""
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Awaitable, Callable, Mapping
 
 from accounting_api.db import reports as reports_db
 from accounting_api.db.connection import Database
 from accounting_api.domain import errors, reports
 from accounting_api.domain.roles import Principal
+from accounting_api.services import report_cache
+
+
+async def cached(
+    db: Database,
+    cache: report_cache.ReportCache,
+    principal: Principal,
+    *,
+    report: str,
+    params: Mapping[str, str],
+    render: Callable[[], Awaitable[bytes]],
+) -> bytes:
+    """The report's body as render() makes it, from the cache while the books are unchanged."""
+    if not cache.enabled:
+        return await render()
+    # Read before render() reads the books: a body may be newer than its version (a
+    # posting committed in between; the next request has the new version), never older.
+    async with db.transaction(principal.organization_id) as conn:
+        version = await reports_db.ledger_version(conn)
+    key = report_cache.key(principal.organization_id, report, version, params)
+    return await cache.get_or_render(report, key, render)
 
 
 async def trial_balance(
