@@ -87,7 +87,7 @@ class Books:
     receivable: dict[str, int]
     """Currency -> debit balance of the receivable accounts (1200 and its twins)."""
     open_totals: dict[str, int]
-    """Currency -> sum of the totals of open invoices."""
+    """Currency -> what open invoices still owe (their totals, unless paid or credited)."""
 
     def balanced(self) -> bool:
         return all(total == 0 for total in self.sums.values())
@@ -107,8 +107,8 @@ async def books(conn: asyncpg.Connection, org_id: str) -> Books:
         org_id,
     )
     open_totals = await conn.fetch(
-        "SELECT currency, sum(total) AS total FROM invoices"
-        " WHERE organization_id = $1 AND status = 'open' GROUP BY currency",
+        "SELECT currency, sum(total - amount_paid - amount_credit_applied) AS total"
+        " FROM invoices WHERE organization_id = $1 AND status = 'open' GROUP BY currency",
         org_id,
     )
     return Books(

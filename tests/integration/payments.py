@@ -12,6 +12,16 @@ from tests.integration.helpers import Tenant
 
 PAID_ON = "2026-02-01"
 
+Posted = list[tuple[str, str, int]]
+
+
+async def posted(client: httpx.AsyncClient, t: Tenant, entry_id: str) -> Posted:
+    """The entry's postings as (account code, side, amount), sorted."""
+    listing = await client.get("/v1/accounts", params={"limit": 100}, headers=t.auth)
+    by_id = {a["id"]: a["code"] for a in listing.json()["data"]}
+    entry = (await client.get(f"/v1/journal-entries/{entry_id}", headers=t.auth)).json()
+    return sorted((by_id[p["account_id"]], p["side"], p["amount"]) for p in entry["postings"])
+
 
 async def pay(
     client: httpx.AsyncClient, t: Tenant, customer_id: str, amount: int, **fields: Any
@@ -36,6 +46,30 @@ async def refund(
     return await client.post("/v1/refunds", json=body, headers=t.auth)
 
 
+async def credit(
+    client: httpx.AsyncClient, t: Tenant, invoice_id: str, **fields: Any
+) -> httpx.Response:
+    """A credit note of the invoice (by default its whole remainder, as an amount)."""
+    body = {"invoice": invoice_id, "date": PAID_ON, "reason": "order_change"} | fields
+    return await client.post("/v1/credit-notes", json=body, headers=t.auth)
+
+
+async def credited(
+    client: httpx.AsyncClient, t: Tenant, invoice_id: str, **fields: Any
+) -> dict[str, Any]:
+    response = await credit(client, t, invoice_id, **fields)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def apply_credit(
+    client: httpx.AsyncClient, t: Tenant, invoice_id: str, amount: int, **fields: Any
+) -> httpx.Response:
+    body = {"amount": amount, "date": PAID_ON} | fields
+    return await client.post(f"/v1/invoices/{invoice_id}/apply-credit", json=body, headers=t.auth)
+
+
 async def invoice(client: httpx.AsyncClient, t: Tenant, invoice_id: str) -> dict[str, Any]:
     result: dict[str, Any] = (await client.get(f"/v1/invoices/{invoice_id}", headers=t.auth)).json()
     return result
@@ -52,7 +86,8 @@ class Books:
     credits: dict[str, int]
     """Currency -> credit balance of 2300 and its twins."""
     unapplied: dict[str, int]
-    """Currency -> the payments' unapplied, unrefunded parts."""
+    """Currency -> the payments' unapplied, unrefunded parts and the credit notes'
+    unapplied parts."""
 
 
 async def _by_currency(conn: asyncpg.Connection, sql: str, org_id: str) -> dict[str, int]:
@@ -77,15 +112,18 @@ async def books(conn: asyncpg.Connection, org_id: str) -> Books:
         await _by_currency(conn, balance("1200", ""), org_id),
         await _by_currency(
             conn,
-            "SELECT currency, sum(total - amount_paid) AS total FROM invoices"
+            "SELECT currency, sum(total - amount_paid - amount_credit_applied) AS total"
+            " FROM invoices"
             " WHERE organization_id = $1 AND status = 'open' GROUP BY currency",
             org_id,
         ),
         await _by_currency(conn, balance("2300", "-"), org_id),
         await _by_currency(
             conn,
-            "SELECT currency, sum(amount - amount_applied - amount_refunded) AS total"
-            " FROM payments WHERE organization_id = $1 GROUP BY currency",
+            "SELECT currency, sum(total) AS total FROM ("
+            " SELECT currency, amount - amount_applied - amount_refunded AS total FROM payments"
+            " WHERE organization_id = $1 UNION ALL SELECT currency, amount - amount_applied"
+            " FROM credit_notes WHERE organization_id = $1) held GROUP BY currency",
             org_id,
         ),
     )
@@ -93,7 +131,7 @@ async def books(conn: asyncpg.Connection, org_id: str) -> Books:
 
 async def assert_books_agree(conn: asyncpg.Connection, org_id: str) -> Books:
     """Every currency balances; receivable is what open invoices still owe; customer
-    credits are the payments' unapplied parts."""
+    credits are the payments' and credit notes' unapplied parts."""
     found = await books(conn, org_id)
     assert not any(found.sums.values()), found
     assert found.receivable == found.open_due, found
@@ -106,6 +144,18 @@ async def counts(conn: asyncpg.Connection, org_id: str) -> dict[str, int]:
         "SELECT (SELECT count(*) FROM payments WHERE organization_id = $1) AS payments,"
         " (SELECT count(*) FROM payment_applications WHERE organization_id = $1) AS applications,"
         " (SELECT count(*) FROM refunds WHERE organization_id = $1) AS refunds,"
+        " (SELECT count(*) FROM credit_notes WHERE organization_id = $1) AS credit_notes,"
+        " (SELECT count(*) FROM credit_note_lines WHERE organization_id = $1) AS credit_lines,"
+        " (SELECT count(*) FROM credit_note_applications WHERE organization_id = $1)"
+        "   AS credit_applications,"
+        " (SELECT coalesce(max(last_number), 0) FROM credit_note_number_counters"
+        "   WHERE organization_id = $1) AS last_credit_note_number,"
+        " (SELECT coalesce(sum(amount), 0) FROM payment_applications WHERE organization_id = $1)"
+        "   AS applied,"
+        " (SELECT coalesce(sum(amount_credited + amount_credit_applied), 0) FROM invoices"
+        "   WHERE organization_id = $1) AS credited,"
+        " (SELECT coalesce(sum(amount_credited), 0) FROM revenue_recognitions"
+        "   WHERE organization_id = $1) AS recognition_credited,"
         " (SELECT count(*) FROM journal_entries WHERE organization_id = $1) AS entries,"
         " (SELECT count(*) FROM accounts WHERE organization_id = $1) AS accounts,"
         " (SELECT coalesce(sum(amount_paid), 0) FROM invoices WHERE organization_id = $1)"

@@ -2,13 +2,16 @@
 
 Random sequences of invoice drafts (1-3 lines, random amounts, quantities, discounts, tax,
 some deferred), finalize, void, mark uncollectible, payments (partial, full, over; applied
-or left to allocate), refunds, plain journal entries and their reversals always leave:
+or left to allocate), refunds, credit notes (by amount or by line; partial, full, over),
+customer credit applied to invoices, plain journal entries and their reversals always
+leave:
 
 - every currency balanced (sum of postings is zero; the trial balance's debits equal its
   credits);
 - receivable (1200 and its twins) equal to what open invoices still owe (an uncollectible
   invoice's receivable was written off to 6900, so it does not count);
-- customer credits (2300 and its twins) equal to the payments' unapplied, unrefunded parts.
+- customer credits (2300 and its twins) equal to the payments' unapplied, unrefunded parts
+  plus the credit notes' unapplied parts, and to the customers' credit balances.
 
 A refused operation answers a 4xx problem and changes nothing.
 
@@ -55,6 +58,7 @@ lines = st.fixed_dictionaries(
     },
     optional={"service_period": st.just({"start": "2026-01-01", "end": "2026-12-31"})},
 )
+SIZES = ["partial", "full", "over"]
 ops: st.SearchStrategy[Op] = st.one_of(
     st.tuples(
         st.just("create"),
@@ -74,6 +78,13 @@ ops: st.SearchStrategy[Op] = st.one_of(
         st.sampled_from([0, 0, 1, 3_000]),
     ),
     st.tuples(st.just("refund"), st.integers(0, 20), st.sampled_from(["partial", "full", "over"])),
+    st.tuples(
+        st.just("credit"),
+        st.integers(0, 20),
+        st.sampled_from(["partial", "full", "over"]),
+        st.booleans(),  # by line, or an amount spread over the lines
+    ),
+    st.tuples(st.just("apply_credit"), st.integers(0, 20), st.sampled_from(SIZES)),
     st.tuples(st.just("entry"), st.integers(1, 100_000)),
     st.tuples(st.just("reverse"), st.integers(0, 20)),
 )
@@ -151,6 +162,8 @@ async def step(w: World, op: Op) -> httpx.Response | None:
         amount = {"partial": max(1, left // 2), "full": left, "over": left + 1}[op[2]]
         refund = {"payment": payment, "amount": amount, "date": payments.PAID_ON}
         return await w.post("/v1/refunds", refund)
+    if kind in ("credit", "apply_credit"):
+        return await spend(w, op)
     if kind == "entry":
         accounts = w.tenant.accounts
         response = await w.post(
@@ -164,6 +177,30 @@ async def step(w: World, op: Op) -> httpx.Response | None:
     if original is None:
         return None
     return await w.post(f"/v1/journal-entries/{original}/reverse", None)
+
+
+def sized(size: str, left: int) -> int:
+    return {"partial": max(1, left // 3), "full": left, "over": left + 1}[size]
+
+
+async def spend(w: World, op: Op) -> httpx.Response | None:
+    """A credit note of an invoice, or customer credit applied to one."""
+    invoice = pick(w.invoices, op[1])
+    if invoice is None:
+        return None
+    found = await w.get(f"/v1/invoices/{invoice}")
+    if op[0] == "apply_credit":
+        held = (await w.get(f"/v1/customers/{found['customer']}"))["credit_balance"]
+        amount = sized(op[2], min(held, found["amount_remaining"]))
+        body = {"amount": amount, "date": payments.PAID_ON}
+        return await w.post(f"/v1/invoices/{invoice}/apply-credit", body)
+    amount = sized(op[2], found["total"] - found["amount_credited"])
+    note: dict[str, Any] = {"invoice": invoice, "date": payments.PAID_ON, "amount": amount}
+    if op[3] and found["lines"]:
+        first = found["lines"][0]
+        note.pop("amount")
+        note["lines"] = [{"line": first["id"], "amount": sized(op[2], first["total"])}]
+    return await w.post("/v1/credit-notes", note)
 
 
 # --- what must hold --------------------------------------------------------------------
@@ -183,6 +220,8 @@ async def snapshot(w: World) -> tuple[Any, ...]:
         await listing(w, "/v1/invoices"),
         await listing(w, "/v1/payments"),
         await listing(w, "/v1/refunds"),
+        await listing(w, "/v1/credit-notes"),
+        await listing(w, "/v1/customers"),
         await payments.counts(w.conn, w.tenant.org_id),
         await payments.books(w.conn, w.tenant.org_id),
     )
@@ -214,10 +253,13 @@ async def assert_books_whole(w: World) -> None:
         if invoice["status"] == "paid":
             assert invoice["amount_remaining"] == 0, invoice
     unapplied: dict[str, int] = defaultdict(int)
-    for payment in await listing(w, "/v1/payments"):
-        unapplied[payment["currency"]] += payment["amount_unapplied"]
+    for held in (*await listing(w, "/v1/payments"), *await listing(w, "/v1/credit-notes")):
+        unapplied[held["currency"]] += held["amount_unapplied"]
+    balances: dict[str, int] = defaultdict(int)
+    for found in await listing(w, "/v1/customers"):
+        balances[found["currency"]] += found["credit_balance"]
     assert nonzero(receivable) == nonzero(owed), (trial, owed)
-    assert nonzero(credits) == nonzero(unapplied), (credits, unapplied)
+    assert nonzero(credits) == nonzero(unapplied) == nonzero(balances), (credits, unapplied)
 
 
 async def run(client: httpx.AsyncClient, conn: asyncpg.Connection, sequence: list[Op]) -> None:

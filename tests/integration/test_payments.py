@@ -14,16 +14,7 @@ from prometheus_client import REGISTRY
 
 from tests.integration.billing import act, assert_problem, customer, finalized, line
 from tests.integration.helpers import Tenant, sign_up
-from tests.integration.payments import assert_books_agree, invoice, paid, pay, refund
-
-Posted = list[tuple[str, str, int]]
-
-
-async def posted(client: httpx.AsyncClient, t: Tenant, entry_id: str) -> Posted:
-    listing = await client.get("/v1/accounts", params={"limit": 100}, headers=t.auth)
-    by_id = {a["id"]: a["code"] for a in listing.json()["data"]}
-    entry = (await client.get(f"/v1/journal-entries/{entry_id}", headers=t.auth)).json()
-    return sorted((by_id[p["account_id"]], p["side"], p["amount"]) for p in entry["postings"])
+from tests.integration.payments import assert_books_agree, invoice, paid, pay, posted, refund
 
 
 async def setup(client: httpx.AsyncClient, **fields: Any) -> tuple[Tenant, str, dict[str, Any]]:

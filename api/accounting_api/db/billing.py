@@ -14,7 +14,10 @@ from accounting_api.domain.billing import Customer, Invoice, Line
 
 # --- customers -------------------------------------------------------------------------
 
-_CUSTOMER_COLUMNS = "id, name, email, currency, tier, billing_address, archived_at, created_at"
+_CUSTOMER_COLUMNS = (
+    "id, name, email, currency, tier, billing_address, archived_at, created_at,"
+    " customer_credit_balance(id) AS credit_balance"
+)
 
 
 def _customer(row: asyncpg.Record) -> Customer:
@@ -28,6 +31,7 @@ def _customer(row: asyncpg.Record) -> Customer:
         billing_address=json.loads(address) if address is not None else None,
         archived_at=row["archived_at"],
         created_at=row["created_at"],
+        credit_balance=row["credit_balance"],
     )
 
 
@@ -96,7 +100,7 @@ async def archive_customer(conn: Connection, customer_id: str) -> Customer | Non
 _INVOICE_COLUMNS = (
     "id, customer_id, currency, status, number, description, days_until_due, issue_date,"
     " due_date, subtotal, total_discount, tax, amount_paid, created_at, finalized_at, paid_at,"
-    " voided_at, uncollectible_at"
+    " voided_at, uncollectible_at, amount_credited, amount_credit_applied"
 )
 _LINE_COLUMNS = (
     "id, invoice_id, description, quantity_milli, unit_amount, discount, tax_rate_bp, amount,"
@@ -140,6 +144,8 @@ def _invoice(
         paid_at=row["paid_at"],
         voided_at=row["voided_at"],
         uncollectible_at=row["uncollectible_at"],
+        amount_credited=row["amount_credited"],
+        amount_credit_applied=row["amount_credit_applied"],
     )
 
 

@@ -52,8 +52,9 @@ def _refund(row: asyncpg.Record) -> Refund:
 
 
 _DUE = (
-    "SELECT id, status, total - amount_paid AS amount_due, uncollectible_at IS NOT NULL"
-    " AS written_off, customer_id, currency, issue_date, due_date, number FROM invoices"
+    "SELECT id, status, total - amount_paid - amount_credit_applied AS amount_due,"
+    " uncollectible_at IS NOT NULL AS written_off, customer_id, currency, issue_date,"
+    " due_date, number FROM invoices"
 )
 
 
@@ -96,7 +97,8 @@ async def set_invoice_status(conn: Connection, invoice_id: str, status: InvoiceS
 
 async def invoice_state(conn: Connection, invoice_ids: Sequence[str]) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT id, status, total, amount_paid, uncollectible_at IS NOT NULL AS written_off"
+        "SELECT id, status, total, amount_paid + amount_credit_applied AS amount_settled,"
+        " uncollectible_at IS NOT NULL AS written_off"
         " FROM invoices WHERE id = ANY($1::text[]) ORDER BY id",
         list(invoice_ids),
     )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from accounting_api.db.connection import Connection
+from accounting_api.domain.credit_notes import PendingPiece
 from accounting_api.domain.recognition import Due, Piece
 
 
@@ -47,14 +48,16 @@ def _due(row: asyncpg.Record) -> Due:
 
 
 async def claim_due(conn: Connection, today: datetime.date, limit: int) -> list[Due]:
-    """Lock pending pieces due by today of the current tenant's unvoided invoices.
+    """Lock pending pieces due by today of the current tenant's unvoided invoices, with
+    what credit notes left of them.
 
     SKIP LOCKED: pieces another worker holds are left to it; a piece it has
     recognized meanwhile is re-checked against `status = 'pending'` and dropped.
     """
     rows = await conn.fetch(
         "SELECT r.id, r.invoice_id, i.number AS invoice_number, r.line_id, r.currency,"
-        " r.revenue_account_id, r.deferred_account_id, r.recognize_on, r.amount"
+        " r.revenue_account_id, r.deferred_account_id, r.recognize_on,"
+        " r.amount - r.amount_credited AS amount"
         " FROM revenue_recognitions r JOIN invoices i ON i.id = r.invoice_id"
         " WHERE r.organization_id = app_current_org() AND r.status = 'pending'"
         " AND r.recognize_on <= $1 AND i.status <> 'void'"
@@ -90,6 +93,29 @@ async def lock_invoice_schedule(conn: Connection, invoice_id: str) -> list[async
         "SELECT id, status, journal_entry_id FROM revenue_recognitions"
         " WHERE invoice_id = $1 ORDER BY id FOR UPDATE",
         invoice_id,
+    )
+
+
+async def lock_pending(conn: Connection, invoice_id: str) -> list[PendingPiece]:
+    """The invoice's pending pieces with what credit notes left of them, locked: waits
+    for a worker posting one of them (which then is no longer pending)."""
+    rows = await conn.fetch(
+        "SELECT id, line_id, recognize_on, amount - amount_credited AS left FROM"
+        " revenue_recognitions WHERE invoice_id = $1 AND status = 'pending'"
+        " ORDER BY id FOR UPDATE",
+        invoice_id,
+    )
+    return [PendingPiece(**dict(row)) for row in rows if row["left"] > 0]
+
+
+async def credit_pieces(conn: Connection, taken: Sequence[tuple[int, int]]) -> None:
+    """(piece id, amount credited) pairs; a piece credited in full is cancelled."""
+    await conn.execute(
+        "UPDATE revenue_recognitions r SET amount_credited = r.amount_credited + u.part,"
+        " status = CASE WHEN r.amount_credited + u.part = r.amount THEN 'cancelled'"
+        " ELSE r.status END FROM unnest($1::int8[], $2::int8[]) AS u(id, part) WHERE r.id = u.id",
+        [piece_id for piece_id, _ in taken],
+        [part for _, part in taken],
     )
 
 

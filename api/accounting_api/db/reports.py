@@ -61,14 +61,15 @@ async def balances(conn: Connection, as_of: datetime.date) -> list[reports.Accou
 async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.OpenInvoice]:
     """Invoices issued by as_of that are still owed (open or uncollectible), with what is due.
 
-    Status and amount paid are today's: a payment or void recorded after as_of already
-    counts (documents carry no history of their amount paid).
+    Status, amount paid and credit applied are today's: a payment, credit note or void
+    recorded after as_of already counts (documents carry no history of their amount paid).
     """
     rows = await conn.fetch(
-        "SELECT i.customer_id, c.name, i.currency, i.due_date, i.total - i.amount_paid AS due"
+        "SELECT i.customer_id, c.name, i.currency, i.due_date,"
+        " i.total - i.amount_paid - i.amount_credit_applied AS due"
         "  FROM invoices i JOIN customers c ON c.id = i.customer_id"
         " WHERE i.organization_id = app_current_org() AND i.status IN ('open', 'uncollectible')"
-        "   AND i.issue_date <= $1 AND i.total > i.amount_paid",
+        "   AND i.issue_date <= $1 AND i.total > i.amount_paid + i.amount_credit_applied",
         as_of,
     )
     return [

@@ -171,6 +171,8 @@ class Customer:
     billing_address: dict[str, Any] | None
     archived_at: datetime.datetime | None
     created_at: datetime.datetime
+    credit_balance: int = 0
+    """Available credit in its currency: unapplied payments and credit notes."""
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -231,13 +233,17 @@ class Invoice:
     paid_at: datetime.datetime | None = None
     voided_at: datetime.datetime | None = None
     uncollectible_at: datetime.datetime | None = None
+    amount_credited: int = 0
+    """By the credit notes issued against it."""
+    amount_credit_applied: int = 0
+    """Credit-note credit that settled part of it (its own credit notes' or others')."""
 
     @property
     def amount_remaining(self) -> int:
         """What the customer still owes: nothing once the invoice is void."""
         if self.status is InvoiceStatus.VOID:
             return 0
-        return self.totals.total - self.amount_paid
+        return self.totals.total - self.amount_paid - self.amount_credit_applied
 
     def entry(self, kind: EntryKind) -> str | None:
         return next((e.journal_entry_id for e in self.entries if e.kind is kind), None)
@@ -278,12 +284,18 @@ def transition(invoice: Invoice, action: Action) -> InvoiceStatus:
     """The status `action` moves the invoice to, or the Conflict that forbids it.
 
     A finalized invoice with nothing to collect (every line free or fully discounted)
-    is paid at once, as it posts nothing.
+    is paid at once, as it posts nothing. An invoice with credit notes is never voided.
     """
     status = _NEXT.get((invoice.status, action))
     if status is None:
         refusal = _refusal(invoice.status, action)
         raise refusal(f"invoice {invoice.id} is {invoice.status}; cannot {action}", param="id")
+    if action is Action.VOID and invoice.amount_credited:
+        raise errors.InvoiceCredited(
+            f"invoice {invoice.id} has credit notes: it is corrected, not voided; credit what"
+            " is left instead",
+            param="id",
+        )
     if action is Action.FINALIZE:
         if not invoice.lines:
             raise errors.InvoiceEmpty(f"invoice {invoice.id} has no lines", param="lines")

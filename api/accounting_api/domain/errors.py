@@ -180,6 +180,26 @@ class InvoiceCustomerMismatch(AccountingError):
     code = "invoice_customer_mismatch"
 
 
+# --- credit notes and customer credit -------------------------------------------------
+
+
+class AmountExceedsCreditable(Conflict):
+    """Crediting more of an invoice (or of one of its lines) than earlier credit notes
+    left of it (checked once the invoice is locked)."""
+
+    code = "amount_exceeds_creditable"
+
+
+class InsufficientCredit(Conflict):
+    code = "insufficient_credit"
+
+
+class InvoiceCredited(Conflict):
+    """Voiding an invoice that credit notes corrected (they would be undone twice)."""
+
+    code = "invoice_credited"
+
+
 # --- accounting periods ---------------------------------------------------------------
 
 

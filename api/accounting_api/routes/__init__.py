@@ -13,6 +13,7 @@ from accounting_api.routes import audit as audit_routes
 from accounting_api.routes import audit_models as am
 from accounting_api.routes import billing, ledger, models, ops, payments, reports, support, tenancy
 from accounting_api.routes import billing_models as bm
+from accounting_api.routes import credit_notes as credit_note_routes
 from accounting_api.routes import exports as exports_routes
 from accounting_api.routes import openapi as openapi_spec
 from accounting_api.routes import payment_models as pm
@@ -441,6 +442,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         pm.RefundOut,
         tag="billing",
     ),
+    *credit_note_routes.ENDPOINTS,
     Endpoint(
         "GET",
         "/v1/audit-events",

@@ -32,6 +32,7 @@ ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/invoices/{id}/finalize"): "finalized",
     ("POST", "/v1/invoices/{id}/void"): "voided",
     ("POST", "/v1/invoices/{id}/mark-uncollectible"): "marked_uncollectible",
+    ("POST", "/v1/invoices/{id}/apply-credit"): "credit_applied",
     ("POST", "/v1/customers/{id}/archive"): "archived",
     ("POST", "/v1/periods/{period}/close"): "closed",
     ("POST", "/v1/periods/{period}/reopen"): "reopened",

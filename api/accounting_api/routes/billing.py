@@ -28,6 +28,7 @@ def customer_out(customer: billing.Customer) -> m.CustomerOut:
         archived=customer.archived_at is not None,
         archived_at=customer.archived_at,
         created_at=customer.created_at,
+        credit_balance=customer.credit_balance,
     )
 
 
@@ -110,6 +111,8 @@ def invoice_out(invoice: billing.Invoice) -> m.InvoiceOut:
         tax=invoice.totals.tax,
         total=invoice.totals.total,
         amount_paid=invoice.amount_paid,
+        amount_credited=invoice.amount_credited,
+        amount_credit_applied=invoice.amount_credit_applied,
         amount_remaining=invoice.amount_remaining,
         lines=[line_out(line) for line in invoice.lines],
         journal_entries=[

@@ -95,6 +95,10 @@ class CustomerOut(Out):
     archived: bool
     archived_at: datetime.datetime | None
     created_at: datetime.datetime
+    credit_balance: int = Field(
+        description="Available credit in the customer's currency (unapplied payments and"
+        " credit notes): POST /v1/invoices/{id}/apply-credit spends it."
+    )
 
 
 class CustomerListQuery(ListQuery):
@@ -196,8 +200,12 @@ class InvoiceOut(Out):
     discount: int
     tax: int
     total: int
-    amount_paid: int
-    amount_remaining: int
+    amount_paid: int = Field(description="By payments (and payment credit applied).")
+    amount_credited: int = Field(description="By the credit notes issued against it.")
+    amount_credit_applied: int = Field(
+        description="Credit-note credit that settled part of it (its own or others')."
+    )
+    amount_remaining: int = Field(description="total - amount_paid - amount_credit_applied.")
     lines: list[LineOut]
     journal_entries: list[PostedEntryOut]
     created_at: datetime.datetime

@@ -44,7 +44,7 @@ def _today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
-async def _post(
+async def post_entry(
     conn: Connection,
     principal: Principal,
     date: datetime.date,
@@ -52,8 +52,9 @@ async def _post(
     postings: Sequence[ledger.Posting],
     *,
     request_id: str | None,
+    entry_id: str | None = None,
 ) -> str:
-    entry = ledger.NewEntry(ids.new_id("je"), date, description, tuple(postings))
+    entry = ledger.NewEntry(entry_id or ids.new_id("je"), date, description, tuple(postings))
     await ledger_db.insert_entries(
         conn,
         principal.organization_id,
@@ -64,11 +65,11 @@ async def _post(
     return entry.id
 
 
-async def _settle(conn: Connection, invoice_ids: Sequence[str]) -> None:
-    """Paid once fully covered; owed again (open, or uncollectible if it had been
-    written off) once a refund uncovers it."""
+async def settle(conn: Connection, invoice_ids: Sequence[str]) -> None:
+    """Paid once fully covered by payments and credit; owed again (open, or
+    uncollectible if it had been written off) once a refund uncovers it."""
     for row in await payments_db.invoice_state(conn, invoice_ids):
-        if row["amount_paid"] == row["total"]:
+        if row["amount_settled"] == row["total"]:
             status = InvoiceStatus.PAID
         elif row["written_off"]:
             status = InvoiceStatus.UNCOLLECTIBLE
@@ -101,13 +102,16 @@ _UNPAYABLE: dict[str, type[errors.Conflict]] = {
 }
 
 
-def _payable(row: asyncpg.Record | None, customer: Customer, when: datetime.date, i: int) -> Due:
-    param = f"applied_to[{i}].invoice"
+def payable(
+    row: asyncpg.Record | None, customer_id: str, when: datetime.date, *, param: str
+) -> Due:
+    """A locked invoice money may go to: the customer's, finalized, not void nor paid,
+    issued by `when`."""
     if row is None:
         raise errors.ResourceMissing("no such invoice", param=param)
-    if row["customer_id"] != customer.id:
+    if row["customer_id"] != customer_id:
         raise errors.InvoiceCustomerMismatch(
-            f"invoice {row['id']} is billed to {row['customer_id']}, not {customer.id}",
+            f"invoice {row['id']} is billed to {row['customer_id']}, not {customer_id}",
             param=param,
         )
     refusal = _UNPAYABLE.get(row["status"])
@@ -115,8 +119,7 @@ def _payable(row: asyncpg.Record | None, customer: Customer, when: datetime.date
         raise refusal(f"invoice {row['id']} is {row['status']}: it cannot be paid", param=param)
     if when < row["issue_date"]:
         raise errors.ValidationFailed(
-            f"the payment date {when} is before invoice {row['id']}'s issue date"
-            f" {row['issue_date']}",
+            f"the date {when} is before invoice {row['id']}'s issue date {row['issue_date']}",
             param="date",
         )
     return Due(row["id"], row["amount_due"], row["written_off"])
@@ -127,7 +130,9 @@ async def _requested(
 ) -> dict[str, Due]:
     rows = await payments_db.lock_invoices(conn, [a.invoice_id for a in requested])
     dues = {
-        a.invoice_id: _payable(rows.get(a.invoice_id), customer, when, i)
+        a.invoice_id: payable(
+            rows.get(a.invoice_id), customer.id, when, param=f"applied_to[{i}].invoice"
+        )
         for i, a in enumerate(requested)
     }
     payments.check_within_due(requested, dues)
@@ -161,7 +166,9 @@ async def _record(
         )
         payment_id = ids.new_id("pay")
         description = f"Payment {payment_id} from customer {customer.id} ({data.method})"
-        entry_id = await _post(conn, principal, when, description, postings, request_id=request_id)
+        entry_id = await post_entry(
+            conn, principal, when, description, postings, request_id=request_id
+        )
         payment = Payment(
             payment_id,
             customer.id,
@@ -178,7 +185,7 @@ async def _record(
             datetime.datetime.now(datetime.UTC),
         )
         await payments_db.insert_payment(conn, org, payment, applications)
-        await _settle(conn, [a.invoice_id for a in applications])
+        await settle(conn, [a.invoice_id for a in applications])
         return await _reloaded(conn, payment_id)
 
 
@@ -264,7 +271,9 @@ async def create_refund(
         postings = payments.refund_postings(payment.currency, accounts, plan, dues)
         refund_id = ids.new_id("re")
         description = f"Refund {refund_id} of payment {payment.id}"
-        entry_id = await _post(conn, principal, when, description, postings, request_id=request_id)
+        entry_id = await post_entry(
+            conn, principal, when, description, postings, request_id=request_id
+        )
         refund = Refund(
             refund_id,
             payment.id,
@@ -277,7 +286,7 @@ async def create_refund(
             datetime.datetime.now(datetime.UTC),
         )
         await payments_db.insert_refund(conn, org, refund, plan.from_applications)
-        await _settle(conn, invoice_ids)
+        await settle(conn, invoice_ids)
         created = await payments_db.get_refund(conn, refund_id)
     assert created is not None
     return created

@@ -1,0 +1,326 @@
+"""Credit note rules: what may be credited, how an amount spreads over an invoice's
+lines, what comes off deferred revenue, and what a credit note and applied credit post.
+
+A credit note takes part of an invoice back, line by line: each credited line gives
+back part of its amount (net of discount) and of its tax, never more than what earlier
+credit notes left of them, so the invoice is never credited beyond its total. A share
+of a line's total is split into amount and tax in the proportion still left of them,
+so crediting a line in parts ends exactly at its amounts.
+
+What a credit note takes off the amount due (its pre-payment part) credits receivable
+(bad-debt expense for a written-off invoice, as a recovery does); the rest, for an
+invoice already paid, becomes the customer's credit (2300 Customer Credits), never
+lost. Revenue comes back from deferred revenue first for a line still being
+recognized (its future pieces shrink, the latest first), then from revenue.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from accounting_api.domain import billing, errors, ledger
+from accounting_api.domain.billing import Invoice, InvoiceStatus
+from accounting_api.domain.ledger import Posting, Side
+from accounting_api.domain.recognition import allocate
+
+
+class Reason(enum.StrEnum):
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    ORDER_CHANGE = "order_change"
+    PRODUCT_UNSATISFACTORY = "product_unsatisfactory"
+
+
+@dataclass(frozen=True, slots=True)
+class CreditLine:
+    """What a credit note takes off one invoice line."""
+
+    line_id: str
+    quantity_milli: int | None
+    amount: int
+    """Net of discount, without tax."""
+    tax: int
+    deferred: int = 0
+    """The part of amount taken from deferred revenue."""
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.tax
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNote:
+    id: str
+    number: int
+    invoice_id: str
+    customer_id: str
+    currency: str
+    reason: Reason | None
+    memo: str
+    amount: int
+    tax: int
+    pre_payment_amount: int
+    amount_applied: int
+    credited_on: datetime.date
+    lines: tuple[CreditLine, ...]
+    journal_entry_id: str
+    created_at: datetime.datetime
+
+    @property
+    def post_payment_amount(self) -> int:
+        """The part that became the customer's credit."""
+        return self.amount - self.pre_payment_amount
+
+    @property
+    def unapplied(self) -> int:
+        """The customer's credit this credit note still holds."""
+        return self.amount - self.amount_applied
+
+
+@dataclass(frozen=True, slots=True)
+class LineRequest:
+    line_id: str
+    quantity_milli: int | None = None
+    amount: int | None = None
+    """The line's total (tax included) to credit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """What credit notes have left of one line."""
+
+    line: billing.Line
+    amount: int
+    tax: int
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.tax
+
+
+# --- what may be credited --------------------------------------------------------------
+
+_NOT_CREDITABLE: dict[InvoiceStatus, type[errors.Conflict]] = {
+    InvoiceStatus.DRAFT: errors.InvoiceNotFinalized,
+    InvoiceStatus.VOID: errors.InvoiceAlreadyVoid,
+}
+
+
+def check_creditable(invoice: Invoice, date: datetime.date) -> None:
+    """Only a finalized invoice that is not void, on or after its issue date."""
+    refusal = _NOT_CREDITABLE.get(invoice.status)
+    if refusal is not None:
+        raise refusal(
+            f"invoice {invoice.id} is {invoice.status}: it cannot be credited", param="invoice"
+        )
+    if invoice.issue_date is not None and date < invoice.issue_date:
+        raise errors.ValidationFailed(
+            f"the date {date} is before the invoice's issue date {invoice.issue_date}",
+            param="date",
+        )
+
+
+def left_by_line(invoice: Invoice, credited: Mapping[str, tuple[int, int]]) -> dict[str, Left]:
+    """Line id -> what is left of it, given (amount, tax) credited so far per line."""
+    left = {}
+    for line in invoice.lines:
+        amount, tax = credited.get(line.id, (0, 0))
+        left[line.id] = Left(line, line.amounts.net - amount, line.amounts.tax - tax)
+    return left
+
+
+def _share(left: Left, total: int, quantity_milli: int | None = None) -> CreditLine:
+    """`total` of a line split into amount and tax in the proportion left of them."""
+    tax = billing.round_half_up(total * left.tax, left.total) if left.total else 0
+    return CreditLine(left.line.id, quantity_milli, total - tax, tax)
+
+
+def _requested_total(left: Left, request: LineRequest, param: str) -> int:
+    line = left.line
+    if request.quantity_milli is None:
+        assert request.amount is not None
+        total, param = request.amount, f"{param}.amount"
+    else:
+        if request.quantity_milli > line.quantity_milli:
+            raise errors.AmountExceedsCreditable(
+                f"line {line.id} has a quantity of {billing.format_quantity(line.quantity_milli)}",
+                param=f"{param}.quantity",
+            )
+        total = billing.round_half_up(
+            line.amounts.total * request.quantity_milli, line.quantity_milli
+        )
+        param = f"{param}.quantity"
+    if total > left.total:
+        raise errors.AmountExceedsCreditable(
+            f"{total} exceeds the {left.total} of line {line.id} not credited yet", param=param
+        )
+    if total == 0:
+        raise errors.ValidationFailed(f"line {line.id} has nothing to credit", param=param)
+    return total
+
+
+def plan_lines(left: Mapping[str, Left], requests: Sequence[LineRequest]) -> list[CreditLine]:
+    """The credit lines asked for, each checked against what is left of its line."""
+    planned, seen = [], set()
+    for i, request in enumerate(requests):
+        param = f"lines[{i}]"
+        found = left.get(request.line_id)
+        if found is None:
+            raise errors.ResourceMissing(
+                f"the invoice has no line {request.line_id}", param=f"{param}.line"
+            )
+        if request.line_id in seen:
+            raise errors.ValidationFailed(
+                f"line {request.line_id} is named twice", param=f"{param}.line"
+            )
+        seen.add(request.line_id)
+        total = _requested_total(found, request, param)
+        planned.append(_share(found, total, request.quantity_milli))
+    return planned
+
+
+def plan_amount(left: Mapping[str, Left], amount: int) -> list[CreditLine]:
+    """`amount` spread over the lines in proportion to what is left of each."""
+    available = [entry for entry in left.values() if entry.total > 0]
+    creditable = sum(entry.total for entry in available)
+    if amount > creditable:
+        raise errors.AmountExceedsCreditable(
+            f"{amount} exceeds the {creditable} of the invoice not credited yet", param="amount"
+        )
+    shares = allocate(amount, [entry.total for entry in available])
+    return [_share(entry, share) for entry, share in zip(available, shares, strict=True) if share]
+
+
+# --- deferred revenue ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPiece:
+    """A pending recognition piece of a line, as locked by the service."""
+
+    id: int
+    line_id: str
+    recognize_on: datetime.date
+    left: int
+    """Its amount not credited yet."""
+
+
+def take_deferred(
+    lines: Sequence[CreditLine], pieces: Sequence[PendingPiece]
+) -> tuple[list[CreditLine], list[tuple[int, int]]]:
+    """Each line's amount taken from its pending pieces first, the latest first:
+    the lines with their deferred part, and (piece id, amount credited) pairs."""
+    by_line: defaultdict[str, list[PendingPiece]] = defaultdict(list)
+    for piece in pieces:
+        by_line[piece.line_id].append(piece)
+    taken: list[tuple[int, int]] = []
+    result = []
+    for line in lines:
+        want = line.amount
+        for piece in sorted(by_line[line.line_id], key=lambda p: p.recognize_on, reverse=True):
+            part = min(want, piece.left)
+            if part > 0:
+                taken.append((piece.id, part))
+                want -= part
+        result.append(replace(line, deferred=line.amount - want))
+    return result, taken
+
+
+# --- postings --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostingAccounts:
+    """Account ids, all in the invoice's currency."""
+
+    receivable: str
+    tax_payable: str
+    deferred_revenue: str
+    bad_debt: str
+    customer_credits: str
+
+
+def settled_account(accounts: PostingAccounts, written_off: bool) -> str:
+    """What credit taken off an amount due credits: receivable, or bad-debt expense
+    for an invoice whose receivable was written off."""
+    return accounts.bad_debt if written_off else accounts.receivable
+
+
+def credit_note_postings(
+    lines: Sequence[CreditLine],
+    revenue_accounts: Mapping[str, str],
+    accounts: PostingAccounts,
+    *,
+    pre_payment: int,
+    written_off: bool,
+    currency: str,
+) -> list[Posting]:
+    """Revenue (deferred first) and tax payable debits; receivable credit of the part
+    off the amount due, customer credits credit of the rest."""
+    debits: defaultdict[str, int] = defaultdict(int)
+    for line in lines:
+        debits[accounts.deferred_revenue] += line.deferred
+        debits[revenue_accounts[line.line_id]] += line.amount - line.deferred
+        debits[accounts.tax_payable] += line.tax
+    total = sum(line.total for line in lines)
+    credits = {
+        settled_account(accounts, written_off): pre_payment,
+        accounts.customer_credits: total - pre_payment,
+    }
+    postings = [Posting(a, Side.DEBIT, amount, currency) for a, amount in debits.items() if amount]
+    postings += [
+        Posting(a, Side.CREDIT, amount, currency) for a, amount in credits.items() if amount
+    ]
+    ledger.check_balanced(postings)
+    return postings
+
+
+def credit_application_postings(
+    amount: int, accounts: PostingAccounts, written_off: bool, currency: str
+) -> list[Posting]:
+    """Customer credit applied to an invoice: customer credits debit, receivable (or
+    bad-debt expense) credit."""
+    postings = [
+        Posting(accounts.customer_credits, Side.DEBIT, amount, currency),
+        Posting(settled_account(accounts, written_off), Side.CREDIT, amount, currency),
+    ]
+    ledger.check_balanced(postings)
+    return postings
+
+
+# --- applying customer credit ----------------------------------------------------------
+
+
+class SourceKind(enum.StrEnum):
+    PAYMENT = "payment"
+    CREDIT_NOTE = "credit_note"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Customer credit held by a payment or a credit note, as locked by the service."""
+
+    kind: SourceKind
+    id: str
+    available: int
+    created_at: datetime.datetime
+
+
+def draw_credit(sources: Sequence[Source], amount: int) -> list[tuple[Source, int]]:
+    """(source, amount drawn) pairs, the oldest credit first."""
+    available = sum(source.available for source in sources)
+    if amount > available:
+        raise errors.InsufficientCredit(
+            f"{amount} exceeds the customer's available credit of {available}", param="amount"
+        )
+    drawn, left = [], amount
+    for source in sorted(sources, key=lambda s: (s.created_at, s.id)):
+        part = min(left, source.available)
+        if part > 0:
+            drawn.append((source, part))
+            left -= part
+    return drawn

@@ -1,0 +1,87 @@
+"""Request and response bodies of credit notes and applied customer credit (pydantic;
+strict)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from accounting_api.domain import billing
+from accounting_api.domain.credit_notes import Reason
+from accounting_api.routes.billing_models import Quantity
+from accounting_api.routes.models import Body, Currency, Description, ListQuery, Out, Ref
+from accounting_api.routes.payment_models import Positive
+
+
+class CreditLineIn(Body):
+    line: Ref = Field(description="A line of the credited invoice.")
+    quantity: Quantity | None = Field(
+        default=None, description="Units of the line to credit (its total pro rata)."
+    )
+    amount: Positive | None = Field(
+        default=None, description="Or the part of the line's total (tax included) to credit."
+    )
+
+
+class CreditNoteIn(Body):
+    invoice: Ref = Field(description="An open, paid or uncollectible invoice.")
+    amount: Positive | None = Field(
+        default=None,
+        description="Tax included, spread over the lines in proportion to what is left of"
+        " them. Give amount or lines.",
+    )
+    lines: (
+        Annotated[list[CreditLineIn], Field(min_length=1, max_length=billing.MAX_LINES)] | None
+    ) = None
+    reason: Reason | None = None
+    memo: Description = ""
+    currency: Currency | None = Field(default=None, description="Must be the invoice's.")
+    date: datetime.date | None = Field(
+        default=None, description="When it is booked: today (UTC) by default."
+    )
+
+
+class CreditNoteListQuery(ListQuery):
+    invoice: Ref | None = None
+    customer: Ref | None = None
+
+
+class CreditLineOut(Out):
+    line: str
+    quantity: str | None = Field(description="Decimal text, when credited by quantity.")
+    amount: int = Field(description="Net of discount, without tax.")
+    tax: int
+    total: int
+    deferred: int = Field(description="The part of amount taken back from deferred revenue.")
+
+
+class CreditNoteOut(Out):
+    object: Literal["credit_note"] = "credit_note"
+    id: str
+    number: int = Field(description="Gap-free per organization.")
+    invoice: str
+    customer: str
+    currency: str
+    reason: Reason | None
+    memo: str
+    subtotal: int
+    tax: int
+    amount: int = Field(description="Tax included.")
+    pre_payment_amount: int = Field(description="Taken off the invoice's amount due.")
+    post_payment_amount: int = Field(description="Credited to the customer's balance.")
+    amount_unapplied: int = Field(description="The customer's credit it still holds.")
+    date: datetime.date
+    lines: list[CreditLineOut]
+    journal_entry_id: str
+    created_at: datetime.datetime
+
+
+class ApplyCreditIn(Body):
+    amount: Positive = Field(
+        description="At most the customer's available credit and what the invoice still owes."
+    )
+    date: datetime.date | None = Field(
+        default=None, description="When it is booked: today (UTC) by default."
+    )
