@@ -184,3 +184,8 @@ class ListOut(Out, Generic[T]):
     object: Literal["list"] = "list"
     data: list[T]
     has_more: bool
+
+
+def list_of(model: type[BaseModel]) -> type[BaseModel]:
+    """The list envelope of `model`, for the route table."""
+    return ListOut[model]  # type: ignore[valid-type]
