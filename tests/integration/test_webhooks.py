@@ -58,6 +58,13 @@ async def test_invoice_and_payment_events_are_signed_and_delivered_once_by_two_w
     assert sent["invoice.paid"]["data"]["object"]["status"] == "paid"
     assert sent["payment.succeeded"]["data"]["object"]["amount"] == invoice["total"]
     assert all(not verified("whsec_wrong", h, b) for h, b in receiver.received)
+    # An invoice event says what the API's invoice says about the money.
+    now = (await client.get(f"/v1/invoices/{invoice['id']}", headers=t.auth)).json()
+    money = ("total", "amount_paid", "amount_credited", "amount_credit_applied", "amount_remaining")
+    assert {k: sent["invoice.paid"]["data"]["object"][k] for k in money} == {
+        k: now[k] for k in money
+    }
+    assert sent["invoice.finalized"]["data"]["object"]["amount_remaining"] == invoice["total"]
 
 
 async def test_a_failing_receiver_is_retried_with_growing_delays_until_it_accepts(
