@@ -130,6 +130,13 @@ def _flag(raw: str) -> bool:
     return bool(parse_value("bool", raw))
 
 
+def _at_least_one(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accounting-api", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -161,8 +168,8 @@ def parser() -> argparse.ArgumentParser:
         )
     worker.add_argument(
         "--webhook-max-attempts",
-        type=int,
-        default=int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "22")),
+        type=_at_least_one,
+        default=os.environ.get("WEBHOOK_MAX_ATTEMPTS", "22"),
         help="attempts before a webhook delivery is failed for good (about 3 days)",
     )
     worker.add_argument(

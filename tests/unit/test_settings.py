@@ -107,3 +107,13 @@ def test_the_worker_reads_the_webhook_switches_from_the_environment(
     assert Settings.from_env(REQUIRED | {"WEBHOOK_ALLOW_INSECURE": raw}).webhook_allow_insecure is (
         expected
     )
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "many"])
+def test_the_worker_refuses_a_max_attempts_that_would_never_deliver(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], raw: str
+) -> None:
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", raw)
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["worker", "--once"])
+    assert "--webhook-max-attempts" in capsys.readouterr().err
