@@ -51,11 +51,14 @@ async def test_ready_when_the_schema_is_migrated(client: httpx.AsyncClient) -> N
 async def test_without_a_database_the_api_starts_and_reports_unhealthy(
     make_app: MakeApp,
 ) -> None:
-    # A replica whose database is unreachable should stay up and say so (503 on both
-    # probes), so the orchestrator takes it out of rotation instead of crash-looping it.
+    # A replica whose database is unreachable should stay up and say so (503 on /ready
+    # and /health) but stay alive (the liveness probe's /health/live), so the
+    # orchestrator takes it out of rotation instead of crash-looping it.
     async with serve(make_app(database_url=DEAD_DATABASE)) as http:
         ready = await http.get("/ready")
         health = await http.get("/health")
+        live = await http.get("/health/live")
+    assert (live.status_code, live.json()["status"]) == (200, "alive")
     assert ready.status_code == 503
     assert ready.json()["status"] == "not_ready"
     assert health.status_code == 503

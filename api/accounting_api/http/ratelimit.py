@@ -24,7 +24,7 @@ from accounting_api.http.context import state
 log = logging.getLogger("accounting_api.ratelimit")
 
 AUTH_PATHS = frozenset({"/v1/auth/token"})
-EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics"})
+EXEMPT_PATHS = frozenset({"/health", "/health/live", "/ready", "/metrics"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,6 +205,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "GET",
+        "/health/live",
+        ops.live,
+        "Liveness: the process answers (no dependency checked)",
+        auth=False,
+        tag="operations",
+    ),
+    Endpoint(
+        "GET",
         "/ready",
         ops.ready,
         "Readiness: database reachable, schema current",

@@ -1,4 +1,4 @@
-"""Operations endpoints: /health, /ready, /metrics, /openapi.json."""
+"""Operations endpoints: /health, /health/live, /ready, /metrics, /openapi.json."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ async def health(request: Request) -> Response:
     }
     status = 503 if report.status == health_service.UNHEALTHY else 200
     return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+async def live(request: Request) -> Response:
+    """Liveness: the process answers. No dependency is checked, so a database or Redis
+    outage never makes Kubernetes restart every replica (/ready takes them out of
+    rotation instead)."""
+    body = {"status": "alive", "uptime_seconds": round(time.monotonic() - _STARTED, 1)}
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
 async def ready(request: Request) -> Response:

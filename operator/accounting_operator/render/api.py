@@ -43,7 +43,9 @@ def api_container(platform: Platform) -> Manifest:
     return {
         **pods.container(platform, "api", args, env, spec.api.resources),
         "ports": [{"name": "http", "containerPort": pods.PORT, "protocol": "TCP"}],
-        "livenessProbe": probe("/health", LIVENESS),
+        # Not /health: it fails while the database is down, and restarting every
+        # replica for that would only add a crash loop to the outage.
+        "livenessProbe": probe("/health/live", LIVENESS),
         "readinessProbe": probe("/ready", READINESS),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
     }

@@ -89,7 +89,7 @@ def test_app_secrets(kind: str) -> None:
 def test_api_probes_ports_and_resources() -> None:
     container = only_container(api.deployment(helpers.platform()))
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
     assert container["livenessProbe"]["initialDelaySeconds"] == 30
     assert container["readinessProbe"]["periodSeconds"] == 5
