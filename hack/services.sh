@@ -8,6 +8,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_PORT=${UA_PG_PORT:-55432}
 REDIS_PORT=${UA_REDIS_PORT:-56379}
+# A three-node Redis Cluster (no replicas) on this port and the two after (and their
+# cluster bus, 10000 higher, so at most 55533): production may run Redis Cluster, whose
+# rule of one hash slot per command the tests check.
+REDIS_CLUSTER_PORT=${UA_REDIS_CLUSTER_PORT:-46400}
 PG_BIN=${UA_PG_BIN:-}
 PG_SUPERUSER=ua_admin
 PG_SUPERPASS=ua_admin_local_only
@@ -112,18 +116,64 @@ redis_stop() {
   rm -f "$pidf"
 }
 
+cluster_ports() { seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 2)); }
+
+redis_cluster_start() {
+  local base port nodes=()
+  base=$(state_dir)/redis-cluster
+  if redis-cli -p "$REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+    log "Redis Cluster already running on 127.0.0.1:$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 2))"
+    return
+  fi
+  rm -rf "$base"
+  for port in $(cluster_ports); do
+    mkdir -p "$base/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$base/$port" \
+      --pidfile "$base/$port/redis.pid" --logfile "$base/$port/redis.log" --save '' \
+      --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf >/dev/null
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in $(cluster_ports); do
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || {
+      tail -n 5 "$base/$port/redis.log" >&2; log "Redis Cluster node $port did not start"; exit 1; }
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+  for _ in $(seq 100); do
+    redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q 'cluster_state:ok' && break
+    sleep 0.1
+  done
+  log "Redis Cluster started on 127.0.0.1:$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 2))"
+}
+
+redis_cluster_stop() {
+  local base pidf pid stopped=""
+  base=$(state_dir)/redis-cluster
+  for pidf in "$base"/*/redis.pid; do
+    [ -f "$pidf" ] || continue
+    pid=$(cat "$pidf")
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      stopped=1
+    fi
+    rm -f "$pidf"
+  done
+  [ -z "$stopped" ] || log "Redis Cluster stopped"
+}
+
 env_lines() {
   cat <<ENV
 export DATABASE_URL=postgresql://$APP_USER:$APP_PASS@127.0.0.1:$PG_PORT/accounting
 export MIGRATION_DATABASE_URL=postgresql://$PG_SUPERUSER:$PG_SUPERPASS@127.0.0.1:$PG_PORT/accounting
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+export REDIS_CLUSTER_TEST_URL=redis://127.0.0.1:$REDIS_CLUSTER_PORT
 ENV
 }
 
 case "${1:-}" in
   install) install ;;
-  start) install; pg_start; redis_start ;;
-  stop) redis_stop; pg_stop ;;
+  start) install; pg_start; redis_start; redis_cluster_start ;;
+  stop) redis_cluster_stop; redis_stop; pg_stop ;;
   status) dir=$(state_dir); ls "$dir" ;;
   env) env_lines ;;
   *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from accounting_api import logs, routes
+from accounting_api import logs, redis_connection, routes
 from accounting_api.db.connection import Database
 from accounting_api.http import problems
 from accounting_api.http.auth import AuthenticationMiddleware
@@ -27,12 +26,7 @@ def create_app(settings: Settings) -> Starlette:
     codec = TokenCodec(
         settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_ttl_seconds
     )
-    redis_client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-        retry_on_timeout=False,
-    )
+    redis_client = redis_connection.connect(settings)
     db = Database(
         settings.database_url,
         min_size=settings.db_pool_min,
@@ -61,7 +55,7 @@ def create_app(settings: Settings) -> Starlette:
 
 
 def _middleware(
-    settings: Settings, db: Database, redis_client: redis.Redis, codec: TokenCodec
+    settings: Settings, db: Database, redis_client: redis_connection.Client, codec: TokenCodec
 ) -> list[Middleware]:
     """Outermost first: request context, authentication, rate limits, idempotency."""
     general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)

@@ -70,6 +70,8 @@ class Settings:
     report_cache_ttl_seconds: int = 300
     """How long a report response stays cached in Redis; 0 disables the cache. Keys hold
     the organization's ledger version, so a posting is never hidden by the cache."""
+    redis_cluster: bool = False
+    """REDIS_URL names a node of a Redis Cluster: talk to the cluster (slots, redirects)."""
     redis_timeout_seconds: float = 0.25
     """Socket timeout for Redis calls; past it the API fails open (or closed for auth)."""
     trust_forwarded_for: bool = False

@@ -59,6 +59,11 @@ class RedisSpec(Model):
     url_secret_ref: SecretKeyRef = Field(
         description="Secret key holding the Redis URL (it may carry a password)."
     )
+    cluster: bool = Field(
+        False,
+        description="The URL names a node of a Redis Cluster: the API then follows the"
+        " cluster's slots and redirects (REDIS_CLUSTER=true).",
+    )
 
 
 class S3Spec(Model):

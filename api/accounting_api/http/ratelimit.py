@@ -7,16 +7,16 @@ limited whatever happens to Redis.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from dataclasses import dataclass
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accounting_api import metrics
+from accounting_api import metrics, redis_connection
 from accounting_api.domain import errors
 from accounting_api.http import problems
 from accounting_api.http.context import state
@@ -82,8 +82,9 @@ return counts
 
 
 class RateLimiter:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis_connection.Client) -> None:
         self.client = client
+        self.cluster = redis_connection.is_cluster(client)
         self.local = LocalWindow()
         self._hit = client.register_script(_HIT_SCRIPT)
 
@@ -94,7 +95,13 @@ class RateLimiter:
             for (key, limit), start in zip(checks, starts, strict=True)
         ]
         ttls = [limit.window + 1 for _, limit in checks]
-        counts = await self._hit(keys=keys, args=ttls)
+        if self.cluster:
+            # A Cluster refuses a script over keys in different slots (CROSSSLOT): one
+            # call per key, in parallel.
+            calls = (self._hit(keys=[k], args=[t]) for k, t in zip(keys, ttls, strict=True))
+            counts = [found[0] for found in await asyncio.gather(*calls)]
+        else:
+            counts = await self._hit(keys=keys, args=ttls)
         return [
             Verdict(limit, int(count), start + limit.window - int(now))
             for (_, limit), start, count in zip(checks, starts, counts, strict=True)

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pydantic
-import redis.asyncio as redis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from accounting_api import redis_connection
 from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal
 from accounting_api.services.auth import TokenCodec
@@ -29,7 +29,7 @@ class Deps:
 
     settings: Settings
     db: Any  # accounting_api.db.connection.Database; routes never touch it directly
-    redis: redis.Redis
+    redis: redis_connection.Client
     codec: TokenCodec
     pinger: Pinger
     extra: dict[str, Any] = field(default_factory=dict)

@@ -12,8 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import redis.asyncio as redis
-
+from accounting_api import redis_connection
 from accounting_api.db import migrations
 from accounting_api.db.connection import Database
 
@@ -63,7 +62,7 @@ async def _timed(name: str, critical: bool, probe: Callable[[], Awaitable[object
 @dataclass(frozen=True)
 class Pinger:
     db: Database
-    redis: redis.Redis
+    redis: redis_connection.Client
 
     async def _db(self) -> None:
         async with self.db.pool.acquire() as conn:

@@ -17,10 +17,9 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from accounting_api import __version__, metrics
+from accounting_api import __version__, metrics, redis_connection
 
 log = logging.getLogger("accounting_api.report_cache")
 
@@ -39,7 +38,7 @@ def key(organization_id: str, report: str, version: int, params: Mapping[str, st
 
 @dataclass(frozen=True, slots=True)
 class ReportCache:
-    client: redis.Redis
+    client: redis_connection.Client
     ttl_seconds: int
     """0 disables the cache."""
 

@@ -33,6 +33,7 @@ def settings(platform: Platform) -> dict[str, str]:
         "LOG_LEVEL": spec.log_level,
         "RATE_LIMIT_MAX": str(spec.api.rate_limit.max_requests),
         "RATE_LIMIT_WINDOW_SECONDS": str(spec.api.rate_limit.window_seconds),
+        "REDIS_CLUSTER": "true" if spec.redis.cluster else "false",
         # Behind the ingress controller the client address is in X-Forwarded-For.
         "TRUST_FORWARDED_FOR": "true" if spec.ingress.enabled else "false",
         # The root filesystem is read-only.

@@ -31,6 +31,7 @@ def test_config_map_settings() -> None:
         "LOG_LEVEL": "INFO",
         "RATE_LIMIT_MAX": "5000",
         "RATE_LIMIT_WINDOW_SECONDS": "3600",
+        "REDIS_CLUSTER": "false",
         "TRUST_FORWARDED_FOR": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -62,10 +63,12 @@ def test_config_map_follows_the_spec() -> None:
     patch = {
         "api": {"rateLimit": {"maxRequests": 100, "windowSeconds": 60}},
         "ingress": {"enabled": True, "host": "a.example.com"},
+        "redis": {"cluster": True},
     }
     data = config.config_map(helpers.platform(patch))["data"]
     assert (data["RATE_LIMIT_MAX"], data["RATE_LIMIT_WINDOW_SECONDS"]) == ("100", "60")
     assert data["TRUST_FORWARDED_FOR"] == "true"
+    assert data["REDIS_CLUSTER"] == "true"
 
 
 def test_service_targets_the_api_pods() -> None:

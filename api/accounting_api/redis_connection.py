@@ -1,0 +1,35 @@
+"""The Redis client: one server, or a Redis Cluster (REDIS_CLUSTER=true).
+
+Everything the API keeps in Redis (rate-limit windows, cached reports) is addressed by
+single keys, so it works on either; the rate limiter is the one place that counts
+several keys at once, and it sends a Cluster one call per key (a Cluster refuses a
+command whose keys hash to different slots: CROSSSLOT).
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
+
+from accounting_api.settings import Settings
+
+Client = redis.Redis | RedisCluster
+
+
+def connect(settings: Settings) -> Client:
+    """A client (connections are opened on first use), failing fast on a slow server."""
+    timeout = settings.redis_timeout_seconds
+    if settings.redis_cluster:
+        return RedisCluster.from_url(
+            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry_on_timeout=False,
+    )
+
+
+def is_cluster(client: Client) -> bool:
+    return isinstance(client, RedisCluster)
