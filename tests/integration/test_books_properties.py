@@ -11,7 +11,11 @@ leave:
 - receivable (1200 and its twins) equal to what open invoices still owe (an uncollectible
   invoice's receivable was written off to 6900, so it does not count);
 - customer credits (2300 and its twins) equal to the payments' unapplied, unrefunded parts
-  plus the credit notes' unapplied parts, and to the customers' credit balances.
+  plus the credit notes' unapplied parts, and to the customers' credit balances;
+- the AR aging's total, per currency, equal to receivable on the trial balance, as of
+  dates before, between and after the documents' (random) dates.
+
+A bare reversal of a payment's entry is refused (refund instead).
 
 A refused operation answers a 4xx problem and changes nothing.
 
@@ -41,7 +45,10 @@ from tests.integration.billing import PROBLEM, customer
 from tests.integration.helpers import Tenant, entry, sign_up
 
 AS_OF = "2030-12-31"
-ISSUED = "2026-01-15"
+ISSUE_DATES = ["2026-01-10", "2026-01-15", "2026-02-05"]
+DATES = ["2026-01-12", "2026-01-15", "2026-02-01", "2026-02-20", "2026-03-10"]
+"""When payments, refunds, credit, voids and write-offs are dated: some before the invoice."""
+AGING_DATES = ["2026-01-09", "2026-01-12", "2026-01-31", "2026-02-10", "2026-02-20", AS_OF]
 
 # --- operations ------------------------------------------------------------------------
 
@@ -59,16 +66,18 @@ lines = st.fixed_dictionaries(
     optional={"service_period": st.just({"start": "2026-01-01", "end": "2026-12-31"})},
 )
 SIZES = ["partial", "full", "over"]
+dates = st.sampled_from(DATES)
 ops: st.SearchStrategy[Op] = st.one_of(
     st.tuples(
         st.just("create"),
         st.integers(0, 1),
         st.lists(lines, min_size=1, max_size=3),
         st.sampled_from([True, True, False]),  # finalized at once, or left a draft
+        st.sampled_from(ISSUE_DATES),
     ),
-    st.tuples(st.just("finalize"), st.integers(0, 20)),
-    st.tuples(st.sampled_from(["void", "uncollectible"]), st.integers(0, 20)),
-    st.tuples(st.sampled_from(["void", "uncollectible"]), st.integers(0, 20)),
+    st.tuples(st.just("finalize"), st.integers(0, 20), st.sampled_from(ISSUE_DATES)),
+    st.tuples(st.sampled_from(["void", "uncollectible"]), st.integers(0, 20), dates),
+    st.tuples(st.sampled_from(["void", "uncollectible"]), st.integers(0, 20), dates),
     st.tuples(
         st.just("pay"),
         st.integers(0, 1),
@@ -76,17 +85,20 @@ ops: st.SearchStrategy[Op] = st.one_of(
         st.sampled_from(["applied", "auto"]),
         st.sampled_from(["partial", "full", "over"]),
         st.sampled_from([0, 0, 1, 3_000]),
+        dates,
     ),
-    st.tuples(st.just("refund"), st.integers(0, 20), st.sampled_from(["partial", "full", "over"])),
+    st.tuples(st.just("refund"), st.integers(0, 20), st.sampled_from(SIZES), dates),
     st.tuples(
         st.just("credit"),
         st.integers(0, 20),
         st.sampled_from(["partial", "full", "over"]),
         st.booleans(),  # by line, or an amount spread over the lines
+        dates,
     ),
-    st.tuples(st.just("apply_credit"), st.integers(0, 20), st.sampled_from(SIZES)),
+    st.tuples(st.just("apply_credit"), st.integers(0, 20), st.sampled_from(SIZES), dates),
     st.tuples(st.just("entry"), st.integers(1, 100_000)),
     st.tuples(st.just("reverse"), st.integers(0, 20)),
+    st.tuples(st.just("reverse_payment"), st.integers(0, 20)),  # refused: refund instead
 )
 
 
@@ -126,16 +138,16 @@ async def step(w: World, op: Op) -> httpx.Response | None:
         w.invoices.append(response.json()["id"])
         if not op[3]:
             return response
-        return await w.post(f"/v1/invoices/{w.invoices[-1]}/finalize", {"issue_date": ISSUED})
+        return await w.post(f"/v1/invoices/{w.invoices[-1]}/finalize", {"issue_date": op[4]})
     if kind in ("finalize", "void", "uncollectible"):
         invoice = pick(w.invoices, op[1])
         if invoice is None:
             return None
         action = "mark-uncollectible" if kind == "uncollectible" else kind
-        dated = {"issue_date": ISSUED} if kind == "finalize" else None
+        dated = {"issue_date": op[2]} if kind == "finalize" else {"date": op[2]}
         return await w.post(f"/v1/invoices/{invoice}/{action}", dated)
     if kind == "pay":
-        _, who, index, mode, size, extra = op
+        _, who, index, mode, size, extra, date = op
         invoice = pick(w.invoices, index)
         due = 0
         if invoice is not None:
@@ -145,7 +157,7 @@ async def step(w: World, op: Op) -> httpx.Response | None:
             "customer": w.customers[who],
             "amount": applied + extra,
             "method": "card",
-            "date": payments.PAID_ON,
+            "date": date,
         }
         if mode == "applied" and invoice is not None:
             body["applied_to"] = [{"invoice": invoice, "amount": applied}]
@@ -160,7 +172,7 @@ async def step(w: World, op: Op) -> httpx.Response | None:
         found = await w.get(f"/v1/payments/{payment}")
         left = int(found["amount"]) - int(found["amount_refunded"])
         amount = {"partial": max(1, left // 2), "full": left, "over": left + 1}[op[2]]
-        refund = {"payment": payment, "amount": amount, "date": payments.PAID_ON}
+        refund = {"payment": payment, "amount": amount, "date": op[3]}
         return await w.post("/v1/refunds", refund)
     if kind in ("credit", "apply_credit"):
         return await spend(w, op)
@@ -172,6 +184,12 @@ async def step(w: World, op: Op) -> httpx.Response | None:
         if response.status_code == 201:
             w.entries.append(response.json()["id"])
         return response
+    if kind == "reverse_payment":
+        payment = pick(w.payments, op[1])
+        if payment is None:
+            return None
+        found = await w.get(f"/v1/payments/{payment}")
+        return await w.post(f"/v1/journal-entries/{found['journal_entry_id']}/reverse", None)
     assert kind == "reverse"
     original = pick(w.entries, op[1])
     if original is None:
@@ -192,10 +210,10 @@ async def spend(w: World, op: Op) -> httpx.Response | None:
     if op[0] == "apply_credit":
         held = (await w.get(f"/v1/customers/{found['customer']}"))["credit_balance"]
         amount = sized(op[2], min(held, found["amount_remaining"]))
-        body = {"amount": amount, "date": payments.PAID_ON}
+        body = {"amount": amount, "date": op[3]}
         return await w.post(f"/v1/invoices/{invoice}/apply-credit", body)
     amount = sized(op[2], found["total"] - found["amount_credited"])
-    note: dict[str, Any] = {"invoice": invoice, "date": payments.PAID_ON, "amount": amount}
+    note: dict[str, Any] = {"invoice": invoice, "date": op[4], "amount": amount}
     if op[3] and found["lines"]:
         first = found["lines"][0]
         note.pop("amount")
@@ -260,6 +278,24 @@ async def assert_books_whole(w: World) -> None:
         balances[found["currency"]] += found["credit_balance"]
     assert nonzero(receivable) == nonzero(owed), (trial, owed)
     assert nonzero(credits) == nonzero(unapplied) == nonzero(balances), (credits, unapplied)
+    assert await aging_totals(w, AS_OF) == nonzero(receivable)
+
+
+async def aging_totals(w: World, as_of: str) -> dict[str, int]:
+    aging = await w.get("/v1/reports/ar-aging", as_of=as_of)
+    return nonzero({c["currency"]: c["total"]["total"] for c in aging["currencies"]})
+
+
+async def assert_aging_ties_out(w: World) -> None:
+    """On every date, the aging's total is receivable's balance on the trial balance."""
+    for as_of in AGING_DATES:
+        trial = await w.get("/v1/reports/trial-balance", as_of=as_of)
+        receivable: dict[str, int] = defaultdict(int)
+        for currency in trial["currencies"]:
+            for line in currency["accounts"]:
+                if line["code"].split(".")[0] == "1200":
+                    receivable[currency["currency"]] += line["debit"] - line["credit"]
+        assert await aging_totals(w, as_of) == nonzero(receivable), (as_of, trial)
 
 
 async def run(client: httpx.AsyncClient, conn: asyncpg.Connection, sequence: list[Op]) -> None:
@@ -280,6 +316,7 @@ async def run(client: httpx.AsyncClient, conn: asyncpg.Connection, sequence: lis
             assert response.headers["content-type"] == PROBLEM, (op, response.text)
             assert await snapshot(w) == before, (op, response.text)
         await assert_books_whole(w)
+    await assert_aging_ties_out(w)
 
 
 # --- the test --------------------------------------------------------------------------

@@ -176,11 +176,14 @@ async def test_ar_aging_buckets_by_days_past_due(client: httpx.AsyncClient) -> N
     await _invoice(client, t, x, 10_000, "2026-06-01", 30)  # due 07-01: current
     await _invoice(client, t, x, 20_000, "2026-05-01", 30)  # due 05-31: 30 days late
     await _invoice(client, t, y, 5_000, "2026-03-01", 30)  # due 03-31: 91 days late
-    bad = await _invoice(client, t, y, 7_000, "2026-04-15", 30)  # due 05-15: 46 days
+    late = await _invoice(client, t, y, 7_000, "2026-04-15", 30)  # due 05-15: 46 days
+    bad = await _invoice(client, t, y, 8_000, "2026-04-15", 30)  # written off: not receivable
     void = await _invoice(client, t, y, 9_000, "2026-04-01", 0)  # voided: not owed
     await _invoice(client, t, y, 4_000, "2026-07-05", 0)  # issued after as_of
-    assert (await act(client, t, bad, "mark-uncollectible")).status_code == 200
-    assert (await act(client, t, void, "void")).status_code == 200
+    assert (await act(client, t, bad, "mark-uncollectible", date="2026-06-10")).status_code == 200
+    assert (await act(client, t, void, "void", date="2026-06-30")).status_code == 200
+    # Dated after as_of: the invoice was still owed in full on as_of.
+    assert (await act(client, t, late, "mark-uncollectible", date="2026-07-01")).status_code == 200
     (usd,) = (await _report(client, t, "ar-aging", as_of="2026-06-30"))["currencies"]
     buckets = ("current", "days_1_30", "days_31_60", "days_61_90", "days_over_90", "total")
     rows = {r["customer_name"]: tuple(r[b] for b in buckets) for r in usd["customers"]}

@@ -1,4 +1,4 @@
-"""SQL for reports: balances as of a date from closing balances, open invoices."""
+"""SQL for reports: balances as of a date from closing balances, invoices owed as of a date."""
 
 from __future__ import annotations
 
@@ -58,23 +58,31 @@ async def balances(conn: Connection, as_of: datetime.date) -> list[reports.Accou
     return [_balance(row) for row in await conn.fetch(_BALANCES, as_of, period, after)]
 
 
-async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.OpenInvoice]:
-    """Invoices issued by as_of that are still owed (open or uncollectible), with what is due.
+_OWED = """
+SELECT i.customer_id, c.name, i.currency, i.due_date, sum(r.amount)::bigint AS due
+  FROM receivable_entries r
+  JOIN invoices i ON i.id = r.invoice_id
+  JOIN customers c ON c.id = i.customer_id
+ WHERE r.organization_id = app_current_org() AND r.entry_date <= $1
+ GROUP BY i.id, c.name
+HAVING sum(r.amount) <> 0
+"""
 
-    Status, amount paid and credit applied are today's: a payment, credit note or void
-    recorded after as_of already counts (documents carry no history of their amount paid).
+
+async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.OpenInvoice]:
+    """Invoices with a receivable at the end of as_of, with what they owed then.
+
+    Exact as of the date: the sum of each invoice's receivables sub-ledger rows
+    (0011_receivables.sql) dated on or before as_of, so a payment, refund, credit note,
+    credit application, void or write-off dated later does not count yet, and one dated
+    by then does whatever its status is today. The amounts add up, per currency, to the
+    receivable accounts' balance on as_of. A written-off invoice owes nothing receivable
+    from its write-off date on (its amount due moved to bad-debt expense), so it is not
+    listed from then, even if it is still unpaid.
     """
-    rows = await conn.fetch(
-        "SELECT i.customer_id, c.name, i.currency, i.due_date,"
-        " i.total - i.amount_paid - i.amount_credit_applied AS due"
-        "  FROM invoices i JOIN customers c ON c.id = i.customer_id"
-        " WHERE i.organization_id = app_current_org() AND i.status IN ('open', 'uncollectible')"
-        "   AND i.issue_date <= $1 AND i.total > i.amount_paid + i.amount_credit_applied",
-        as_of,
-    )
     return [
         reports.OpenInvoice(r["customer_id"], r["name"], r["currency"], r["due_date"], r["due"])
-        for r in rows
+        for r in await conn.fetch(_OWED, as_of)
     ]
 
 

@@ -382,6 +382,18 @@ def uncollectible_postings(invoice: Invoice, accounts: PostingAccounts) -> list[
     return postings
 
 
+def check_void_clears(invoice: Invoice, receivable_left: int) -> None:
+    """Voiding leaves nothing in receivable for the invoice. Reversing its entries would,
+    when payments it had when written off were refunded since (the refunds moved bad-debt
+    expense, as the receivable was written off): a credit note corrects it instead."""
+    if receivable_left:
+        raise errors.InvoiceReceivableNotCleared(
+            f"invoice {invoice.id} was written off after payments since refunded: voiding it"
+            f" would leave {receivable_left} in receivable; credit it instead",
+            param="id",
+        )
+
+
 def void_reversals(invoice: Invoice) -> list[tuple[str, EntryKind]]:
     """(entry to reverse, kind of its reversal): voiding undoes everything the invoice
     posted, the write-off first, so its books end as if it had never been issued."""

@@ -200,6 +200,13 @@ class InvoiceCredited(Conflict):
     code = "invoice_credited"
 
 
+class InvoiceReceivableNotCleared(Conflict):
+    """Voiding a written-off invoice whose payments from before the write-off were refunded
+    since: reversing its entries would leave their amount in receivable."""
+
+    code = "invoice_receivable_not_cleared"
+
+
 # --- accounting periods ---------------------------------------------------------------
 
 

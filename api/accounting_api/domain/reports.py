@@ -222,10 +222,11 @@ def _row(customer_id: str | None, name: str) -> AgingRow:
 
 
 def aging(invoices: Iterable[OpenInvoice], as_of: datetime.date) -> list[Aging]:
-    """Amounts due per customer and currency, by days past due on as_of."""
+    """Amounts due per customer and currency, by days past due on as_of. Every amount
+    not zero counts (a negative one too), so the total is the receivable balance."""
     rows: dict[str, dict[str, AgingRow]] = defaultdict(dict)
     for invoice in invoices:
-        if invoice.amount_due <= 0:
+        if invoice.amount_due == 0:
             continue
         customers = rows[invoice.currency]
         row = customers.setdefault(

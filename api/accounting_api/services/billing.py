@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from accounting_api import metrics
 from accounting_api.db import billing as billing_db
 from accounting_api.db import ledger as ledger_db
+from accounting_api.db import receivables as receivables_db
 from accounting_api.db.connection import Connection, Database
-from accounting_api.domain import billing, errors, ids, ledger
+from accounting_api.domain import billing, errors, ids, ledger, receivables
 from accounting_api.domain.billing import Action, EntryKind, Invoice, InvoiceStatus
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import billing_accounts, recognition
@@ -197,23 +198,28 @@ async def list_invoices(
 async def _post(
     conn: Connection,
     principal: Principal,
-    invoice_id: str,
+    invoice: Invoice,
     entries: Sequence[tuple[EntryKind, ledger.NewEntry]],
     request_id: str | None,
 ) -> None:
+    """Write the invoice's entries, and what each moves on its receivable."""
+    org = principal.organization_id
     await ledger_db.insert_entries(
         conn,
-        principal.organization_id,
+        org,
         [entry for _, entry in entries],
         created_by=principal.user_id,
         request_id=request_id,
     )
     await billing_db.insert_invoice_entries(
-        conn,
-        principal.organization_id,
-        invoice_id,
-        [billing.PostedEntry(kind, entry.id) for kind, entry in entries],
+        conn, org, invoice.id, [billing.PostedEntry(kind, entry.id) for kind, entry in entries]
     )
+    receivable = (await billing_accounts.posting_accounts(conn, org, invoice.currency)).receivable
+    for _, entry in entries:
+        moves = receivables.of_invoice(invoice.id, entry.postings, receivable)
+        await receivables_db.insert(
+            conn, org, receivables.entry(entry, receivable, invoice.currency, moves)
+        )
 
 
 def _entry(
@@ -254,9 +260,29 @@ async def finalize(
         )
         if postings:
             entry = _entry(issued, f"Invoice #{number} ({invoice.id})", postings)
-            await _post(conn, principal, invoice.id, [(EntryKind.FINALIZE, entry)], request_id)
+            await _post(conn, principal, invoice, [(EntryKind.FINALIZE, entry)], request_id)
             await recognition.create_schedule(conn, org, invoice, issued, accounts.deferred_revenue)
         return await _reloaded(conn, invoice.id)
+
+
+async def _void_reversals(
+    conn: Connection, principal: Principal, invoice: Invoice, effective: datetime.date
+) -> list[tuple[EntryKind, ledger.NewEntry]]:
+    """The reversals of the invoice's entries, checked to clear its receivable."""
+    reversals = []
+    for entry_id, kind in billing.void_reversals(invoice):
+        original = await ledger_db.get_entry(conn, entry_id)
+        assert original is not None
+        description = f"Void of invoice #{invoice.number} ({invoice.id}): reverses {entry_id}"
+        postings = ledger.reversal(original.postings)
+        reversals.append((kind, _entry(effective, description, postings, entry_id)))
+    accounts = await billing_accounts.posting_accounts(
+        conn, principal.organization_id, invoice.currency
+    )
+    moved = sum(receivables.posted_to(e.postings, accounts.receivable) for _, e in reversals)
+    left = await receivables_db.invoice_balance(conn, invoice.id) + moved
+    billing.check_void_clears(invoice, left)
+    return reversals
 
 
 async def void(
@@ -274,15 +300,10 @@ async def void(
         status = billing.transition(invoice, Action.VOID)
         effective = date or _today()
         billing.check_effective_date(invoice, effective)
-        reversals = []
-        for entry_id, kind in billing.void_reversals(invoice):
-            original = await ledger_db.get_entry(conn, entry_id)
-            assert original is not None
-            description = f"Void of invoice #{invoice.number} ({invoice.id}): reverses {entry_id}"
-            postings = ledger.reversal(original.postings)
-            reversals.append((kind, _entry(effective, description, postings, entry_id)))
+        # The database refuses first to void an invoice with money applied to it.
         await billing_db.set_status(conn, invoice.id, status)
-        await _post(conn, principal, invoice.id, reversals, request_id)
+        reversals = await _void_reversals(conn, principal, invoice, effective)
+        await _post(conn, principal, invoice, reversals, request_id)
         await recognition.void_schedule(
             conn,
             principal.organization_id,
@@ -315,5 +336,5 @@ async def mark_uncollectible(
         description = f"Invoice #{invoice.number} ({invoice.id}) written off as uncollectible"
         entry = _entry(effective, description, postings)
         await billing_db.set_status(conn, invoice.id, status)
-        await _post(conn, principal, invoice.id, [(EntryKind.UNCOLLECTIBLE, entry)], request_id)
+        await _post(conn, principal, invoice, [(EntryKind.UNCOLLECTIBLE, entry)], request_id)
         return await _reloaded(conn, invoice.id)

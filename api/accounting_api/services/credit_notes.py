@@ -21,7 +21,7 @@ from accounting_api.db import credit_notes as credit_notes_db
 from accounting_api.db import payments as payments_db
 from accounting_api.db import recognition as recognition_db
 from accounting_api.db.connection import Connection, Database
-from accounting_api.domain import credit_notes, errors, ids
+from accounting_api.domain import credit_notes, errors, ids, receivables
 from accounting_api.domain.billing import Invoice
 from accounting_api.domain.credit_notes import CreditLine, CreditNote, LineRequest, Reason
 from accounting_api.domain.payments import Due
@@ -145,6 +145,12 @@ async def create_credit_note(
             entry_id=note.journal_entry_id,
         )
         await credit_notes_db.insert_credit_note(conn, org, note)
+        written_off = {invoice.id: invoice.uncollectible_at is not None}
+        moves = receivables.settled([(invoice.id, note.pre_payment_amount)], written_off, sign=-1)
+        receivable = (accounts.receivable, invoice.currency)
+        await payments.record_moves(
+            conn, principal, (note.journal_entry_id, note.credited_on), receivable, moves
+        )
         await recognition_db.credit_pieces(conn, taken)
         await payments.settle(conn, [invoice.id])
         created = await credit_notes_db.get_credit_note(conn, note.id)
@@ -219,9 +225,12 @@ async def apply_credit(
             amount, accounts, due.written_off, invoice.currency
         )
         description = f"Customer credit applied to invoice #{invoice.number} ({invoice.id})"
-        await payments.post_entry(
+        entry_id = await payments.post_entry(
             conn, principal, when, description, postings, request_id=request_id
         )
+        moves = receivables.settled([(invoice.id, amount)], {invoice.id: due.written_off}, sign=-1)
+        receivable = (accounts.receivable, invoice.currency)
+        await payments.record_moves(conn, principal, (entry_id, when), receivable, moves)
         target = (invoice.id, invoice.customer_id, invoice.currency)
         await credit_notes_db.apply_credit(conn, org, target, drawn)
         await payments.settle(conn, [invoice.id])

@@ -20,8 +20,9 @@ from accounting_api import metrics
 from accounting_api.db import billing as billing_db
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import payments as payments_db
+from accounting_api.db import receivables as receivables_db
 from accounting_api.db.connection import Connection, Database
-from accounting_api.domain import errors, ids, ledger, payments
+from accounting_api.domain import errors, ids, ledger, payments, receivables
 from accounting_api.domain.billing import Customer, InvoiceStatus
 from accounting_api.domain.payments import Application, Due, Payment, Refund
 from accounting_api.domain.roles import Principal, Role
@@ -63,6 +64,23 @@ async def post_entry(
         request_id=request_id,
     )
     return entry.id
+
+
+async def record_moves(
+    conn: Connection,
+    principal: Principal,
+    entry: tuple[str, datetime.date],
+    account: tuple[str, str],
+    moves: Sequence[receivables.Move],
+) -> None:
+    """What the entry (id, date) moved on invoices' receivable (account id, currency)."""
+    (entry_id, date), (account_id, currency) = entry, account
+    recorded = receivables.Entry(entry_id, date, account_id, currency, tuple(moves))
+    await receivables_db.insert(conn, principal.organization_id, recorded)
+
+
+def _written_off(dues: dict[str, Due]) -> dict[str, bool]:
+    return {invoice_id: due.written_off for invoice_id, due in dues.items()}
 
 
 async def settle(conn: Connection, invoice_ids: Sequence[str]) -> None:
@@ -185,6 +203,11 @@ async def _record(
             datetime.datetime.now(datetime.UTC),
         )
         await payments_db.insert_payment(conn, org, payment, applications)
+        moves = receivables.settled(
+            [(a.invoice_id, a.amount) for a in applications], _written_off(dues), sign=-1
+        )
+        receivable = (accounts.receivable, customer.currency)
+        await record_moves(conn, principal, (entry_id, when), receivable, moves)
         await settle(conn, [a.invoice_id for a in applications])
         return await _reloaded(conn, payment_id)
 
@@ -286,6 +309,11 @@ async def create_refund(
             datetime.datetime.now(datetime.UTC),
         )
         await payments_db.insert_refund(conn, org, refund, plan.from_applications)
+        moves = receivables.settled(
+            [(a.invoice_id, a.amount) for a in plan.from_applications], _written_off(dues), sign=1
+        )
+        receivable = (accounts.receivable, payment.currency)
+        await record_moves(conn, principal, (entry_id, when), receivable, moves)
         await settle(conn, invoice_ids)
         created = await payments_db.get_refund(conn, refund_id)
     assert created is not None
