@@ -19,6 +19,7 @@ from tests.integration.helpers import Tenant, sign_up
 from tests.integration.receivers import deliveries, endpoint
 
 V, NOT_PUBLIC, INSECURE = "validation_error", "webhook_url_not_public", "webhook_url_insecure"
+MALFORMED = "webhook_url_malformed"
 NOT_FAILED, DISABLED = "webhook_delivery_not_failed", "webhook_endpoint_disabled"
 Ids = dict[str, str]
 
@@ -111,6 +112,10 @@ CASES = [
     C("multicast", "https://224.0.0.1/ua", NOT_PUBLIC),
     C("unique-local-v6", "https://[fd12::1]/ua", NOT_PUBLIC),
     C("shared-cgnat", "https://100.64.0.1/ua", NOT_PUBLIC),
+    C("port-out-of-range", "https://hooks.example.com:99999/ua", MALFORMED),
+    C("credentials", "https://user:secret@hooks.example.com/ua", MALFORMED),
+    C("unencoded-path", "https://hooks.example.com/\u65e5\u672c", MALFORMED),
+    C("empty-label", "https://hooks..example.com/ua", MALFORMED),
     C("ftp", "ftp://hooks.example.com/ua", V),
     C("no-host", "https://", V),
     C("not-a-string", 42, V),

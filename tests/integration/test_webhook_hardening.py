@@ -175,3 +175,27 @@ async def test_deliveries_are_paged_with_a_cursor(client: httpx.AsyncClient) -> 
     assert len({d["id"] for d in listed}) == len(invoices) == 3
     assert {d["event_type"] for d in listed} == {"invoice.finalized"}
     assert all(d["status"] == "pending" and d["attempts"] == 0 for d in listed)
+
+
+async def test_an_endpoint_no_request_can_be_made_to_holds_up_no_one_else(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection, database: conftest.TestDatabase
+) -> None:
+    # Stored before creation refused such URLs (or behind the API's back): a port out of
+    # range makes the request itself fail to build.
+    broken, fine = await sign_up(client), await sign_up(client)
+    async with receiving(Receiver()) as receiver:
+        bad = await endpoint(client, broken, receiver.url)
+        await owner_conn.execute(
+            "UPDATE webhook_endpoints SET url = 'http://127.0.0.1:99999/x' WHERE id = $1",
+            bad["id"],
+        )
+        good = await endpoint(client, fine, receiver.url)
+        for tenant in (broken, fine):
+            await finalized(client, tenant, (await customer(client, tenant))["id"])
+        await run_worker(database)
+    [delivered] = await deliveries(client, fine, good["id"])
+    assert delivered["status"] == "delivered"
+    [stuck] = await deliveries(client, broken, bad["id"])
+    assert (stuck["status"], stuck["attempts"]) == ("pending", 1)
+    assert stuck["last_error"].startswith("ValueError")
+    assert len(receiver.received) == 1

@@ -35,6 +35,8 @@ from accounting_api.domain import errors, webhook_urls
         ("fd00::1", "a private address"),
         ("240.0.0.1", "a reserved address"),
         ("100.64.0.1", "not a public address"),
+        ("192.0.0.192", "an internal address"),  # IETF protocol assignments
+        ("fec0::1", "an internal address"),  # IPv6 site-local
     ],
 )
 def test_only_public_internet_addresses_are_allowed(address: str, reason: str | None) -> None:
@@ -63,3 +65,22 @@ def test_creation_refuses_http_and_literal_internal_addresses(
             webhook_urls.check(url, allow_insecure=False)
         assert raised.value.param == "url"
     webhook_urls.check(url, allow_insecure=True)  # local development: anything goes
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://hooks.example.com:99999/x", "port"),
+        ("https://hooks.example.com:0/x", "port"),
+        ("https://user:pass@hooks.example.com/x", "credentials"),
+        ("https://hooks.example.com/\u65e5\u672c", "percent-encoded"),
+        ("https://a..b.example.com/x", "not a valid domain name"),
+    ],
+)
+def test_urls_no_delivery_could_be_made_to_are_refused_even_for_local_development(
+    url: str, reason: str
+) -> None:
+    for allow_insecure in (False, True):
+        with pytest.raises(errors.WebhookUrlMalformed, match=reason) as raised:
+            webhook_urls.check(url, allow_insecure=allow_insecure)
+        assert raised.value.param == "url"

@@ -245,6 +245,13 @@ class WebhookUrlInsecure(ValidationFailed):
     code = "webhook_url_insecure"
 
 
+class WebhookUrlMalformed(ValidationFailed):
+    """An endpoint URL a delivery could not be made to: port out of range, a host name
+    that is not valid, credentials in the URL, characters that are not percent-encoded."""
+
+    code = "webhook_url_malformed"
+
+
 class WebhookUrlNotPublic(ValidationFailed):
     """An endpoint URL whose host is a loopback, private or otherwise internal address."""
 

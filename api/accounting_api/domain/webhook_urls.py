@@ -18,6 +18,9 @@ from accounting_api.domain import errors
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Ranges older Pythons' `ipaddress` still counts as global: IETF protocol assignments
+# (192.0.0.0/24, some of it used for cloud metadata services) and IPv6 site-local.
+_INTERNAL = (ipaddress.IPv4Network("192.0.0.0/24"), ipaddress.IPv6Network("fec0::/10"))
 _KINDS = (
     ("an unspecified address", "is_unspecified"),
     ("a loopback address", "is_loopback"),
@@ -48,6 +51,8 @@ def refusal(address: Address) -> str | None:
     for kind, attribute in _KINDS:
         if getattr(target, attribute):
             return kind
+    if any(target in network for network in _INTERNAL if network.version == target.version):
+        return "an internal address"
     return None if target.is_global else "not a public address"
 
 
@@ -58,8 +63,31 @@ def literal_address(host: str) -> Address | None:
         return None
 
 
+def _malformed(url: str) -> str | None:
+    """Why a delivery could not even be attempted to this URL, or None."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises on a port out of range)
+    except ValueError:
+        return "its port is not a number from 1 to 65535"
+    if parts.port == 0:
+        return "its port is not a number from 1 to 65535"
+    if parts.username is not None or parts.password is not None:
+        return "it carries credentials; the signature header authenticates deliveries"
+    if not url.isascii():
+        return "it has characters that are not percent-encoded (use punycode for hosts)"
+    try:
+        (parts.hostname or "").encode("idna")
+    except UnicodeError:
+        return "its host is not a valid domain name"
+    return None
+
+
 def check(url: str, *, allow_insecure: bool) -> None:
     """Refuse, at creation, a URL the worker would never deliver to."""
+    problem = _malformed(url)
+    if problem is not None:
+        raise errors.WebhookUrlMalformed(f"url: {problem}", param="url")
     parts = urlsplit(url)
     if allow_insecure:
         return

@@ -41,6 +41,12 @@ class _Request:
     data: bytes
 
 
+def _host_header(hostname: str, port: int | None) -> str:
+    """Host and port only: never the URL's user information."""
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return host if port is None else f"{host}:{port}"
+
+
 def _request(url: str, body: bytes, headers: Mapping[str, str]) -> _Request:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -49,7 +55,7 @@ def _request(url: str, body: bytes, headers: Mapping[str, str]) -> _Request:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     lines = [
         f"POST {target} HTTP/1.1",
-        f"Host: {parts.netloc}",
+        f"Host: {_host_header(parts.hostname, parts.port)}",
         "Content-Type: application/json",
         f"Content-Length: {len(body)}",
         "Connection: close",

@@ -55,7 +55,9 @@ async def _attempt(
         status = await transport(
             delivery.url, body, {webhooks.SIGNATURE_HEADER: header}, settings.timeout_seconds
         )
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:
+        # ValueError: a URL no request can be made to (a port out of range, a host that
+        # is not a domain name...), stored before creation checked for it.
         return webhooks.short_error(f"{type(exc).__name__}: {exc}")
     return None if 200 <= status < 300 else f"receiver answered HTTP {status}"
 
@@ -123,5 +125,10 @@ async def deliver_due(
         organizations = await webhooks_db.organizations_with_due(conn)
     delivered = 0
     for organization_id in organizations:
-        delivered += await deliver_organization(db, organization_id, transport, settings)
+        try:
+            delivered += await deliver_organization(db, organization_id, transport, settings)
+        except Exception:
+            # One organization's failure must not hold up every other's webhooks (nor
+            # the rest of the worker's pass); its claims expire and are tried again.
+            log.exception("webhook deliveries of %s failed", organization_id)
     return delivered
