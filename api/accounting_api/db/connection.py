@@ -244,6 +244,12 @@ def translated_errors() -> Iterator[None]:
         if exc.constraint_name == "period_closed":
             raise errors.PeriodClosed(str(exc.message), param="date") from None
         raise errors.Conflict(str(exc.message)) from None
+    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+        # Nothing was written (the transaction rolled back): the request may be retried.
+        raise errors.ServiceUnavailable(
+            "the request collided with a concurrent one and was rolled back; retry it",
+            retry_after=1,
+        ) from None
     except UNAVAILABLE:
         raise errors.ServiceUnavailable("the database is unavailable; retry later") from None
 

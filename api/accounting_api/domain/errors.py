@@ -99,6 +99,10 @@ class ServiceUnavailable(AccountingError):
     status = 503
     code = "service_unavailable"
 
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
 
 class ResourceMissing(AccountingError):
     """The body names an object (an account, say) this organization does not have."""

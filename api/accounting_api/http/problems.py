@@ -63,7 +63,7 @@ def body(scope: Scope, status: int, code: str, detail: str, param: str | None) -
 def response(scope: Scope, exc: errors.AccountingError, **extra: Any) -> Response:
     problem = body(scope, exc.status, exc.code, exc.detail, exc.param) | extra
     headers = {}
-    if isinstance(exc, errors.RateLimited):
+    if isinstance(exc, errors.RateLimited | errors.ServiceUnavailable) and exc.retry_after:
         headers["Retry-After"] = str(exc.retry_after)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="accounting-api"'
