@@ -53,6 +53,7 @@ def _refund(row: asyncpg.Record) -> Refund:
 
 _DUE = (
     "SELECT id, status, total - amount_paid - amount_credit_applied AS amount_due,"
+    " amount_paid + amount_credit_applied - amount_credited AS refundable,"
     " uncollectible_at IS NOT NULL AS written_off, customer_id, currency, issue_date,"
     " due_date, number FROM invoices"
 )

@@ -175,6 +175,13 @@ class RefundExceedsPayment(Conflict):
     code = "refund_exceeds_payment"
 
 
+class RefundReopensCreditedInvoice(Conflict):
+    """Refunding a payment's application that settles what a credit note took off its
+    invoice (the customer holds that as credit already)."""
+
+    code = "refund_reopens_credited_invoice"
+
+
 class InvoiceCustomerMismatch(AccountingError):
     status = 422
     code = "invoice_customer_mismatch"

@@ -289,6 +289,7 @@ async def create_refund(
         plan = payments.plan_refund(payment, amount)
         invoice_ids = [a.invoice_id for a in plan.from_applications]
         rows = await payments_db.lock_invoices(conn, invoice_ids)
+        payments.check_credit_covered(plan, {i: r["refundable"] for i, r in rows.items()})
         dues = {i: Due(i, r["amount_due"], r["written_off"]) for i, r in rows.items()}
         accounts = await payment_accounts.posting_accounts(conn, org, payment.currency)
         postings = payments.refund_postings(payment.currency, accounts, plan, dues)
