@@ -3,8 +3,8 @@
 Random sequences of invoice drafts (1-3 lines, random amounts, quantities, discounts, tax,
 some deferred), finalize, void, mark uncollectible, payments (partial, full, over; applied
 or left to allocate), refunds, credit notes (by amount or by line; partial, full, over),
-customer credit applied to invoices, plain journal entries and their reversals always
-leave:
+customer credit applied to invoices, refunds of a credit note's credit, plain journal
+entries and their reversals always leave:
 
 - every currency balanced (sum of postings is zero; the trial balance's debits equal its
   credits);
@@ -15,7 +15,9 @@ leave:
 - the AR aging's total, per currency, equal to receivable on the trial balance, as of
   dates before, between and after the documents' (random) dates.
 
-A bare reversal of a payment's entry is refused (refund instead).
+A bare reversal of a payment's entry is refused (refund instead), and so is a refund of
+a payment that would take back what covers a credit note (the database checks at commit
+that payments and applied credit cover what credit notes took off every invoice).
 
 A refused operation answers a 4xx problem and changes nothing.
 
@@ -96,6 +98,7 @@ ops: st.SearchStrategy[Op] = st.one_of(
         dates,
     ),
     st.tuples(st.just("apply_credit"), st.integers(0, 20), st.sampled_from(SIZES), dates),
+    st.tuples(st.just("refund_credit"), st.integers(0, 20), st.sampled_from(SIZES), dates),
     st.tuples(st.just("entry"), st.integers(1, 100_000)),
     st.tuples(st.just("reverse"), st.integers(0, 20)),
     st.tuples(st.just("reverse_payment"), st.integers(0, 20)),  # refused: refund instead
@@ -176,6 +179,8 @@ async def step(w: World, op: Op) -> httpx.Response | None:
         return await w.post("/v1/refunds", refund)
     if kind in ("credit", "apply_credit"):
         return await spend(w, op)
+    if kind == "refund_credit":
+        return await refund_credit(w, op)
     if kind == "entry":
         accounts = w.tenant.accounts
         response = await w.post(
@@ -219,6 +224,17 @@ async def spend(w: World, op: Op) -> httpx.Response | None:
         note.pop("amount")
         note["lines"] = [{"line": first["id"], "amount": sized(op[2], first["total"])}]
     return await w.post("/v1/credit-notes", note)
+
+
+async def refund_credit(w: World, op: Op) -> httpx.Response | None:
+    """Customer credit a credit note holds, given back as money."""
+    notes = await listing(w, "/v1/credit-notes")
+    note = pick([n["id"] for n in reversed(notes)], op[1])
+    if note is None:
+        return None
+    held = (await w.get(f"/v1/credit-notes/{note}"))["amount_unapplied"]
+    body = {"credit_note": note, "amount": sized(op[2], held), "date": op[3]}
+    return await w.post("/v1/refunds", body)
 
 
 # --- what must hold --------------------------------------------------------------------

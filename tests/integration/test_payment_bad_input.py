@@ -50,7 +50,11 @@ async def shop(client: httpx.AsyncClient) -> Shop:
     ids["credited"] = (await finalized(client, t, usd))["id"]
     applied = [{"invoice": ids["credited"], "amount": 10_000}]
     ids["credited_payment"] = (await paid(client, t, usd, 10_000, applied_to=applied))["id"]
-    await credited(client, t, ids["credited"], amount=4_000)
+    ids["note"] = (await credited(client, t, ids["credited"], amount=4_000))["id"]
+    their_paid = (await finalized(client, other, theirs))["id"]
+    applied = [{"invoice": their_paid, "amount": 10_000}]
+    await paid(client, other, theirs, 10_000, applied_to=applied)
+    ids["their_note"] = (await credited(client, other, their_paid, amount=100))["id"]
     return Shop(t, other, await add_user(client, t, "viewer"), ids)
 
 
@@ -164,6 +168,29 @@ CASES = [
         409,
         REOPENS,
         "amount",
+    ),
+    R("refund-both", refund(credit_note="@note"), 422, V, "payment"),
+    R("refund-neither", refund(payment=None), 422, V, "payment"),
+    R(
+        "refund-more-credit-than-held",
+        refund(payment=None, credit_note="@note", amount=4_001),
+        409,
+        "refund_exceeds_credit",
+        "amount",
+    ),
+    R(
+        "refund-credit-before-note",
+        refund(payment=None, credit_note="@note", date="2026-01-31"),
+        422,
+        V,
+        "date",
+    ),
+    R(
+        "refund-their-note",
+        refund(payment=None, credit_note="@their_note"),
+        422,
+        MISSING,
+        "credit_note",
     ),
     R("refund-their-payment", refund(payment="@their_payment"), 422, MISSING, "payment"),
     # --- a viewer reads but never writes ---

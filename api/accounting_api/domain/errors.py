@@ -201,6 +201,12 @@ class InsufficientCredit(Conflict):
     code = "insufficient_credit"
 
 
+class RefundExceedsCredit(Conflict):
+    """Refunding more than the customer credit a credit note still holds."""
+
+    code = "refund_exceeds_credit"
+
+
 class InvoiceCredited(Conflict):
     """Voiding an invoice that credit notes corrected (they would be undone twice)."""
 

@@ -85,8 +85,11 @@ class Payment:
 
 @dataclass(frozen=True, slots=True)
 class Refund:
+    """Of a payment, or of the customer credit a credit note holds (all credit)."""
+
     id: str
-    payment_id: str
+    payment_id: str | None
+    credit_note_id: str | None
     currency: str
     amount: int
     from_credit: int

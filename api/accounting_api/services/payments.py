@@ -301,6 +301,7 @@ async def create_refund(
         refund = Refund(
             refund_id,
             payment.id,
+            None,
             payment.currency,
             amount,
             plan.from_credit,
@@ -336,8 +337,13 @@ async def list_refunds(
     limit: int,
     starting_after: str | None,
     payment_id: str | None,
+    credit_note_id: str | None = None,
 ) -> list[Refund]:
     async with db.transaction(principal.organization_id) as conn:
         return await payments_db.list_refunds(
-            conn, limit=limit, before=starting_after, payment_id=payment_id
+            conn,
+            limit=limit,
+            before=starting_after,
+            payment_id=payment_id,
+            credit_note_id=credit_note_id,
         )
