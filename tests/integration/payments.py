@@ -122,7 +122,8 @@ async def books(conn: asyncpg.Connection, org_id: str) -> Books:
             conn,
             "SELECT currency, sum(total) AS total FROM ("
             " SELECT currency, amount - amount_applied - amount_refunded AS total FROM payments"
-            " WHERE organization_id = $1 UNION ALL SELECT currency, amount - amount_applied"
+            " WHERE organization_id = $1 UNION ALL SELECT currency,"
+            " amount - amount_applied - amount_refunded"
             " FROM credit_notes WHERE organization_id = $1) held GROUP BY currency",
             org_id,
         ),

@@ -3,8 +3,8 @@
 Random sequences of invoice drafts (1-3 lines, random amounts, quantities, discounts, tax,
 some deferred), finalize, void, mark uncollectible, payments (partial, full, over; applied
 or left to allocate), refunds, credit notes (by amount or by line; partial, full, over),
-customer credit applied to invoices, plain journal entries and their reversals always
-leave:
+customer credit applied to invoices, refunds of a credit note's credit, plain journal
+entries and their reversals always leave:
 
 - every currency balanced (sum of postings is zero; the trial balance's debits equal its
   credits);
@@ -15,7 +15,9 @@ leave:
 - the AR aging's total, per currency, equal to receivable on the trial balance, as of
   dates before, between and after the documents' (random) dates.
 
-A bare reversal of a payment's entry is refused (refund instead).
+A bare reversal of a payment's entry is refused (refund instead), and so is a refund of
+a payment that would take back what covers a credit note (the database checks at commit
+that payments and applied credit cover what credit notes took off every invoice).
 
 A refused operation answers a 4xx problem and changes nothing.
 
@@ -35,7 +37,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from accounting_api.app import create_app
@@ -96,10 +98,25 @@ ops: st.SearchStrategy[Op] = st.one_of(
         dates,
     ),
     st.tuples(st.just("apply_credit"), st.integers(0, 20), st.sampled_from(SIZES), dates),
+    st.tuples(st.just("refund_credit"), st.integers(0, 20), st.sampled_from(SIZES), dates),
+    st.tuples(st.just("refund_credit"), st.integers(0, 20), st.sampled_from(SIZES), dates),
     st.tuples(st.just("entry"), st.integers(1, 100_000)),
     st.tuples(st.just("reverse"), st.integers(0, 20)),
     st.tuples(st.just("reverse_payment"), st.integers(0, 20)),  # refused: refund instead
 )
+
+
+WORK = {"description": "Work", "unit_amount": 10_000, "quantity": 1, "discount": 0}
+GOODS_RETURNED: list[Op] = [
+    ("create", 0, [WORK | {"tax_rate_bps": 825}], True, ISSUE_DATES[0]),
+    ("pay", 0, 0, "applied", "full", 0, DATES[1]),
+    ("credit", 0, "full", False, DATES[1]),
+    ("refund", 0, "full", DATES[2]),  # refused: it would reopen the credited invoice
+    ("refund_credit", 0, "partial", DATES[2]),
+    ("refund_credit", 0, "full", DATES[3]),
+    ("refund", 0, "full", DATES[3]),
+]
+"""Paid, credited in full, then the payment refunded (refused) and the credit refunded."""
 
 
 # --- running them ----------------------------------------------------------------------
@@ -176,6 +193,8 @@ async def step(w: World, op: Op) -> httpx.Response | None:
         return await w.post("/v1/refunds", refund)
     if kind in ("credit", "apply_credit"):
         return await spend(w, op)
+    if kind == "refund_credit":
+        return await refund_credit(w, op)
     if kind == "entry":
         accounts = w.tenant.accounts
         response = await w.post(
@@ -219,6 +238,17 @@ async def spend(w: World, op: Op) -> httpx.Response | None:
         note.pop("amount")
         note["lines"] = [{"line": first["id"], "amount": sized(op[2], first["total"])}]
     return await w.post("/v1/credit-notes", note)
+
+
+async def refund_credit(w: World, op: Op) -> httpx.Response | None:
+    """Customer credit a credit note holds, given back as money."""
+    holding = [n for n in await listing(w, "/v1/credit-notes") if n["amount_unapplied"]]
+    if not holding:
+        return None
+    note = holding[op[1] % len(holding)]
+    body = {"credit_note": note["id"], "amount": sized(op[2], note["amount_unapplied"])}
+    body["date"] = op[3]
+    return await w.post("/v1/refunds", body)
 
 
 # --- what must hold --------------------------------------------------------------------
@@ -352,6 +382,9 @@ def harness(settings: Settings, database: conftest.TestDatabase) -> Iterator[Har
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(sequence=st.lists(ops, min_size=4, max_size=12))
+@example(sequence=GOODS_RETURNED)
+@example(sequence=[*GOODS_RETURNED[:1], ("pay", 0, 0, "applied", "partial", 0, DATES[1]),
+                   *GOODS_RETURNED[2:]])  # fmt: skip
 def test_any_sequence_of_operations_keeps_the_books_whole(
     harness: Harness, sequence: list[Op]
 ) -> None:

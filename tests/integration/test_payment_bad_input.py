@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.billing import act, add_user, assert_problem, customer, draft, finalized
 from tests.integration.helpers import Tenant, sign_up
-from tests.integration.payments import PAID_ON, counts, paid
+from tests.integration.payments import PAID_ON, counts, credited, paid
 
 V, MISSING = "validation_error", "resource_missing"
 Ids = dict[str, str]
@@ -46,6 +46,15 @@ async def shop(client: httpx.AsyncClient) -> Shop:
     applied = [{"invoice": ids["paid"], "amount": 10_000}]
     ids["payment"] = (await paid(client, t, usd, 10_000, applied_to=applied))["id"]
     ids["their_payment"] = (await paid(client, other, theirs, 500))["id"]
+    # Paid in full, then 4,000 of it credited back as the customer's credit.
+    ids["credited"] = (await finalized(client, t, usd))["id"]
+    applied = [{"invoice": ids["credited"], "amount": 10_000}]
+    ids["credited_payment"] = (await paid(client, t, usd, 10_000, applied_to=applied))["id"]
+    ids["note"] = (await credited(client, t, ids["credited"], amount=4_000))["id"]
+    their_paid = (await finalized(client, other, theirs))["id"]
+    applied = [{"invoice": their_paid, "amount": 10_000}]
+    await paid(client, other, theirs, 10_000, applied_to=applied)
+    ids["their_note"] = (await credited(client, other, their_paid, amount=100))["id"]
     return Shop(t, other, await add_user(client, t, "viewer"), ids)
 
 
@@ -91,6 +100,7 @@ def R(id: str, body: Build, status: int, code: str, param: str | None) -> Bad:
 
 
 APPLIED = "applied_to[0].invoice"
+REOPENS = "refund_reopens_credited_invoice"
 CASES = [
     # --- amounts ---
     P("zero", payment(amount=0), 422, V, "amount"),
@@ -145,6 +155,43 @@ CASES = [
     R("refund-zero", refund(amount=0), 422, V, "amount"),
     R("refund-negative", refund(amount=-1), 422, V, "amount"),
     R("refund-before-payment", refund(date="2026-01-31"), 422, V, "date"),
+    R(
+        "refund-credited-invoice",
+        refund(payment="@credited_payment", amount=10_000),
+        409,
+        REOPENS,
+        "amount",
+    ),
+    R(
+        "refund-credited-part",
+        refund(payment="@credited_payment", amount=6_001),
+        409,
+        REOPENS,
+        "amount",
+    ),
+    R("refund-both", refund(credit_note="@note"), 422, V, "payment"),
+    R("refund-neither", refund(payment=None), 422, V, "payment"),
+    R(
+        "refund-more-credit-than-held",
+        refund(payment=None, credit_note="@note", amount=4_001),
+        409,
+        "refund_exceeds_credit",
+        "amount",
+    ),
+    R(
+        "refund-credit-before-note",
+        refund(payment=None, credit_note="@note", date="2026-01-31"),
+        422,
+        V,
+        "date",
+    ),
+    R(
+        "refund-their-note",
+        refund(payment=None, credit_note="@their_note"),
+        422,
+        MISSING,
+        "credit_note",
+    ),
     R("refund-their-payment", refund(payment="@their_payment"), 422, MISSING, "payment"),
     # --- a viewer reads but never writes ---
     Bad("viewer-pays", "/v1/payments", payment(), 403, "forbidden", None, "viewer"),

@@ -18,7 +18,8 @@ from accounting_api.domain.credit_notes import CreditLine, CreditNote, Source, S
 
 _COLUMNS = (
     "id, number, invoice_id, customer_id, currency, reason, memo, amount, tax,"
-    " pre_payment_amount, amount_applied, credited_on, journal_entry_id, created_at"
+    " pre_payment_amount, amount_applied, amount_refunded, credited_on, journal_entry_id,"
+    " created_at"
 )
 
 
@@ -103,8 +104,14 @@ async def _lines(conn: Connection, note_ids: Sequence[str]) -> dict[str, list[Cr
     return found
 
 
-async def get_credit_note(conn: Connection, note_id: str) -> CreditNote | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM credit_notes WHERE id = $1", note_id)
+async def get_credit_note(
+    conn: Connection, note_id: str, *, lock: bool = False
+) -> CreditNote | None:
+    """The credit note; held FOR UPDATE with `lock` (a refund of its credit)."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM credit_notes WHERE id = $1{' FOR UPDATE' if lock else ''}",
+        note_id,
+    )
     if row is None:
         return None
     return _credit_note(row, (await _lines(conn, [note_id]))[note_id])
@@ -149,8 +156,9 @@ async def lock_credit_sources(
         on_or_before,
     )
     notes = await conn.fetch(
-        "SELECT id, amount - amount_applied AS available, created_at FROM credit_notes"
-        " WHERE customer_id = $1 AND credited_on <= $2 AND amount > amount_applied"
+        "SELECT id, amount - amount_applied - amount_refunded AS available, created_at"
+        " FROM credit_notes WHERE customer_id = $1 AND credited_on <= $2"
+        " AND amount > amount_applied + amount_refunded"
         " ORDER BY id FOR UPDATE",
         customer_id,
         on_or_before,

@@ -21,8 +21,8 @@ _PAYMENT_COLUMNS = (
     " amount_refunded, status, journal_entry_id, created_at"
 )
 _REFUND_COLUMNS = (
-    "id, payment_id, currency, amount, from_credit, refunded_on, reason, journal_entry_id,"
-    " created_at"
+    "id, payment_id, credit_note_id, currency, amount, from_credit, refunded_on, reason,"
+    " journal_entry_id, created_at"
 )
 
 
@@ -53,6 +53,7 @@ def _refund(row: asyncpg.Record) -> Refund:
 
 _DUE = (
     "SELECT id, status, total - amount_paid - amount_credit_applied AS amount_due,"
+    " amount_paid + amount_credit_applied - amount_credited AS refundable,"
     " uncollectible_at IS NOT NULL AS written_off, customer_id, currency, issue_date,"
     " due_date, number FROM invoices"
 )
@@ -190,11 +191,13 @@ async def insert_refund(
         [(refund.payment_id, a.invoice_id, a.amount) for a in taken],
     )
     await conn.execute(
-        "INSERT INTO refunds (organization_id, id, payment_id, currency, amount, from_credit,"
-        " refunded_on, reason, journal_entry_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO refunds (organization_id, id, payment_id, credit_note_id, currency, amount,"
+        " from_credit, refunded_on, reason, journal_entry_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         organization_id,
         refund.id,
         refund.payment_id,
+        refund.credit_note_id,
         refund.currency,
         refund.amount,
         refund.from_credit,
@@ -210,15 +213,22 @@ async def get_refund(conn: Connection, refund_id: str) -> Refund | None:
 
 
 async def list_refunds(
-    conn: Connection, *, limit: int, before: str | None, payment_id: str | None
+    conn: Connection,
+    *,
+    limit: int,
+    before: str | None,
+    payment_id: str | None,
+    credit_note_id: str | None,
 ) -> list[Refund]:
     rows = await conn.fetch(
         f"SELECT {_REFUND_COLUMNS} FROM refunds"
         " WHERE organization_id = app_current_org() AND ($1::text IS NULL OR id < $1)"
         "   AND ($3::text IS NULL OR payment_id = $3)"
+        "   AND ($4::text IS NULL OR credit_note_id = $4)"
         " ORDER BY id DESC LIMIT $2",
         before,
         limit,
         payment_id,
+        credit_note_id,
     )
     return [_refund(row) for row in rows]

@@ -10,8 +10,9 @@ so crediting a line in parts ends exactly at its amounts.
 What a credit note takes off the amount due (its pre-payment part) credits receivable
 (bad-debt expense for a written-off invoice, as a recovery does); the rest, for an
 invoice already paid, becomes the customer's credit (2300 Customer Credits), never
-lost. Revenue comes back from deferred revenue first for a line still being
-recognized (its future pieces shrink, the latest first), then from revenue.
+lost: applied to other invoices later, or refunded as money (2300 debit, cash credit).
+Revenue comes back from deferred revenue first for a line still being recognized (its
+future pieces shrink, the latest first), then from revenue.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class CreditNote:
     tax: int
     pre_payment_amount: int
     amount_applied: int
+    amount_refunded: int
+    """Of its credit, given back to the customer by refunds."""
     credited_on: datetime.date
     lines: tuple[CreditLine, ...]
     journal_entry_id: str
@@ -78,7 +81,7 @@ class CreditNote:
     @property
     def unapplied(self) -> int:
         """The customer's credit this credit note still holds."""
-        return self.amount - self.amount_applied
+        return self.amount - self.amount_applied - self.amount_refunded
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +293,34 @@ def credit_application_postings(
     ]
     ledger.check_balanced(postings)
     return postings
+
+
+def credit_refund_postings(
+    amount: int, accounts: PostingAccounts, cash: str, currency: str
+) -> list[Posting]:
+    """Customer credit given back as money: customer credits debit, cash credit."""
+    postings = [
+        Posting(accounts.customer_credits, Side.DEBIT, amount, currency),
+        Posting(cash, Side.CREDIT, amount, currency),
+    ]
+    ledger.check_balanced(postings)
+    return postings
+
+
+def check_refundable(note: CreditNote, amount: int, date: datetime.date) -> None:
+    """A credit note's refund gives back at most the credit it still holds, on or
+    after its date."""
+    if amount > note.unapplied:
+        raise errors.RefundExceedsCredit(
+            f"{amount} exceeds the {note.unapplied} of customer credit credit note {note.id}"
+            " still holds (the rest was applied to invoices or refunded)",
+            param="amount",
+        )
+    if date < note.credited_on:
+        raise errors.ValidationFailed(
+            f"the refund date {date} is before the credit note's date {note.credited_on}",
+            param="date",
+        )
 
 
 # --- applying customer credit ----------------------------------------------------------

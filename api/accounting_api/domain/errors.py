@@ -179,6 +179,13 @@ class RefundExceedsPayment(Conflict):
     code = "refund_exceeds_payment"
 
 
+class RefundReopensCreditedInvoice(Conflict):
+    """Refunding a payment's application that settles what a credit note took off its
+    invoice (the customer holds that as credit already)."""
+
+    code = "refund_reopens_credited_invoice"
+
+
 class InvoiceCustomerMismatch(AccountingError):
     status = 422
     code = "invoice_customer_mismatch"
@@ -196,6 +203,12 @@ class AmountExceedsCreditable(Conflict):
 
 class InsufficientCredit(Conflict):
     code = "insufficient_credit"
+
+
+class RefundExceedsCredit(Conflict):
+    """Refunding more than the customer credit a credit note still holds."""
+
+    code = "refund_exceeds_credit"
 
 
 class InvoiceCredited(Conflict):

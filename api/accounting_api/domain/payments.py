@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime
 import enum
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from accounting_api.domain import errors, ledger
@@ -85,8 +85,11 @@ class Payment:
 
 @dataclass(frozen=True, slots=True)
 class Refund:
+    """Of a payment, or of the customer credit a credit note holds (all credit)."""
+
     id: str
-    payment_id: str
+    payment_id: str | None
+    credit_note_id: str | None
     currency: str
     amount: int
     from_credit: int
@@ -178,6 +181,24 @@ def plan_refund(payment: Payment, amount: int) -> RefundPlan:
             left -= part
     assert left == 0, "a payment's refundable amount is its credit plus its applications"
     return RefundPlan(from_credit, tuple(taken))
+
+
+def check_credit_covered(plan: RefundPlan, refundable: Mapping[str, int]) -> None:
+    """A refund never takes back what covers an invoice's credit notes: `refundable` is,
+    per invoice, what its payments and applied credit settle beyond what credit notes
+    took off it. The credited part was given to the customer as credit already, so
+    refunding it too would pay the customer twice and make the invoice owed again."""
+    for application in plan.from_applications:
+        left = refundable[application.invoice_id]
+        if application.amount > left:
+            raise errors.RefundReopensCreditedInvoice(
+                f"this refund takes {application.amount} back off invoice"
+                f" {application.invoice_id}, but credit notes took all but {max(left, 0)} of"
+                " what its payments settle off it and gave it to the customer as credit:"
+                " refund that credit instead (POST /v1/refunds with the credit note), or"
+                " refund less",
+                param="amount",
+            )
 
 
 # --- postings --------------------------------------------------------------------------

@@ -180,7 +180,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/refunds",
         payments.create_refund,
-        "Refund part or all of a payment (its credit first, then its invoices)",
+        "Refund part or all of a payment (its credit first, then its invoices), or the"
+        " customer credit a credit note holds",
         201,
         pm.RefundIn,
         None,

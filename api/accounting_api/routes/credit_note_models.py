@@ -72,6 +72,9 @@ class CreditNoteOut(Out):
     pre_payment_amount: int = Field(description="Taken off the invoice's amount due.")
     post_payment_amount: int = Field(description="Credited to the customer's balance.")
     amount_unapplied: int = Field(description="The customer's credit it still holds.")
+    amount_refunded: int = Field(
+        description="Of its credit, given back as money (POST /v1/refunds with credit_note)."
+    )
     date: datetime.date
     lines: list[CreditLineOut]
     journal_entry_id: str

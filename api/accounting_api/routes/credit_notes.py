@@ -30,6 +30,7 @@ def credit_note_out(note: rules.CreditNote) -> m.CreditNoteOut:
         pre_payment_amount=note.pre_payment_amount,
         post_payment_amount=note.post_payment_amount,
         amount_unapplied=note.unapplied,
+        amount_refunded=note.amount_refunded,
         date=note.credited_on,
         lines=[
             m.CreditLineOut(

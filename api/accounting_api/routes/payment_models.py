@@ -67,23 +67,40 @@ class PaymentOut(Out):
 
 
 class RefundIn(Body):
-    payment: Ref
-    amount: Positive = Field(description="At most what the payment has not refunded yet.")
+    payment: Ref | None = Field(
+        default=None,
+        description="The payment to refund: its credit first, then its invoices. Give"
+        " payment or credit_note.",
+    )
+    credit_note: Ref | None = Field(
+        default=None,
+        description="Or a credit note whose customer credit to give back as money (goods"
+        " returned): its invoice stays as it is.",
+    )
+    amount: Positive = Field(
+        description="At most what the payment has not refunded yet, or the credit the credit"
+        " note still holds."
+    )
     date: datetime.date | None = Field(default=None, description="Today (UTC) by default.")
     reason: Description = ""
 
 
 class RefundListQuery(ListQuery):
     payment: Ref | None = None
+    credit_note: Ref | None = None
 
 
 class RefundOut(Out):
     object: Literal["refund"] = "refund"
     id: str
-    payment: str
+    payment: str | None
+    credit_note: str | None
     currency: str
     amount: int
-    from_credit: int = Field(description="Taken from the payment's unapplied credit.")
+    from_credit: int = Field(
+        description="Taken from customer credit: the payment's unapplied part, or all of a"
+        " credit note's refund."
+    )
     from_invoices: int = Field(description="Taken back from invoices, which owe it again.")
     date: datetime.date
     reason: str

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from accounting_api.domain import errors
 from accounting_api.domain import payments as rules
 from accounting_api.routes import payment_models as m
 from accounting_api.routes import support
-from accounting_api.services import payments
+from accounting_api.services import credit_notes, payments
 
 
 def payment_out(payment: rules.Payment) -> m.PaymentOut:
@@ -39,6 +42,7 @@ def refund_out(refund: rules.Refund) -> m.RefundOut:
     return m.RefundOut(
         id=refund.id,
         payment=refund.payment_id,
+        credit_note=refund.credit_note_id,
         currency=refund.currency,
         amount=refund.amount,
         from_credit=refund.from_credit,
@@ -93,10 +97,17 @@ async def get_payment(request: Request) -> Response:
 
 async def create_refund(request: Request) -> Response:
     data = await support.body(request, m.RefundIn)
-    refund = await payments.create_refund(
+    if data.payment is not None and data.credit_note is None:
+        refund_of = functools.partial(payments.create_refund, payment_id=data.payment)
+    elif data.credit_note is not None and data.payment is None:
+        refund_of = functools.partial(credit_notes.refund_credit, note_id=data.credit_note)
+    else:
+        raise errors.ValidationFailed(
+            "give a payment or a credit note to refund, not both", param="payment"
+        )
+    refund = await refund_of(
         support.deps(request).db,
         support.principal(request),
-        payment_id=data.payment,
         amount=data.amount,
         date=data.date,
         reason=data.reason,
@@ -113,6 +124,7 @@ async def list_refunds(request: Request) -> Response:
         limit=page.limit + 1,
         starting_after=page.starting_after,
         payment_id=page.payment,
+        credit_note_id=page.credit_note,
     )
     return support.page(found, page.limit, refund_out)
 

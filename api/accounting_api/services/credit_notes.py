@@ -5,6 +5,9 @@ credit notes of one invoice check what is left one after the other), locks the
 invoice's pending recognition pieces (waiting for a worker posting one), posts its
 entry, writes it with its lines and takes the credited revenue off the schedule.
 
+A refund of a credit note's credit locks that credit note alone (never its invoice,
+which it leaves as it is) and posts customer credits against cash.
+
 Applying credit locks the customer's payments and credit notes that hold credit
 before the invoice, the order refunds lock a payment and its invoices in, so racing
 applications queue instead of deadlocking and never draw the same credit twice.
@@ -24,7 +27,7 @@ from accounting_api.db.connection import Connection, Database
 from accounting_api.domain import credit_notes, errors, ids, receivables
 from accounting_api.domain.billing import Invoice
 from accounting_api.domain.credit_notes import CreditLine, CreditNote, LineRequest, Reason
-from accounting_api.domain.payments import Due
+from accounting_api.domain.payments import Due, Refund
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import billing_accounts, payment_accounts, payments
 
@@ -106,6 +109,7 @@ def _note(
         tax=sum(line.tax for line in lines),
         pre_payment_amount=min(amount, invoice.amount_remaining),
         amount_applied=0,
+        amount_refunded=0,
         credited_on=data.date or _today(),
         lines=tuple(lines),
         journal_entry_id=ids.new_id("je"),
@@ -183,6 +187,60 @@ async def list_credit_notes(
             invoice_id=invoice_id,
             customer_id=customer_id,
         )
+
+
+# --- refunds of credit -----------------------------------------------------------------
+
+
+async def _refundable(conn: Connection, note_id: str) -> CreditNote:
+    note = await credit_notes_db.get_credit_note(conn, note_id, lock=True)
+    if note is None:
+        raise errors.ResourceMissing(f"no credit note {note_id}", param="credit_note")
+    return note
+
+
+async def refund_credit(
+    db: Database,
+    principal: Principal,
+    *,
+    note_id: str,
+    amount: int,
+    date: datetime.date | None,
+    reason: str,
+    request_id: str | None,
+) -> Refund:
+    """Give back as money part or all of the customer credit a credit note holds (goods
+    returned, credit note, money back): its invoice stays as it is."""
+    principal.require(Role.ACCOUNTANT)
+    org = principal.organization_id
+    when = date or _today()
+    async with db.transaction(org) as conn:
+        note = await _refundable(conn, note_id)
+        credit_notes.check_refundable(note, amount, when)
+        accounts = await _accounts(conn, org, note.currency)
+        cash = (await payment_accounts.posting_accounts(conn, org, note.currency)).cash
+        postings = credit_notes.credit_refund_postings(amount, accounts, cash, note.currency)
+        refund_id = ids.new_id("re")
+        description = f"Refund {refund_id} of credit note #{note.number} ({note.id})"
+        entry_id = await payments.post_entry(
+            conn, principal, when, description, postings, request_id=request_id
+        )
+        refund = Refund(
+            id=refund_id,
+            payment_id=None,
+            credit_note_id=note.id,
+            currency=note.currency,
+            amount=amount,
+            from_credit=amount,
+            refunded_on=when,
+            reason=reason,
+            journal_entry_id=entry_id,
+            created_at=datetime.datetime.now(datetime.UTC),
+        )
+        await payments_db.insert_refund(conn, org, refund, ())
+        created = await payments_db.get_refund(conn, refund_id)
+    assert created is not None
+    return created
 
 
 # --- customer credit -------------------------------------------------------------------

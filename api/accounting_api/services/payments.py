@@ -289,6 +289,7 @@ async def create_refund(
         plan = payments.plan_refund(payment, amount)
         invoice_ids = [a.invoice_id for a in plan.from_applications]
         rows = await payments_db.lock_invoices(conn, invoice_ids)
+        payments.check_credit_covered(plan, {i: r["refundable"] for i, r in rows.items()})
         dues = {i: Due(i, r["amount_due"], r["written_off"]) for i, r in rows.items()}
         accounts = await payment_accounts.posting_accounts(conn, org, payment.currency)
         postings = payments.refund_postings(payment.currency, accounts, plan, dues)
@@ -300,6 +301,7 @@ async def create_refund(
         refund = Refund(
             refund_id,
             payment.id,
+            None,
             payment.currency,
             amount,
             plan.from_credit,
@@ -335,8 +337,13 @@ async def list_refunds(
     limit: int,
     starting_after: str | None,
     payment_id: str | None,
+    credit_note_id: str | None = None,
 ) -> list[Refund]:
     async with db.transaction(principal.organization_id) as conn:
         return await payments_db.list_refunds(
-            conn, limit=limit, before=starting_after, payment_id=payment_id
+            conn,
+            limit=limit,
+            before=starting_after,
+            payment_id=payment_id,
+            credit_note_id=credit_note_id,
         )

@@ -1,0 +1,169 @@
+"""Refunds of payments whose invoice was credited since: what a credit note gave the
+customer as credit is never refunded a second time through the payment, and the invoice
+never becomes owed again for what it no longer bills."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.billing import assert_problem, customer, finalized, line
+from tests.integration.helpers import Tenant, sign_up
+from tests.integration.payments import (
+    PAID_ON,
+    apply_credit,
+    assert_books_agree,
+    counts,
+    credited,
+    invoice,
+    paid,
+    posted,
+    refund,
+)
+
+
+async def _credited_after_payment(
+    client: httpx.AsyncClient, total: int, payment: int, credit: int
+) -> tuple[Tenant, str, str, str]:
+    """(tenant, customer, invoice, payment): the invoice paid `payment`, then credited
+    `credit`."""
+    t = await sign_up(client)
+    who = (await customer(client, t))["id"]
+    inv = (await finalized(client, t, who, line(total)))["id"]
+    applied = [{"invoice": inv, "amount": payment}]
+    pay = (await paid(client, t, who, payment, applied_to=applied))["id"]
+    await credited(client, t, inv, amount=credit)
+    return t, who, inv, pay
+
+
+async def _credit_balance(client: httpx.AsyncClient, t: Tenant, who: str) -> int:
+    found = await client.get(f"/v1/customers/{who}", headers=t.auth)
+    balance: int = found.json()["credit_balance"]
+    return balance
+
+
+@pytest.mark.parametrize(
+    ("total", "payment", "credit", "status"),
+    [(10_000, 10_000, 10_000, "paid"), (100, 60, 100, "paid"), (10_000, 10_000, 4_000, "paid")],
+    ids=["paid-in-full", "partly-paid", "partly-credited"],
+)
+async def test_refunding_what_a_credit_note_gave_back_is_refused_and_writes_nothing(
+    client: httpx.AsyncClient,
+    owner_conn: asyncpg.Connection,
+    total: int,
+    payment: int,
+    credit: int,
+    status: str,
+) -> None:
+    t, who, inv, pay = await _credited_after_payment(client, total, payment, credit)
+    before = await counts(owner_conn, t.org_id), await _credit_balance(client, t, who)
+    response = await refund(client, t, pay, payment)
+    assert_problem(response, 409, "refund_reopens_credited_invoice", "amount")
+    assert "refund that credit instead" in response.json()["detail"]
+    assert (await counts(owner_conn, t.org_id), await _credit_balance(client, t, who)) == before
+    found = await invoice(client, t, inv)
+    assert (found["status"], found["amount_remaining"]) == (status, 0)
+    await assert_books_agree(owner_conn, t.org_id)
+
+
+async def test_what_no_credit_note_took_is_still_refunded(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    t, who, inv, pay = await _credited_after_payment(client, 10_000, 10_000, 4_000)
+    response = await refund(client, t, pay, 6_000)
+    assert response.status_code == 201, response.text
+    found = await invoice(client, t, inv)
+    assert (found["status"], found["amount_remaining"], found["amount_credited"]) == (
+        "open",
+        6_000,
+        4_000,
+    )
+    assert await _credit_balance(client, t, who) == 4_000
+    assert_problem(
+        await refund(client, t, pay, 1), 409, "refund_reopens_credited_invoice", "amount"
+    )
+    await assert_books_agree(owner_conn, t.org_id)
+
+
+async def test_the_database_refuses_uncovering_a_credited_invoice_whatever_sql_is_sent(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    t, _, inv, pay = await _credited_after_payment(client, 10_000, 10_000, 10_000)
+    transaction = owner_conn.transaction()
+    await transaction.start()
+    try:
+        await owner_conn.execute("SELECT set_config('app.organization_id', $1, true)", t.org_id)
+        updated = await owner_conn.execute(
+            "UPDATE payment_applications SET amount_refunded = 1"
+            " WHERE payment_id = $1 AND invoice_id = $2",
+            pay,
+            inv,
+        )
+        assert updated == "UPDATE 1"
+        # Checked at commit, or when the deferred checks are asked for.
+        with pytest.raises(asyncpg.CheckViolationError) as refused:
+            await owner_conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    finally:
+        await transaction.rollback()
+    assert refused.value.constraint_name == "invoice_credit_covered"
+
+
+# --- goods returned, credit note, money back ---------------------------------------------
+
+
+async def refund_credit(
+    client: httpx.AsyncClient, t: Tenant, note_id: str, amount: int, **fields: Any
+) -> httpx.Response:
+    body = {"credit_note": note_id, "amount": amount, "date": PAID_ON} | fields
+    return await client.post("/v1/refunds", json=body, headers=t.auth)
+
+
+@pytest.mark.parametrize(
+    ("total", "payment", "credit", "back"),
+    [(10_000, 10_000, 10_000, 10_000), (100, 60, 100, 60), (10_000, 10_000, 4_000, 1_500)],
+    ids=["paid-in-full", "partly-paid", "in-parts"],
+)
+async def test_a_credit_notes_credit_is_refunded_as_money_and_the_invoice_stays_settled(
+    client: httpx.AsyncClient,
+    owner_conn: asyncpg.Connection,
+    total: int,
+    payment: int,
+    credit: int,
+    back: int,
+) -> None:
+    t, who, inv, _ = await _credited_after_payment(client, total, payment, credit)
+    (note,) = (await client.get(f"/v1/credit-notes?invoice={inv}", headers=t.auth)).json()["data"]
+    response = await refund_credit(client, t, note["id"], back, reason="goods returned")
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert (made["payment"], made["credit_note"], made["amount"]) == (None, note["id"], back)
+    assert (made["from_credit"], made["from_invoices"]) == (back, 0)
+    assert await posted(client, t, made["journal_entry_id"]) == [
+        ("1000", "credit", back),
+        ("2300", "debit", back),
+    ]
+    held = note["amount_unapplied"] - back
+    assert await _credit_balance(client, t, who) == held
+    found = await client.get(f"/v1/credit-notes/{note['id']}", headers=t.auth)
+    assert (found.json()["amount_refunded"], found.json()["amount_unapplied"]) == (back, held)
+    after = await invoice(client, t, inv)
+    assert (after["status"], after["amount_remaining"]) == ("paid", 0)
+    listed = await client.get(f"/v1/refunds?credit_note={note['id']}", headers=t.auth)
+    assert [r["id"] for r in listed.json()["data"]] == [made["id"]]
+    await assert_books_agree(owner_conn, t.org_id)
+    over = await refund_credit(client, t, note["id"], held + 1)
+    assert_problem(over, 409, "refund_exceeds_credit", "amount")
+
+
+async def test_refunded_credit_is_no_longer_applied_to_other_invoices(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    t, who, _, _ = await _credited_after_payment(client, 10_000, 10_000, 4_000)
+    (note,) = (await client.get("/v1/credit-notes", headers=t.auth)).json()["data"]
+    assert (await refund_credit(client, t, note["id"], 4_000)).status_code == 201
+    other = (await finalized(client, t, who, line(5_000)))["id"]
+    assert_problem(await apply_credit(client, t, other, 1), 409, "insufficient_credit", "amount")
+    await assert_books_agree(owner_conn, t.org_id)
