@@ -24,6 +24,7 @@ from tests.integration.helpers import Tenant, sign_up
 from tests.integration.payments import PAID_ON, counts, paid
 
 V, MISSING, OVER = "validation_error", "resource_missing", "amount_exceeds_creditable"
+RA = "refund_amount"
 Ids = dict[str, str]
 Build = Callable[[Ids], dict[str, Any]]
 
@@ -135,6 +136,9 @@ CASES = [
     N("bad-reason", note(reason="changed_mind"), 422, V, "reason"),
     N("long-memo", note(memo="x" * 1_001), 422, V, "memo"),
     N("unknown-field", note(refund=True), 422, V, "refund"),
+    N("negative-refund-amount", note(refund_amount=-1), 422, V, RA),
+    N("refund-amount-of-unpaid", note(refund_amount=1), 409, "refund_exceeds_credit", RA),
+    N("refund-amount-not-a-number", note(refund_amount="all"), 422, V, RA),
     # --- applying credit ---
     A("spend-zero", "open", spend(amount=0), 422, V, "amount"),
     A("spend-negative", "open", spend(amount=-1), 422, V, "amount"),

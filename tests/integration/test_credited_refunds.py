@@ -17,6 +17,7 @@ from tests.integration.payments import (
     apply_credit,
     assert_books_agree,
     counts,
+    credit,
     credited,
     invoice,
     paid,
@@ -166,4 +167,56 @@ async def test_refunded_credit_is_no_longer_applied_to_other_invoices(
     assert (await refund_credit(client, t, note["id"], 4_000)).status_code == 201
     other = (await finalized(client, t, who, line(5_000)))["id"]
     assert_problem(await apply_credit(client, t, other, 1), 409, "insufficient_credit", "amount")
+    await assert_books_agree(owner_conn, t.org_id)
+
+
+@pytest.mark.parametrize(
+    ("total", "payment", "credit", "back"),
+    [(10_000, 10_000, 10_000, 10_000), (100, 60, 100, 60), (10_000, 10_000, 4_000, 1_500)],
+    ids=["paid-in-full", "partly-paid", "in-part"],
+)
+async def test_a_credit_note_gives_money_back_at_once_with_refund_amount(
+    client: httpx.AsyncClient,
+    owner_conn: asyncpg.Connection,
+    total: int,
+    payment: int,
+    credit: int,
+    back: int,
+) -> None:
+    t = await sign_up(client)
+    who = (await customer(client, t))["id"]
+    inv = (await finalized(client, t, who, line(total)))["id"]
+    await paid(client, t, who, payment, applied_to=[{"invoice": inv, "amount": payment}])
+    note = await credited(client, t, inv, amount=credit, refund_amount=back)
+    kept = note["post_payment_amount"] - back
+    assert (note["amount_refunded"], note["amount_unapplied"]) == (back, kept)
+    (made,) = (await client.get(f"/v1/refunds?credit_note={note['id']}", headers=t.auth)).json()[
+        "data"
+    ]
+    assert (made["amount"], made["from_credit"], made["date"]) == (back, back, note["date"])
+    assert await posted(client, t, made["journal_entry_id"]) == [
+        ("1000", "credit", back),
+        ("2300", "debit", back),
+    ]
+    assert await _credit_balance(client, t, who) == kept
+    after = await invoice(client, t, inv)
+    assert (after["status"], after["amount_remaining"]) == ("paid", 0)
+    await assert_books_agree(owner_conn, t.org_id)
+
+
+@pytest.mark.parametrize(
+    ("payment", "back"), [(0, 1), (6_000, 6_001)], ids=["nothing-paid", "more-than-paid"]
+)
+async def test_refund_amount_beyond_what_was_paid_is_refused_and_writes_nothing(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection, payment: int, back: int
+) -> None:
+    t = await sign_up(client)
+    who = (await customer(client, t))["id"]
+    inv = (await finalized(client, t, who, line(10_000)))["id"]
+    if payment:
+        await paid(client, t, who, payment, applied_to=[{"invoice": inv, "amount": payment}])
+    before = await counts(owner_conn, t.org_id)
+    response = await credit(client, t, inv, amount=10_000, refund_amount=back)
+    assert_problem(response, 409, "refund_exceeds_credit", "refund_amount")
+    assert await counts(owner_conn, t.org_id) == before
     await assert_books_agree(owner_conn, t.org_id)

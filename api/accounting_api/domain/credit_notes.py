@@ -307,6 +307,18 @@ def credit_refund_postings(
     return postings
 
 
+def check_refund_at_creation(note: CreditNote, refund_amount: int) -> None:
+    """A credit note may give back as money only what becomes the customer's credit: the
+    part of it the invoice had already been paid."""
+    credit = note.amount - note.pre_payment_amount
+    if refund_amount > credit:
+        raise errors.RefundExceedsCredit(
+            f"refund_amount {refund_amount} exceeds the {credit} of this credit note that"
+            " becomes customer credit (the rest lowers what the invoice still owes)",
+            param="refund_amount",
+        )
+
+
 def check_refundable(note: CreditNote, amount: int, date: datetime.date) -> None:
     """A credit note's refund gives back at most the credit it still holds, on or
     after its date."""

@@ -41,6 +41,12 @@ class CreditNoteIn(Body):
     date: datetime.date | None = Field(
         default=None, description="When it is booked: today (UTC) by default."
     )
+    refund_amount: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Of the part that becomes the customer's credit (what the invoice had"
+        " already been paid), how much to give back as money at once: a refund of this"
+        " credit note, dated as it is (Stripe's refund_amount). 0 keeps it all as credit.",
+    )
 
 
 class CreditNoteListQuery(ListQuery):

@@ -71,6 +71,7 @@ def _input(data: m.CreditNoteIn) -> credit_notes.CreditNoteInput:
         memo=data.memo,
         currency=data.currency,
         date=data.date,
+        refund_amount=data.refund_amount,
     )
 
 

@@ -42,6 +42,8 @@ class CreditNoteInput:
     memo: str
     currency: str | None
     date: datetime.date | None
+    refund_amount: int = 0
+    """Of what becomes the customer's credit, the part given back as money at once."""
 
 
 def _today() -> datetime.date:
@@ -130,6 +132,7 @@ async def create_credit_note(
         accounts = await _accounts(conn, org, invoice.currency)
         # The counter is locked from here to commit: take it as late as possible.
         note = _note(invoice, data, lines, await credit_notes_db.next_number(conn, org))
+        credit_notes.check_refund_at_creation(note, data.refund_amount)
         postings = credit_notes.credit_note_postings(
             lines,
             {line.id: line.revenue_account_id for line in invoice.lines},
@@ -157,6 +160,9 @@ async def create_credit_note(
         )
         await recognition_db.credit_pieces(conn, taken)
         await payments.settle(conn, [invoice.id])
+        if data.refund_amount:
+            refund = (data.refund_amount, note.credited_on, data.reason or "")
+            await _refund(conn, principal, await _refundable(conn, note.id), refund, request_id)
         created = await credit_notes_db.get_credit_note(conn, note.id)
     assert created is not None
     return created
@@ -199,6 +205,41 @@ async def _refundable(conn: Connection, note_id: str) -> CreditNote:
     return note
 
 
+async def _refund(
+    conn: Connection,
+    principal: Principal,
+    note: CreditNote,
+    refund: tuple[int, datetime.date, str],
+    request_id: str | None,
+) -> str:
+    """Post and record the refund (amount, date, reason) of a locked credit note's credit."""
+    amount, when, reason = refund
+    credit_notes.check_refundable(note, amount, when)
+    org = principal.organization_id
+    accounts = await _accounts(conn, org, note.currency)
+    cash = (await payment_accounts.posting_accounts(conn, org, note.currency)).cash
+    postings = credit_notes.credit_refund_postings(amount, accounts, cash, note.currency)
+    refund_id = ids.new_id("re")
+    description = f"Refund {refund_id} of credit note #{note.number} ({note.id})"
+    entry_id = await payments.post_entry(
+        conn, principal, when, description, postings, request_id=request_id
+    )
+    made = Refund(
+        id=refund_id,
+        payment_id=None,
+        credit_note_id=note.id,
+        currency=note.currency,
+        amount=amount,
+        from_credit=amount,
+        refunded_on=when,
+        reason=reason,
+        journal_entry_id=entry_id,
+        created_at=datetime.datetime.now(datetime.UTC),
+    )
+    await payments_db.insert_refund(conn, org, made, ())
+    return refund_id
+
+
 async def refund_credit(
     db: Database,
     principal: Principal,
@@ -212,32 +253,10 @@ async def refund_credit(
     """Give back as money part or all of the customer credit a credit note holds (goods
     returned, credit note, money back): its invoice stays as it is."""
     principal.require(Role.ACCOUNTANT)
-    org = principal.organization_id
-    when = date or _today()
-    async with db.transaction(org) as conn:
+    async with db.transaction(principal.organization_id) as conn:
         note = await _refundable(conn, note_id)
-        credit_notes.check_refundable(note, amount, when)
-        accounts = await _accounts(conn, org, note.currency)
-        cash = (await payment_accounts.posting_accounts(conn, org, note.currency)).cash
-        postings = credit_notes.credit_refund_postings(amount, accounts, cash, note.currency)
-        refund_id = ids.new_id("re")
-        description = f"Refund {refund_id} of credit note #{note.number} ({note.id})"
-        entry_id = await payments.post_entry(
-            conn, principal, when, description, postings, request_id=request_id
-        )
-        refund = Refund(
-            id=refund_id,
-            payment_id=None,
-            credit_note_id=note.id,
-            currency=note.currency,
-            amount=amount,
-            from_credit=amount,
-            refunded_on=when,
-            reason=reason,
-            journal_entry_id=entry_id,
-            created_at=datetime.datetime.now(datetime.UTC),
-        )
-        await payments_db.insert_refund(conn, org, refund, ())
+        refund = (amount, date or _today(), reason)
+        refund_id = await _refund(conn, principal, note, refund, request_id)
         created = await payments_db.get_refund(conn, refund_id)
     assert created is not None
     return created
