@@ -8,8 +8,15 @@ watch catches up (client-go's MutationCache): a reconcile that follows a write a
 sees that write, and does not make it again.
 
 An overlaid object gives way to the indexed one as soon as the index holds the same or a
-newer resourceVersion, and in any case after `ttl` seconds, so a change the operator
-missed is never hidden for long (the drift check re-reads everything anyway).
+newer resourceVersion, and in any case after `ttl` seconds; a deletion the watch reports
+drops it at once (`forget`).
+
+kopf removes an object from the index only when its watch reports the deletion: one that
+happened while a watch was re-established (after a "410 Gone", a stalled stream, an API
+server restart) leaves a ghost behind. So every drift interval the operator lists each
+kind once for all platforms and `audit` marks the indexed objects that list no longer
+has (and that are not newer than it) as ghosts: reads skip them, and their platforms are
+reconciled, which re-creates what is missing.
 """
 
 from __future__ import annotations
@@ -53,6 +60,10 @@ def slim(manifest: Manifest) -> Manifest:
     return out
 
 
+def uid(manifest: Manifest) -> str:
+    return str((manifest.get("metadata") or {}).get("uid") or "")
+
+
 def version(manifest: Manifest) -> int:
     """The resourceVersion as a number (etcd's revision); -1 if it is not one."""
     raw = (manifest.get("metadata") or {}).get("resourceVersion") or ""
@@ -69,16 +80,30 @@ class _Written:
 
 @dataclass
 class Children:
-    """The index with the operator's recent writes on top."""
+    """The index with the operator's recent writes on top, ghosts left out."""
 
     index: Index
     ttl: float = 10.0
     clock: Callable[[], float] = time.monotonic
     _written: dict[Owner, dict[diff.Key, _Written]] = field(default_factory=dict)
+    _ghosts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """uid -> (kind, namespace) of the indexed objects a list showed to be gone."""
+
+    def indexed(self, owner: Owner) -> diff.Live:
+        """What the index holds of one platform (ghosts left out; should the index hold
+        two objects of one name, a ghost and its successor, the newer)."""
+        live: diff.Live = {}
+        for manifest in self.index.get(owner) or ():
+            key = diff.key(manifest)
+            if uid(manifest) in self._ghosts:
+                continue
+            if key not in live or version(manifest) > version(live[key]):
+                live[key] = manifest
+        return live
 
     def read(self, owner: Owner) -> diff.Live:
         """The children of one platform, by (kind, name)."""
-        live = {diff.key(m): m for m in self.index.get(owner) or ()}
+        live = self.indexed(owner)
         overlay = self._written.get(owner)
         if not overlay:
             return live
@@ -102,6 +127,43 @@ class Children:
     def deleted(self, manifest: Manifest) -> None:
         """Remember a deletion until the index drops the object."""
         self._remember(manifest, None, version(manifest) + 1)
+
+    def forget(self, manifest: Manifest) -> None:
+        """The watch reported the deletion of `manifest`: no write of it is laid over the
+        index any more (it would hide the deletion)."""
+        owner = owner_key(manifest)
+        overlay = self._written.get(owner) if owner is not None else None
+        if overlay is not None:
+            overlay.pop(diff.key(manifest), None)
+
+    def audit(
+        self, kind: str, namespace: str | None, listed: Iterable[Manifest], listed_at: int
+    ) -> set[Owner]:
+        """Compare the index with a list of every managed object of `kind` in `namespace`
+        (None: all) taken at resourceVersion `listed_at`: mark the ones it no longer has
+        as ghosts; the platforms whose children changed that way."""
+        present = {uid(m) for m in listed}
+        seen: set[str] = set()
+        owners: set[Owner] = set()
+        for owner, manifests in self.index.items():
+            if namespace is not None and owner[0] != namespace:
+                continue
+            for manifest in manifests:
+                if manifest.get("kind") != kind:
+                    continue
+                seen.add(uid(manifest))
+                gone = uid(manifest) not in present and version(manifest) <= listed_at
+                if gone and uid(manifest) not in self._ghosts:
+                    self._ghosts[uid(manifest)] = (kind, owner[0])
+                    owners.add(owner)
+        # Forget ghosts of this kind the index has dropped since (their deletion arrived).
+        for ghost in [
+            g
+            for g, (k, ns) in self._ghosts.items()
+            if k == kind and g not in seen and namespace in (None, ns)
+        ]:
+            del self._ghosts[ghost]
+        return owners
 
     def _remember(self, child: Manifest, written: Manifest | None, at: int) -> None:
         owner = owner_key(child)

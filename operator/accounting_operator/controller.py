@@ -85,6 +85,20 @@ async def read_children(
     return live | {diff.key(m): m for items in found for m in items}
 
 
+async def audit_children(ctx: Context) -> set[cache.Owner]:
+    """One list per child kind (and watched namespace) checked against the index: the
+    platforms that have ghosts, children deleted while a watch was away."""
+    if ctx.children is None:
+        return set()
+    selector = ",".join(f"{k}={v}" for k, v in MANAGED_LABELS.items())
+    owners: set[cache.Owner] = set()
+    for kind in resources.CHILDREN:
+        for namespace in ctx.settings.namespaces or (None,):
+            listed, at = await ctx.client.select_all(kind, namespace, selector)
+            owners |= ctx.children.audit(kind.kind, namespace, listed, at)
+    return owners
+
+
 async def execute(ctx: Context, plan: diff.Plan) -> tuple[list[Manifest], list[Manifest]]:
     """The writes in order, then the deletions; what the API server answered."""
     written = []

@@ -30,6 +30,8 @@ from accounting_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, cache, co
 from accounting_operator.k8s import errors, resources
 from accounting_operator.scheduling import Key, Scheduler, resync
 
+logger = logging.getLogger(__name__)
+
 TIMEOUT = 600.0
 """Seconds one reconcile may take before kopf retries it."""
 
@@ -82,6 +84,21 @@ async def reconcile_now(ctx: controller.Context, scheduler: Scheduler, body: kop
             raise kopf.PermanentError(str(error)) from error
 
 
+async def audit(ctx: controller.Context, scheduler: Scheduler) -> None:
+    """Every drift interval, find children deleted while a watch was away (kopf keeps
+    them in its index) and reconcile their platforms: see `cache`."""
+    while True:
+        await asyncio.sleep(ctx.settings.drift_interval)
+        try:
+            owners = await controller.audit_children(ctx)
+        except errors.KubeError as error:
+            logger.warning("could not audit the children index: %s", error)
+            continue
+        for owner in owners:
+            if owner in scheduler:
+                scheduler.request(owner)
+
+
 def register_lifecycle(
     registry: kopf.OperatorRegistry, ctx: controller.Context, scheduler: Scheduler
 ) -> None:
@@ -98,6 +115,7 @@ def register_lifecycle(
         ctx.children = cache.Children(kwargs["children"])
         interval = ctx.settings.drift_interval
         background.append(asyncio.create_task(resync(scheduler, interval), name="drift check"))
+        background.append(asyncio.create_task(audit(ctx, scheduler), name="index audit"))
 
     @kopf.on.cleanup(registry=registry, id="shutdown")
     async def stop(**_: Any) -> None:
@@ -145,6 +163,8 @@ def register_reconciles(
                 return
             # Deployments and Jobs move a rollout on; others are watched for deletion
             # (edits of them wait for the drift check, like CloudNativePG's).
+            if type == "DELETED" and ctx.children is not None:
+                ctx.children.forget(dict(body))
             if type == "DELETED" or body.get("kind") in {"Deployment", "Job"}:
                 scheduler.request(owner)
 

@@ -132,7 +132,7 @@ def test_switched_off_features_are_removed(cluster: Cluster, ready: str) -> None
     assert "Pruned" in op.events(cluster, ready)
 
 
-def test_drift_is_undone(cluster: Cluster, ready: str) -> None:
+def test_drift_is_undone(cluster: Cluster, ready: str, operator: op.Operator) -> None:
     op.kubectl(cluster, "delete", "-n", ready, "configmap/books-config", "service/books-api")
     op.kubectl(cluster, "set", "image", "-n", ready, "deployment/books-worker", "worker=evil:1")
     op.kubectl(cluster, "scale", "-n", ready, "deployment/books-api", "--replicas=1")
@@ -149,6 +149,10 @@ def test_drift_is_undone(cluster: Cluster, ready: str) -> None:
     helpers.wait_for("the operator to undo the edits", restored)
     assert "DriftCorrected" in op.events(cluster, ready)
     op.wait_ready(cluster, ready)
+    # Meanwhile (every drift interval) the operator listed every child kind to look for
+    # deletions its watches missed, without an error.
+    operator.wait_reconciles(2)
+    assert "could not audit the children index" not in operator.log.read_text()
 
 
 def test_a_deleted_child_is_restored_without_waiting_for_the_drift_check(

@@ -112,6 +112,42 @@ async def test_the_database_refuses_uncovering_a_credited_invoice_whatever_sql_i
     assert refused.value.constraint_name == "invoice_credit_covered"
 
 
+async def test_an_invoice_uncovered_before_the_rule_existed_still_takes_payments(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    # A refund made before 0012 left the invoice owing 4,000 of what a credit note took.
+    t, who, inv, pay = await _credited_after_payment(client, 10_000, 10_000, 10_000)
+    async with owner_conn.transaction():
+        await owner_conn.execute("SELECT set_config('app.organization_id', $1, true)", t.org_id)
+        await owner_conn.execute("ALTER TABLE invoices DISABLE TRIGGER invoices_credit_covered")
+        await owner_conn.execute(
+            "UPDATE payment_applications SET amount_refunded = 4000"
+            " WHERE payment_id = $1 AND invoice_id = $2",
+            pay,
+            inv,
+        )
+        await owner_conn.execute(
+            "UPDATE invoices SET status = 'open', paid_at = NULL WHERE id = $1", inv
+        )
+        await owner_conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fire what is pending
+        await owner_conn.execute("ALTER TABLE invoices ENABLE TRIGGER invoices_credit_covered")
+    assert (await invoice(client, t, inv))["amount_remaining"] == 4_000
+    # Paying it in part only brings it closer to covered: accepted (0016).
+    partial = await client.post(
+        "/v1/payments",
+        json={
+            "customer": who,
+            "amount": 1_000,
+            "method": "card",
+            "date": PAID_ON,
+            "applied_to": [{"invoice": inv, "amount": 1_000}],
+        },
+        headers=t.auth,
+    )
+    assert partial.status_code == 201, partial.text
+    assert (await invoice(client, t, inv))["amount_remaining"] == 3_000
+
+
 # --- goods returned, credit note, money back ---------------------------------------------
 
 
@@ -202,6 +238,10 @@ async def test_a_credit_note_gives_money_back_at_once_with_refund_amount(
     after = await invoice(client, t, inv)
     assert (after["status"], after["amount_remaining"]) == ("paid", 0)
     await assert_books_agree(owner_conn, t.org_id)
+    # The audit trail has both: the credit note and the refund made with it.
+    trail = (await client.get("/v1/audit-events", headers=t.auth)).json()["data"]
+    made_now = {(e["action"], e["object_id"]) for e in trail}
+    assert {("credit_note.created", note["id"]), ("refund.created", made["id"])} <= made_now
 
 
 @pytest.mark.parametrize(

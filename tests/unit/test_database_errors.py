@@ -26,3 +26,27 @@ def test_an_unreachable_database_is_a_503_without_a_promise_of_when() -> None:
     with pytest.raises(errors.ServiceUnavailable) as raised, translated_errors():
         raise ConnectionRefusedError("no server")
     assert "retry-after" not in problems.response({"type": "http"}, raised.value).headers
+
+
+def test_a_rule_of_the_books_the_database_refuses_is_a_409_naming_it() -> None:
+    refused = asyncpg.CheckViolationError.new(
+        {
+            "C": "23514",
+            "S": "ERROR",
+            "M": "invoice inv_1 would owe again",
+            "n": "invoice_credit_covered",
+        }
+    )
+    with pytest.raises(errors.Conflict) as raised, translated_errors():
+        raise refused
+    assert problems.response({"type": "http"}, raised.value).status_code == 409
+    assert "invoice_credit_covered" in raised.value.detail
+
+
+def test_an_unbalanced_entry_refused_by_the_database_is_the_codes_own_422() -> None:
+    refused = asyncpg.CheckViolationError.new(
+        {"C": "23514", "S": "ERROR", "M": "unbalanced", "n": "journal_entry_balanced"}
+    )
+    with pytest.raises(errors.Unbalanced) as raised, translated_errors():
+        raise refused
+    assert (raised.value.status, raised.value.param) == (422, "postings")

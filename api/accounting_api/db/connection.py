@@ -237,9 +237,11 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except asyncpg.CheckViolationError as exc:
-        if exc.constraint_name != "journal_entry_balanced":
-            raise
-        raise errors.Unbalanced(str(exc.message), param="postings") from None
+        if exc.constraint_name == "journal_entry_balanced":
+            raise errors.Unbalanced(str(exc.message), param="postings") from None
+        # A rule of the books the code checks first, refused here by the database
+        # (a race, or a path the code missed): a conflict, with nothing written.
+        raise errors.Conflict(f"refused by the rule {exc.constraint_name}: {exc.message}") from None
     except asyncpg.ObjectNotInPrerequisiteStateError as exc:
         if exc.constraint_name == "period_closed":
             raise errors.PeriodClosed(str(exc.message), param="date") from None

@@ -113,6 +113,8 @@ async def _record(request: Request, method: str, path: str, response: Response) 
     representation = json.loads(bytes(response.body))
     target = request.path_params.get("id") or request.path_params.get("period")
     found = changes(method, path, representation, str(target) if target else None)
+    for also_method, also_path, also in request.scope.get("state", {}).get(support.AUDIT_ALSO, []):
+        found += changes(also_method, also_path, also, None)
     principal = request.scope.get("state", {}).get("principal")
     if principal is not None:
         org, actor = principal.organization_id, principal.user_id

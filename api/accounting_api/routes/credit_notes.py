@@ -11,8 +11,9 @@ from accounting_api.routes import billing as billing_routes
 from accounting_api.routes import billing_models as bm
 from accounting_api.routes import credit_note_models as m
 from accounting_api.routes import models, support
+from accounting_api.routes import payments as payment_routes
 from accounting_api.routes.openapi import Endpoint
-from accounting_api.services import credit_notes
+from accounting_api.services import credit_notes, payments
 
 
 def credit_note_out(note: rules.CreditNote) -> m.CreditNoteOut:
@@ -77,12 +78,16 @@ def _input(data: m.CreditNoteIn) -> credit_notes.CreditNoteInput:
 
 async def create_credit_note(request: Request) -> Response:
     data = _input(await support.body(request, m.CreditNoteIn))
+    db, principal = support.deps(request).db, support.principal(request)
     note = await credit_notes.create_credit_note(
-        support.deps(request).db,
-        support.principal(request),
-        data,
-        request_id=support.request_id(request),
+        db, principal, data, request_id=support.request_id(request)
     )
+    if note.amount_refunded:  # refund_amount: a refund of it was made too
+        refunds = await payments.list_refunds(
+            db, principal, limit=1, starting_after=None, payment_id=None, credit_note_id=note.id
+        )
+        for refund in refunds:
+            support.audit_also(request, "POST", "/v1/refunds", payment_routes.refund_out(refund))
     return support.json(credit_note_out(note), 201)
 
 

@@ -67,6 +67,17 @@ def authenticated(handler: Handler) -> Handler:
     return guarded
 
 
+AUDIT_ALSO = "audit_also"
+"""Where a handler lists (method, path, representation) of objects it created besides
+the one it answers with, for the audit trail."""
+
+
+def audit_also(request: Request, method: str, path: str, model: pydantic.BaseModel) -> None:
+    """Record `model` in the audit trail as if `method path` had answered with it."""
+    found = request.scope.setdefault("state", {}).setdefault(AUDIT_ALSO, [])
+    found.append((method, path, model.model_dump(mode="json")))
+
+
 def request_id(request: Request) -> str | None:
     value = request.scope.get("state", {}).get("request_id")
     return str(value) if value else None

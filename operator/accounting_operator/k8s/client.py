@@ -93,6 +93,27 @@ class Client:
             for item in found.get("items") or []
         ]
 
+    async def select_all(
+        self, resource: Resource, namespace: str | None, selector: str
+    ) -> tuple[list[Manifest], int]:
+        """Objects of one kind in a namespace (None: all namespaces) matching a label
+        selector, page by page from one snapshot; and that snapshot's resourceVersion."""
+        path = resource.cluster_path() if namespace is None else resource.path(namespace)
+        what = f"listing {resource.plural} in {namespace or 'all namespaces'}"
+        items: list[Manifest] = []
+        query = [("labelSelector", selector), ("limit", "500")]
+        found = await self._call(what, "GET", path, query=query)
+        at = int(found["metadata"].get("resourceVersion") or 0)
+        while True:
+            items += [
+                {"apiVersion": resource.api_version, "kind": resource.kind, **item}
+                for item in found.get("items") or []
+            ]
+            token = found["metadata"].get("continue")
+            if not token:
+                return items, at
+            found = await self._call(what, "GET", path, query=[*query, ("continue", token)])
+
     async def serves(self, group_version: str, plural: str) -> bool:
         """Whether the API server serves a resource (e.g. a CRD's), by discovery."""
         what = f"discovering {group_version}"

@@ -113,3 +113,41 @@ def test_the_index_keeps_what_a_reconcile_reads_and_drops_the_rest() -> None:
         assert ("status" in slimmed) is keeps_status
         assert ("managedFields" in slimmed["metadata"]) is keeps_managers
         assert manifest["metadata"]["managedFields"] == managers  # the event is untouched
+
+
+def with_uid(manifest: dict[str, Any], uid: str, namespace: str = "ns") -> dict[str, Any]:
+    manifest["metadata"] |= {"uid": uid, "namespace": namespace}
+    return manifest
+
+
+def test_a_deletion_the_watch_reports_drops_the_write_laid_over_it(clock: Clock) -> None:
+    index: dict[Any, list[Any]] = {OWNER: [child("ConfigMap", "books-config", "100")]}
+    children = cached(index, clock)
+    children.wrote(child("ConfigMap", "books-config", "100"))
+    index[OWNER] = []  # deleted by hand; the watch says so
+    children.forget(child("ConfigMap", "books-config", "100"))
+    assert children.read(OWNER) == {}
+
+
+def test_children_deleted_while_the_watch_was_away_are_found_by_a_list(clock: Clock) -> None:
+    kept = with_uid(child("Service", "books-api", "5"), "u-kept")
+    ghost = with_uid(child("ConfigMap", "books-config", "6"), "u-ghost")
+    other = with_uid(child("ConfigMap", "other-config", "7", platform="other"), "u-other", "b")
+    index: dict[Any, list[Any]] = {OWNER: [kept, ghost], ("b", "other"): [other]}
+    children = cached(index, clock)
+    # A list of ConfigMaps in namespace ns at revision 10 no longer has books-config.
+    assert children.audit("ConfigMap", "ns", [], 10) == {OWNER}
+    assert children.read(OWNER) == {("Service", "books-api"): kept}
+    assert ("ConfigMap", "other-config") in children.read(("b", "other"))  # not listed there
+    assert children.audit("ConfigMap", "ns", [], 11) == set()  # reported once
+    # Re-created since: the new object (another uid) shows, the ghost does not.
+    again = with_uid(child("ConfigMap", "books-config", "12"), "u-new")
+    index[OWNER].append(again)
+    assert children.read(OWNER)[("ConfigMap", "books-config")] is again
+
+
+def test_an_object_newer_than_the_list_is_no_ghost(clock: Clock) -> None:
+    fresh = with_uid(child("ConfigMap", "books-config", "15"), "u-fresh")
+    children = cached({OWNER: [fresh]}, clock)
+    assert children.audit("ConfigMap", None, [], 10) == set()
+    assert ("ConfigMap", "books-config") in children.read(OWNER)
