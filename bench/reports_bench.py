@@ -9,8 +9,15 @@ security, as the API runs it) and the plain scan
 `SELECT account_id, currency, sum(amount) FROM postings WHERE organization_id = $1
 GROUP BY 1, 2`; and `GET /v1/reports/trial-balance` through the app in-process (ASGI,
 no network) with the report cache off (REPORT_CACHE_TTL_SECONDS=0) and on (served
-from Redis under the ledger version). Prints one JSON object on the last line and
-writes it to bench/results/reports.json.
+from Redis under the ledger version).
+
+Then the AR aging, in the same database: a second organization whose receivables
+sub-ledger holds 2 * BENCH_SETTLED_INVOICES + BENCH_OPEN_INVOICES rows (invoices issued
+and paid over the same 60 months, BATCH per finalizing or paying entry, and a few
+thousand still owed), seeded the same way with every trigger on and its months closed
+likewise; the aging as of today through the reports service against the plain re-sum
+_RAW_AGING (every row up to today, per invoice). Prints one JSON object on the last line
+and writes it to bench/results/reports.json.
 """
 
 from __future__ import annotations
@@ -200,10 +207,11 @@ async def seed_receivables(
         ],
     )
     customers = [ids.new_id("cus") for _ in range(1000)]
-    await conn.executemany(
+    await conn.execute(
         "INSERT INTO customers (id, organization_id, name, currency, tier)"
-        " VALUES ($1, $2, $1, 'USD', 'standard')",
-        [(c, org) for c in customers],
+        " SELECT c, $1, c, 'USD', 'standard' FROM unnest($2::text[]) c",
+        org,
+        customers,
     )
     settled, batches = SETTLED // BATCH, (SETTLED + OPEN) // BATCH
     for start in range(0, batches, CHUNK // BATCH):
