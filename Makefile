@@ -17,7 +17,7 @@ help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
-	@echo "make bench-reports  trial balance over 1M postings against a plain SUM ... GROUP BY"
+	@echo "make bench-reports  trial balance (1M postings) and AR aging (1M sub-ledger rows) against plain sums"
 	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"
 	@echo "make bench-ledger-version  posting throughput with the report cache's version bump on/off"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"

@@ -70,6 +70,16 @@ async def finalized(
     return result
 
 
+async def issued(client: httpx.AsyncClient, t: Tenant, who: str, amount: int, on: str) -> str:
+    """A one-line invoice of amount finalized on the date, due 30 days later; its id."""
+    invoice = await draft(
+        client, t, who, {"description": "Work", "unit_amount": amount}, days_until_due=30
+    )
+    done = await act(client, t, invoice["id"], "finalize", issue_date=on)
+    assert done.status_code == 200, done.text
+    return str(invoice["id"])
+
+
 def assert_problem(response: httpx.Response, status: int, code: str, param: str | None) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM

@@ -13,7 +13,8 @@ entries and their reversals always leave:
 - customer credits (2300 and its twins) equal to the payments' unapplied, unrefunded parts
   plus the credit notes' unapplied parts, and to the customers' credit balances;
 - the AR aging's total, per currency, equal to receivable on the trial balance, as of
-  dates before, between and after the documents' (random) dates.
+  dates before, between and after the documents' (random) dates, and the same on each
+  of them once January and February are closed, and once February is reopened.
 
 A bare reversal of a payment's entry is refused (refund instead), and so is a refund of
 a payment that would take back what covers a credit note (the database checks at commit
@@ -328,6 +329,17 @@ async def assert_aging_ties_out(w: World) -> None:
         assert await aging_totals(w, as_of) == nonzero(receivable), (as_of, trial)
 
 
+async def assert_closes_keep_the_aging(w: World) -> None:
+    """Closing January and February, then reopening February, changes no aging: the
+    reports read the receivable closings (0015) and must say what the rows say."""
+    before = [await w.get("/v1/reports/ar-aging", as_of=as_of) for as_of in AGING_DATES]
+    for month, action in (("2026-01", "close"), ("2026-02", "close"), ("2026-02", "reopen")):
+        response = await w.post(f"/v1/periods/{month}/{action}", None)
+        assert response.status_code < 300, response.text
+        after = [await w.get("/v1/reports/ar-aging", as_of=as_of) for as_of in AGING_DATES]
+        assert after == before, (month, action)
+
+
 async def run(client: httpx.AsyncClient, conn: asyncpg.Connection, sequence: list[Op]) -> None:
     tenant = await sign_up(client)
     customers = [
@@ -347,6 +359,7 @@ async def run(client: httpx.AsyncClient, conn: asyncpg.Connection, sequence: lis
             assert await snapshot(w) == before, (op, response.text)
         await assert_books_whole(w)
     await assert_aging_ties_out(w)
+    await assert_closes_keep_the_aging(w)
 
 
 # --- the test --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""SQL for reports: balances as of a date from closing balances, invoices owed as of a date."""
+"""SQL for reports: balances and invoices owed as of a date, from the closings of the latest
+closed period and the rows after it."""
 
 from __future__ import annotations
 
@@ -18,18 +19,24 @@ SELECT period, ends_on FROM accounting_periods
  ORDER BY period DESC LIMIT 1
 """
 
-_BALANCES = """
-WITH totals AS (
-  SELECT account_id, sum(amount)::bigint AS signed FROM (
-    SELECT account_id, balance AS amount FROM closing_balances
+
+def _as_of(key: str, closings: str, rows: str) -> str:
+    """Per key, signed (column `total`): the closing of period $2 plus the rows dated
+    after $3 up to $1, as_of. Constant table and column names only."""
+    return f"""
+  SELECT {key}, sum(amount)::bigint AS total FROM (
+    SELECT {key}, balance AS amount FROM {closings}
      WHERE organization_id = app_current_org() AND period = $2
     UNION ALL
-    SELECT account_id, amount FROM postings
+    SELECT {key}, amount FROM {rows}
      WHERE organization_id = app_current_org() AND entry_date > $3 AND entry_date <= $1
-  ) moves GROUP BY account_id
-)
+  ) moves GROUP BY {key}"""
+
+
+_BALANCES = f"""
+WITH totals AS ({_as_of("account_id", "closing_balances", "postings")})
 SELECT a.id, a.code, a.name, a.type, a.currency, a.normal_balance, a.created_at,
-       coalesce(t.signed, 0) AS signed
+       coalesce(t.total, 0) AS signed
   FROM accounts a LEFT JOIN totals t ON t.account_id = a.id
  WHERE a.organization_id = app_current_org()
  ORDER BY a.currency, a.code
@@ -49,23 +56,31 @@ def _balance(row: asyncpg.Record) -> reports.AccountBalance:
     return reports.AccountBalance(account, int(row["signed"]))
 
 
+async def _latest_closing(
+    conn: Connection, as_of: datetime.date
+) -> tuple[datetime.date | None, datetime.date]:
+    """The latest closed period ending on or before as_of (None if none), and the day
+    after which the rows not in its closing start."""
+    closing = await conn.fetchrow(_LATEST_CLOSING, as_of)
+    return (closing["period"], closing["ends_on"]) if closing else (None, datetime.date.min)
+
+
 async def balances(conn: Connection, as_of: datetime.date) -> list[reports.AccountBalance]:
     """Every account's signed balance at the end of as_of, by currency then code."""
-    closing = await conn.fetchrow(_LATEST_CLOSING, as_of)
-    period, after = (
-        (closing["period"], closing["ends_on"]) if closing else (None, datetime.date.min)
-    )
+    period, after = await _latest_closing(conn, as_of)
     return [_balance(row) for row in await conn.fetch(_BALANCES, as_of, period, after)]
 
 
-_OWED = """
-SELECT i.customer_id, c.name, i.currency, i.due_date, sum(r.amount)::bigint AS due
-  FROM receivable_entries r
-  JOIN invoices i ON i.id = r.invoice_id
+# As for balances: the receivable closings of the latest closed period on or before as_of
+# (0015_receivable_closings.sql) plus the sub-ledger rows after it, an index range on
+# receivable_entries_by_date; summed per invoice before the invoices are joined.
+_OWED = f"""
+WITH owed AS ({_as_of("invoice_id", "receivable_closings", "receivable_entries")}
+  HAVING sum(amount) <> 0)
+SELECT i.customer_id, c.name, i.currency, i.due_date, o.total AS due
+  FROM owed o
+  JOIN invoices i ON i.id = o.invoice_id
   JOIN customers c ON c.id = i.customer_id
- WHERE r.organization_id = app_current_org() AND r.entry_date <= $1
- GROUP BY i.id, c.name
-HAVING sum(r.amount) <> 0
 """
 
 
@@ -73,7 +88,8 @@ async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.
     """Invoices with a receivable at the end of as_of, with what they owed then.
 
     Exact as of the date: the sum of each invoice's receivables sub-ledger rows
-    (0011_receivables.sql) dated on or before as_of, so a payment, refund, credit note,
+    (0011_receivables.sql) dated on or before as_of (read as the latest receivable
+    closing on or before as_of plus the rows after it), so a payment, refund, credit note,
     credit application, void or write-off dated later does not count yet, and one dated
     by then does whatever its status is today. The amounts add up, per currency, to the
     receivable accounts' balance on as_of. A written-off invoice owes nothing receivable
@@ -82,7 +98,7 @@ async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.
     """
     return [
         reports.OpenInvoice(r["customer_id"], r["name"], r["currency"], r["due_date"], r["due"])
-        for r in await conn.fetch(_OWED, as_of)
+        for r in await conn.fetch(_OWED, as_of, *await _latest_closing(conn, as_of))
     ]
 
 
