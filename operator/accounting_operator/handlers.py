@@ -9,7 +9,8 @@
   became available), or the deletion of any child: request a reconcile of its platform,
   so the status and a held rollout move on, and a deleted child comes back, without
   waiting for the drift check.
-- every `drift_interval` seconds: a reconcile of every platform (drift correction).
+- every `drift_interval` seconds: a reconcile of every platform (drift correction), and
+  an audit of the index against one list per child kind (deletions a watch missed).
 
 The drift check is an operator-level loop, not a `@kopf.timer`: kopf puts a finalizer on
 every object with a timer (to stop the timer before the object goes), which would block
@@ -91,7 +92,7 @@ async def audit(ctx: controller.Context, scheduler: Scheduler) -> None:
         await asyncio.sleep(ctx.settings.drift_interval)
         try:
             owners = await controller.audit_children(ctx)
-        except errors.KubeError as error:
+        except Exception as error:  # the loop must outlive any one failure
             logger.warning("could not audit the children index: %s", error)
             continue
         for owner in owners:
