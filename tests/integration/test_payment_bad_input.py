@@ -3,29 +3,18 @@ written, in either tenant."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from tests.integration.bad_requests import Bad, Build, Ids, Shop, assert_refused, resolved
 from tests.integration.billing import act, add_user, assert_problem, customer, draft, finalized
-from tests.integration.helpers import Tenant, sign_up
-from tests.integration.payments import PAID_ON, counts, credited, paid
+from tests.integration.helpers import sign_up
+from tests.integration.payments import PAID_ON, credited, paid
 
 V, MISSING = "validation_error", "resource_missing"
-Ids = dict[str, str]
-Build = Callable[[Ids], dict[str, Any]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Shop:
-    tenant: Tenant
-    other: Tenant
-    viewer: dict[str, str]
-    ids: Ids
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +52,7 @@ def payment(*applied: tuple[str, int], **fields: Any) -> Build:
         body = {"customer": i["usd"], "amount": 1_000, "method": "card", "date": PAID_ON}
         if applied:
             body["applied_to"] = [{"invoice": i[name], "amount": a} for name, a in applied]
-        return body | {
-            k: (i[v[1:]] if isinstance(v, str) and v[:1] == "@" else v) for k, v in fields.items()
-        }
+        return body | resolved(i, fields)
 
     return build
 
@@ -73,22 +60,9 @@ def payment(*applied: tuple[str, int], **fields: Any) -> Build:
 def refund(**fields: Any) -> Build:
     def build(i: Ids) -> dict[str, Any]:
         body = {"payment": i["payment"], "amount": 1_000, "date": PAID_ON}
-        return body | {
-            k: (i[v[1:]] if isinstance(v, str) and v[:1] == "@" else v) for k, v in fields.items()
-        }
+        return body | resolved(i, fields)
 
     return build
-
-
-@dataclasses.dataclass(frozen=True)
-class Bad:
-    id: str
-    path: str
-    body: Build
-    status: int
-    code: str
-    param: str | None
-    who: str = "owner"
 
 
 def P(id: str, body: Build, status: int, code: str, param: str | None) -> Bad:
@@ -199,19 +173,11 @@ CASES = [
 ]
 
 
-async def both(conn: asyncpg.Connection, shop: Shop) -> list[dict[str, Any]]:
-    return [await counts(conn, t.org_id) for t in (shop.tenant, shop.other)]
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 async def test_a_bad_payment_request_gets_a_precise_problem_and_writes_nothing(
     client: httpx.AsyncClient, owner_conn: asyncpg.Connection, shop: Shop, case: Bad
 ) -> None:
-    before = await both(owner_conn, shop)
-    headers = shop.viewer if case.who == "viewer" else shop.tenant.auth
-    response = await client.post(case.path, json=case.body(shop.ids), headers=headers)
-    assert_problem(response, case.status, case.code, case.param)
-    assert await both(owner_conn, shop) == before
+    await assert_refused(client, owner_conn, shop, case)
 
 
 @pytest.mark.parametrize("path", ["/v1/payments/{their_payment}", "/v1/refunds/re_nope"])
