@@ -51,9 +51,9 @@ lint: install
 # The e2e tests' session fixture starts the local Kubernetes cluster ($(E2E_CLUSTER)) and
 # deletes it; deleting it here again only matters if pytest died before its teardown.
 test: install k8s-tools
-	hack/services.sh start
-	eval "$$(hack/services.sh env)" && { $(MAKE) --no-print-directory lint && \
-	  $(BIN)/pytest -q -p no:cacheprovider; } ; status=$$?; hack/services.sh stop; \
+	hack/services.sh start && eval "$$(hack/services.sh env)" && { \
+	  $(MAKE) --no-print-directory lint && $(BIN)/pytest -q -p no:cacheprovider; } ; \
+	  status=$$?; hack/services.sh stop; \
 	  UA_K8S_CLUSTER=$(E2E_CLUSTER) hack/k8s/cluster-down.sh || status=1; exit $$status
 
 test-unit: install k8s-tools

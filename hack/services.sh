@@ -8,10 +8,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_PORT=${UA_PG_PORT:-55432}
 REDIS_PORT=${UA_REDIS_PORT:-56379}
-# A three-node Redis Cluster (no replicas) on this port and the two after (and their
-# cluster bus, 10000 higher, so at most 55533): production may run Redis Cluster, whose
-# rule of one hash slot per command the tests check.
-REDIS_CLUSTER_PORT=${UA_REDIS_CLUSTER_PORT:-46400}
+# A three-node Redis Cluster (no replicas) on this port and the two after, and their
+# cluster bus 10000 higher: production may run Redis Cluster, whose rule of one hash slot
+# per command the tests check. Both below Linux's ephemeral ports (32768 and up), where
+# an outgoing connection may hold the port at any moment.
+REDIS_CLUSTER_PORT=${UA_REDIS_CLUSTER_PORT:-16400}
 PG_BIN=${UA_PG_BIN:-}
 PG_SUPERUSER=ua_admin
 PG_SUPERPASS=ua_admin_local_only
@@ -136,7 +137,8 @@ redis_cluster_start() {
   for port in $(cluster_ports); do
     for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     redis-cli -p "$port" ping >/dev/null 2>&1 || {
-      tail -n 5 "$base/$port/redis.log" >&2; log "Redis Cluster node $port did not start"; exit 1; }
+      tail -n 5 "$base/$port/redis.log" >&2; log "Redis Cluster node $port did not start"
+      redis_cluster_stop; exit 1; }
   done
   redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
   for _ in $(seq 100); do

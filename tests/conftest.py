@@ -13,4 +13,4 @@ os.environ.setdefault(
     "DATABASE_URL", "postgresql://ua_api:ua_api_local_only@127.0.0.1:55432/accounting"
 )
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:56379/0")
-os.environ.setdefault("REDIS_CLUSTER_TEST_URL", "redis://127.0.0.1:46400")
+os.environ.setdefault("REDIS_CLUSTER_TEST_URL", "redis://127.0.0.1:16400")
