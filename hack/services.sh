@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Local PostgreSQL and Redis for tests and the demo (install also adds hledger, which the
-# tests run on the journal export): project-owned data directories,
-# loopback only, non-default ports, never the system-wide instances.
+# Local PostgreSQL, Redis and an S3 server (versitygw) for tests and the demo (install
+# also adds hledger, which the tests run on the journal export): project-owned data
+# directories, loopback only, non-default ports, never the system-wide instances.
 #   hack/services.sh install|start|stop|status|env
 set -euo pipefail
 
@@ -13,11 +13,21 @@ REDIS_PORT=${UA_REDIS_PORT:-56379}
 # per command the tests check. Both below Linux's ephemeral ports (32768 and up), where
 # an outgoing connection may hold the port at any moment.
 REDIS_CLUSTER_PORT=${UA_REDIS_CLUSTER_PORT:-16400}
+# versitygw, an S3 server built from its pinned Go module and cached outside the
+# repository (as hack/k8s does for Kubernetes), serving buckets from .run/s3.
+S3_PORT=${UA_S3_PORT:-17070}
+VERSITYGW_VERSION=v1.8.0
+VERSITYGW_BIN="${XDG_CACHE_HOME:-$HOME/.cache}/universal-accounting/versitygw-$VERSITYGW_VERSION/bin/versitygw"
+S3_ACCESS_KEY=ua_s3_admin
+S3_SECRET_KEY=ua_s3_admin_local_only
 PG_BIN=${UA_PG_BIN:-}
 PG_SUPERUSER=ua_admin
 PG_SUPERPASS=ua_admin_local_only
 APP_USER=ua_api
 APP_PASS=ua_api_local_only
+# The backup role: read-only, BYPASSRLS (pg_dump must see every tenant), never superuser.
+BACKUP_USER=ua_backup
+BACKUP_PASS=ua_backup_local_only
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -56,6 +66,51 @@ install() {
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     rm -f /usr/sbin/policy-rc.d
   fi
+  s3_build
+}
+
+# About 2.5 minutes on two cores, once; `go install` checks the module against the
+# Go checksum database.
+s3_build() {
+  [ -x "$VERSITYGW_BIN" ] && return 0
+  # shellcheck source=k8s/versions.env
+  source "$ROOT/hack/k8s/versions.env"
+  # shellcheck source=k8s/lib.sh
+  source "$ROOT/hack/k8s/lib.sh"
+  ua_require_go services.sh
+  log "building versitygw $VERSITYGW_VERSION (once, into $(dirname "$VERSITYGW_BIN"))"
+  mkdir -p "$(dirname "$VERSITYGW_BIN")"
+  (cd "$(dirname "$VERSITYGW_BIN")" && GOBIN="$PWD" CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+    GOTOOLCHAIN=local nice -n 19 go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION")
+}
+
+s3_start() {
+  local dir; dir=$(state_dir)/s3; mkdir -p "$dir/data"
+  if [ -f "$dir/s3.pid" ] && kill -0 "$(cat "$dir/s3.pid")" 2>/dev/null; then
+    log "S3 (versitygw) already running on 127.0.0.1:$S3_PORT"; return
+  fi
+  ROOT_ACCESS_KEY_ID=$S3_ACCESS_KEY ROOT_SECRET_ACCESS_KEY=$S3_SECRET_KEY \
+    setsid "$VERSITYGW_BIN" --port "127.0.0.1:$S3_PORT" --quiet posix "$dir/data" \
+    >"$dir/s3.log" 2>&1 </dev/null &
+  echo $! >"$dir/s3.pid"
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null; then
+      log "S3 (versitygw) started on 127.0.0.1:$S3_PORT"; return
+    fi
+    sleep 0.1
+  done
+  tail -n 5 "$dir/s3.log" >&2; log "S3 (versitygw) did not start"; exit 1
+}
+
+s3_stop() {
+  local pidf; pidf=$(state_dir)/s3/s3.pid
+  [ -f "$pidf" ] || return 0
+  local pid; pid=$(cat "$pidf")
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    log "S3 (versitygw) stopped"
+  fi
+  rm -f "$pidf"
 }
 
 pg_start() {
@@ -83,6 +138,10 @@ SELECT 'CREATE ROLE accounting_app NOLOGIN'
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'accounting_app') \gexec
 SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE accounting_app', '$APP_USER', '$APP_PASS')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$APP_USER') \gexec
+SELECT 'CREATE ROLE accounting_backup NOLOGIN'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'accounting_backup') \gexec
+SELECT format('CREATE ROLE %I LOGIN BYPASSRLS PASSWORD %L IN ROLE accounting_backup', '$BACKUP_USER', '$BACKUP_PASS')
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$BACKUP_USER') \gexec
 SELECT 'CREATE DATABASE accounting'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'accounting') \gexec
 SQL
@@ -169,13 +228,18 @@ export DATABASE_URL=postgresql://$APP_USER:$APP_PASS@127.0.0.1:$PG_PORT/accounti
 export MIGRATION_DATABASE_URL=postgresql://$PG_SUPERUSER:$PG_SUPERPASS@127.0.0.1:$PG_PORT/accounting
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 export REDIS_CLUSTER_TEST_URL=redis://127.0.0.1:$REDIS_CLUSTER_PORT
+export BACKUP_DATABASE_URL=postgresql://$BACKUP_USER:$BACKUP_PASS@127.0.0.1:$PG_PORT/accounting
+export BACKUP_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
+export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+export VERSITYGW_BIN=$VERSITYGW_BIN
 ENV
 }
 
 case "${1:-}" in
   install) install ;;
-  start) install; pg_start; redis_start; redis_cluster_start ;;
-  stop) redis_cluster_stop; redis_stop; pg_stop ;;
+  start) install; pg_start; redis_start; redis_cluster_start; s3_start ;;
+  stop) s3_stop; redis_cluster_stop; redis_stop; pg_stop ;;
   status) dir=$(state_dir); ls "$dir" ;;
   env) env_lines ;;
   *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;

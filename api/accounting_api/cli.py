@@ -1,4 +1,5 @@
-"""`accounting-api`: serve, migrate, worker, create-org, purge-idempotency-keys."""
+"""`accounting-api`: serve, migrate, worker, create-org, purge-idempotency-keys, backup
+(take, list, verify) and restore."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 import asyncpg
 import uvicorn
 
-from accounting_api import logs
+from accounting_api import backup_cli, logs
 from accounting_api.db import migrations
 from accounting_api.db.connection import UNAVAILABLE, Database
 from accounting_api.domain import errors
@@ -180,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     )
     purge = sub.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Keys")
     purge.add_argument("--older-than-seconds", type=int, default=86400)
+    backup_cli.add_parsers(sub)
     return root
 
 
@@ -194,10 +196,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_create_org(args))
         if args.command == "worker":
             return asyncio.run(_worker(args))
+        if args.command in backup_cli.COMMANDS:
+            return asyncio.run(backup_cli.run(args, _database_url))
         return asyncio.run(_purge(args))
     except (SettingsError, errors.AccountingError, migrations.MigrationError) as exc:
         print(f"accounting-api {args.command}: {exc}", file=sys.stderr)
         return 2
+    except backup_cli.FAILURES as exc:
+        return backup_cli.report_failure(args, exc)
     except UNAVAILABLE as exc:
         print(f"accounting-api {args.command}: cannot reach PostgreSQL: {exc}", file=sys.stderr)
         return 3

@@ -33,6 +33,18 @@ def _parse(spec: dataclasses.Field[Any], raw: str) -> Any:
         raise SettingsError(f"{spec.name.upper()} must be {spec.type}, got {raw!r}") from None
 
 
+def _values(cls: type, env: Mapping[str, str] | None) -> dict[str, Any]:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):
+        raw = env.get(spec.name.upper(), "")
+        if raw:
+            values[spec.name] = _parse(spec, raw)
+        elif spec.default is dataclasses.MISSING:
+            raise SettingsError(f"{spec.name.upper()} is required")
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = field(repr=False)
@@ -88,15 +100,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Each field from the variable of its name in capitals (DATABASE_URL, ...)."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for spec in dataclasses.fields(cls):
-            raw = env.get(spec.name.upper(), "")
-            if raw:
-                values[spec.name] = _parse(spec, raw)
-            elif spec.default is dataclasses.MISSING:
-                raise SettingsError(f"{spec.name.upper()} is required")
-        settings = cls(**values)
+        settings = cls(**_values(cls, env))
         if len(settings.jwt_secret.encode()) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 bytes")
         return settings
@@ -104,3 +108,36 @@ class Settings:
     @property
     def owner_database_url(self) -> str:
         return self.migration_database_url or self.database_url
+
+
+@dataclass(frozen=True, slots=True)
+class BackupSettings:
+    """Where `accounting-api backup`, `backup verify` and `restore` keep backups. The S3
+    keys come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (boto3 reads them)."""
+
+    backup_s3_bucket: str
+    """The bucket."""
+    backup_s3_prefix: str = ""
+    """Key prefix inside the bucket (the operator sets the platform's name)."""
+    backup_s3_region: str = "us-east-1"
+    """The bucket's region."""
+    backup_s3_endpoint: str = ""
+    """Endpoint URL of an S3-compatible service; empty for AWS S3."""
+    backup_retention_days: int = 30
+    """Backups older than this are deleted after a successful backup (never the newest,
+    nor the newest verified)."""
+    backup_scratch_dir: str = ""
+    """Where restore tests and restores download the dump and run the throwaway server
+    (default: the system's temporary directory)."""
+    backup_verify_deadline_seconds: int = 3600
+    """`backup verify` starts no restore test that would not end before this."""
+
+    def __post_init__(self) -> None:
+        if self.backup_retention_days < 1:
+            raise SettingsError("BACKUP_RETENTION_DAYS must be at least 1")
+        if self.backup_verify_deadline_seconds < 1:
+            raise SettingsError("BACKUP_VERIFY_DEADLINE_SECONDS must be at least 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BackupSettings:
+        return cls(**_values(cls, env))

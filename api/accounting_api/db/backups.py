@@ -1,0 +1,193 @@
+"""SQL of backups: the books a manifest records and a restore test checks, the snapshot
+a dump shares with its manifest, and the record of backups in the platform's database.
+
+The same reads serve a role that bypasses row-level security (the backup role, the
+throwaway server's superuser) and one that does not (the schema owner restoring a
+backup, whose tables FORCE row-level security): each organization is read with the
+tenant set, and rows are counted per tenant where a policy would hide them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+
+from accounting_api.db.connection import Connection
+from accounting_api.domain import audit
+from accounting_api.domain.backups import Books, ChainHead, Failure, Totals
+
+_SET_TENANT = "SELECT set_config('app.organization_id', coalesce($1, ''), true)"
+
+
+async def export_snapshot(conn: Connection) -> str:
+    """The snapshot of the caller's repeatable-read transaction, for pg_dump --snapshot;
+    the transaction must stay open until pg_dump has started."""
+    return str(await conn.fetchval("SELECT pg_export_snapshot()"))
+
+
+async def bypasses_row_security(conn: Connection) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+    )
+
+
+async def organizations(conn: Connection) -> list[str]:
+    """Every organization; needs a role that bypasses row-level security."""
+    return [r["id"] for r in await conn.fetch("SELECT id FROM organizations ORDER BY id")]
+
+
+async def schema_version(conn: Connection) -> int:
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations"))
+
+
+async def is_empty(conn: Connection) -> bool:
+    """No table, view, sequence or function of ours in the public schema."""
+    found = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public') OR EXISTS (SELECT 1 FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public')"
+    )
+    return not found
+
+
+async def missing_roles(conn: Connection, roles: Sequence[str]) -> list[str]:
+    rows = await conn.fetch("SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])", roles)
+    have = {r["rolname"] for r in rows}
+    return [r for r in roles if r not in have]
+
+
+async def _tables(conn: Connection) -> list[tuple[str, bool]]:
+    rows = await conn.fetch(
+        "SELECT c.relname, c.relrowsecurity FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname"
+    )
+    return [(r["relname"], r["relrowsecurity"]) for r in rows]
+
+
+async def _count(conn: Connection, table: str, tenant: str | None) -> int:
+    async with conn.transaction():
+        await conn.execute(_SET_TENANT, tenant)
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))
+
+
+async def row_counts(conn: Connection, orgs: Sequence[str]) -> dict[str, int]:
+    """Rows per table. Without the right to bypass row-level security, a table under a
+    policy is counted once per tenant (and once with none, for rows of no tenant)."""
+    bypass = await bypasses_row_security(conn)
+    counts = {}
+    for table, secured in await _tables(conn):
+        tenants: Sequence[str | None] = [None, *orgs] if secured and not bypass else [None]
+        counts[table] = sum([await _count(conn, table, t) for t in tenants])
+    return counts
+
+
+async def trial_balance(conn: Connection, org: str) -> dict[str, Totals]:
+    async with conn.transaction():
+        await conn.execute(_SET_TENANT, org)
+        rows = await conn.fetch(
+            "SELECT currency, coalesce(sum(amount) FILTER (WHERE amount > 0), 0) AS debits,"
+            " coalesce(-sum(amount) FILTER (WHERE amount < 0), 0) AS credits"
+            " FROM postings WHERE organization_id = $1 GROUP BY currency",
+            org,
+        )
+    return {r["currency"]: Totals(int(r["debits"]), int(r["credits"])) for r in rows}
+
+
+async def audit_head(conn: Connection, org: str) -> ChainHead | None:
+    async with conn.transaction():
+        await conn.execute(_SET_TENANT, org)
+        row = await conn.fetchrow(
+            "SELECT seq, hash FROM audit_events WHERE organization_id = $1 AND seq IS NOT NULL"
+            " ORDER BY seq DESC LIMIT 1",
+            org,
+        )
+    return ChainHead(int(row["seq"]), str(row["hash"])) if row else None
+
+
+async def books(conn: Connection, orgs: Sequence[str]) -> Books:
+    """The books of orgs as the checks compare them (inside the caller's snapshot when it
+    holds one: every read here is a subtransaction of it)."""
+    return Books(
+        schema_version=await schema_version(conn),
+        tables=await row_counts(conn, orgs),
+        trial_balances={org: await trial_balance(conn, org) for org in orgs},
+        audit_heads={org: await audit_head(conn, org) for org in orgs},
+    )
+
+
+_COLUMNS = (
+    "id, organization_id, seq, actor_user_id, action, object_type, object_id, target_id,"
+    " request_id, before_sha256, after_sha256, occurred_at, prev_hash, hash"
+)
+
+
+async def verify_chain(conn: Connection, org: str) -> Failure | None:
+    """Recompute the organization's audit chain from its first linked event."""
+    prev_hash, expected = audit.GENESIS, 1
+    async with conn.transaction():
+        await conn.execute(_SET_TENANT, org)
+        cursor = conn.cursor(
+            f"SELECT {_COLUMNS} FROM audit_events WHERE organization_id = $1"
+            " AND seq IS NOT NULL ORDER BY seq",
+            org,
+            prefetch=2000,
+        )
+        async for row in cursor:
+            event = audit.Event(**dict(row))
+            broken = audit.check_link(event, expected_seq=expected, prev_hash=prev_hash)
+            if broken is not None:
+                return Failure("audit_chain", f"event {broken.id}: {broken.reason}", org)
+            prev_hash, expected = event.hash or audit.GENESIS, expected + 1
+    return None
+
+
+async def server_version(conn: Connection) -> str:
+    return str(await conn.fetchval("SHOW server_version"))
+
+
+async def record_backup(
+    conn: Connection,
+    *,
+    key: str,
+    bucket: str,
+    started_at: datetime.datetime,
+    finished_at: datetime.datetime,
+    size_bytes: int,
+    sha256: str,
+    schema_version: int,
+) -> None:
+    await conn.execute(
+        "INSERT INTO backups (key, bucket, started_at, finished_at, size_bytes, sha256,"
+        " schema_version) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
+        key,
+        bucket,
+        started_at,
+        finished_at,
+        size_bytes,
+        sha256,
+        schema_version,
+    )
+
+
+async def record_verification(
+    conn: Connection, *, key: str, verified_at: datetime.datetime, passed: bool, detail: str
+) -> None:
+    await conn.execute(
+        "UPDATE backups SET verified_at = $2, verification = $3, verification_detail = $4"
+        " WHERE key = $1",
+        key,
+        verified_at,
+        "passed" if passed else "failed",
+        detail[:2000],
+    )
+
+
+async def record_deleted(conn: Connection, keys: Sequence[str], at: datetime.datetime) -> None:
+    await conn.execute(
+        "UPDATE backups SET deleted_at = $2 WHERE key = ANY($1::text[]) AND deleted_at IS NULL",
+        list(keys),
+        at,
+    )
