@@ -84,7 +84,19 @@ class Bucket:
     def check(self) -> None:
         """Fail now, with a clear error, if the bucket is missing or the keys are wrong."""
         with _translated("access check", self.name):
-            self._s3.head_bucket(Bucket=self.name)
+            try:
+                self._s3.head_bucket(Bucket=self.name)
+            except botocore.exceptions.ClientError as exc:
+                # HEAD answers carry no error body: say what the status means.
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 404:
+                    raise StorageError(f"bucket {self.name!r} does not exist") from None
+                if status in {401, 403}:
+                    raise StorageError(
+                        f"access to bucket {self.name!r} was denied: check the access key "
+                        "pair (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) and the bucket's policy"
+                    ) from None
+                raise
 
     def create(self) -> None:
         """Create the bucket if it does not exist (local development and tests)."""

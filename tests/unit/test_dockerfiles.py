@@ -96,15 +96,19 @@ OPERATOR = ROOT / "Dockerfile.operator"
 DOCKERFILES = pytest.mark.parametrize("dockerfile", [API, OPERATOR], ids=["api", "operator"])
 
 
-@DOCKERFILES
-def test_base_image_is_python_311_slim_pinned_by_tag(dockerfile: Path) -> None:
+def base_images(dockerfile: Path) -> list[str]:
     steps = instructions(dockerfile)
     args: dict[str, str] = {}
     for step in steps:
         if step.keyword == "ARG":
             args.update(step.pairs())
     froms = [step.args.split()[0] for step in steps if step.keyword == "FROM"]
-    bases = [re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], image) for image in froms]
+    return [re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], image) for image in froms]
+
+
+@DOCKERFILES
+def test_base_image_is_python_311_slim_pinned_by_tag(dockerfile: Path) -> None:
+    bases = base_images(dockerfile)
     assert len(bases) >= 2, "multi-stage: a build stage, then a runtime stage"
     for base in bases:
         assert PINNED_BASE.fullmatch(base), f"{base} is not python:3.11.<patch>-slim"
@@ -115,7 +119,8 @@ def test_runs_as_the_uid_the_renderers_and_the_chart_set(dockerfile: Path) -> No
     assert one(final_stage(dockerfile), "USER").args == f"{pods.UID}:{pods.UID}"
     chart = (CHART / "templates" / "deployment.yaml").read_text()
     assert set(re.findall(r"runAs(?:User|Group): (\d+)", chart)) == {str(pods.UID)}
-    assert f"--uid {pods.UID} --gid {pods.UID}" in one(final_stage(dockerfile), "RUN").args
+    runs = [step.args for step in final_stage(dockerfile) if step.keyword == "RUN"]
+    assert any(f"--uid {pods.UID} --gid {pods.UID}" in run for run in runs)
 
 
 @DOCKERFILES
@@ -212,3 +217,22 @@ def test_build_context_holds_the_sources_and_nothing_else() -> None:
         assert not ignored(kept, patterns), kept
     for dropped in (".venv", ".run/pg", ".git", "tests", "api/accounting_api/__pycache__/x.pyc"):
         assert ignored(dropped, patterns), dropped
+
+
+DEBIAN_POSTGRESQL = {"bookworm": 15, "trixie": 17}
+"""Each Debian release's own PostgreSQL (its postgresql-NN and postgresql-client-NN
+packages; packages.debian.org): the only major version its archive carries."""
+TESTED_SERVER = 15
+"""The PostgreSQL the tests run (hack/services.sh); pg_dump dumps its major and older."""
+
+
+def test_api_image_carries_the_postgresql_programs_of_its_debian_release() -> None:
+    release = base_images(API)[-1].rsplit("-", 1)[-1]
+    major = DEBIAN_POSTGRESQL[release]
+    runs = " ".join(step.args for step in final_stage(API) if step.keyword == "RUN")
+    installed = set(re.findall(r"\bpostgresql-(?:client-)?(\d+)\b", runs))
+    assert installed == {str(major)}, f"{release} has postgresql-{major} only, not {installed}"
+    assert f"postgresql-{major} postgresql-client-{major}" in runs
+    assert "create_main_cluster = false" in runs, "no cluster of the package's own is created"
+    assert env(API)["PG_BIN_DIR"] == f"/usr/lib/postgresql/{major}/bin"
+    assert major >= TESTED_SERVER

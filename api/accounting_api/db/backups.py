@@ -144,6 +144,20 @@ async def verify_chain(conn: Connection, org: str) -> Failure | None:
     return None
 
 
+BACKUP_DEFAULT_PRIVILEGES = (
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO accounting_backup",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON SEQUENCES TO accounting_backup",
+)
+"""As 0017 grants them: the tables later migrations create can be dumped too."""
+
+
+async def grant_backup_defaults(conn: Connection) -> None:
+    """Give the role of conn (the new schema owner after a restore) the default
+    privileges the old owner had: a dump carries them under the old owner's name."""
+    for statement in BACKUP_DEFAULT_PRIVILEGES:
+        await conn.execute(statement)
+
+
 async def server_version(conn: Connection) -> str:
     return str(await conn.fetchval("SHOW server_version"))
 

@@ -118,7 +118,10 @@ def restore(target: Target, dump: Path, *, jobs: int = 1, throwaway: bool = Fals
     owners and grants are left out: its roles are not production's.
     """
     args = [program("pg_restore"), "--exit-on-error", "--no-password", "--no-owner"]
-    args += ["--no-acl", f"--jobs={jobs}"] if throwaway else ["--single-transaction"]
+    if throwaway:
+        args += ["--no-acl", f"--jobs={jobs}"]
+    else:
+        args += ["--single-transaction", f"--use-list={_without_default_acls(dump)}"]
     done = subprocess.run(
         [*args, f"--dbname={target.url}", str(dump)],
         capture_output=True,
@@ -127,6 +130,20 @@ def restore(target: Target, dump: Path, *, jobs: int = 1, throwaway: bool = Fals
     )
     if done.returncode != 0:
         raise BackupError(f"pg_restore failed: {last_lines(done.stderr)}")
+
+
+def _without_default_acls(dump: Path) -> Path:
+    """The dump's table of contents less its default privileges, which name the role that
+    owned the schema where the dump was taken (only that role may set them)."""
+    toc = subprocess.run(
+        [program("pg_restore"), "--list", str(dump)], capture_output=True, check=False
+    )
+    if toc.returncode != 0:
+        raise BackupError(f"pg_restore --list failed: {last_lines(toc.stderr)}")
+    lines = [line for line in toc.stdout.splitlines(keepends=True) if b" DEFAULT ACL " not in line]
+    path = dump.with_suffix(".list")
+    path.write_bytes(b"".join(lines))
+    return path
 
 
 def _unprivileged() -> tuple[int, int] | None:

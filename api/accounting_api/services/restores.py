@@ -220,6 +220,7 @@ async def restore(database_url: str, location: Location, wanted: str, scratch: P
             dumps.restore(target, path)
         finally:
             _remove(work)
+        await backups_db.grant_backup_defaults(conn)
         failures = await check(conn, manifest)
     finally:
         await conn.close()
