@@ -105,6 +105,25 @@ i=json.load(sys.stdin); print({k: i[k] for k in ("number","status","total","amou
   hledger -f "$ROOT/.run/demo.journal" balance --flat
 }
 
+# A backup of the demo database to the local S3 server (versitygw) as the read-only
+# BYPASSRLS backup role, restored into a throwaway server and checked, then listed.
+api_backup() {
+  local scratch; scratch=$(mktemp -d /tmp/ua-demo-scratch-XXXXXX); chmod 711 "$scratch"
+  export BACKUP_S3_BUCKET=ua-demo-backups BACKUP_S3_PREFIX=demo BACKUP_SCRATCH_DIR=$scratch
+  .venv/bin/python -c 'import os; from accounting_api.objectstore import Bucket
+Bucket(os.environ["BACKUP_S3_BUCKET"], endpoint=os.environ["BACKUP_S3_ENDPOINT"]).create()'
+  say "A backup to S3: pg_dump streamed with its SHA-256, and a manifest of the books"
+  .venv/bin/accounting-api backup
+  say "Every untested backup restored into a throwaway PostgreSQL and checked"
+  .venv/bin/accounting-api backup verify | .venv/bin/python -c 'import json, sys
+for v in json.load(sys.stdin)["verified"]:
+    print(v["key"], "passed" if v["passed"] else "FAILED: " + v["first_failure"],
+          "(restore", v["restore_seconds"], "s, checks", v["checks_seconds"], "s)")'
+  say "The backups, newest first"
+  .venv/bin/accounting-api backup list
+  rm -rf "$scratch"
+}
+
 api_walkthrough() {
   api_sign_in
   CASH=$(account 1000); EQUITY=$(account 3000); REVENUE=$(account 4000)
@@ -117,6 +136,7 @@ api_walkthrough() {
   say "Cash balance"
   curl -sf "${AUTH[@]}" "$API/v1/accounts/$CASH/balance"; echo
   api_billing
+  api_backup
   say "Health"
   curl -s "$API/health"; echo
 }
