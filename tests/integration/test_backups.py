@@ -362,3 +362,17 @@ async def _owner_of(db: databases.TestDatabase, admin: asyncpg.Connection) -> st
     await admin.execute(f'ALTER DATABASE "{db.name}" OWNER TO ua_restore_owner')
     url = databases.with_database(os.environ["MIGRATION_DATABASE_URL"], db.name)
     return url.replace("ua_admin:ua_admin_local_only", "ua_restore_owner:restore-owner-local")
+
+
+async def test_an_unreadable_manifest_fails_its_restore_test(
+    tenants: list[Tenant], backup_url: str, location: backups.Location, scratch: Path
+) -> None:
+    taken = await backups.take(backup_url, location, retention_days=30)
+    manifest_key = location.keys(taken.manifest.id).manifest
+    location.bucket.put_json(manifest_key, {"format": rules.MANIFEST_FORMAT})
+
+    result = await restores.verify_one(location, taken.manifest.id, scratch)
+
+    assert [f.check for f in result.failures] == ["manifest"]
+    assert manifest_key in str(result.failures[0])
+    assert [b.verification for b in location.listing()] == ["failed"]

@@ -42,7 +42,11 @@ class Location:
         return backups.listed(self.prefix, ((o.key, o.size) for o in objects))
 
     def manifest(self, backup_id: str) -> backups.Manifest:
-        return backups.Manifest.from_wire(self.bucket.get_json(self.keys(backup_id).manifest))
+        key = self.keys(backup_id).manifest
+        try:
+            return backups.Manifest.from_wire(self.bucket.get_json(key))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise backups.BackupError(f"{key} is not a readable manifest: {exc!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ import asyncpg
 from accounting_api.db import backups as backups_db
 from accounting_api.db import dumps
 from accounting_api.domain import backups
+from accounting_api.objectstore import StorageError
 from accounting_api.services.backups import Location
 
 log = logging.getLogger("accounting_api.backup")
@@ -116,7 +117,19 @@ def _download(
 async def verify_one(location: Location, backup_id: str, scratch: Path) -> Verification:
     """Restore one backup into a throwaway server and check it; the outcome is also
     written next to the backup."""
-    manifest = location.manifest(backup_id)
+    try:
+        manifest = location.manifest(backup_id)
+    except StorageError:
+        raise
+    except backups.BackupError as exc:
+        return _finish(
+            location,
+            backup_id,
+            location.keys(backup_id).dump,
+            [backups.Failure("manifest", str(exc))],
+            restore_seconds=0.0,
+            checks_seconds=0.0,
+        )
     work = _workdir(scratch, f"verify-{backup_id}-")
     clock = time.monotonic()
     restore_seconds = 0.0
@@ -141,9 +154,27 @@ async def verify_one(location: Location, backup_id: str, scratch: Path) -> Verif
     finally:
         _remove(work)
     total = time.monotonic() - clock
-    result = Verification(
-        backup_id, manifest.key, failures, restore_seconds, total - restore_seconds, _now()
+    return _finish(
+        location,
+        backup_id,
+        manifest.key,
+        failures,
+        restore_seconds=restore_seconds,
+        checks_seconds=total - restore_seconds,
     )
+
+
+def _finish(
+    location: Location,
+    backup_id: str,
+    key: str,
+    failures: list[backups.Failure],
+    *,
+    restore_seconds: float,
+    checks_seconds: float,
+) -> Verification:
+    """The outcome, written next to the backup."""
+    result = Verification(backup_id, key, failures, restore_seconds, checks_seconds, _now())
     location.bucket.put_json(location.keys(backup_id).verification(result.passed), result.wire())
     return result
 
@@ -181,7 +212,13 @@ async def verify_pending(
 
 
 async def _record(database_url: str, result: Verification) -> None:
-    conn = await asyncpg.connect(dumps.Target.from_url(database_url).with_password_url())
+    """Record the outcome in the platform's database too; the bucket already has it, so a
+    database that cannot be reached is logged, not fatal."""
+    try:
+        conn = await asyncpg.connect(dumps.Target.from_url(database_url).with_password_url())
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("restore test not recorded in the database: %s", exc)
+        return
     try:
         await backups_db.record_verification(
             conn,
