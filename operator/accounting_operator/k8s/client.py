@@ -57,9 +57,7 @@ class Client:
         """In a pod: its ServiceAccount; elsewhere: the kubeconfig (KUBECONFIG by default)."""
         configuration = k8s.Configuration()
         try:
-            k8s_config.load_incluster_config(
-                client_configuration=configuration
-            )
+            k8s_config.load_incluster_config(client_configuration=configuration)
         except k8s_config.ConfigException:
             k8s_config.load_kube_config(
                 config_file=kubeconfig, client_configuration=configuration, persist_config=False
