@@ -130,8 +130,8 @@ def backup_now(
     """The `backup-now` annotation: a request not handled yet starts one Job, made from the
     live backup CronJob (it waits until that exists); refused while backups are off."""
     token = _token(parent)
-    if not backup_now_pending(parent):
-        return None, None
+    if not backup_now_pending(parent) or platform.spec.paused:
+        return None, None  # paused: the request waits, like every other write
     if not backup.enabled(platform):
         message = "refused: spec.backup.enabled is false, there is no backup to take"
         return BackupNow(token=token, message=message), None

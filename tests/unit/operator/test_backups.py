@@ -270,3 +270,16 @@ def test_finished_jobs_of_other_components_are_ignored() -> None:
         True,
         datetime(2026, 11, 28, 9, tzinfo=UTC),
     )
+
+
+def test_backup_now_waits_while_paused() -> None:
+    server = Server()
+    status = fakes.converge(server, ON)
+    paused = helpers.merged(ON, {"paused": True})
+    _, status, _ = fakes.reconcile_once(
+        server, fakes.body(paused, status, 2, backup_now("t1")), at(1)
+    )
+    assert on_demand_jobs(server) == []
+    assert "backupNow" not in status.get("backup", {})
+    fakes.reconcile_once(server, fakes.body(ON, status, 3, backup_now("t1")), at(2))
+    assert len(on_demand_jobs(server)) == 1
