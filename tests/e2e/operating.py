@@ -196,7 +196,7 @@ def children(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Manifest
     """Every object labelled as a child of platform books, by (kind, name)."""
     selector = "app.kubernetes.io/instance=books,app.kubernetes.io/managed-by=accounting-operator"
     kinds = "serviceaccounts,configmaps,services,deployments,jobs,horizontalpodautoscalers,"
-    kinds += "poddisruptionbudgets,networkpolicies,ingresses"
+    kinds += "poddisruptionbudgets,networkpolicies,ingresses,cronjobs"
     listing = kubectl(cluster, "get", kinds, "-n", namespace, "-l", selector, "-o", "json")
     items = json.loads(listing.stdout)["items"]
     return {(i["kind"], i["metadata"]["name"]): i for i in items}
