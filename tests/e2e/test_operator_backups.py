@@ -70,11 +70,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def crd(cluster: Cluster) -> None:
-    op.kubectl(cluster, "apply", "--server-side", "-f", str(op.CRD))
-    op.kubectl(
-        cluster, "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/accountingplatforms.accounting.universalaccounting.com",
-    )  # fmt: skip
+    op.install_crd(cluster)
 
 
 @pytest.fixture
