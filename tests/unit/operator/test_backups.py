@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from accounting_operator import backups
+from accounting_operator import backups, controller
 from accounting_operator.render import backup
 from accounting_operator.status import BackupFailure, BackupStatus
 from tests.unit.operator import fakes, helpers
@@ -283,3 +283,13 @@ def test_backup_now_waits_while_paused() -> None:
     assert "backupNow" not in status.get("backup", {})
     fakes.reconcile_once(server, fakes.body(ON, status, 3, backup_now("t1")), at(2))
     assert len(on_demand_jobs(server)) == 1
+
+
+def test_an_unhandled_backup_now_token_asks_for_a_reconcile() -> None:
+    """An annotation is no spec change: the handler asks the controller whether the
+    platform's event carries a request the status has not handled yet."""
+    status = {"backup": {"backupNow": {"token": "t1", "job": "books-backup-now-x"}}}
+    assert controller.backup_requested(fakes.body(ON, annotations=backup_now("t1")))
+    assert not controller.backup_requested(fakes.body(ON, status, annotations=backup_now("t1")))
+    assert controller.backup_requested(fakes.body(ON, status, annotations=backup_now("t2")))
+    assert not controller.backup_requested(fakes.body(ON, status))
