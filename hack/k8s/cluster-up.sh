@@ -85,7 +85,11 @@ if [[ -d "${CLUSTER_DIR}" && "$(cat "${CLUSTER_DIR}/.ua-config-sha" 2>/dev/null)
   UA_K8S_BIN_DIR="${BIN}" "${HERE}/cluster-down.sh"
 fi
 
-"${BIN}/kwokctl" create cluster \
+# kwokctl gives each cluster free ports (counting down from 32767) and its processes bind
+# them while it waits: clusters of different names (the lead's ua-e2e, a worktree's
+# E2E_CLUSTER) created at the same moment could pick the same ones, so creations queue
+# (--close: the cluster processes kwokctl starts must not inherit, and keep, the lock).
+flock --close "${KWOK_WORKDIR}/.create.lock" "${BIN}/kwokctl" create cluster \
   --name "${CLUSTER}" \
   --runtime binary \
   --kube-apiserver-binary "${BIN}/kube-apiserver" \

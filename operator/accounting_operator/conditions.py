@@ -17,6 +17,7 @@ from accounting_operator.render.platform import Manifest
 from accounting_operator.rollout import Rollout
 from accounting_operator.status import (
     AccountingPlatformStatus,
+    BootstrapStatus,
     ComponentsStatus,
     ComponentStatus,
     Condition,
@@ -102,6 +103,8 @@ class Observation:
     rollout: Rollout
     api: Workload | None
     worker: Workload | None
+    bootstrap: BootstrapStatus | None = None
+    """The restore of a backup into the new platform, if one was asked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +157,21 @@ def _healthy(obs: Observation) -> Verdict:
     )
 
 
+def _restore(state: BootstrapStatus) -> Verdict:
+    """The platform waits for its restore, or its restore failed."""
+    if state.phase == "Failed":
+        bad: tuple[Status, str, str] = ("False", "RestoreFailed", state.message)
+        return Verdict("Failed", bad, bad, ("True", "RestoreFailed", state.message))
+    waiting: tuple[Status, str, str] = ("False", "Restoring", state.message)
+    fine: tuple[Status, str, str] = ("False", "AsExpected", "")
+    return Verdict("Pending", waiting, ("True", "Restoring", state.message), fine)
+
+
 def assess(obs: Observation) -> Verdict:
     """The phase and conditions that follow from an observation."""
-    if obs.rollout.migration == "Failed":
+    if obs.bootstrap is not None and obs.bootstrap.phase not in {"Succeeded", "Skipped"}:
+        verdict = _restore(obs.bootstrap)
+    elif obs.rollout.migration == "Failed":
         verdict = _failed_migration(obs.rollout)
     else:
         stuck = [w.stuck for w in (obs.api, obs.worker) if w is not None and w.stuck]

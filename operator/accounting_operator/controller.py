@@ -36,6 +36,8 @@ __all__ = [
     "Context",
     "InvalidSpecError",
     "Manifest",
+    "backup_requested",
+    "platform_of",
     "retry_delay",
     "run",
     "run_key",
@@ -176,7 +178,26 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
         parent, decision, reconcile.after(live, written, pruned), now()
     )
     await publish(ctx, body, parent.previous, status, events)
+    if status.backup is not None:
+        backup = status.backup
+        metrics.backup_times(
+            parent.namespace, parent.name, backup.last_successful, backup.last_verified
+        )
     return status.phase or ""
+
+
+def platform_of(body: Manifest) -> cache.Owner | None:
+    """The platform a child belongs to: its controller, or for the Jobs the backup CronJob
+    makes (their controller is the CronJob), the platform its labels name."""
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == "AccountingPlatform" and ref.get("controller"):
+            return str(body["metadata"]["namespace"]), str(ref["name"])
+    return cache.owner_key(body) if body.get("kind") == "Job" else None
+
+
+def backup_requested(body: Manifest) -> bool:
+    """Whether the platform carries a backup-now token its status has not handled yet."""
+    return reconcile.backup_now_pending(reconcile.Parent.of(body))
 
 
 async def run(ctx: Context, body: Manifest) -> None:

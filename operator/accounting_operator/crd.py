@@ -36,6 +36,7 @@ PRINTER_COLUMNS = (
     {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
     {"name": "Ready", "type": "string", "jsonPath": ".status.ready"},
     {"name": "Last backup", "type": "date", "jsonPath": ".status.backup.lastSuccessful"},
+    {"name": "Last verified", "type": "date", "jsonPath": ".status.backup.lastVerified"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
 

@@ -49,6 +49,26 @@ CronSchedule = Annotated[str, Field(min_length=1, max_length=128)]
 """A cron schedule; its shape is checked by a rule on the owning object (readable message)."""
 
 
+class ResourceAmounts(Model):
+    """CPU and memory amounts."""
+
+    cpu: Quantity = Field(description="CPU, e.g. 250m.")
+    memory: Quantity = Field(description="Memory, e.g. 512Mi.")
+
+
+class Resources(Model):
+    """Container resource requests and limits."""
+
+    requests: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="250m", memory="512Mi"),
+        description="What the scheduler reserves per pod (and what HPA targets refer to).",
+    )
+    limits: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="500m", memory="1Gi"),
+        description="The most a pod may use.",
+    )
+
+
 class SecretKeyRef(Model):
     """A key of a Secret in the platform's namespace."""
 

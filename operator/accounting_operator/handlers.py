@@ -64,11 +64,8 @@ def key_of(body: kopf.Body) -> Key:
 
 
 def owner_of(body: kopf.Body) -> Key | None:
-    """The AccountingPlatform that controls a child, if any."""
-    for ref in body.metadata.get("ownerReferences") or []:
-        if ref.get("kind") == "AccountingPlatform" and ref.get("controller"):
-            return str(body.metadata.namespace), str(ref["name"])
-    return None
+    """The AccountingPlatform a child belongs to, if any (see `controller.platform_of`)."""
+    return controller.platform_of(dict(body))
 
 
 async def reconcile_now(ctx: controller.Context, scheduler: Scheduler, body: kopf.Body) -> None:
@@ -144,8 +141,12 @@ def register_reconciles(
     async def platform_seen(type: str, body: kopf.Body, **_: Any) -> None:
         if type == "DELETED":
             scheduler.forget(key_of(body))
+            metrics.forget(*key_of(body))
         else:
             scheduler.track(key_of(body))
+            # An annotation is no spec change: the backup-now request starts a reconcile here.
+            if controller.backup_requested(dict(body)):
+                scheduler.request(key_of(body))
         metrics.MANAGED.set(len(scheduler.known()))
 
     labels = controller.MANAGED_LABELS
@@ -162,11 +163,12 @@ def register_reconciles(
             owner = owner_of(body)
             if owner is None or owner not in scheduler:
                 return
-            # Deployments and Jobs move a rollout on; others are watched for deletion
-            # (edits of them wait for the drift check, like CloudNativePG's).
+            # Deployments and Jobs move a rollout, a restore or the backup status on; a
+            # CronJob's creation lets a waiting backup-now go; others are watched for
+            # deletion (edits of them wait for the drift check, like CloudNativePG's).
             if type == "DELETED" and ctx.children is not None:
                 ctx.children.forget(dict(body))
-            if type == "DELETED" or body.get("kind") in {"Deployment", "Job"}:
+            if type == "DELETED" or body.get("kind") in {"Deployment", "Job", "CronJob"}:
                 scheduler.request(owner)
 
 

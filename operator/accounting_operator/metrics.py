@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RECONCILES = Counter(
@@ -27,6 +30,38 @@ WRITES = Counter(
 MANAGED = Gauge(
     "accounting_operator_managed_platforms", "AccountingPlatforms the operator watches."
 )
+
+BACKUP_LAST_SUCCESS = Gauge(
+    "accounting_operator_backup_last_success_timestamp_seconds",
+    "Unix time the newest successful backup of a platform ended (status.backup.lastSuccessful).",
+    ["namespace", "platform"],
+)
+BACKUP_LAST_VERIFIED = Gauge(
+    "accounting_operator_backup_last_verified_timestamp_seconds",
+    "Unix time the newest successful restore test of a platform ended "
+    "(status.backup.lastVerified).",
+    ["namespace", "platform"],
+)
+
+
+def backup_times(
+    namespace: str, platform: str, last_success: datetime | None, last_verified: datetime | None
+) -> None:
+    """Export a platform's backup times; a time not known yet is not exported."""
+    for gauge, value in (
+        (BACKUP_LAST_SUCCESS, last_success),
+        (BACKUP_LAST_VERIFIED, last_verified),
+    ):
+        if value is not None:
+            gauge.labels(namespace, platform).set(value.timestamp())
+
+
+def forget(namespace: str, platform: str) -> None:
+    """A deleted platform's series go away with it."""
+    for gauge in (BACKUP_LAST_SUCCESS, BACKUP_LAST_VERIFIED):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, platform)
+
 
 for _verb in ("apply", "create", "delete", "status", "event"):
     WRITES.labels(_verb)  # exported as 0 before the first write

@@ -9,18 +9,23 @@ live children (`diff`), and report the outcome (`conditions`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 import pydantic
 
-from accounting_operator import FIELD_MANAGER, diff, render, rollout
+from accounting_operator import FIELD_MANAGER, backups, bootstrap, diff, render, rollout
 from accounting_operator import conditions as cond
-from accounting_operator.render import meta, migration
+from accounting_operator.render import backup, meta, migration
 from accounting_operator.render.platform import InvalidNameError, Manifest, Platform
 from accounting_operator.spec import AccountingPlatformSpec
-from accounting_operator.status import AccountingPlatformStatus
+from accounting_operator.status import (
+    AccountingPlatformStatus,
+    BackupNow,
+    BackupStatus,
+    BootstrapStatus,
+)
 
 EventType = Literal["Normal", "Warning"]
 
@@ -48,6 +53,7 @@ class Parent:
     generation: int
     spec: Manifest
     status: Manifest
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, body: Manifest) -> Parent:
@@ -59,6 +65,7 @@ class Parent:
             generation=int(metadata.get("generation") or 0),
             spec=dict(body.get("spec") or {}),
             status=dict(body.get("status") or {}),
+            annotations={str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()},
         )
 
     @property
@@ -100,19 +107,59 @@ class Decision:
     rollout: rollout.Rollout
     desired: list[Manifest]
     plan: diff.Plan
+    bootstrap: BootstrapStatus | None = None
+    """The restore into a new platform, as of this reconcile."""
+    backup_now: BackupNow | None = None
+    """A backup-now request handled by this reconcile."""
+
+
+def _token(parent: Parent) -> str:
+    return parent.annotations.get(backup.TOKEN_ANNOTATION, "")[:253]
+
+
+def backup_now_pending(parent: Parent) -> bool:
+    """Whether the platform carries a backup-now token not handled yet."""
+    token = _token(parent)
+    handled = (parent.status.get("backup") or {}).get("backupNow") or {}
+    return bool(token) and handled.get("token") != token
+
+
+def backup_now(
+    parent: Parent, platform: Platform, live: diff.Live
+) -> tuple[BackupNow | None, Manifest | None]:
+    """The `backup-now` annotation: a request not handled yet starts one Job, made from the
+    live backup CronJob (it waits until that exists); refused while backups are off."""
+    token = _token(parent)
+    if not backup_now_pending(parent) or platform.spec.paused:
+        return None, None  # paused: the request waits, like every other write
+    if not backup.enabled(platform):
+        message = "refused: spec.backup.enabled is false, there is no backup to take"
+        return BackupNow(token=token, message=message), None
+    cron_job = live.get(("CronJob", backup.backup_name(platform)))
+    uid = (cron_job or {}).get("metadata", {}).get("uid")
+    job = backup.on_demand_job(platform, token, str(uid)) if uid else None
+    if job is None:
+        return None, None
+    name = job["metadata"]["name"]
+    return BackupNow(token=token, job=name, message=f"started Job {name}"), job
 
 
 def decide(parent: Parent, platform: Platform, live: diff.Live) -> Decision:
-    """Render, gate on the migration and diff against the live children."""
+    """Render, gate on the restore and the migration, and diff against the live children."""
+    previous = parent.previous
+    restore = bootstrap.decide(platform, previous.bootstrap, previous.last_good_version, live)
     plan_rollout = rollout.decide(
         platform,
-        parent.previous.last_good_version,
+        previous.last_good_version,
         live.get(("Deployment", rollout.api_name(platform))),
         live.get(("Job", migration.job_name(platform))),
     )
-    gated = rollout.gate(platform, render.render(platform), plan_rollout)
-    desired = [diff.annotated(m) for m in gated]
-    return Decision(platform, plan_rollout, desired, diff.plan(desired, live, parent.uid))
+    rendered = bootstrap.gate(platform, render.render(platform), restore)
+    gated = rollout.gate(platform, rendered, plan_rollout)
+    request, job = backup_now(parent, platform, live)
+    desired = [diff.annotated(m) for m in (*gated, *([job] if job else []))]
+    plan = diff.plan(desired, live, parent.uid)
+    return Decision(platform, plan_rollout, desired, plan, restore, request)
 
 
 def after(live: diff.Live, written: list[Manifest], pruned: list[Manifest]) -> diff.Live:
@@ -134,6 +181,7 @@ def observe(parent: Parent, decision: Decision, live: diff.Live) -> cond.Observa
         rollout=rollout.Rollout(r.target, r.running, r.job, rollout.job_phase(job)),
         api=cond.workload(live.get(("Deployment", platform.child("api")))),
         worker=cond.workload(live.get(("Deployment", platform.child("worker")))),
+        bootstrap=decision.bootstrap,
     )
 
 
@@ -144,8 +192,41 @@ def report(
     (or not, when paused)."""
     previous = parent.previous
     new = cond.status(previous, observe(parent, decision, live), now)
+    new = new.model_copy(update={"bootstrap": decision.bootstrap})
+    new, backup_events = report_backups(parent, decision, live, new, now)
     executed = diff.Plan() if decision.platform.spec.paused else decision.plan
-    return new, [*write_events(executed), *transition_events(previous, new)]
+    return new, [*write_events(executed), *transition_events(previous, new), *backup_events]
+
+
+def report_backups(
+    parent: Parent,
+    decision: Decision,
+    live: diff.Live,
+    new: AccountingPlatformStatus,
+    now: datetime,
+) -> tuple[AccountingPlatformStatus, list[Event]]:
+    """status.backup and BackupHealthy from the backup Jobs; an Event per new failure."""
+    platform = decision.platform
+    before = parent.previous.backup or BackupStatus()
+    finished = backups.runs(live)
+    state = backups.status(before, finished, decision.backup_now)
+    verdict = None
+    if backup.enabled(platform) and not bootstrap.restoring(decision.bootstrap):
+        cron_job = live.get(("CronJob", backup.backup_name(platform))) or {}
+        since = backups.parse_time(cron_job.get("metadata", {}).get("creationTimestamp"))
+        verdict = backups.health(platform, state, since, now)
+    conditions = backups.condition(new.conditions, verdict, parent.generation, now)
+    events = [
+        Event("Warning", f"{run.operation}Failed", backups.failure_message(run))
+        for run in backups.new_failures(before, finished)
+    ]
+    request = decision.backup_now
+    if request is not None and request.job is None:
+        events.append(
+            Event("Warning", "BackupNowRefused", f"backup-now {request.token}: {request.message}")
+        )
+    update = {"conditions": conditions, "backup": None if state == BackupStatus() else state}
+    return new.model_copy(update=update), events
 
 
 # --- Events -------------------------------------------------------------------------
@@ -154,6 +235,13 @@ _WRITE_REASONS: dict[diff.Why, tuple[EventType, str, str]] = {
     "created": ("Normal", "Created", "created"),
     "changed": ("Normal", "Updated", "updated"),
     "drifted": ("Warning", "DriftCorrected", "restored edited fields of"),
+}
+
+
+_JOB_EVENTS = {
+    meta.MIGRATION: ("MigrationStarted", "migration"),
+    "restore": ("RestoreStarted", "restore"),
+    backup.BACKUP: ("BackupStarted", "on-demand backup"),
 }
 
 
@@ -171,8 +259,10 @@ def write_events(plan: diff.Plan) -> list[Event]:
         others = [m for m in done if m["kind"] != "Job"]
         if others:
             out.append(Event(kind, reason, f"{verb} {_names(others)}"))
-        if jobs:
-            out.append(Event("Normal", "MigrationStarted", f"created migration {_names(jobs)}"))
+        for component, (started, what) in _JOB_EVENTS.items():
+            these = [m for m in jobs if rollout.component(m) == component]
+            if these:
+                out.append(Event("Normal", started, f"created {what} {_names(these)}"))
     if plan.prune:
         out.append(Event("Normal", "Pruned", f"deleted {_names(plan.prune)}: no longer in spec"))
     return out
@@ -196,6 +286,15 @@ def transition_events(
     if now != before and now[1] in {"Succeeded", "Failed"}:
         kind: EventType = "Normal" if now[1] == "Succeeded" else "Warning"
         out.append(Event(kind, f"Migration{now[1]}", f"migration to version {now[0]} {now[1]}"))
+    restored = new.bootstrap
+    if restored and restored.phase in {"Succeeded", "Skipped"} and previous.bootstrap != restored:
+        out.append(Event("Normal", f"Restore{restored.phase}", restored.message))
+    health = _condition(new, backups.BACKUP_HEALTHY)
+    if (
+        health[1] in {"BackupTooOld", "NoBackup"}
+        and _condition(previous, backups.BACKUP_HEALTHY)[:2] != health[:2]
+    ):
+        out.append(Event("Warning", health[1], health[2]))
     for kind_name, wanted, event_type in (
         (cond.READY, "True", "Normal"),
         (cond.DEGRADED, "True", "Warning"),

@@ -15,7 +15,7 @@ from accounting_operator.fieldtypes import (
     DnsSubdomain,
     Duration,
     IngressHost,
-    Quantity,
+    Resources,
     SecretKeyRef,
 )
 from accounting_operator.stateful import BackupSpec, DatabaseSpec, FailoverSpec, RedisSpec
@@ -34,26 +34,6 @@ ImageRepository = Annotated[
     ),
 ]
 """An image repository without tag or digest: the tag always comes from `version`."""
-
-
-class ResourceAmounts(Model):
-    """CPU and memory amounts."""
-
-    cpu: Quantity = Field(description="CPU, e.g. 250m.")
-    memory: Quantity = Field(description="Memory, e.g. 512Mi.")
-
-
-class Resources(Model):
-    """Container resource requests and limits."""
-
-    requests: ResourceAmounts = Field(
-        default_factory=lambda: ResourceAmounts(cpu="250m", memory="512Mi"),
-        description="What the scheduler reserves per pod (and what HPA targets refer to).",
-    )
-    limits: ResourceAmounts = Field(
-        default_factory=lambda: ResourceAmounts(cpu="500m", memory="1Gi"),
-        description="The most a pod may use.",
-    )
 
 
 class AutoscalingSpec(Model):

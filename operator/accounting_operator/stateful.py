@@ -13,7 +13,11 @@ from pydantic import Field
 from accounting_operator.fieldtypes import (
     CronSchedule,
     DatabaseCredentialsRef,
+    DnsSubdomain,
     Hostname,
+    Quantity,
+    ResourceAmounts,
+    Resources,
     S3CredentialsRef,
     SecretKeyRef,
 )
@@ -30,40 +34,6 @@ class DatabaseEndpoint(Model):
     host: Hostname = Field(description="DNS name or IPv4 address of the server.")
     port: int = Field(5432, ge=1, le=65535, description="TCP port of the server.")
     database: DatabaseName = Field("accounting", description="Name of the database.")
-
-
-class DatabaseSpec(Model):
-    """The PostgreSQL primary, its read replicas, and how to log in."""
-
-    primary: DatabaseEndpoint = Field(description="The read-write primary.")
-    replicas: list[DatabaseEndpoint] = Field(
-        default_factory=list,
-        max_length=10,
-        description="Streaming replicas, in failover preference order.",
-    )
-    credentials_secret_ref: DatabaseCredentialsRef = Field(
-        description="Secret with the application role's user name and password "
-        "(a role that owns no tables, subject to row-level security)."
-    )
-    migration_credentials_secret_ref: DatabaseCredentialsRef | None = Field(
-        None,
-        description="Secret with the schema owner's user name and password, used only by "
-        "the migration Job. Defaults to credentialsSecretRef.",
-    )
-    ssl_mode: SslMode = Field("require", description="libpq sslmode for every connection.")
-
-
-class RedisSpec(Model):
-    """Redis, which holds the rate-limit counters."""
-
-    url_secret_ref: SecretKeyRef = Field(
-        description="Secret key holding the Redis URL (it may carry a password)."
-    )
-    cluster: bool = Field(
-        False,
-        description="The URL names a node of a Redis Cluster: the API then follows the"
-        " cluster's slots and redirects (REDIS_CLUSTER=true).",
-    )
 
 
 class S3Spec(Model):
@@ -91,11 +61,103 @@ class S3Spec(Model):
     )
 
 
-class BackupVerifySpec(Model):
+BackupChoice = Annotated[str, Field(pattern=r"^\S+$", min_length=1, max_length=1024)]
+"""An object key of a backup, or `latest-verified` / `latest`."""
+
+
+class ScratchSpec(Model):
+    """Where a Job that restores a backup keeps the dump and the restored database."""
+
+    scratch_size: Quantity = Field(
+        "10Gi",
+        description="Size of the scratch volume mounted at /scratch: it must hold the dump "
+        "plus the restored database (about twice the database's size on disk is safe).",
+    )
+    scratch_storage_class_name: DnsSubdomain | None = Field(
+        None,
+        description="StorageClass of a generic ephemeral volume for /scratch. Empty: an "
+        "emptyDir limited to scratchSize on the node's own disk.",
+    )
+    active_deadline_seconds: int = Field(
+        4 * 3600,
+        ge=600,
+        le=7 * 86400,
+        description="Seconds the Job may run before Kubernetes stops it.",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceAmounts(cpu="500m", memory="1Gi"),
+            limits=ResourceAmounts(cpu="2", memory="4Gi"),
+        ),
+        description="Resources of the Job's pod (it runs pg_restore and a PostgreSQL server).",
+    )
+
+
+class FromBackupSpec(S3Spec, ScratchSpec):
+    """A backup to restore into the new platform's empty database before its first
+    migration (disaster recovery)."""
+
+    backup: BackupChoice = Field(
+        "latest-verified",
+        description="Object key of the backup to restore, or latest-verified (the newest "
+        "backup whose restore test passed) or latest.",
+    )
+
+
+class BootstrapSpec(Model):
+    """How a new platform's database gets its first data."""
+
+    from_backup: FromBackupSpec | None = Field(
+        None,
+        description="Restore this backup before the first migration. Only a platform that "
+        "has never run is bootstrapped: added later, it is ignored (status.bootstrap says so).",
+    )
+
+
+class DatabaseSpec(Model):
+    """The PostgreSQL primary, its read replicas, and how to log in."""
+
+    primary: DatabaseEndpoint = Field(description="The read-write primary.")
+    replicas: list[DatabaseEndpoint] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Streaming replicas, in failover preference order.",
+    )
+    credentials_secret_ref: DatabaseCredentialsRef = Field(
+        description="Secret with the application role's user name and password "
+        "(a role that owns no tables, subject to row-level security)."
+    )
+    migration_credentials_secret_ref: DatabaseCredentialsRef | None = Field(
+        None,
+        description="Secret with the schema owner's user name and password, used only by "
+        "the migration Job. Defaults to credentialsSecretRef.",
+    )
+    ssl_mode: SslMode = Field("require", description="libpq sslmode for every connection.")
+    bootstrap: BootstrapSpec = Field(
+        default_factory=BootstrapSpec, description="First data of a new platform."
+    )
+
+
+class RedisSpec(Model):
+    """Redis, which holds the rate-limit counters."""
+
+    url_secret_ref: SecretKeyRef = Field(
+        description="Secret key holding the Redis URL (it may carry a password)."
+    )
+    cluster: bool = Field(
+        False,
+        description="The URL names a node of a Redis Cluster: the API then follows the"
+        " cluster's slots and redirects (REDIS_CLUSTER=true).",
+    )
+
+
+class BackupVerifySpec(ScratchSpec):
     """Scheduled restore tests: a backup is only trusted once restored."""
 
     enabled: bool = Field(True, description="Restore the latest backup on a schedule.")
-    schedule: CronSchedule = Field("30 3 * * *", description="Cron schedule of restore tests.")
+    schedule: CronSchedule = Field(
+        "30 3 * * *", description="Cron schedule of restore tests (UTC)."
+    )
 
     rules = (cron_rule("backup.verify.schedule"),)
 
@@ -105,10 +167,29 @@ class BackupSpec(Model):
 
     enabled: bool = Field(False, description="Take scheduled backups (needs s3).")
     schedule: CronSchedule = Field(
-        "0 * * * *", description="Cron schedule of backups; hourly meets a 1 hour RPO."
+        "0 * * * *", description="Cron schedule of backups (UTC); hourly meets a 1 hour RPO."
     )
     retention_days: int = Field(30, ge=1, le=3650, description="Days a backup is kept.")
     s3: S3Spec | None = Field(None, description="Where backups are stored.")
+    credentials_secret_ref: DatabaseCredentialsRef | None = Field(
+        None,
+        description="Secret with the user name and password of the role pg_dump logs in as: "
+        "read-only, with BYPASSRLS (tenant tables force row-level security). Required "
+        "when backup is enabled.",
+    )
+    active_deadline_seconds: int = Field(
+        3000,
+        ge=60,
+        le=86400,
+        description="Seconds one backup Job may run before Kubernetes stops it.",
+    )
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceAmounts(cpu="250m", memory="256Mi"),
+            limits=ResourceAmounts(cpu="1", memory="1Gi"),
+        ),
+        description="Resources of a backup Job's pod (pg_dump streaming to S3).",
+    )
     verify: BackupVerifySpec = Field(
         default_factory=BackupVerifySpec, description="Scheduled restore tests."
     )
@@ -121,6 +202,13 @@ class BackupSpec(Model):
             "when backup is enabled",
             check=lambda m: not m.enabled or m.s3 is not None,
             field_path=".s3",
+        ),
+        Rule(
+            cel="!self.enabled || has(self.credentialsSecretRef)",
+            message="backup.credentialsSecretRef (a read-only role with BYPASSRLS for pg_dump) "
+            "is required when backup is enabled",
+            check=lambda m: not m.enabled or m.credentials_secret_ref is not None,
+            field_path=".credentialsSecretRef",
         ),
     )
 

@@ -64,13 +64,57 @@ class DatabaseStatus(Model):
     )
 
 
+BackupOperation = Literal["Backup", "Verify"]
+
+
+class BackupFailure(Model):
+    """The newest backup or restore-test Job that failed."""
+
+    job: str = Field(max_length=253, description="Name of the failed Job.")
+    operation: BackupOperation = Field(description="Backup or Verify (a restore test).")
+    time: datetime = Field(description="When the Job failed.")
+    reason: str = Field("", max_length=1024, description="The Job's failure reason.")
+    message: str = Field("", max_length=4096, description="What the Job reported.")
+
+
+class BackupNow(Model):
+    """The last `backup-now` annotation the operator handled."""
+
+    token: str = Field(max_length=253, description="The annotation's value.")
+    job: str | None = Field(None, max_length=253, description="The Job it started, if any.")
+    message: str = Field("", max_length=1024, description="What was done with it.")
+
+
 class BackupStatus(Model):
-    """Backup freshness."""
+    """Backup freshness. Times only move forward: Jobs are deleted by the CronJobs'
+    history limits, the times stay."""
 
     last_successful: datetime | None = Field(None, description="End of the last good backup.")
     last_verified: datetime | None = Field(
         None, description="End of the last successful restore test."
     )
+    last_failed_verification: datetime | None = Field(
+        None, description="End of the last failed restore test."
+    )
+    last_failure: BackupFailure | None = Field(
+        None, description="The newest failed backup or restore-test Job."
+    )
+    backup_now: BackupNow | None = Field(
+        None, description="The last on-demand backup request handled."
+    )
+
+
+BootstrapPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Skipped"]
+
+
+class BootstrapStatus(Model):
+    """The restore of spec.database.bootstrap.fromBackup into a new platform."""
+
+    phase: BootstrapPhase = Field(description="State of the restore.")
+    job: str | None = Field(None, max_length=253, description="The restore Job.")
+    backup: str | None = Field(None, max_length=1024, description="The backup asked for.")
+    completion_time: datetime | None = Field(None, description="When the restore ended.")
+    message: str = Field("", max_length=4096, description="Details, e.g. why it failed.")
 
 
 class FailoverEvent(Model):
@@ -101,6 +145,9 @@ class AccountingPlatformStatus(Model):
     components: ComponentsStatus | None = Field(None, description="Per-workload readiness.")
     database: DatabaseStatus | None = Field(None, description="Database state.")
     backup: BackupStatus | None = Field(None, description="Backup state.")
+    bootstrap: BootstrapStatus | None = Field(
+        None, description="Restore of a backup into the new platform, if one was asked for."
+    )
     failover_history: list[FailoverEvent] = Field(
         default_factory=list, max_length=20, description="Most recent failovers, newest last."
     )

@@ -57,6 +57,19 @@ def kubectl(
     return done
 
 
+def install_crd(cluster: Cluster) -> None:
+    """Apply the AccountingPlatform CRD and wait until it is Established. Polled rather than
+    `kubectl wait`, which fails outright while a just-created CRD's conditions are null."""
+    kubectl(cluster, "apply", "--server-side", "-f", str(CRD))
+    name = f"{PLURAL}.{GROUP}"
+
+    def established() -> bool:
+        found = helpers.wire(cluster.extensions.read_custom_resource_definition_status(name))
+        return helpers.is_true(found, "Established")
+
+    helpers.wait_for(f"CRD {name} to be Established", established)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -196,7 +209,7 @@ def children(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Manifest
     """Every object labelled as a child of platform books, by (kind, name)."""
     selector = "app.kubernetes.io/instance=books,app.kubernetes.io/managed-by=accounting-operator"
     kinds = "serviceaccounts,configmaps,services,deployments,jobs,horizontalpodautoscalers,"
-    kinds += "poddisruptionbudgets,networkpolicies,ingresses"
+    kinds += "poddisruptionbudgets,networkpolicies,ingresses,cronjobs"
     listing = kubectl(cluster, "get", kinds, "-n", namespace, "-l", selector, "-o", "json")
     items = json.loads(listing.stdout)["items"]
     return {(i["kind"], i["metadata"]["name"]): i for i in items}

@@ -21,11 +21,7 @@ from tests.e2e.helpers import Cluster
 
 @pytest.fixture(scope="module")
 def crd(cluster: Cluster) -> None:
-    op.kubectl(cluster, "apply", "--server-side", "-f", str(op.CRD))
-    op.kubectl(
-        cluster, "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/accountingplatforms.accounting.universalaccounting.com",
-    )  # fmt: skip
+    op.install_crd(cluster)
 
 
 @pytest.fixture

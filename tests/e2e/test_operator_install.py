@@ -51,11 +51,7 @@ SERVICE_MONITOR_CRD = {
 
 @pytest.fixture(scope="module")
 def crd(cluster: Cluster) -> None:
-    op.kubectl(cluster, "apply", "--server-side", "-f", str(op.CRD))
-    op.kubectl(
-        cluster, "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/accountingplatforms.accounting.universalaccounting.com",
-    )  # fmt: skip
+    op.install_crd(cluster)
 
 
 def test_all_namespaces_with_the_staging_and_production_examples(

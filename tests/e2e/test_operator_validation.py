@@ -54,11 +54,7 @@ def test_the_corpus_is_large_enough() -> None:
 
 @pytest.fixture(scope="module")
 def validation_namespace(cluster: Cluster) -> str:
-    op.kubectl(cluster, "apply", "--server-side", "-f", str(op.CRD))
-    op.kubectl(
-        cluster, "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/accountingplatforms.accounting.universalaccounting.com",
-    )  # fmt: skip
+    op.install_crd(cluster)
     return "default"
 
 

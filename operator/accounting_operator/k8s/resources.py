@@ -41,6 +41,7 @@ CHILDREN: tuple[Resource, ...] = (
     Resource("v1", "ServiceAccount", "serviceaccounts"),
     Resource("v1", "ConfigMap", "configmaps"),
     Resource("batch/v1", "Job", "jobs"),
+    Resource("batch/v1", "CronJob", "cronjobs"),
     Resource("apps/v1", "Deployment", "deployments"),
     Resource("v1", "Service", "services"),
     Resource("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),

@@ -12,12 +12,14 @@ from accounting_operator.render import (
     account,
     api,
     autoscaling,
+    backup,
     config,
     disruption,
     ingress,
     migration,
     monitoring,
     network,
+    restore,
     service,
     worker,
 )
@@ -27,6 +29,7 @@ from accounting_operator.render.platform import Manifest, Platform
 RENDERERS: tuple[Callable[[Platform], Manifest | None], ...] = (
     account.service_account,
     config.config_map,
+    restore.job,
     migration.job,
     api.deployment,
     service.service,
@@ -36,6 +39,8 @@ RENDERERS: tuple[Callable[[Platform], Manifest | None], ...] = (
     network.network_policy,
     ingress.ingress,
     monitoring.service_monitor,
+    backup.backup_cron_job,
+    backup.verify_cron_job,
 )
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+from accounting_operator.fieldtypes import ResourceAmounts, Resources
 from accounting_operator.render import meta, pods
 from accounting_operator.render.platform import Manifest, Platform
-from accounting_operator.spec import ResourceAmounts, Resources
 
 _SLUG_LENGTH = 14
 RESOURCES = Resources(

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounting_operator.fieldtypes import DatabaseCredentialsRef, SecretKeyRef
+from accounting_operator.fieldtypes import DatabaseCredentialsRef, Resources, SecretKeyRef
 from accounting_operator.render import config, meta
 from accounting_operator.render.platform import Manifest, Platform
-from accounting_operator.spec import Resources
 
 UID = 10001
 PORT = 8000

@@ -43,6 +43,7 @@ def body(
     spec: dict[str, Any] | None = None,
     status: dict[str, Any] | None = None,
     generation: int = 1,
+    annotations: dict[str, str] | None = None,
 ) -> Manifest:
     """An AccountingPlatform as read from the API server."""
     return {
@@ -53,6 +54,7 @@ def body(
             "namespace": helpers.NAMESPACE,
             "uid": helpers.UID,
             "generation": generation,
+            "annotations": annotations or {},
         },
         "spec": helpers.server_defaulted(helpers.merged(helpers.MINIMAL, spec or {})),
         "status": status or {},
@@ -111,10 +113,43 @@ class Server:
 
     # --- what the cluster's controllers do ------------------------------------------------
 
-    def finish_job(self, outcome: str = "Complete") -> None:
-        for (kind, _), job in self.live.items():
-            if kind == "Job":
-                job["status"] = {"conditions": [{"type": outcome, "status": "True"}]}
+    def finish_job(
+        self, outcome: str = "Complete", name: str | None = None, at: datetime = NOW
+    ) -> None:
+        """Every Job (or the one named) finished as `outcome` (Complete or Failed)."""
+        when = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for (kind, job_name), job in self.live.items():
+            if kind == "Job" and name in (None, job_name):
+                condition = {"type": outcome, "status": "True", "lastTransitionTime": when}
+                job["status"] = {"conditions": [condition]}
+                if outcome == "Complete":
+                    job["status"]["completionTime"] = when
+
+    def run_cron_job(self, name: str, job: str, outcome: str, at: datetime) -> None:
+        """The CronJob `name` made Job `job`, which finished as `outcome` at `at`."""
+        template = self.live[("CronJob", name)]["spec"]["jobTemplate"]
+        when = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition = {"type": outcome, "status": "True", "lastTransitionTime": when}
+        if outcome == "Failed":
+            condition |= {
+                "reason": "BackoffLimitExceeded",
+                "message": "Job has reached the specified backoff limit",
+            }
+        status: dict[str, Any] = {"conditions": [condition]}
+        if outcome == "Complete":
+            status["completionTime"] = when
+        self.live[("Job", job)] = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": job,
+                "namespace": helpers.NAMESPACE,
+                "labels": template["metadata"]["labels"],
+                "ownerReferences": [{"kind": "CronJob", "name": name, "controller": True}],
+            },
+            "spec": template["spec"],
+            "status": status,
+        }
 
     def roll_out(self) -> None:
         """Every Deployment fully rolled out with all pods available."""

@@ -56,6 +56,7 @@ FULL: dict[str, Any] = {
     },
     "backup": {
         "enabled": True,
+        "credentialsSecretRef": {"name": "pg-backup"},
         "s3": {"bucket": "books-backups", "credentialsSecretRef": {"name": "s3"}},
     },
     "failover": {"enabled": True},

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from accounting_operator import cache, controller, diff
+from accounting_operator import cache, controller, diff, metrics
 from accounting_operator.k8s import errors, resources
 from accounting_operator.settings import Settings
 from tests.unit.operator import fakes, helpers
@@ -156,3 +156,23 @@ async def test_paused_reads_and_reports_but_never_writes_children() -> None:
     await controller.run(context(client), client.body)
     assert client.writes() == ["status"]
     assert client.body["status"]["phase"] == "Paused"
+
+
+async def test_backup_times_are_exported_as_unix_timestamps() -> None:
+    backups = {
+        "backup": {
+            "enabled": True,
+            "credentialsSecretRef": {"name": "pg-backup"},
+            "s3": {"bucket": "bkp", "credentialsSecretRef": {"name": "s3"}},
+        }
+    }
+    client = FakeClient(fakes.body(backups))
+    await converge(client)
+    labels = {"namespace": helpers.NAMESPACE, "platform": helpers.NAME}
+    gauge = "accounting_operator_backup_last_success_timestamp_seconds"
+    assert REGISTRY.get_sample_value(gauge, labels) is None  # no backup yet: no series
+    client.server.run_cron_job("books-backup", "books-backup-1", "Complete", fakes.LATER)
+    await controller.run(context(client), client.body)
+    assert REGISTRY.get_sample_value(gauge, labels) == fakes.LATER.timestamp()
+    metrics.forget(helpers.NAMESPACE, helpers.NAME)
+    assert REGISTRY.get_sample_value(gauge, labels) is None

@@ -61,6 +61,7 @@ def test_printer_columns() -> None:
         ("Version", ".spec.version"),
         ("Ready", ".status.ready"),
         ("Last backup", ".status.backup.lastSuccessful"),
+        ("Last verified", ".status.backup.lastVerified"),
         ("Age", ".metadata.creationTimestamp"),
     ]
 

@@ -86,3 +86,18 @@ def test_owner_of_a_child() -> None:
         handlers.owner_of(body([{"kind": "ReplicaSet", "name": "x", "controller": True}])) is None
     )
     assert handlers.owner_of(body([])) is None
+
+
+def test_a_job_of_a_backup_cron_job_belongs_to_the_platform_its_labels_name() -> None:
+    """Its controller is the CronJob; the operator still learns of its outcome."""
+    job = {
+        "kind": "Job",
+        "metadata": {
+            "namespace": "acct",
+            "name": "books-backup-29123400",
+            "labels": {"app.kubernetes.io/instance": "books"},
+            "ownerReferences": [{"kind": "CronJob", "name": "books-backup", "controller": True}],
+        },
+    }
+    assert handlers.owner_of(kopf.Body(job)) == ("acct", "books")  # type: ignore[arg-type]
+    assert handlers.owner_of(kopf.Body({**job, "kind": "Deployment"})) is None  # type: ignore[arg-type]

@@ -68,7 +68,15 @@ def test_standard_labels(manifest: dict[str, Any]) -> None:
     assert labels["app.kubernetes.io/version"] == "1.4.2"
     assert labels["app.kubernetes.io/part-of"] == "universal-accounting"
     assert labels["app.kubernetes.io/managed-by"] == "accounting-operator"
-    assert labels["app.kubernetes.io/component"] in {"api", "worker", "migration", "platform"}
+    assert labels["app.kubernetes.io/component"] in {
+        "api",
+        "worker",
+        "migration",
+        "restore",
+        "platform",
+        "backup",
+        "backup-verify",
+    }
 
 
 @pytest.mark.parametrize("manifest", [m for _, m in ALL], ids=IDS)
@@ -150,6 +158,8 @@ def test_no_credentials_in_any_value(name: str) -> None:
                 "NetworkPolicy",
                 "Ingress",
                 "ServiceMonitor",
+                "CronJob",
+                "CronJob",
             ],
         ),
         (

@@ -49,6 +49,12 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("backup.retentionDays", 30),
     ("backup.verify.enabled", True),
     ("backup.verify.schedule", "30 3 * * *"),
+    ("backup.activeDeadlineSeconds", 3000),
+    ("backup.resources.limits", {"cpu": "1", "memory": "1Gi"}),
+    ("backup.verify.scratchSize", "10Gi"),
+    ("backup.verify.activeDeadlineSeconds", 14400),
+    ("backup.verify.resources.requests", {"cpu": "500m", "memory": "1Gi"}),
+    ("database.bootstrap", {}),
     ("failover.enabled", False),
     ("failover.checkIntervalSeconds", 10),
     ("failover.failureThreshold", 3),
@@ -86,6 +92,9 @@ def test_optional_groups_stay_absent() -> None:
     wire = helpers.spec().wire()
     assert "host" not in wire["ingress"]
     assert "s3" not in wire["backup"]
+    assert "credentialsSecretRef" not in wire["backup"]
+    assert "scratchStorageClassName" not in wire["backup"]["verify"]
+    assert "fromBackup" not in wire["database"]["bootstrap"]
     assert "minAvailable" not in wire["podDisruptionBudget"]
     assert "migrationCredentialsSecretRef" not in wire["database"]
 
@@ -124,8 +133,42 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "backup-without-s3",
-        {"backup": {"enabled": True}},
+        {"backup": {"enabled": True, "credentialsSecretRef": {"name": "pg-backup"}}},
         "backup.s3 (bucket and credentialsSecretRef) is required when backup is enabled",
+    ),
+    (
+        "backup-without-credentials",
+        {
+            "backup": {
+                "enabled": True,
+                "s3": {"bucket": "bkp", "credentialsSecretRef": {"name": "s3"}},
+            }
+        },
+        "backup.credentialsSecretRef (a read-only role with BYPASSRLS for pg_dump) is required "
+        "when backup is enabled",
+    ),
+    (
+        "backup-role-same-keys",
+        {"backup": {"credentialsSecretRef": {"name": "b", "usernameKey": "k", "passwordKey": "k"}}},
+        "usernameKey and passwordKey must name different keys of the Secret",
+    ),
+    (
+        "restore-secret-same-keys",
+        {
+            "database": {
+                "bootstrap": {
+                    "fromBackup": {
+                        "bucket": "bkp",
+                        "credentialsSecretRef": {
+                            "name": "s3",
+                            "accessKeyIdKey": "k",
+                            "secretAccessKeyKey": "k",
+                        },
+                    }
+                }
+            }
+        },
+        "accessKeyIdKey and secretAccessKeyKey must name different keys of the Secret",
     ),
     (
         "ingress-without-host",
@@ -271,6 +314,41 @@ SCHEMA: list[tuple[str, dict[str, Any], str]] = [
         "spec.backup.s3.endpoint",
     ),
     (
+        "verify-scratch-not-quantity",
+        {"backup": {"verify": {"scratchSize": "big"}}},
+        "spec.backup.verify.scratchSize",
+    ),
+    (
+        "verify-deadline-too-short",
+        {"backup": {"verify": {"activeDeadlineSeconds": 60}}},
+        "spec.backup.verify.activeDeadlineSeconds",
+    ),
+    (
+        "backup-deadline-zero",
+        {"backup": {"activeDeadlineSeconds": 0}},
+        "spec.backup.activeDeadlineSeconds",
+    ),
+    (
+        "restore-without-bucket",
+        {"database": {"bootstrap": {"fromBackup": {"credentialsSecretRef": {"name": "s3"}}}}},
+        "spec.database.bootstrap.fromBackup.bucket",
+    ),
+    (
+        "restore-backup-with-space",
+        {
+            "database": {
+                "bootstrap": {
+                    "fromBackup": {
+                        "bucket": "bkp",
+                        "backup": "books/a b",
+                        "credentialsSecretRef": {"name": "s3"},
+                    }
+                }
+            }
+        },
+        "spec.database.bootstrap.fromBackup.backup",
+    ),
+    (
         "failover-threshold-zero",
         {"failover": {"failureThreshold": 0}},
         "spec.failover.failureThreshold",
@@ -333,7 +411,35 @@ VALID: list[tuple[str, dict[str, Any]]] = [
         {
             "backup": {
                 "enabled": True,
+                "credentialsSecretRef": {"name": "pg-backup"},
                 "s3": {"bucket": "bkp", "credentialsSecretRef": {"name": "s3"}},
+                "verify": {"scratchSize": "50Gi", "scratchStorageClassName": "fast-ssd"},
+            }
+        },
+    ),
+    (
+        "restore-latest-verified",
+        {
+            "database": {
+                "bootstrap": {
+                    "fromBackup": {"bucket": "bkp", "credentialsSecretRef": {"name": "s3"}}
+                }
+            }
+        },
+    ),
+    (
+        "restore-a-key",
+        {
+            "database": {
+                "bootstrap": {
+                    "fromBackup": {
+                        "bucket": "bkp",
+                        "prefix": "old-books",
+                        "endpoint": "http://127.0.0.1:7070",
+                        "backup": "old-books/2026/11/28/090000Z.dump",
+                        "credentialsSecretRef": {"name": "s3"},
+                    }
+                }
             }
         },
     ),
