@@ -2,8 +2,10 @@
 
 It runs once, before the first migration of a new platform, as the schema owner (the
 migration Job's credentials), into the platform's empty database. Like the migration Job
-it is created once and never patched, and it is not retried by Kubernetes: a restore that
-failed half-way left rows behind, and the command refuses a non-empty database.
+it is created once and never patched, and it is not retried by Kubernetes: pg_restore runs
+in one transaction, so a failed restore writes nothing, but one whose checks failed leaves
+the restored books for inspection, and the command refuses a non-empty database; a retry
+is the admin's decision (empty the database, delete the Job).
 """
 
 from __future__ import annotations
