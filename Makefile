@@ -11,7 +11,7 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports bench-ledger-version test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
+        bench-reports bench-ledger-version bench-backup test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-reports  trial balance (1M postings) and AR aging (1M sub-ledger rows) against plain sums"
 	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"
 	@echo "make bench-ledger-version  posting throughput with the report cache's version bump on/off"
+	@echo "make bench-backup  backup and restore test (1M postings, 100 organizations) against plain pg_dump/pg_restore"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
@@ -94,6 +95,9 @@ bench-reports: services-up
 
 bench-ledger-version: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.ledger_version_bench
+
+bench-backup: services-up
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.backup_bench
 
 # On the local `accounting` database, brought to the current schema first (/ready says
 # not ready until it is).

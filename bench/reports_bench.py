@@ -131,8 +131,9 @@ def month_back(day: datetime.date, months: int) -> datetime.date:
     return datetime.date(index // 12, index % 12 + 1, 1)
 
 
-async def create_database() -> tuple[str, str, str]:
-    name = f"ua_bench_reports_{secrets.token_hex(4)}"
+async def create_database(prefix: str = "ua_bench_reports") -> tuple[str, str, str]:
+    """A new migrated database: (name, its owner's URL, the app role's URL)."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
