@@ -139,40 +139,58 @@ async def test_one_changed_byte_fails_the_checksum_and_names_the_key(
     assert [b.verification for b in location.listing()] == ["failed"]
 
 
-async def test_a_dump_that_lost_a_posting_fails_on_the_books_and_names_the_organization(
+LOSE_A_POSTING = (
+    "DELETE FROM postings WHERE id = (SELECT min(id) FROM postings WHERE organization_id = $1)"
+)
+REWRITE_AN_AUDIT_EVENT = (
+    "UPDATE audit_events SET object_type = 'rewritten' WHERE id = (SELECT id FROM audit_events"
+    " WHERE organization_id = $1 AND seq = 1)"
+)
+
+
+@pytest.mark.parametrize(
+    ("tampering", "failed"),
+    [
+        (LOSE_A_POSTING, {("row_counts", False), ("trial_balance", True)}),
+        (REWRITE_AN_AUDIT_EVENT, {("audit_chain", True)}),
+    ],
+    ids=["lost-posting", "rewritten-audit-event"],
+)
+async def test_a_dump_whose_books_changed_behind_its_manifest_fails_and_names_the_organization(
     tenants: list[Tenant],
     backup_url: str,
     location: backups.Location,
     scratch: Path,
     empty_database: databases.TestDatabase,
+    tampering: str,
+    failed: set[tuple[str, bool]],
 ) -> None:
     taken = await backups.take(backup_url, location, retention_days=30)
     victim = tenants[0].org_id
-    tampered = await _dump_without_one_posting(
-        location, taken.manifest, empty_database, victim, scratch
+    size, sha256 = await _tampered_dump(
+        location, taken.manifest, empty_database, scratch, tampering, victim
     )
     manifest = location.manifest(taken.manifest.id).wire()
-    manifest["dump"] |= {"sha256": tampered[1], "bytes": tampered[0]}
+    manifest["dump"] |= {"sha256": sha256, "bytes": size}
     location.bucket.put_json(location.keys(taken.manifest.id).manifest, manifest)
 
     result = await restores.verify_one(location, taken.manifest.id, scratch)
 
     assert not result.passed
-    checks = {(f.check, f.organization) for f in result.failures}
-    assert ("row_counts", None) in checks
-    assert ("trial_balance", victim) in checks
+    assert {(f.check, f.organization == victim) for f in result.failures} == failed
     assert [b.verification for b in location.listing()] == ["failed"]
 
 
-async def _dump_without_one_posting(
+async def _tampered_dump(
     location: backups.Location,
     manifest: rules.Manifest,
     scratch_db: databases.TestDatabase,
-    organization_id: str,
     scratch: Path,
+    statement: str,
+    *args: object,
 ) -> tuple[int, str]:
-    """Restore the dump elsewhere, delete one of the organization's postings behind every
-    rule's back, dump again over the original object; (bytes, SHA-256) of the new dump."""
+    """Restore the dump elsewhere, run statement there behind every rule's back (triggers
+    off), dump again over the original object; (bytes, SHA-256) of the new dump."""
     path = scratch / "original.dump"
     location.bucket.download(manifest.key, str(path))
     target = dumps.Target.from_url(scratch_db.owner_url)
@@ -180,11 +198,7 @@ async def _dump_without_one_posting(
     conn = await asyncpg.connect(scratch_db.owner_url)
     try:
         await conn.execute("SET session_replication_role = replica")
-        await conn.execute(
-            "DELETE FROM postings WHERE id = (SELECT min(id) FROM postings"
-            " WHERE organization_id = $1)",
-            organization_id,
-        )
+        assert await conn.execute(statement, *args) in {"DELETE 1", "UPDATE 1"}
     finally:
         await conn.close()
     dump = await asyncio.to_thread(support.dump, target)

@@ -118,30 +118,48 @@ async def books(conn: Connection, orgs: Sequence[str]) -> Books:
     )
 
 
-_COLUMNS = (
-    "id, organization_id, seq, actor_user_id, action, object_type, object_id, target_id,"
-    " request_id, before_sha256, after_sha256, occurred_at, prev_hash, hash"
-)
+# The chain recomputed by the verifier's own SQL from built-ins only (never a function
+# of the restored database, which the dump could have changed): each event's content as
+# json_build_object's text with sorted keys (domain.audit's canonical form), its link
+# hash over the previous event's stored hash. The first event that breaks is returned.
+_BROKEN_LINK = """
+WITH chain AS (
+  SELECT id, seq, prev_hash, hash, row_number() OVER w AS expected_seq,
+         coalesce(lag(hash) OVER w, $2) AS expected_prev,
+         encode(sha256(convert_to(coalesce(lag(hash) OVER w, $2) || encode(sha256(convert_to(
+           json_build_object(
+             'action', action, 'actor_user_id', actor_user_id, 'after_sha256', after_sha256,
+             'before_sha256', before_sha256, 'id', id, 'object_id', object_id,
+             'object_type', object_type,
+             'occurred_at', to_char(occurred_at AT TIME ZONE 'UTC',
+                                    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+             'organization_id', organization_id, 'request_id', request_id,
+             'target_id', target_id)::text, 'UTF8')), 'hex'), 'UTF8')), 'hex') AS expected_hash
+    FROM audit_events WHERE organization_id = $1 AND seq IS NOT NULL
+  WINDOW w AS (ORDER BY seq))
+SELECT id, seq, expected_seq, prev_hash IS NOT DISTINCT FROM expected_prev AS prev_ok
+  FROM chain
+ WHERE seq <> expected_seq OR prev_hash IS DISTINCT FROM expected_prev
+    OR hash IS DISTINCT FROM expected_hash
+ ORDER BY seq LIMIT 1
+"""
 
 
 async def verify_chain(conn: Connection, org: str) -> Failure | None:
-    """Recompute the organization's audit chain from its first linked event."""
-    prev_hash, expected = audit.GENESIS, 1
+    """Recompute the organization's audit chain from its first linked event, in the
+    database (one set-based pass); the first broken link, or None."""
     async with conn.transaction():
         await conn.execute(_SET_TENANT, org)
-        cursor = conn.cursor(
-            f"SELECT {_COLUMNS} FROM audit_events WHERE organization_id = $1"
-            " AND seq IS NOT NULL ORDER BY seq",
-            org,
-            prefetch=2000,
-        )
-        async for row in cursor:
-            event = audit.Event(**dict(row))
-            broken = audit.check_link(event, expected_seq=expected, prev_hash=prev_hash)
-            if broken is not None:
-                return Failure("audit_chain", f"event {broken.id}: {broken.reason}", org)
-            prev_hash, expected = event.hash or audit.GENESIS, expected + 1
-    return None
+        row = await conn.fetchrow(_BROKEN_LINK, org, audit.GENESIS)
+    if row is None:
+        return None
+    if row["seq"] != row["expected_seq"]:
+        reason = f"sequence gap: expected seq {row['expected_seq']}, found {row['seq']}"
+    elif not row["prev_ok"]:
+        reason = "previous hash does not match the preceding event's hash"
+    else:
+        reason = "hash does not match the event's content"
+    return Failure("audit_chain", f"event {row['id']}: {reason}", org)
 
 
 BACKUP_DEFAULT_PRIVILEGES = (

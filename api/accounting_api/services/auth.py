@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -15,8 +16,13 @@ from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal, Role
 
 _hasher = argon2.PasswordHasher()
-# Verified against when the email is unknown, so both paths cost the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the e-mail is unknown (same time as a known one);
+    computed once, on first use: every `accounting-api` command imports this module."""
+    return _hasher.hash("not-a-real-password")
 
 
 async def hash_password(password: str) -> str:
@@ -102,7 +108,7 @@ async def authenticate(db: Database, email: str, password: str) -> Principal:
     async with db.transaction(None) as conn:
         login = await tenants.find_login(conn, email.lower())
     if login is None:
-        await _verify(_DUMMY_HASH, password)
+        await _verify(_dummy_hash(), password)
         raise errors.Unauthenticated("invalid email or password")
     async with db.transaction(login["organization_id"]) as conn:
         found = await tenants.get_credentials(conn, login["user_id"])

@@ -14,6 +14,7 @@ a byte is written), in one transaction, then runs the same checks there.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import os
@@ -88,21 +89,36 @@ def scratch_dir(configured: str) -> Path:
     return path
 
 
-async def check(conn: asyncpg.Connection, manifest: backups.Manifest) -> list[backups.Failure]:
-    """Every way the database conn reaches differs from the manifest's books."""
-    orgs = sorted(manifest.books.audit_heads)
-    if await backups_db.bypasses_row_security(conn):
-        orgs = sorted(set(orgs) | set(await backups_db.organizations(conn)))
-    restored = await backups_db.books(conn, orgs)
+CHECK_CONNECTIONS = 2
+"""Connections the checks run on at once (the books on one, audit chains on the others)."""
+
+
+async def check(url: str, manifest: backups.Manifest) -> list[backups.Failure]:
+    """Every way the database at url differs from the manifest's books."""
+    async with asyncpg.create_pool(url, min_size=1, max_size=CHECK_CONNECTIONS) as pool:
+        async with pool.acquire() as conn:
+            orgs = sorted(manifest.books.audit_heads)
+            if await backups_db.bypasses_row_security(conn):
+                orgs = sorted(set(orgs) | set(await backups_db.organizations(conn)))
+
+        async def books() -> backups.Books:
+            async with pool.acquire() as conn:
+                return await backups_db.books(conn, orgs)
+
+        async def chain(org: str) -> backups.Failure | None:
+            async with pool.acquire() as conn:
+                return await backups_db.verify_chain(conn, org)
+
+        reading = asyncio.ensure_future(books())
+        chains = await asyncio.gather(*(chain(org) for org in orgs))
+        restored = await reading
     failures = backups.check_books(manifest.books, restored)
-    for org in orgs:
-        broken = await backups_db.verify_chain(conn, org)
-        if broken is None:
-            broken = backups.check_chain_head(
-                org, manifest.books.audit_heads.get(org), restored.audit_heads.get(org)
-            )
-        if broken is not None:
-            failures.append(broken)
+    for org, broken in zip(orgs, chains, strict=True):
+        head = broken or backups.check_chain_head(
+            org, manifest.books.audit_heads.get(org), restored.audit_heads.get(org)
+        )
+        if head is not None:
+            failures.append(head)
     return failures
 
 
@@ -146,11 +162,7 @@ async def verify_one(location: Location, backup_id: str, scratch: Path) -> Verif
                     failures = [backups.Failure("restore", str(exc))]
                 restore_seconds = time.monotonic() - clock
                 if not failures:
-                    conn = await asyncpg.connect(target.url)
-                    try:
-                        failures = await check(conn, manifest)
-                    finally:
-                        await conn.close()
+                    failures = await check(target.url, manifest)
     finally:
         _remove(work)
     total = time.monotonic() - clock
@@ -258,9 +270,9 @@ async def restore(database_url: str, location: Location, wanted: str, scratch: P
         finally:
             _remove(work)
         await backups_db.grant_backup_defaults(conn)
-        failures = await check(conn, manifest)
     finally:
         await conn.close()
+    failures = await check(target.with_password_url(), manifest)
     return Restored(chosen.id, manifest.key, time.monotonic() - clock, failures)
 
 
