@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml api/requirements-boto3.txt | cksum | cut -d' ' -f1)
 # The local cluster the e2e tests start; the name tests/e2e/conftest.py uses.
 E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
@@ -25,10 +25,11 @@ help:
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml api/requirements-boto3.txt
 	hack/services.sh install
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r api/requirements-boto3.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

@@ -43,7 +43,7 @@ class Kube:
 
     def __init__(self, kubeconfig: str, pool: int) -> None:
         configuration = k8s.Configuration()
-        k8s_config.load_kube_config(
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, client_configuration=configuration, persist_config=False
         )
         configuration.connection_pool_maxsize = pool
@@ -76,7 +76,7 @@ class Kube:
         )
         if stream and response.status == 200:
             return response.response
-        raw = response.read()
+        raw = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status < 300:
             raise KubeError(method, path, response.status, raw)
         return json.loads(raw) if raw else None
@@ -167,7 +167,7 @@ class Watcher:
                 watch = [("watch", "1"), ("resourceVersion", version), ("timeoutSeconds", "120")]
                 watch.append(("allowWatchBookmarks", "true"))
                 response = self.kube.call("GET", self.path, [*query, *watch], stream=True)
-                for line in iter_resp_lines(response):
+                for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
                     if not line:
                         continue
                     event = json.loads(line)

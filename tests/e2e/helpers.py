@@ -71,7 +71,9 @@ class Cluster:
 def connect(kubeconfig: str) -> Iterator[Cluster]:
     """Clients for the cluster `kubeconfig` names, once its API server answers."""
     # persist_config=False: never write refreshed credentials into the user's file.
-    api = k8s_config.new_client_from_config(config_file=kubeconfig, persist_config=False)
+    api = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig, persist_config=False
+    )
     try:
         cluster = Cluster(api=api, kubeconfig=kubeconfig)
         wait_for(f"the API server of {kubeconfig} to answer", cluster.answers, timeout=60)

@@ -236,3 +236,12 @@ def test_api_image_carries_the_postgresql_programs_of_its_debian_release() -> No
     assert "create_main_cluster = false" in runs, "no cluster of the package's own is created"
     assert env(API)["PG_BIN_DIR"] == f"/usr/lib/postgresql/{major}/bin"
     assert major >= TESTED_SERVER
+
+
+def test_api_image_installs_boto3_as_the_makefile_does() -> None:
+    """boto3 is pinned apart (api/requirements-boto3.txt says why): the image and
+    `make install` install the same file the same way."""
+    runs = " ".join(step.args for step in instructions(API) if step.keyword == "RUN")
+    makefile = (ROOT / "Makefile").read_text()
+    for text in (runs, makefile):
+        assert "--no-deps -r api/requirements-boto3.txt" in text

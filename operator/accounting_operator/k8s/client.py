@@ -57,9 +57,11 @@ class Client:
         """In a pod: its ServiceAccount; elsewhere: the kubeconfig (KUBECONFIG by default)."""
         configuration = k8s.Configuration()
         try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, client_configuration=configuration, persist_config=False
             )
         configuration.connection_pool_maxsize = workers
@@ -67,7 +69,7 @@ class Client:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self._api.close()
+        self._api.close()  # type: ignore[no-untyped-call]
 
     # --- reads ---------------------------------------------------------------------
 
@@ -210,7 +212,7 @@ class Client:
                 body=serialized[3],
                 _request_timeout=self._timeout,
             )
-            raw = response.read()
+            raw = response.read()  # type: ignore[no-untyped-call]
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
             raise errors.unreachable(what, error) from error
         if not 200 <= response.status < 300:

@@ -92,7 +92,7 @@ class FakeApi:
 
 
 def client(api: FakeApi) -> Client:
-    return Client(api, workers=1, timeout=5)
+    return Client(api, workers=1, timeout=5)  # type: ignore[arg-type]
 
 
 MANIFEST = {
