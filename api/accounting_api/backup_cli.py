@@ -18,13 +18,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from accounting_api.domain.backups import BackupError
-from accounting_api.objectstore import Bucket
-from accounting_api.services import backups, restores
 from accounting_api.settings import BackupSettings
+
+if TYPE_CHECKING:
+    from accounting_api.services import backups
 
 COMMANDS = frozenset({"backup", "restore"})
 FAILURES = (BackupError, asyncpg.PostgresError, asyncpg.InterfaceError)
@@ -56,6 +58,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def location(settings: BackupSettings) -> backups.Location:
+    from accounting_api.objectstore import Bucket  # boto3: only the backup commands need it
+    from accounting_api.services import backups
+
     bucket = Bucket(
         settings.backup_s3_bucket,
         endpoint=settings.backup_s3_endpoint or None,
@@ -65,6 +70,8 @@ def location(settings: BackupSettings) -> backups.Location:
 
 
 async def run(args: argparse.Namespace, database_url: Callable[[bool], str]) -> int:
+    from accounting_api.services import backups, restores
+
     settings = BackupSettings.from_env()
     where = location(settings)
     scratch = restores.scratch_dir(settings.backup_scratch_dir)
@@ -94,6 +101,8 @@ async def run(args: argparse.Namespace, database_url: Callable[[bool], str]) -> 
 async def _verify(
     where: backups.Location, scratch: Path, settings: BackupSettings, url: str
 ) -> int:
+    from accounting_api.services import restores
+
     run = await restores.verify_pending(
         where,
         scratch,
@@ -114,6 +123,8 @@ async def _verify(
 
 
 async def _restore(url: str, where: backups.Location, wanted: str, scratch: Path) -> int:
+    from accounting_api.services import restores
+
     restored = await restores.restore(url, where, wanted, scratch)
     _print(
         {

@@ -12,13 +12,11 @@ import signal
 import sys
 
 import asyncpg
-import uvicorn
 
 from accounting_api import backup_cli, logs
 from accounting_api.db import migrations
 from accounting_api.db.connection import UNAVAILABLE, Database
 from accounting_api.domain import errors
-from accounting_api.services import maintenance, organizations, webhooks
 from accounting_api.settings import Settings, SettingsError, parse_value
 
 
@@ -41,7 +39,13 @@ async def _migrate() -> int:
     return 0
 
 
+# The services and uvicorn are imported by the commands that use them: every command
+# would otherwise pay for all of them at start-up (a backup CronJob's Job, each hour).
+
+
 async def _create_org(args: argparse.Namespace) -> int:
+    from accounting_api.services import organizations
+
     password = os.environ.get("OWNER_PASSWORD") or getpass.getpass("Owner password: ")
     db = Database(_database_url(owner=False), min_size=1, max_size=2)
     await db.open()
@@ -70,6 +74,8 @@ async def _create_org(args: argparse.Namespace) -> int:
 
 
 async def _purge(args: argparse.Namespace) -> int:
+    from accounting_api.services import maintenance
+
     db = Database(_database_url(owner=False), min_size=1, max_size=1)
     await db.open()
     try:
@@ -81,6 +87,8 @@ async def _purge(args: argparse.Namespace) -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
+    from accounting_api.services import maintenance, webhooks
+
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
     db = Database(_database_url(owner=False), min_size=1, max_size=2)
     await db.open()
@@ -111,6 +119,8 @@ async def _worker(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
     settings = Settings.from_env()  # fail fast, before any worker starts
     logs.configure(settings.log_level)
     uvicorn.run(
