@@ -70,6 +70,35 @@ def install_crd(cluster: Cluster) -> None:
     helpers.wait_for(f"CRD {name} to be Established", established)
 
 
+def await_job_policy(cluster: Cluster, namespace: str, labels: dict[str, str], image: str) -> None:
+    """Wait until an admission policy that sets Jobs' backoffLimit to 0 applies to a Job
+    of these labels and image in namespace: policies take effect a moment after they are
+    created, so a probe Job is created with --dry-run=server until it does."""
+    probe = json.dumps(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "probe", "labels": labels},
+            "spec": {
+                "backoffLimit": 3,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "m", "image": image}],
+                    }
+                },
+            },
+        }
+    )
+
+    def active() -> bool:
+        args = ("create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-")
+        done = kubectl(cluster, *args, stdin=probe)
+        return bool(json.loads(done.stdout)["spec"]["backoffLimit"] == 0)
+
+    helpers.wait_for("the admission policy to take effect", active)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -7,7 +7,6 @@ own namespace, which enforces the restricted pod security profile."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,30 +240,7 @@ def broken_migrations(cluster: Cluster, ready: str) -> Iterator[str]:
     name = f"fail-{ready}"[:63]
     manifest = BROKEN_MIGRATIONS.replace("NAMESPACE", ready).replace("NAME", name)
     op.kubectl(cluster, "apply", "-f", "-", stdin=manifest)
-    probe = json.dumps(
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": "probe"},
-            "spec": {
-                "backoffLimit": 3,
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "m", "image": "probe:9.9.9-broken"}],
-                    }
-                },
-            },
-        }
-    )
-
-    def active() -> bool:
-        # Policies take effect a moment after they are created: dry-run until they do.
-        args = ("create", "-n", ready, "--dry-run=server", "-o", "json", "-f", "-")
-        done = op.kubectl(cluster, *args, stdin=probe)
-        return bool(json.loads(done.stdout)["spec"]["backoffLimit"] == 0)
-
-    helpers.wait_for("the admission policy to take effect", active)
+    op.await_job_policy(cluster, ready, {}, "probe:9.9.9-broken")
     yield ready
     op.kubectl(cluster, "delete", "-f", "-", "--ignore-not-found", stdin=manifest)
 

@@ -94,29 +94,7 @@ def failing(cluster: Cluster, namespace: str, component: str) -> Iterator[None]:
         .replace("NAME", name)
     )
     op.kubectl(cluster, "apply", "-f", "-", stdin=manifest)
-    probe = json.dumps(
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": "probe", "labels": {"app.kubernetes.io/component": component}},
-            "spec": {
-                "backoffLimit": 3,
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "m", "image": "probe:1"}],
-                    }
-                },
-            },
-        }
-    )
-
-    def active() -> bool:
-        args = ("create", "-n", namespace, "--dry-run=server", "-o", "json", "-f", "-")
-        done = op.kubectl(cluster, *args, stdin=probe)
-        return bool(json.loads(done.stdout)["spec"]["backoffLimit"] == 0)
-
-    helpers.wait_for("the admission policy to take effect", active)
+    op.await_job_policy(cluster, namespace, {"app.kubernetes.io/component": component}, "probe:1")
     try:
         yield
     finally:
