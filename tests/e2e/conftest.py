@@ -21,6 +21,7 @@ import pytest
 from kubernetes import client as k8s
 
 from tests.e2e import helpers
+from tests.e2e import operating as op
 
 HACK = Path(__file__).resolve().parents[2] / "hack" / "k8s"
 # Not the developer's `make cluster-up` cluster (ua-dev), which is left alone. `make test`
@@ -102,3 +103,21 @@ def namespaces(
 @pytest.fixture
 def namespace(namespaces: NamespaceFactory) -> str:
     return namespaces()
+
+
+# The operator's tests share these: the CRD once per module, and an operator watching one
+# namespace of the restricted Pod Security level.
+@pytest.fixture(scope="module")
+def crd(cluster: helpers.Cluster) -> None:
+    op.install_crd(cluster)
+
+
+@pytest.fixture
+def restricted(crd: None, namespaces: NamespaceFactory) -> str:
+    return namespaces(op.RESTRICTED)
+
+
+@pytest.fixture
+def operator(cluster: helpers.Cluster, restricted: str, tmp_path: Path) -> Iterator[op.Operator]:
+    with op.operator(cluster.kubeconfig, "--namespace", restricted, log_dir=tmp_path) as running:
+        yield running

@@ -14,24 +14,7 @@ import pytest
 
 from tests.e2e import helpers
 from tests.e2e import operating as op
-from tests.e2e.conftest import NamespaceFactory
 from tests.e2e.helpers import Cluster
-
-
-@pytest.fixture(scope="module")
-def crd(cluster: Cluster) -> None:
-    op.install_crd(cluster)
-
-
-@pytest.fixture
-def restricted(crd: None, namespaces: NamespaceFactory) -> str:
-    return namespaces(op.RESTRICTED)
-
-
-@pytest.fixture
-def operator(cluster: Cluster, restricted: str, tmp_path: Path) -> Iterator[op.Operator]:
-    with op.operator(cluster.kubeconfig, "--namespace", restricted, log_dir=tmp_path) as running:
-        yield running
 
 
 @pytest.fixture

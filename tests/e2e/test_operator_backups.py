@@ -13,15 +13,12 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.e2e import helpers
 from tests.e2e import operating as op
-from tests.e2e.conftest import NamespaceFactory
 from tests.e2e.helpers import Cluster
 
 S3 = {"bucket": "books-backups", "credentialsSecretRef": {"name": "books-s3"}}
@@ -66,22 +63,6 @@ spec:
     namespaceSelector:
       matchLabels: {kubernetes.io/metadata.name: NAMESPACE}
 """
-
-
-@pytest.fixture(scope="module")
-def crd(cluster: Cluster) -> None:
-    op.install_crd(cluster)
-
-
-@pytest.fixture
-def restricted(crd: None, namespaces: NamespaceFactory) -> str:
-    return namespaces(op.RESTRICTED)
-
-
-@pytest.fixture
-def operator(cluster: Cluster, restricted: str, tmp_path: Path) -> Iterator[op.Operator]:
-    with op.operator(cluster.kubeconfig, "--namespace", restricted, log_dir=tmp_path) as running:
-        yield running
 
 
 @contextmanager

@@ -49,11 +49,6 @@ SERVICE_MONITOR_CRD = {
 }
 
 
-@pytest.fixture(scope="module")
-def crd(cluster: Cluster) -> None:
-    op.install_crd(cluster)
-
-
 def test_all_namespaces_with_the_staging_and_production_examples(
     cluster: Cluster, crd: None, namespaces: NamespaceFactory, tmp_path: Path
 ) -> None:
