@@ -87,7 +87,7 @@ def parse(parent: Parent, service_monitor_crd: bool) -> Platform:
             uid=parent.uid,
             spec=spec,
             service_monitor_crd=service_monitor_crd,
-            active_primary=(parent.status.get("database") or {}).get("activePrimary"),
+            database=parent.previous.database,
         )
     except pydantic.ValidationError as error:
         problems = "; ".join(

@@ -218,7 +218,11 @@ class FailoverSpec(Model):
 
     enabled: bool = Field(False, description="Fail over to a replica automatically.")
     check_interval_seconds: int = Field(
-        10, ge=1, le=3600, description="Seconds between health checks of the primary."
+        10,
+        ge=1,
+        le=3600,
+        description="Seconds between health checks of the primary (each check: a connection "
+        "and SELECT pg_is_in_recovery(), with a timeout of this many seconds, at most 5).",
     )
     failure_threshold: int = Field(
         3, ge=1, le=100, description="Consecutive failed checks before failing over."
@@ -227,5 +231,31 @@ class FailoverSpec(Model):
         16 * 1024 * 1024,
         ge=0,
         le=2**53,
-        description="A replica further behind than this is never promoted.",
+        description="A replica further behind the primary's last seen WAL position than "
+        "this is never promoted.",
+    )
+    credentials_secret_ref: DatabaseCredentialsRef | None = Field(
+        None,
+        description="Secret with the user name and password of the role the operator checks, "
+        "promotes, repoints and fences servers as (pg_monitor, pg_signal_backend, CREATEROLE, "
+        "EXECUTE on pg_promote and pg_reload_conf, ALTER SYSTEM on primary_conninfo and "
+        "synchronous_standby_names; never a superuser). The only Secret the operator reads. "
+        "Required when failover is enabled.",
+    )
+    synchronous_mode: Literal["preferred", "strict"] = Field(
+        "preferred",
+        description="After a promotion the new primary's synchronous_standby_names names "
+        "the replicas that follow it. When none follows: preferred keeps taking commits "
+        "asynchronously (the DatabaseAvailable condition says so); strict makes commits wait "
+        "until a replica follows, so no acknowledged write can be lost.",
+    )
+
+    rules = (
+        Rule(
+            cel="!self.enabled || has(self.credentialsSecretRef)",
+            message="failover.credentialsSecretRef (the role the operator promotes and fences "
+            "servers as) is required when failover is enabled",
+            check=lambda m: not m.enabled or m.credentials_secret_ref is not None,
+            field_path=".credentialsSecretRef",
+        ),
     )

@@ -56,11 +56,59 @@ class ComponentsStatus(Model):
     migration: MigrationStatus | None = Field(None, description="The migration Job.")
 
 
-class DatabaseStatus(Model):
-    """What the operator knows about the database."""
+Server = Annotated[str, Field(max_length=260, description="host:port of a PostgreSQL server.")]
 
-    active_primary: str | None = Field(
-        None, max_length=253, description="Host the platform writes to (changes on failover)."
+
+class FencedServer(Model):
+    """A former primary the platform must never write to again."""
+
+    server: Server = Field(description="host:port of the server.")
+    since: datetime = Field(description="When it stopped being the primary.")
+    fenced: bool = Field(
+        False,
+        description="Whether the operator has revoked the platform's logins there and ended "
+        "their sessions (done as soon as it answers).",
+    )
+    message: str = Field("", max_length=1024, description="What to do before it may rejoin.")
+
+
+FailoverKind = Literal["Failover", "Switchover"]
+
+
+class PendingPromotion(Model):
+    """A promotion decided and recorded before it is carried out, so that a restarted (or
+    second) operator resumes it instead of promoting another server."""
+
+    kind: FailoverKind = Field(description="Failover (automatic) or Switchover (asked for).")
+    from_server: Server = Field(alias="from", description="The primary being replaced.")
+    to_server: Server = Field(alias="to", description="The replica being promoted.")
+    reason: str = Field("", max_length=1024, description="Why.")
+    decided_at: datetime = Field(description="When the decision was recorded.")
+    detect_seconds: float = Field(0, ge=0, description="First failed check to decision.")
+    lag_bytes: int = Field(0, ge=0, description="WAL the candidate lacked at the decision.")
+
+
+class DatabaseStatus(Model):
+    """The database topology the platform connects by: after a failover it, not the spec,
+    says which server is the primary."""
+
+    active_primary: Server | None = Field(
+        None, description="host:port the platform writes to (changes on failover)."
+    )
+    replicas: list[Server] = Field(
+        default_factory=list, max_length=10, description="Replicas that follow the primary."
+    )
+    fenced: list[FencedServer] = Field(
+        default_factory=list, max_length=10, description="Former primaries, kept out."
+    )
+    timeline: int | None = Field(
+        None, ge=1, description="The primary's timeline; the API refuses servers on an older one."
+    )
+    pending: PendingPromotion | None = Field(
+        None, description="A promotion decided but not finished yet."
+    )
+    last_primary_lsn: int | None = Field(
+        None, ge=0, description="The primary's WAL position as last recorded (bytes)."
     )
 
 
@@ -120,10 +168,20 @@ class BootstrapStatus(Model):
 class FailoverEvent(Model):
     """One promotion of a replica."""
 
-    time: datetime = Field(description="When the failover happened.")
-    from_host: str = Field(alias="from", max_length=253, description="The failed primary.")
-    to_host: str = Field(alias="to", max_length=253, description="The promoted replica.")
+    time: datetime = Field(description="When the promoted replica took writes.")
+    kind: FailoverKind = Field("Failover", description="Failover or Switchover.")
+    from_host: str = Field(alias="from", max_length=260, description="The former primary.")
+    to_host: str = Field(alias="to", max_length=260, description="The promoted replica.")
     reason: str = Field("", max_length=1024, description="Why the operator failed over.")
+    detect_seconds: float | None = Field(
+        None, ge=0, description="Seconds from the first failed check to the decision."
+    )
+    promote_seconds: float | None = Field(
+        None, ge=0, description="Seconds from the decision to the first write it took."
+    )
+    lag_bytes: int | None = Field(
+        None, ge=0, description="WAL the promoted replica lacked (bytes; 0: none lost)."
+    )
 
 
 class AccountingPlatformStatus(Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from accounting_operator import topology
 from accounting_operator.render import meta
 from accounting_operator.render.platform import Manifest, Platform
 
@@ -15,19 +16,21 @@ def database_url(platform: Platform) -> str:
     """The DSN without credentials: libpq/asyncpg take them from PGUSER and PGPASSWORD.
 
     Keeping user and password out of the URL means no manifest (and no ConfigMap) ever
-    holds a secret, and a password needs no URL escaping.
+    holds a secret, and a password needs no URL escaping. It lists the primary, then the
+    replicas (see `topology.dsn`); fenced former primaries never.
     """
-    primary = platform.spec.database.primary
-    return (
-        f"postgresql://{platform.database_host}:{primary.port}/{primary.database}"
-        f"?sslmode={platform.spec.database.ssl_mode}"
-    )
+    database = platform.spec.database
+    return topology.dsn(platform.topology, database.primary.database, database.ssl_mode)
 
 
 def settings(platform: Platform) -> dict[str, str]:
     """Environment variables of the API and worker that are not secret."""
     spec = platform.spec
-    return {
+    timeline = platform.topology.timeline
+    # After a failover the API refuses a server on an older timeline: a restarted former
+    # primary that the operator has not fenced yet.
+    floor = {"DATABASE_MIN_TIMELINE": str(timeline)} if timeline else {}
+    return floor | {
         "DATABASE_URL": database_url(platform),
         "ENVIRONMENT": spec.environment,
         "LOG_LEVEL": spec.log_level,

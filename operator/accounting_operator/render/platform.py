@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from accounting_operator import MAX_NAME_LENGTH, NAME_PATTERN
+from accounting_operator import MAX_NAME_LENGTH, NAME_PATTERN, topology
 from accounting_operator.spec import AccountingPlatformSpec
+from accounting_operator.status import DatabaseStatus
 
 Manifest = dict[str, Any]
 """One Kubernetes object, as the dict that is applied."""
@@ -38,8 +39,8 @@ class Platform:
     """The parsed, validated spec."""
     service_monitor_crd: bool = False
     """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitor."""
-    active_primary: str | None = None
-    """Database host to use after a failover; None means the spec's primary."""
+    database: DatabaseStatus | None = None
+    """status.database: after a failover, the servers to use instead of the spec's."""
 
     def __post_init__(self) -> None:
         # The CRD rejects such names already; this guards direct callers.
@@ -58,5 +59,6 @@ class Platform:
         return f"{self.spec.image}:{self.spec.version}"
 
     @property
-    def database_host(self) -> str:
-        return self.active_primary or self.spec.database.primary.host
+    def topology(self) -> topology.Topology:
+        """The database servers, as the last failover (or else the spec) left them."""
+        return topology.of(self.spec.database, self.database)

@@ -59,7 +59,7 @@ FULL: dict[str, Any] = {
         "credentialsSecretRef": {"name": "pg-backup"},
         "s3": {"bucket": "books-backups", "credentialsSecretRef": {"name": "s3"}},
     },
-    "failover": {"enabled": True},
+    "failover": {"enabled": True, "credentialsSecretRef": {"name": "pg-failover"}},
 }
 
 

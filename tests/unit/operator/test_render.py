@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,7 +10,10 @@ import pytest
 from accounting_operator import render
 from accounting_operator.render import platform as platform_module
 from accounting_operator.spec import AccountingPlatformSpec
+from accounting_operator.status import DatabaseStatus, FencedServer
 from tests.unit.operator import helpers
+
+FENCED = FencedServer(server="pg.acct.svc:5432", since=datetime(2026, 12, 3, tzinfo=UTC))
 
 PLATFORMS: dict[str, render.Platform] = {
     "minimal": helpers.platform(),
@@ -19,7 +23,9 @@ PLATFORMS: dict[str, render.Platform] = {
         uid=helpers.UID,
         spec=AccountingPlatformSpec.model_validate(helpers.FULL),
         service_monitor_crd=True,
-        active_primary="pg-1.db.internal",
+        database=DatabaseStatus(
+            active_primary="pg-1.db.internal:5432", fenced=[FENCED], timeline=2
+        ),
     ),
     "fixed-replicas": helpers.platform({"api": {"autoscaling": {"enabled": False}}}),
     "everything-off": helpers.platform(

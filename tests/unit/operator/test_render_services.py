@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from accounting_operator.render import (
@@ -14,7 +16,10 @@ from accounting_operator.render import (
     network,
     service,
 )
+from accounting_operator.status import DatabaseStatus, FencedServer
 from tests.unit.operator import helpers
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
 def test_service_account_mounts_no_token() -> None:
@@ -51,9 +56,38 @@ def test_config_map_settings() -> None:
             {},
             "postgresql://pg.acct.svc:6432/books?sslmode=verify-full",
         ),
-        ({}, {"active_primary": "pg-1.db"}, "postgresql://pg-1.db:5432/accounting?sslmode=require"),
+        (
+            {"database": {"replicas": [{"host": "pg-1.db"}, {"host": "pg-2.db", "port": 6432}]}},
+            {},
+            "postgresql://pg.acct.svc:5432,pg-1.db:5432,pg-2.db:6432/accounting"
+            "?sslmode=require&target_session_attrs=read-write",
+        ),
+        (
+            {"database": {"replicas": [{"host": "pg-1.db"}, {"host": "pg-2.db", "port": 6432}]}},
+            {
+                "database": DatabaseStatus(
+                    active_primary="pg-1.db:5432",
+                    replicas=["pg-2.db:6432"],
+                    fenced=[FencedServer(server="pg.acct.svc:5432", since=NOW)],
+                    timeline=2,
+                )
+            },
+            "postgresql://pg-1.db:5432,pg-2.db:6432/accounting"
+            "?sslmode=require&target_session_attrs=read-write",
+        ),
+        (
+            {"database": {"replicas": [{"host": "pg.acct.svc", "port": 5433}]}},
+            {
+                "database": DatabaseStatus(
+                    active_primary="pg.acct.svc:5433",
+                    fenced=[FencedServer(server="pg.acct.svc:5432", since=NOW)],
+                    timeline=3,
+                )
+            },
+            "postgresql://pg.acct.svc:5433/accounting?sslmode=require",
+        ),
     ],
-    ids=["default", "custom", "after-failover"],
+    ids=["default", "custom", "replicas", "after-failover", "same-host-other-port"],
 )
 def test_database_url(patch: dict[str, object], facts: dict[str, object], url: str) -> None:
     assert config.database_url(helpers.platform(patch, **facts)) == url

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from accounting_operator.render import Platform, api, config, migration, worker
+from accounting_operator.status import DatabaseStatus
 from tests.unit.operator import helpers
 
 WORKLOADS = {
@@ -158,7 +159,8 @@ def test_settings_change_rolls_the_pods(kind: str) -> None:
     before = hash_of(WORKLOADS[kind](helpers.platform()))
     assert hash_of(WORKLOADS[kind](helpers.platform())) == before
     assert hash_of(WORKLOADS[kind](helpers.platform({"logLevel": "DEBUG"}))) != before
-    assert hash_of(WORKLOADS[kind](helpers.platform(active_primary="pg-1"))) != before
+    failed_over = DatabaseStatus(active_primary="pg-1:5432", timeline=2)
+    assert hash_of(WORKLOADS[kind](helpers.platform(database=failed_over))) != before
 
 
 def test_migration_uses_the_schema_owner() -> None:

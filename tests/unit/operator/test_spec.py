@@ -59,6 +59,7 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("failover.checkIntervalSeconds", 10),
     ("failover.failureThreshold", 3),
     ("failover.maxReplicationLagBytes", 16 * 1024 * 1024),
+    ("failover.synchronousMode", "preferred"),
     ("networkPolicy.enabled", True),
     ("networkPolicy.ingressFromNamespaces", ["ingress-nginx", "monitoring"]),
     ("podDisruptionBudget.enabled", True),
@@ -177,8 +178,14 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "failover-without-replica",
-        {"failover": {"enabled": True}},
+        {"failover": {"enabled": True, "credentialsSecretRef": {"name": "pg-failover"}}},
         "failover.enabled needs at least one entry in database.replicas",
+    ),
+    (
+        "failover-without-credentials",
+        {"failover": {"enabled": True}, "database": {"replicas": [{"host": "10.0.0.7"}]}},
+        "failover.credentialsSecretRef (the role the operator promotes and fences servers as) "
+        "is required when failover is enabled",
     ),
     (
         "pdb-blocks-drains",
@@ -363,6 +370,11 @@ SCHEMA: list[tuple[str, dict[str, Any], str]] = [
         {"monitoring": {"serviceMonitor": {"interval": "often"}}},
         "spec.monitoring.serviceMonitor.interval",
     ),
+    (
+        "synchronous-mode-unknown",
+        {"failover": {"synchronousMode": "sometimes"}},
+        "spec.failover.synchronousMode",
+    ),
     ("paused-not-bool", {"paused": "maybe"}, "spec.paused"),
 ]
 
@@ -445,7 +457,10 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ),
     (
         "failover-with-replica",
-        {"failover": {"enabled": True}, "database": {"replicas": [{"host": "10.0.0.7"}]}},
+        {
+            "failover": {"enabled": True, "credentialsSecretRef": {"name": "pg-failover"}},
+            "database": {"replicas": [{"host": "10.0.0.7"}]},
+        },
     ),
     ("ingress-wildcard", {"ingress": {"enabled": True, "host": "*.books.example.com"}}),
     ("disabled-ingress-no-host", {"ingress": {"enabled": False}}),
