@@ -31,6 +31,7 @@ from accounting_operator.status import (
     BackupOperation,
     BackupStatus,
     Condition,
+    put_condition,
 )
 
 BACKUP_HEALTHY = "BackupHealthy"
@@ -212,24 +213,8 @@ def health(
 def condition(
     previous: list[Condition], verdict: Verdict | None, generation: int, now: datetime
 ) -> list[Condition]:
-    """The conditions with BackupHealthy set (None: removed); its lastTransitionTime moves
-    only when its status flips."""
-    others = [c for c in previous if c.type != BACKUP_HEALTHY]
-    if verdict is None:
-        return others
-    before = next((c for c in previous if c.type == BACKUP_HEALTHY), None)
-    since = before.last_transition_time if before and before.status == verdict[0] else now
-    new = Condition.model_validate(
-        {
-            "type": BACKUP_HEALTHY,
-            "status": verdict[0],
-            "reason": verdict[1],
-            "message": verdict[2],
-            "lastTransitionTime": since,
-            "observedGeneration": generation,
-        }
-    )
-    return [*others, new]
+    """The conditions with BackupHealthy set (None: removed)."""
+    return put_condition(previous, BACKUP_HEALTHY, verdict, generation, now)
 
 
 def failure_message(run: Run) -> str:

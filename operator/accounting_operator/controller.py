@@ -130,10 +130,19 @@ async def publish(
     new: AccountingPlatformStatus,
     events: list[reconcile.Event],
 ) -> None:
-    """Write the status if it changed, then post the Events (best effort)."""
+    """Write the status if it changed, then post the Events (best effort).
+
+    The write is conditional on the platform's resourceVersion: a status written in the
+    meantime (the failover watchdog's new topology) is never overwritten with a stale
+    one; the conflict makes the reconcile run again on the new state."""
     metadata = body["metadata"]
     if new.wire() != previous.wire():
-        await ctx.client.patch_status(metadata["namespace"], metadata["name"], new.wire())
+        namespace, name, version = (
+            metadata["namespace"],
+            metadata["name"],
+            metadata.get("resourceVersion"),
+        )
+        await ctx.client.patch_status(namespace, name, new.wire(), version)
         metrics.WRITES.labels("status").inc()
     for event in events:
         try:

@@ -9,6 +9,8 @@
   became available), or the deletion of any child: request a reconcile of its platform,
   so the status and a held rollout move on, and a deleted child comes back, without
   waiting for the drift check.
+- a platform with `spec.failover.enabled` gets a failover watchdog (`watchdog`), which
+  checks its primary every `checkIntervalSeconds` and promotes a replica when it fails.
 - every `drift_interval` seconds: a reconcile of every platform (drift correction), and
   an audit of the index against one list per child kind (deletions a watch missed).
 
@@ -27,7 +29,16 @@ from typing import Any
 
 import kopf
 
-from accounting_operator import FIELD_MANAGER, GROUP, PLURAL, VERSION, cache, controller, metrics
+from accounting_operator import (
+    FIELD_MANAGER,
+    GROUP,
+    PLURAL,
+    VERSION,
+    cache,
+    controller,
+    metrics,
+    watchdog,
+)
 from accounting_operator.k8s import errors, resources
 from accounting_operator.scheduling import Key, Scheduler, resync
 
@@ -98,7 +109,10 @@ async def audit(ctx: controller.Context, scheduler: Scheduler) -> None:
 
 
 def register_lifecycle(
-    registry: kopf.OperatorRegistry, ctx: controller.Context, scheduler: Scheduler
+    registry: kopf.OperatorRegistry,
+    ctx: controller.Context,
+    scheduler: Scheduler,
+    dogs: watchdog.Watchdogs,
 ) -> None:
     """Login, the drift check's start and the orderly shutdown."""
     background: list[asyncio.Task[None]] = []
@@ -120,12 +134,16 @@ def register_lifecycle(
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        await dogs.close()
         await scheduler.close()
         ctx.client.close()
 
 
 def register_reconciles(
-    registry: kopf.OperatorRegistry, ctx: controller.Context, scheduler: Scheduler
+    registry: kopf.OperatorRegistry,
+    ctx: controller.Context,
+    scheduler: Scheduler,
+    dogs: watchdog.Watchdogs,
 ) -> None:
     """What starts a reconcile: the platform's changes and its workloads' changes."""
 
@@ -141,9 +159,12 @@ def register_reconciles(
     async def platform_seen(type: str, body: kopf.Body, **_: Any) -> None:
         if type == "DELETED":
             scheduler.forget(key_of(body))
+            dogs.forget(key_of(body))
             metrics.forget(*key_of(body))
         else:
             scheduler.track(key_of(body))
+            # Every platform event (status included) keeps its failover watchdog current.
+            dogs.observe(dict(body))
             # An annotation is no spec change: the backup-now request starts a reconcile here.
             if controller.backup_requested(dict(body)):
                 scheduler.request(key_of(body))
@@ -180,7 +201,8 @@ def build(ctx: controller.Context) -> tuple[kopf.OperatorRegistry, kopf.Operator
         concurrency=ctx.settings.max_workers,
         debounce=ctx.settings.debounce,
     )
+    dogs = watchdog.Watchdogs(ctx.client, scheduler.request)
     registry = kopf.OperatorRegistry()
-    register_lifecycle(registry, ctx, scheduler)
-    register_reconciles(registry, ctx, scheduler)
+    register_lifecycle(registry, ctx, scheduler, dogs)
+    register_reconciles(registry, ctx, scheduler, dogs)
     return registry, kopf_settings(ctx)

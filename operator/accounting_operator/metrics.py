@@ -43,6 +43,27 @@ BACKUP_LAST_VERIFIED = Gauge(
     ["namespace", "platform"],
 )
 
+FAILOVERS = Counter(
+    "accounting_operator_failovers_total",
+    "Promotions of a replica, by kind (Failover: automatic; Switchover: asked for).",
+    ["namespace", "platform", "kind"],
+)
+FAILED_CHECKS = Counter(
+    "accounting_operator_database_failed_checks_total",
+    "Health checks of a platform's primary that failed (no connection, or in recovery).",
+    ["namespace", "platform"],
+)
+PRIMARY_UP = Gauge(
+    "accounting_operator_database_primary_up",
+    "1 when the last health check of the platform's primary passed, else 0.",
+    ["namespace", "platform"],
+)
+REPLICA_LAG = Gauge(
+    "accounting_operator_database_replica_lag_bytes",
+    "WAL the replica has not received yet, behind the primary's position at the same check.",
+    ["namespace", "platform", "server"],
+)
+
 
 def backup_times(
     namespace: str, platform: str, last_success: datetime | None, last_verified: datetime | None
@@ -58,9 +79,17 @@ def backup_times(
 
 def forget(namespace: str, platform: str) -> None:
     """A deleted platform's series go away with it."""
-    for gauge in (BACKUP_LAST_SUCCESS, BACKUP_LAST_VERIFIED):
+    for gauge in (BACKUP_LAST_SUCCESS, BACKUP_LAST_VERIFIED, PRIMARY_UP):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, platform)
+    forget_lag(namespace, platform)
+
+
+def forget_lag(namespace: str, platform: str, keep: frozenset[str] = frozenset()) -> None:
+    """Drop the lag series of servers that are no longer the platform's replicas."""
+    for labels in list(REPLICA_LAG._metrics):
+        if labels[:2] == (namespace, platform) and labels[2] not in keep:
+            REPLICA_LAG.remove(*labels)
 
 
 for _verb in ("apply", "create", "delete", "status", "event"):

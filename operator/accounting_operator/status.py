@@ -86,6 +86,12 @@ class PendingPromotion(Model):
     decided_at: datetime = Field(description="When the decision was recorded.")
     detect_seconds: float = Field(0, ge=0, description="First failed check to decision.")
     lag_bytes: int = Field(0, ge=0, description="WAL the candidate lacked at the decision.")
+    target_lsn: int | None = Field(
+        None,
+        ge=0,
+        description="Switchover: the stopped primary's last WAL position, which the replica "
+        "must have received before it is promoted.",
+    )
 
 
 class DatabaseStatus(Model):
@@ -212,3 +218,30 @@ class AccountingPlatformStatus(Model):
     last_good_version: str | None = Field(
         None, max_length=63, description="Last version that became Ready (rollback target)."
     )
+
+
+def put_condition(
+    conditions: list[Condition],
+    kind: str,
+    verdict: tuple[str, str, str] | None,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """`conditions` with the one of type `kind` set to (status, reason, message), or
+    removed (None); its lastTransitionTime moves only when its status flips."""
+    others = [c for c in conditions if c.type != kind]
+    if verdict is None:
+        return others
+    before = next((c for c in conditions if c.type == kind), None)
+    since = before.last_transition_time if before and before.status == verdict[0] else now
+    new = Condition.model_validate(
+        {
+            "type": kind,
+            "status": verdict[0],
+            "reason": verdict[1],
+            "message": verdict[2],
+            "lastTransitionTime": since,
+            "observedGeneration": generation,
+        }
+    )
+    return [*others, new]

@@ -72,9 +72,7 @@ def of(database: DatabaseSpec, status: DatabaseStatus | None) -> Topology:
     primary = Server.parse(status.active_primary)
     fenced = tuple(Server.parse(f.server) for f in status.fenced)
     following = [Server.parse(r) for r in status.replicas]
-    ordered = [s for s in following if s in declared] + [
-        s for s in declared if s not in following
-    ]
+    ordered = [s for s in following if s in declared] + [s for s in declared if s not in following]
     replicas = tuple(s for s in ordered if s != primary and s not in fenced)
     return Topology(primary, replicas, fenced, status.timeline)
 

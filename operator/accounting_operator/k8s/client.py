@@ -18,6 +18,7 @@ edited them (that is drift correction). Each call that fails raises an exception
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import json
@@ -156,13 +157,26 @@ class Client:
         with contextlib.suppress(errors.NotFoundError):
             await self._call(what, "DELETE", resource.path(namespace, name), body=body)
 
-    async def patch_status(self, namespace: str, name: str, status: Manifest) -> Manifest:
-        """Merge `status` into the platform's status subresource."""
+    async def secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The decoded values of a Secret (None: it does not exist). Only the failover's
+        credentials are ever read; no value is logged or put in an error."""
+        found = await self.get(resources.SECRET, namespace, name)
+        if found is None:
+            return None
+        data = found.get("data") or {}
+        return {str(k): base64.b64decode(v).decode() for k, v in data.items()}
+
+    async def patch_status(
+        self, namespace: str, name: str, status: Manifest, resource_version: str | None = None
+    ) -> Manifest:
+        """Merge `status` into the platform's status subresource; with `resource_version`,
+        only if the platform is still at that version (else ConflictError: re-read)."""
         what = f"updating the status of {resources.PLATFORM.kind} {namespace}/{name}"
         path = resources.PLATFORM.path(namespace, name, "status")
-        patched: Manifest = await self._call(
-            what, "PATCH", path, body={"status": status}, content_type=MERGE
-        )
+        body: Manifest = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        patched: Manifest = await self._call(what, "PATCH", path, body=body, content_type=MERGE)
         return patched
 
     async def post_event(

@@ -36,6 +36,8 @@ class Resource:
 
 PLATFORM = Resource(API_VERSION, KIND, PLURAL)
 EVENT = Resource("v1", "Event", "events")
+SECRET = Resource("v1", "Secret", "secrets")
+"""Read only for spec.failover.credentialsSecretRef (see `Client.secret`)."""
 
 CHILDREN: tuple[Resource, ...] = (
     Resource("v1", "ServiceAccount", "serviceaccounts"),

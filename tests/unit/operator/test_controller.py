@@ -51,7 +51,9 @@ class FakeClient:
         self.calls.append(f"delete {resource.kind}")
         self.server.live.pop((resource.kind, name), None)
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> None:
         self.calls.append("status")
         self.body["status"] = status
 
