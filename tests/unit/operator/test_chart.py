@@ -61,7 +61,7 @@ def test_rendered_objects_are_valid(values: tuple[str, ...]) -> None:
 
 def test_cluster_wide_by_default() -> None:
     documents = template()
-    assert len(by_kind(documents, "ClusterRoleBinding")) == 1
+    assert len(by_kind(documents, "ClusterRoleBinding")) == 2  # the operator's, the Secrets'
     assert by_kind(documents, "RoleBinding") == []
     (deployment,) = by_kind(documents, "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["args"] == [
@@ -73,9 +73,15 @@ def test_cluster_wide_by_default() -> None:
 def test_namespaced_binds_only_the_listed_namespaces() -> None:
     documents = template("watchNamespaces={books,ledger}")
     assert by_kind(documents, "ClusterRoleBinding") == []
-    assert [b["metadata"]["namespace"] for b in by_kind(documents, "RoleBinding")] == [
-        "books",
-        "ledger",
+    bindings = [
+        (b["metadata"]["namespace"], b["roleRef"]["name"])
+        for b in by_kind(documents, "RoleBinding")
+    ]
+    assert sorted(bindings) == [
+        ("books", "ops"),
+        ("books", "ops-failover-secrets"),
+        ("ledger", "ops"),
+        ("ledger", "ops-failover-secrets"),
     ]
     (deployment,) = by_kind(documents, "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -103,8 +109,25 @@ def verbs(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
     return out
 
 
+def secrets_role(*values: str) -> list[dict[str, Any]]:
+    return [
+        r for r in by_kind(template(*values), "ClusterRole") if "failover" in r["metadata"]["name"]
+    ]
+
+
+def test_secrets_are_only_read_and_only_as_narrowly_as_asked() -> None:
+    (role,) = secrets_role()
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    (narrow,) = secrets_role("failover.secretNames={books-db-failover}")
+    assert narrow["rules"][0]["resourceNames"] == ["books-db-failover"]
+    assert secrets_role("failover.readSecrets=false") == []
+    documents = template("failover.readSecrets=false")
+    assert len(by_kind(documents, "ClusterRoleBinding")) == 1
+
+
 def test_rbac_is_exactly_what_the_operator_uses() -> None:
-    (role,) = by_kind(template(), "ClusterRole")
+    roles = by_kind(template(), "ClusterRole")
+    (role,) = [r for r in roles if "failover" not in r["metadata"]["name"]]
     granted = verbs(role)
     expected: dict[tuple[str, str], set[str]] = {
         ("accounting.universalaccounting.com", "accountingplatforms"): {
