@@ -132,8 +132,10 @@ async def publish(
 ) -> None:
     """Write the status if it changed, then post the Events (best effort)."""
     metadata = body["metadata"]
-    if new.wire() != previous.wire():
-        await ctx.client.patch_status(metadata["namespace"], metadata["name"], new.wire())
+    before, after = previous.wire(), new.wire()
+    if after != before:
+        patch = diff.merge_patch(before, after)
+        await ctx.client.patch_status(metadata["namespace"], metadata["name"], patch)
         metrics.WRITES.labels("status").inc()
     for event in events:
         try:
