@@ -1,7 +1,9 @@
 """The platform's status from what was observed: phase, conditions, component counts.
 
 Ready means converged: every workload runs `spec.version` with all its pods available,
-so `kubectl wait --for=condition=Ready` after a change waits for that change. Degraded
+so `kubectl wait --for=condition=Ready` after a change waits for that change; after a
+rollback (`rollback.py`) Ready, with reason RolledBack, means the last good version runs
+again, and Degraded says why spec.version was rolled back. Degraded
 is for what will not fix itself (a failed migration, a stuck rollout, pods the API
 server refuses, an invalid spec); Progressing for what is on its way. A condition's
 lastTransitionTime changes only when its status flips. Pure: no clock, no I/O.
