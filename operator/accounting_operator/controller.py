@@ -180,6 +180,8 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
         parent, decision, reconcile.after(live, written, pruned), now()
     )
     await publish(ctx, body, parent.previous, status, events)
+    if status.rollback is not None and status.rollback != parent.previous.rollback:
+        metrics.ROLLBACKS.labels(status.rollback.reason).inc()
     if status.backup is not None:
         backup = status.backup
         metrics.backup_times(

@@ -131,6 +131,8 @@ def test_a_version_that_never_becomes_ready_is_rolled_back(
     assert (condition["status"], condition["reason"]) == ("True", "ProgressDeadlineExceeded")
     assert f"version {BAD} was rolled back to 1.0.0" in condition["message"]
     assert "RolledBack" in op.events(cluster, ns)
+    rollbacks = "accounting_operator_rollbacks_total"
+    assert operator.sample(rollbacks, reason="ProgressDeadlineExceeded") == 1
 
     # Not tried again: drift checks and the children's own changes leave it rolled back.
     applies = operator.sample("accounting_operator_writes_total", verb="apply")

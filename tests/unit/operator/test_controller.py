@@ -191,7 +191,7 @@ async def test_backup_times_are_exported_as_unix_timestamps() -> None:
     assert REGISTRY.get_sample_value(gauge, labels) is None
 
 
-async def test_a_field_the_status_no_longer_has_is_removed() -> None:
+async def test_a_rollback_is_counted_once_and_cleared_from_the_status() -> None:
     """The status is merge-patched: a cleared field (status.rollback after spec.version
     moved on) is sent as null, or the merge would keep it."""
     client = FakeClient(fakes.body())
@@ -201,8 +201,13 @@ async def test_a_field_the_status_no_longer_has_is_removed() -> None:
     client.server.finish_job()
     await controller.run(context(client), client.body)
     fakes.miss_deadline(client.server, "api")
+    rollbacks = "accounting_operator_rollbacks_total"
+    labels = {"reason": "ProgressDeadlineExceeded"}
+    before = REGISTRY.get_sample_value(rollbacks, labels)
     await controller.run(context(client), client.body)
     assert client.body["status"]["rollback"]["version"] == "1.5.0"
+    await controller.run(context(client), client.body)  # still rolled back: counted once
+    assert REGISTRY.get_sample_value(rollbacks, labels) == (before or 0) + 1
     client.body["spec"]["version"] = "1.5.1"
     await controller.run(context(client), client.body)
     assert "rollback" not in client.body["status"]
