@@ -3,7 +3,8 @@ status and Events out.
 
 The controller (`controller.py`) feeds this module what it read and executes what it
 returns; everything a reconcile decides is here, so it is tested without a cluster:
-render the spec, gate the Deployments on the migration (`rollout`), compare with the
+render the spec, gate the Deployments on the migration (`rollout`) and hold a version
+that failed on the last good one (`rollback`), compare with the
 live children (`diff`), and report the outcome (`conditions`).
 """
 
