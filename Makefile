@@ -44,8 +44,8 @@ migrate: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/accounting-api migrate
 
 lint: install
-	$(BIN)/ruff check api tests bench
-	$(BIN)/ruff format --check api tests bench
+	$(BIN)/ruff check api operator tests bench
+	$(BIN)/ruff format --check api operator tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -1,7 +1,9 @@
 """The platform's status from what was observed: phase, conditions, component counts.
 
 Ready means converged: every workload runs `spec.version` with all its pods available,
-so `kubectl wait --for=condition=Ready` after a change waits for that change. Degraded
+so `kubectl wait --for=condition=Ready` after a change waits for that change; after a
+rollback (`rollback.py`) Ready, with reason RolledBack, means the last good version runs
+again, and Degraded says why spec.version was rolled back. Degraded
 is for what will not fix itself (a failed migration, a stuck rollout, pods the API
 server refuses, an invalid spec); Progressing for what is on its way. A condition's
 lastTransitionTime changes only when its status flips. Pure: no clock, no I/O.
@@ -14,7 +16,7 @@ from datetime import datetime
 from typing import Literal
 
 from accounting_operator.render.platform import Manifest
-from accounting_operator.rollout import Rollout
+from accounting_operator.rollout import Rollback, Rollout
 from accounting_operator.status import (
     AccountingPlatformStatus,
     BootstrapStatus,
@@ -46,6 +48,8 @@ class Workload:
     """The Deployment controller has seen the latest spec."""
     stuck: str | None
     """Why the rollout cannot proceed (progress deadline, pods refused), if it cannot."""
+    deadline_exceeded: bool = False
+    """The Deployment says ProgressDeadlineExceeded: a reason to roll back (`rollback`)."""
 
     def rolled_out(self, version: str) -> bool:
         """The test of `kubectl rollout status`, plus the version."""
@@ -91,6 +95,8 @@ def workload(deployment: Manifest | None) -> Workload | None:
         version=(metadata.get("labels") or {}).get("app.kubernetes.io/version"),
         current=int(status.get("observedGeneration") or 0) >= int(metadata.get("generation") or 0),
         stuck=_stuck(deployment),
+        deadline_exceeded=(_condition(deployment, "Progressing") or {}).get("reason")
+        == "ProgressDeadlineExceeded",
     )
 
 
@@ -157,6 +163,32 @@ def _healthy(obs: Observation) -> Verdict:
     )
 
 
+def _rolled_back(obs: Observation, back: Rollback) -> Verdict:
+    """The target version was rolled back: the platform runs `back.to` again."""
+    counts = _counts(obs)
+    degraded: tuple[Status, str, str] = ("True", back.reason, rolled_back_message(back))
+    workloads = [w for w in (obs.api, obs.worker) if w is not None]
+    stuck = [w.stuck for w in workloads if w.stuck and w.current and w.version == back.to]
+    if stuck:
+        bad: tuple[Status, str, str] = ("False", "RolloutStuck", "; ".join(stuck))
+        return Verdict("Degraded", bad, bad, degraded)
+    if len(workloads) < 2 or any(not w.rolled_out(back.to) for w in workloads):
+        message = f"rolling back to version {back.to}: {counts}"
+        rolling: tuple[Status, str, str] = ("False", "RollingBack", message)
+        return Verdict("Progressing", rolling, ("True", "RollingBack", message), degraded)
+    message = f"version {back.to} (version {back.version} was rolled back): {counts}"
+    done: tuple[Status, str, str] = ("True", "RolledBack", message)
+    return Verdict("RolledBack", done, ("False", "RolledBack", message), degraded)
+
+
+def rolled_back_message(back: Rollback) -> str:
+    return (
+        f"version {back.version} was rolled back to {back.to} ({back.reason}: {back.message}); "
+        f"version {back.to} keeps running and {back.version} is not tried again until "
+        "spec.version changes"
+    )
+
+
 def _restore(state: BootstrapStatus) -> Verdict:
     """The platform waits for its restore, or its restore failed."""
     if state.phase == "Failed":
@@ -171,6 +203,8 @@ def assess(obs: Observation) -> Verdict:
     """The phase and conditions that follow from an observation."""
     if obs.bootstrap is not None and obs.bootstrap.phase not in {"Succeeded", "Skipped"}:
         verdict = _restore(obs.bootstrap)
+    elif obs.rollout.rollback is not None:
+        verdict = _rolled_back(obs, obs.rollout.rollback)
     elif obs.rollout.migration == "Failed":
         verdict = _failed_migration(obs.rollout)
     else:

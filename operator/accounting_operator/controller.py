@@ -136,13 +136,11 @@ async def publish(
     meantime (the failover watchdog's new topology) is never overwritten with a stale
     one; the conflict makes the reconcile run again on the new state."""
     metadata = body["metadata"]
-    if new.wire() != previous.wire():
-        namespace, name, version = (
-            metadata["namespace"],
-            metadata["name"],
-            metadata.get("resourceVersion"),
-        )
-        await ctx.client.patch_status(namespace, name, new.wire(), version)
+    before, after = previous.wire(), new.wire()
+    if after != before:
+        patch = diff.merge_patch(before, after)
+        version = metadata.get("resourceVersion")
+        await ctx.client.patch_status(metadata["namespace"], metadata["name"], patch, version)
         metrics.WRITES.labels("status").inc()
     for event in events:
         try:
@@ -187,6 +185,8 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
         parent, decision, reconcile.after(live, written, pruned), now()
     )
     await publish(ctx, body, parent.previous, status, events)
+    if status.rollback is not None and status.rollback != parent.previous.rollback:
+        metrics.ROLLBACKS.labels(status.rollback.reason).inc()
     if status.backup is not None:
         backup = status.backup
         metrics.backup_times(

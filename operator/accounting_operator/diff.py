@@ -52,6 +52,20 @@ class Plan:
         return bool(self.writes or self.prune)
 
 
+def merge_patch(before: Manifest, after: Manifest) -> Manifest:
+    """A JSON merge patch (RFC 7386) that turns `before` into `after`: all of `after`, and
+    null for every field, at any depth, that `after` no longer has, so a cleared field
+    (status.rollback, status.backup, ...) is removed instead of kept by the merge."""
+    out = dict(after)
+    for name, old in before.items():
+        new = after.get(name)
+        if name not in after:
+            out[name] = None
+        elif isinstance(old, dict) and isinstance(new, dict):
+            out[name] = merge_patch(old, new)
+    return out
+
+
 def key(manifest: Manifest) -> Key:
     return str(manifest["kind"]), str(manifest["metadata"]["name"])
 

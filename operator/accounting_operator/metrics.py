@@ -27,6 +27,12 @@ WRITES = Counter(
     "Writes to the Kubernetes API, by verb (apply, create, delete, status, event).",
     ["verb"],
 )
+ROLLBACKS = Counter(
+    "accounting_operator_rollbacks_total",
+    "Versions rolled back to status.lastGoodVersion, by reason (MigrationFailed, "
+    "ProgressDeadlineExceeded).",
+    ["reason"],
+)
 MANAGED = Gauge(
     "accounting_operator_managed_platforms", "AccountingPlatforms the operator watches."
 )
@@ -96,6 +102,8 @@ for _verb in ("apply", "create", "delete", "status", "event"):
     WRITES.labels(_verb)  # exported as 0 before the first write
 for _result in ("success", "retry", "failed"):
     RECONCILES.labels(_result)
+for _reason in ("MigrationFailed", "ProgressDeadlineExceeded"):
+    ROLLBACKS.labels(_reason)
 
 
 def serve(address: str, port: int) -> None:

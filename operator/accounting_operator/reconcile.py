@@ -3,19 +3,28 @@ status and Events out.
 
 The controller (`controller.py`) feeds this module what it read and executes what it
 returns; everything a reconcile decides is here, so it is tested without a cluster:
-render the spec, gate the Deployments on the migration (`rollout`), compare with the
+render the spec, gate the Deployments on the migration (`rollout`) and hold a version
+that failed on the last good one (`rollback`), compare with the
 live children (`diff`), and report the outcome (`conditions`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
 import pydantic
 
-from accounting_operator import FIELD_MANAGER, backups, bootstrap, diff, render, rollout
+from accounting_operator import (
+    FIELD_MANAGER,
+    backups,
+    bootstrap,
+    diff,
+    render,
+    rollback,
+    rollout,
+)
 from accounting_operator import conditions as cond
 from accounting_operator.render import backup, meta, migration
 from accounting_operator.render.platform import InvalidNameError, Manifest, Platform
@@ -148,14 +157,17 @@ def decide(parent: Parent, platform: Platform, live: diff.Live) -> Decision:
     """Render, gate on the restore and the migration, and diff against the live children."""
     previous = parent.previous
     restore = bootstrap.decide(platform, previous.bootstrap, previous.last_good_version, live)
-    plan_rollout = rollout.decide(
-        platform,
-        previous.last_good_version,
-        live.get(("Deployment", rollout.api_name(platform))),
-        live.get(("Job", migration.job_name(platform))),
+    live_api = live.get(("Deployment", rollout.api_name(platform)))
+    live_job = live.get(("Job", migration.job_name(platform)))
+    plan_rollout = rollback.decide(
+        rollout.decide(platform, previous.last_good_version, live_api, live_job),
+        previous.rollback,
+        live_api,
+        live.get(("Deployment", platform.child("worker"))),
+        platform.spec.paused,
     )
     rendered = bootstrap.gate(platform, render.render(platform), restore)
-    gated = rollout.gate(platform, rendered, plan_rollout)
+    gated = rollback.gate(rollout.gate(platform, rendered, plan_rollout), plan_rollout, live_job)
     request, job = backup_now(parent, platform, live)
     desired = [diff.annotated(m) for m in (*gated, *([job] if job else []))]
     plan = diff.plan(desired, live, parent.uid)
@@ -178,7 +190,7 @@ def observe(parent: Parent, decision: Decision, live: diff.Live) -> cond.Observa
     return cond.Observation(
         generation=parent.generation,
         paused=platform.spec.paused,
-        rollout=rollout.Rollout(r.target, r.running, r.job, rollout.job_phase(job)),
+        rollout=replace(r, migration=rollout.job_phase(job)),
         api=cond.workload(live.get(("Deployment", platform.child("api")))),
         worker=cond.workload(live.get(("Deployment", platform.child("worker")))),
         bootstrap=decision.bootstrap,
@@ -192,10 +204,29 @@ def report(
     (or not, when paused)."""
     previous = parent.previous
     new = cond.status(previous, observe(parent, decision, live), now)
+    new, rollback_events = report_rollback(parent, decision, new, now)
     new = new.model_copy(update={"bootstrap": decision.bootstrap})
     new, backup_events = report_backups(parent, decision, live, new, now)
     executed = diff.Plan() if decision.platform.spec.paused else decision.plan
-    return new, [*write_events(executed), *transition_events(previous, new), *backup_events]
+    return new, [
+        *write_events(executed),
+        *rollback_events,
+        *transition_events(previous, new),
+        *backup_events,
+    ]
+
+
+def report_rollback(
+    parent: Parent, decision: Decision, new: AccountingPlatformStatus, now: datetime
+) -> tuple[AccountingPlatformStatus, list[Event]]:
+    """status.rollback and the RolledBack condition; an Event when a version is rolled back."""
+    before = parent.previous.rollback
+    record = rollback.record(before, decision.rollout, now)
+    conditions = rollback.condition(new.conditions, decision.rollout, parent.generation, now)
+    events = []
+    if record is not None and rollback.started(before, record):
+        events.append(Event("Warning", rollback.ROLLED_BACK, rollback.event_message(record)))
+    return new.model_copy(update={"rollback": record, "conditions": conditions}), events
 
 
 def report_backups(
@@ -300,8 +331,8 @@ def transition_events(
         (cond.DEGRADED, "True", "Warning"),
     ):
         old_status, new_status = _condition(previous, kind_name), _condition(new, kind_name)
-        # A failed migration already has its own Event (above).
-        repeated = new_status[1] == "MigrationFailed"
+        # A failed migration and a rollback already have their own Events.
+        repeated = new_status[1] in {"MigrationFailed", "ProgressDeadlineExceeded"}
         if new_status[0] == wanted and old_status[:2] != new_status[:2] and not repeated:
             reason = "Ready" if kind_name == cond.READY else new_status[1]
             out.append(Event(event_type, reason, new_status[2]))  # type: ignore[arg-type]

@@ -4,7 +4,8 @@ The migration Job of `spec.version` is applied first. Until it has succeeded, th
 and worker Deployments stay on the version that runs now (`status.lastGoodVersion`, or
 the version label of the live API Deployment), so a failed migration leaves the old
 version serving. On a first install there is no old version: the Deployments are only
-created once the schema exists. Pure: observed objects in, decisions out.
+created once the schema exists. A version that was rolled back (`rollback.py`) is held
+the same way until spec.version changes. Pure: observed objects in, decisions out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Literal
 
 from accounting_operator.render import api, migration, worker
 from accounting_operator.render.platform import Manifest, Platform
+from accounting_operator.status import RollbackReason
 
 MigrationPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
 
@@ -46,6 +48,20 @@ def version_of(obj: Manifest | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Rollback:
+    """The target version, rolled back to the version that ran before it."""
+
+    version: str
+    """The version rolled back: spec.version, not tried again until it changes."""
+    to: str
+    """The version restored (status.lastGoodVersion)."""
+    reason: RollbackReason
+    """MigrationFailed or ProgressDeadlineExceeded."""
+    message: str
+    """What failed."""
+
+
+@dataclass(frozen=True, slots=True)
 class Rollout:
     """The versions in play in one reconcile."""
 
@@ -57,10 +73,14 @@ class Rollout:
     """Name of the target version's migration Job."""
     migration: MigrationPhase
     """State of that Job."""
+    rollback: Rollback | None = None
+    """Set when the target version was rolled back: the Deployments stay on `rollback.to`."""
 
     @property
     def deploy(self) -> str | None:
         """The version to render the Deployments at; None withholds them."""
+        if self.rollback is not None:
+            return self.rollback.to
         if self.migration == "Succeeded":
             return self.target
         return self.running

@@ -92,6 +92,19 @@ class RollingUpdateSpec(Model):
     )
 
 
+def progress_deadline(component: str) -> Any:
+    """spec.<component>.progressDeadlineSeconds: the Deployment's own field, which decides
+    when a new version that does not become available is rolled back."""
+    return Field(
+        600,
+        ge=10,
+        le=21600,
+        description=f"Seconds a rollout of the {component} may make no progress before the "
+        "Deployment reports ProgressDeadlineExceeded; the operator then rolls the platform "
+        "back to status.lastGoodVersion.",
+    )
+
+
 class ApiSpec(Model):
     """The HTTP API Deployment."""
 
@@ -106,6 +119,7 @@ class ApiSpec(Model):
     rolling_update: RollingUpdateSpec = Field(
         default_factory=RollingUpdateSpec, description="Rollout strategy."
     )
+    progress_deadline_seconds: int = progress_deadline("API")
 
     def min_replicas(self) -> int:
         """The fewest API pods the platform runs with."""
@@ -117,6 +131,7 @@ class WorkerSpec(Model):
 
     replicas: int = Field(2, ge=0, le=100, description="Worker pods.")
     resources: Resources = Field(default_factory=Resources, description="Per-pod resources.")
+    progress_deadline_seconds: int = progress_deadline("worker")
 
 
 class IngressSpec(Model):

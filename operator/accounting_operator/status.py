@@ -13,7 +13,7 @@ from pydantic import Field
 
 from accounting_operator.validation import Model
 
-Phase = Literal["Pending", "Progressing", "Ready", "Degraded", "Paused", "Failed"]
+Phase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Degraded", "Paused", "Failed"]
 
 Reason = Annotated[str, Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)]
 
@@ -190,6 +190,23 @@ class FailoverEvent(Model):
     )
 
 
+RollbackReason = Literal["MigrationFailed", "ProgressDeadlineExceeded"]
+
+
+class RollbackStatus(Model):
+    """The version the operator rolled back and does not try again until spec.version
+    changes."""
+
+    version: str = Field(max_length=63, description="The version that was rolled back.")
+    to_version: str = Field(max_length=63, description="The version restored (lastGoodVersion).")
+    reason: RollbackReason = Field(
+        description="MigrationFailed (its migration Job failed) or ProgressDeadlineExceeded "
+        "(its API or worker Deployment did not become available in time)."
+    )
+    message: str = Field("", max_length=4096, description="What failed, in detail.")
+    time: datetime = Field(description="When the operator rolled back.")
+
+
 class AccountingPlatformStatus(Model):
     """The observed state of one accounting platform."""
 
@@ -217,6 +234,11 @@ class AccountingPlatformStatus(Model):
     )
     last_good_version: str | None = Field(
         None, max_length=63, description="Last version that became Ready (rollback target)."
+    )
+    rollback: RollbackStatus | None = Field(
+        None,
+        description="The version rolled back, while spec.version still names it; cleared when "
+        "spec.version changes.",
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import pydantic
 
 from accounting_operator import conditions as cond
-from accounting_operator import failover, metrics, pg, topology
+from accounting_operator import diff, failover, metrics, pg, topology
 from accounting_operator.k8s import Client, errors, resources
 from accounting_operator.spec import AccountingPlatformSpec
 from accounting_operator.status import (
@@ -444,8 +444,9 @@ class Watchdog:
             if after.wire() == before.wire():
                 return after
             version = self.body["metadata"].get("resourceVersion")
+            patch = diff.merge_patch(before.wire(), after.wire())  # null clears a field
             try:
-                self.body = await self.client.patch_status(namespace, name, after.wire(), version)
+                self.body = await self.client.patch_status(namespace, name, patch, version)
                 return after
             except errors.ConflictError:
                 fresh = await self.client.get(resources.PLATFORM, namespace, name)

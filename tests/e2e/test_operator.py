@@ -1,6 +1,6 @@
 """The operator on a real control plane: examples become Ready, children follow the spec,
 drift is undone, pause stops writes, deleting the platform collects everything, and a
-failed migration keeps the old version serving.
+failed migration keeps the old version serving (a rollback: test_operator_rollback.py).
 
 Every test runs its own operator (`accounting-operator run --namespace NS`) against its
 own namespace, which enforces the restricted pod security profile."""
@@ -238,10 +238,13 @@ def test_a_failed_migration_keeps_the_old_version(cluster: Cluster, broken_migra
 
     message = helpers.wait_for("Degraded: MigrationFailed", degraded, timeout=120)
     assert "version 1.0.0 keeps running" in message
-    assert op.phase(cluster, ns) == "Degraded"
+    found = op.platform(cluster, ns)
+    assert found["status"]["phase"] == "RolledBack"
+    rolled_back = helpers.condition(found, "RolledBack") or {}
+    assert (rolled_back["status"], rolled_back["reason"]) == ("True", "MigrationFailed")
     assert op.image(cluster, ns, "api").endswith(":1.0.0")
     assert op.deployment(cluster, ns, "api")["status"]["availableReplicas"] == 3
-    assert "MigrationFailed" in op.events(cluster, ns)
+    assert {"MigrationFailed", "RolledBack"} <= set(op.events(cluster, ns))
 
     generation = op.patch_spec(cluster, ns, {"version": "1.0.0"})
     op.wait_ready(cluster, ns, generation)

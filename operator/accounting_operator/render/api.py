@@ -62,7 +62,7 @@ def deployment(platform: Platform) -> Manifest:
                 "maxUnavailable": api.rolling_update.max_unavailable,
             },
         },
-        "progressDeadlineSeconds": 600,
+        "progressDeadlineSeconds": api.progress_deadline_seconds,
         "revisionHistoryLimit": 5,
         "template": pods.rolling_template(
             platform,

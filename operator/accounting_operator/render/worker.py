@@ -21,6 +21,7 @@ def deployment(platform: Platform) -> Manifest:
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
             },
+            "progressDeadlineSeconds": spec.worker.progress_deadline_seconds,
             "revisionHistoryLimit": 5,
             "template": pods.rolling_template(
                 platform, meta.WORKER, pods.pod_spec(platform, [container])

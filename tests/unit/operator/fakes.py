@@ -173,6 +173,28 @@ class Server:
                 }
 
 
+def miss_deadline(server: Server, name: str = "api") -> None:
+    """The Deployment `name` (api or worker) missed its progress deadline at its version."""
+    deployment = server.live[("Deployment", f"{helpers.NAME}-{name}")]
+    n = deployment["spec"]["replicas"]
+    deployment["status"] = {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": n + 1,
+        "readyReplicas": n,
+        "updatedReplicas": 1,
+        "availableReplicas": n,
+        "conditions": [
+            {"type": "Available", "status": "True"},
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": f'ReplicaSet "{helpers.NAME}-{name}-abc" has timed out progressing.',
+            },
+        ],
+    }
+
+
 def reconcile_once(
     server: Server, platform_body: Manifest, now: datetime = NOW, monitors: bool = False
 ) -> tuple[reconcile.Decision, Manifest, list[reconcile.Event]]:

@@ -15,6 +15,19 @@ from accounting_operator.settings import Settings
 from tests.unit.operator import fakes, helpers
 
 
+def merged(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch applied, as the API server does (RFC 7386)."""
+    out = dict(target)
+    for name, value in patch.items():
+        if value is None:
+            out.pop(name, None)
+        elif isinstance(value, dict):
+            out[name] = merged(out.get(name) or {}, value)
+        else:
+            out[name] = value
+    return out
+
+
 class FakeClient:
     """The apply layer's interface, backed by `fakes.Server`; counts every call."""
 
@@ -55,7 +68,7 @@ class FakeClient:
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
     ) -> None:
         self.calls.append("status")
-        self.body["status"] = status
+        self.body["status"] = merged(self.body.get("status") or {}, status)
 
     async def post_event(
         self, involved: Any, kind: str, reason: str, message: str, action: str
@@ -178,3 +191,26 @@ async def test_backup_times_are_exported_as_unix_timestamps() -> None:
     assert REGISTRY.get_sample_value(gauge, labels) == fakes.LATER.timestamp()
     metrics.forget(helpers.NAMESPACE, helpers.NAME)
     assert REGISTRY.get_sample_value(gauge, labels) is None
+
+
+async def test_a_rollback_is_counted_once_and_cleared_from_the_status() -> None:
+    """The status is merge-patched: a cleared field (status.rollback after spec.version
+    moved on) is sent as null, or the merge would keep it."""
+    client = FakeClient(fakes.body())
+    await converge(client)
+    client.body["spec"]["version"] = "1.5.0"
+    await controller.run(context(client), client.body)
+    client.server.finish_job()
+    await controller.run(context(client), client.body)
+    fakes.miss_deadline(client.server, "api")
+    rollbacks = "accounting_operator_rollbacks_total"
+    labels = {"reason": "ProgressDeadlineExceeded"}
+    before = REGISTRY.get_sample_value(rollbacks, labels)
+    await controller.run(context(client), client.body)
+    assert client.body["status"]["rollback"]["version"] == "1.5.0"
+    await controller.run(context(client), client.body)  # still rolled back: counted once
+    assert REGISTRY.get_sample_value(rollbacks, labels) == (before or 0) + 1
+    client.body["spec"]["version"] = "1.5.1"
+    await controller.run(context(client), client.body)
+    assert "rollback" not in client.body["status"]
+    assert client.events.count(("Warning", "RolledBack")) == 1

@@ -119,11 +119,15 @@ def test_a_failed_migration_keeps_the_old_version() -> None:
     server.roll_out()
     _, status, events = fakes.reconcile_once(server, fakes.body(upgrade, status, 2))
     assert image(server, "api").endswith(":1.4.2")
-    assert status["phase"] == "Degraded"
+    assert status["phase"] == "RolledBack"
     degraded = condition(status, "Degraded")
     assert (degraded["status"], degraded["reason"]) == ("True", "MigrationFailed")
     assert "version 1.4.2 keeps running" in degraded["message"]
-    assert ("Warning", "MigrationFailed") in {(e.type, e.reason) for e in events}
+    rolled_back = condition(status, "RolledBack")
+    assert (rolled_back["status"], rolled_back["reason"]) == ("True", "MigrationFailed")
+    assert {("Warning", "MigrationFailed"), ("Warning", "RolledBack")} <= {
+        (e.type, e.reason) for e in events
+    }
 
 
 def test_a_failed_first_migration_fails_the_platform() -> None:

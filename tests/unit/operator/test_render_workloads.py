@@ -113,6 +113,15 @@ def test_api_rolling_update() -> None:
     }
 
 
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_progress_deadline_comes_from_the_spec(kind: str) -> None:
+    """The deadline after which a new version is rolled back (`rollback`)."""
+    render = WORKLOADS[kind]
+    assert render(helpers.platform())["spec"]["progressDeadlineSeconds"] == 600
+    custom = helpers.platform({kind: {"progressDeadlineSeconds": 15}})
+    assert render(custom)["spec"]["progressDeadlineSeconds"] == 15
+
+
 def test_api_replicas_belong_to_the_hpa_when_autoscaling() -> None:
     assert "replicas" not in api.deployment(helpers.platform())["spec"]
     fixed = helpers.platform({"api": {"replicas": 5, "autoscaling": {"enabled": False}}})

@@ -41,6 +41,8 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("database.sslMode", "require"),
     ("database.credentialsSecretRef.usernameKey", "username"),
     ("database.credentialsSecretRef.passwordKey", "password"),
+    ("api.progressDeadlineSeconds", 600),
+    ("worker.progressDeadlineSeconds", 600),
     ("ingress.enabled", False),
     ("ingress.className", "nginx"),
     ("ingress.requestsPerSecond", 100),
@@ -376,6 +378,16 @@ SCHEMA: list[tuple[str, dict[str, Any], str]] = [
         "spec.failover.synchronousMode",
     ),
     ("paused-not-bool", {"paused": "maybe"}, "spec.paused"),
+    (
+        "api-progress-deadline-too-short",
+        {"api": {"progressDeadlineSeconds": 9}},
+        "spec.api.progressDeadlineSeconds",
+    ),
+    (
+        "worker-progress-deadline-too-long",
+        {"worker": {"progressDeadlineSeconds": 21601}},
+        "spec.worker.progressDeadlineSeconds",
+    ),
 ]
 
 
@@ -412,6 +424,10 @@ def test_crd_rejects_schema(patch: dict[str, Any], field: str) -> None:
 VALID: list[tuple[str, dict[str, Any]]] = [
     ("minimal", {}),
     ("min-equals-max", {"api": {"autoscaling": {"minReplicas": 4, "maxReplicas": 4}}}),
+    (
+        "progress-deadlines-at-the-bounds",
+        {"api": {"progressDeadlineSeconds": 10}, "worker": {"progressDeadlineSeconds": 21600}},
+    ),
     (
         "surge-zero-unavailable-one",
         {"api": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}},
