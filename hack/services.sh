@@ -3,6 +3,8 @@
 # also adds hledger, which the tests run on the journal export): project-owned data
 # directories, loopback only, non-default ports, never the system-wide instances.
 #   hack/services.sh install|start|stop|status|env
+# and the replica set of the failover tests (hack/replset.sh):
+#   hack/services.sh replset-start|replset-stop|replset-reset|replset-env
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,9 @@ BACKUP_USER=ua_backup
 BACKUP_PASS=ua_backup_local_only
 
 log() { printf '[services] %s\n' "$*" >&2; }
+
+# shellcheck source=replset.sh
+source "$ROOT/hack/replset.sh"
 
 # PostgreSQL refuses to run as root, so its data lives where the `postgres` user can
 # reach it: the repository's .run/ when every parent is traversable, else /tmp.
@@ -239,8 +244,13 @@ ENV
 case "${1:-}" in
   install) install ;;
   start) install; pg_start; redis_start; redis_cluster_start; s3_start ;;
-  stop) s3_stop; redis_cluster_stop; redis_stop; pg_stop ;;
+  stop) s3_stop; redis_cluster_stop; redis_stop; pg_stop; replset_stop ;;
   status) dir=$(state_dir); ls "$dir" ;;
-  env) env_lines ;;
-  *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
+  env) env_lines; replset_env_lines ;;
+  replset-start) replset_start ;;
+  replset-stop) replset_stop ;;
+  replset-reset) replset_reset ;;
+  replset-env) replset_env_lines ;;
+  *) echo "usage: $0 install|start|stop|status|env|replset-start|replset-stop|replset-reset|replset-env" >&2
+     exit 2 ;;
 esac
