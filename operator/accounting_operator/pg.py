@@ -1,9 +1,9 @@
 """The one place the operator talks to PostgreSQL: probe, promote, repoint, fence.
 
-Every call logs in as the failover role of `spec.failover.credentialsSecretRef` (never a
-superuser: pg_monitor, pg_signal_backend, CREATEROLE, EXECUTE on pg_promote and
-pg_reload_conf, ALTER SYSTEM on primary_conninfo and synchronous_standby_names; see
-docs/failover.md), each with a timeout. Passwords (the role's, and the replication
+Every call logs in, to the `postgres` database, as the failover role of
+`spec.failover.credentialsSecretRef` (never a superuser: pg_monitor, pg_signal_backend,
+EXECUTE on pg_promote, pg_reload_conf and the fence function, ALTER SYSTEM on
+primary_conninfo and synchronous_standby_names; see docs/failover.md), each with a timeout. Passwords (the role's, and the replication
 password inside primary_conninfo) are never logged nor put in an error message.
 """
 
@@ -21,8 +21,9 @@ from accounting_operator.failover import Probe
 from accounting_operator.stateful import SslMode
 from accounting_operator.topology import Server
 
-FENCED_GROUPS = ("accounting_app", "accounting_backup")
-"""Group roles whose login members (the API's and the backups' roles) a fence locks out."""
+MAINTENANCE_DATABASE = "postgres"
+"""The database the operator logs in to, as Patroni and CloudNativePG do: failover acts on
+the server, not on the platform's data, and the fence function is installed there."""
 
 PROBE = """
 SELECT pg_is_in_recovery() AS in_recovery,
@@ -36,13 +37,10 @@ FROM (SELECT 1) AS one
 LEFT JOIN pg_stat_wal_receiver AS r ON r.status = 'streaming'
 """
 
-LOGINS = """
-SELECT DISTINCT m.rolname FROM pg_roles AS m
-JOIN pg_auth_members AS a ON a.member = m.oid
-JOIN pg_roles AS g ON g.oid = a.roleid
-WHERE g.rolname = ANY($1::text[]) AND m.rolcanlogin AND NOT m.rolsuper
-ORDER BY 1
-"""
+FENCE = "SELECT accounting_failover.set_application_login(false) AS role"
+"""The fence: a SECURITY DEFINER function the DBA installs (docs/failover.md) turns LOGIN
+off for every login role of the group accounting_app, and nothing else: the failover role
+needs no CREATEROLE (which on PostgreSQL 15 would let it grant itself far more)."""
 
 CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
@@ -229,10 +227,7 @@ async def fence(server: Server, login: Login) -> list[str]:
         async with session(server, login) as conn:
             # Its commits would wait for a synchronous replica that no longer follows it.
             await conn.execute("SET synchronous_commit = local")
-            roles = [r["rolname"] for r in await conn.fetch(LOGINS, list(FENCED_GROUPS))]
-            for role in roles:
-                statement = await conn.fetchval("SELECT format('ALTER ROLE %I NOLOGIN', $1)", role)
-                await conn.execute(statement)
+            roles = [str(r["role"]) for r in await conn.fetch(FENCE)]
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE usename = ANY($1::text[]) AND pid <> pg_backend_pid()",

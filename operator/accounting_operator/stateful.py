@@ -237,10 +237,11 @@ class FailoverSpec(Model):
     credentials_secret_ref: DatabaseCredentialsRef | None = Field(
         None,
         description="Secret with the user name and password of the role the operator checks, "
-        "promotes, repoints and fences servers as (pg_monitor, pg_signal_backend, CREATEROLE, "
-        "EXECUTE on pg_promote and pg_reload_conf, ALTER SYSTEM on primary_conninfo and "
-        "synchronous_standby_names; never a superuser). The only Secret the operator reads. "
-        "Required when failover is enabled.",
+        "promotes, repoints and fences servers as, in the postgres database (pg_monitor, "
+        "pg_signal_backend, EXECUTE on pg_promote, pg_reload_conf and the fence function, "
+        "ALTER SYSTEM on primary_conninfo and synchronous_standby_names; never a superuser: "
+        "docs/failover.md has the SQL). The only Secret the operator reads. Required when "
+        "failover is enabled.",
     )
     synchronous_mode: Literal["preferred", "strict"] = Field(
         "preferred",

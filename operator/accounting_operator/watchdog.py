@@ -148,8 +148,7 @@ class Watchdog:
             await self.report(("Unknown", "FailoverCredentialsMissing", message), "Warning")
             return None
         timeout = float(min(5, spec.failover.check_interval_seconds))
-        database = spec.database.primary.database
-        login = pg.Login(user, password, database, spec.database.ssl_mode, timeout)
+        login = pg.Login(user, password, pg.MAINTENANCE_DATABASE, spec.database.ssl_mode, timeout)
         self.memory.login = (time.monotonic(), login)
         return login
 
