@@ -47,7 +47,7 @@ class Probe:
     reachable: bool
     in_recovery: bool = False
     lsn: int | None = None
-    """Primary: pg_current_wal_lsn(); replica: the WAL it has received (pg_last_wal_receive_lsn)."""
+    """Primary: pg_current_wal_lsn(); replica: the WAL it has (received or replayed)."""
     upstream: Server | None = None
     """Replica: the server its WAL receiver streams from, when it streams."""
     timeline: int | None = None

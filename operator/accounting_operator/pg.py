@@ -25,9 +25,12 @@ MAINTENANCE_DATABASE = "postgres"
 """The database the operator logs in to, as Patroni and CloudNativePG do: failover acts on
 the server, not on the platform's data, and the fence function is installed there."""
 
+# A replica's position is the WAL it has: received by streaming, or replayed (after a
+# restart, until it streams again, nothing has been received).
 PROBE = """
 SELECT pg_is_in_recovery() AS in_recovery,
-       pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
+       pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery()
+                            THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
                             ELSE pg_current_wal_lsn() END, '0/0')::bigint AS lsn,
        CASE WHEN pg_is_in_recovery() THEN NULL
             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int

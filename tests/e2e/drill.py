@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -101,6 +102,23 @@ class ReplicaSet:
                 raise AssertionError(f"{server} did not start again: {data}.log")
             time.sleep(0.2)
 
+    def pg_ctl(self, server: str, *args: str) -> None:
+        data = self._dir(server)
+        command = ["runuser", "-u", "postgres", "--", str(self.pg_bin / "pg_ctl"), "-D",
+                   str(data), "-w", *args]  # fmt: skip
+        subprocess.run(command, check=True, capture_output=True)
+
+    def refuse_role(self, server: str, role: str | None) -> None:
+        """Make `server` refuse logins of `role` (pg_hba.conf), or accept them again (None):
+        a network cut between the operator and one server, seen from the operator."""
+        hba = self._dir(server) / "pg_hba.conf"
+        original = hba.with_suffix(".conf.orig")
+        if not original.exists():
+            original.write_text(hba.read_text())
+        rule = f"host all {role} 127.0.0.1/32 reject\n" if role else ""
+        hba.write_text(rule + original.read_text())
+        asyncio.run(self.fetchval(server, "SELECT pg_reload_conf()"))
+
     async def connect(self, server: str, database: str = "accounting") -> asyncpg.Connection:
         host, _, port = server.rpartition(":")
         user, password = self.superuser
@@ -108,7 +126,7 @@ class ReplicaSet:
             host=host, port=int(port), user=user, password=password, database=database
         )
 
-    async def fetchval(self, server: str, query: str, *args: object) -> object:
+    async def fetchval(self, server: str, query: str, *args: object) -> Any:
         conn = await self.connect(server)
         try:
             return await conn.fetchval(query, *args)
@@ -260,6 +278,18 @@ async def lost(replicas: ReplicaSet, server: str, outcome: Outcome) -> list[str]
         await conn.close()
     have = {r["id"] for r in rows}
     return [entry for entry, _, _ in outcome.acknowledged if entry not in have]
+
+
+async def lost_on(replicas: ReplicaSet, former: str, current: str, since: object) -> list[str]:
+    """Entries written on `former` since `since` that `current` does not have."""
+    query = "SELECT id FROM journal_entries WHERE created_at >= $1"
+    conns = [await replicas.connect(s) for s in (former, current)]
+    try:
+        ids = [{str(r["id"]) for r in await c.fetch(query, since)} for c in conns]
+    finally:
+        for conn in conns:
+            await conn.close()
+    return sorted(ids[0] - ids[1])
 
 
 async def books_problems(replicas: ReplicaSet, server: str) -> list[str]:

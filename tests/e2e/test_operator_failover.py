@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from tests.e2e import operating as op
 from tests.e2e.helpers import Cluster, Manifest
 
 AVAILABLE = "DatabaseAvailable"
+SWITCHOVER = "accounting.universalaccounting.com/switchover-to"
 
 
 @pytest.fixture
@@ -109,22 +109,22 @@ def in_recovery(replicas: drill.ReplicaSet, server: str) -> bool:
 
 def streams_from(replicas: drill.ReplicaSet, primary: str) -> list[str]:
     query = "SELECT array_agg(application_name ORDER BY 1) FROM pg_stat_replication"
-    return list(asyncio.run(replicas.fetchval(primary, query)) or [])  # type: ignore[call-overload]
+    return list(asyncio.run(replicas.fetchval(primary, query)) or [])
 
 
 def entries_since(replicas: drill.ReplicaSet, server: str, since: object) -> int:
     query = "SELECT count(*) FROM journal_entries WHERE created_at >= $1"
-    return int(asyncio.run(replicas.fetchval(server, query, since)))  # type: ignore[call-overload]
+    return int(asyncio.run(replicas.fetchval(server, query, since)))
 
 
 @pytest.fixture
 def ready(
     cluster: Cluster, restricted: str, operator: op.Operator, replicas: drill.ReplicaSet
-) -> Iterator[str]:
+) -> str:
     create_platform(cluster, restricted, replicas)
     op.wait_ready(cluster, restricted)
     wait_condition(cluster, restricted, "True", "PrimaryAvailable")
-    yield restricted
+    return restricted
 
 
 def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
@@ -165,14 +165,155 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
     (history,) = op.platform(cluster, ready)["status"]["failoverHistory"]
     assert (history["from"], history["to"], history["kind"]) == (primary, promoted, "Failover")
     assert history["lagBytes"] == 0
-    settings = helpers.wait_for(
-        "the rendered DATABASE_URL to follow the failover",
-        lambda: (
-            (c := config(cluster, ready))["DATABASE_URL"].startswith(f"postgresql://{promoted}")
-            and c
-        ),
-    )
+
+    def repointed() -> dict[str, str] | None:
+        found = config(cluster, ready)
+        return found if found["DATABASE_URL"].startswith(f"postgresql://{promoted}") else None
+
+    settings = helpers.wait_for("the rendered DATABASE_URL to follow the failover", repointed)
     assert primary not in settings["DATABASE_URL"]
     assert settings["DATABASE_MIN_TIMELINE"] == "2"
     reasons = op.events(cluster, ready)
     assert {"FailoverStarted", "FailedOver", "Fenced"} <= set(reasons)
+
+
+def stop(replicas: drill.ReplicaSet, server: str) -> None:
+    replicas.pg_ctl(server, "stop", "-m", "fast")
+
+
+def no_promotion(cluster: Cluster, namespace: str, replicas: drill.ReplicaSet) -> None:
+    """For a few more checks: every replica still a replica, no failover recorded."""
+    time.sleep(4)
+    assert all(in_recovery(replicas, s) for s in replicas.servers[1:])
+    status = op.platform(cluster, namespace).get("status") or {}
+    assert not status.get("failoverHistory")
+    assert not (status.get("database") or {}).get("pending")
+
+
+def test_a_replica_too_far_behind_is_never_promoted(
+    cluster: Cluster, restricted: str, operator: op.Operator, replicas: drill.ReplicaSet
+) -> None:
+    primary, first, second = replicas.servers
+    create_platform(cluster, restricted, replicas, maxReplicationLagBytes=1024 * 1024)
+    op.wait_ready(cluster, restricted)
+    wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+    for server in (first, second):
+        stop(replicas, server)
+    # Commits no longer wait for a replica: WAL the replicas will never receive.
+    asyncio.run(replicas.fetchval(primary, "ALTER SYSTEM SET synchronous_standby_names = ''"))
+    asyncio.run(replicas.fetchval(primary, "SELECT pg_reload_conf()"))
+    filler = (
+        "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 40000) g"
+    )
+    asyncio.run(replicas.fetchval(primary, filler))
+    time.sleep(3)  # the operator sees the primary's new position
+    replicas.kill(primary)
+
+    found = wait_condition(cluster, restricted, "False", "NoFailoverCandidate")
+    assert "no replica answers" in condition(found, AVAILABLE)["message"]
+    for server in (first, second):
+        replicas.start(server)
+    found = wait_condition(cluster, restricted, "False", "ReplicaTooFarBehind")
+    assert "maxReplicationLagBytes: 1048576" in condition(found, AVAILABLE)["message"]
+    no_promotion(cluster, restricted, replicas)
+    assert {"NoFailoverCandidate", "ReplicaTooFarBehind"} <= set(op.events(cluster, restricted))
+
+
+def test_an_operator_cut_off_from_the_primary_does_not_fail_over(
+    cluster: Cluster, ready: str, replicas: drill.ReplicaSet
+) -> None:
+    primary = replicas.servers[0]
+    user, _ = replicas.failover_login
+    # Only the operator loses the primary: its role is refused there, replication is not.
+    replicas.refuse_role(primary, user)
+    found = wait_condition(cluster, ready, "False", "OperatorCutOff")
+    assert "still streams from it" in condition(found, AVAILABLE)["message"]
+    no_promotion(cluster, ready, replicas)
+    replicas.refuse_role(primary, None)
+    wait_condition(cluster, ready, "True", "PrimaryAvailable")
+    assert "OperatorCutOff" in op.events(cluster, ready)
+
+
+def test_an_operator_restarted_between_decision_and_promotion_promotes_once(
+    cluster: Cluster, restricted: str, replicas: drill.ReplicaSet, tmp_path: Path
+) -> None:
+    primary, first, second = replicas.servers
+    scope = ("--namespace", restricted)
+    with op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path):
+        create_platform(cluster, restricted, replicas)
+        op.wait_ready(cluster, restricted)
+        wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+    replicas.kill(primary)
+    # What an operator that died right after recording its decision leaves: the second
+    # replica (not the one a fresh judgement would pick first) is the one to promote.
+    pending = {
+        "kind": "Failover",
+        "from": primary,
+        "to": second,
+        "reason": f"primary {primary} does not answer",
+        "decidedAt": "2026-12-03T12:00:00Z",
+        "lagBytes": 0,
+    }
+    status = {
+        "database": {"activePrimary": primary, "replicas": [first, second], "pending": pending}
+    }
+    patch = json.dumps({"status": status})
+    op.kubectl(cluster, "patch", "accountingplatform", "books", "-n", restricted,
+               "--subresource=status", "--type=merge", "-p", patch)  # fmt: skip
+    (tmp_path / "again").mkdir()
+    with op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path / "again"):
+        found = wait_condition(cluster, restricted, "True", "FailedOver")
+        time.sleep(3)
+    assert found["status"]["database"]["activePrimary"] == second
+    assert not in_recovery(replicas, second)
+    assert in_recovery(replicas, first), "a second server was promoted"
+    (history,) = op.platform(cluster, restricted)["status"]["failoverHistory"]
+    assert history["to"] == second
+
+
+def test_two_operators_promote_one_server(
+    cluster: Cluster, restricted: str, replicas: drill.ReplicaSet, tmp_path: Path
+) -> None:
+    primary, first, second = replicas.servers
+    scope = ("--namespace", restricted)
+    (tmp_path / "second").mkdir()
+    with (
+        op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path),
+        op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path / "second"),
+    ):
+        create_platform(cluster, restricted, replicas)
+        op.wait_ready(cluster, restricted)
+        wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+        replicas.kill(primary)
+        found = wait_condition(cluster, restricted, "True", "FailedOver")
+        time.sleep(4)
+    promoted = found["status"]["database"]["activePrimary"]
+    assert [s for s in (first, second) if not in_recovery(replicas, s)] == [promoted]
+    assert len(op.platform(cluster, restricted)["status"]["failoverHistory"]) == 1
+
+
+def test_a_planned_switchover_under_load_loses_no_acknowledged_write(
+    cluster: Cluster, ready: str, replicas: drill.ReplicaSet, tmp_path: Path
+) -> None:
+    primary, first, _ = replicas.servers
+    with drill.api(replicas.database_url, tmp_path / "api.log") as base, drill.Load(base) as load:
+        time.sleep(2)
+        asked = time.monotonic()
+        asked_at = asyncio.run(replicas.fetchval(primary, "SELECT now()"))
+        op.kubectl(cluster, "annotate", "accountingplatform", "books", "-n", ready,
+                   f"{SWITCHOVER}={first}")  # fmt: skip
+        found = wait_condition(cluster, ready, "True", "FailedOver", timeout=60)
+        helpers.wait_for("acknowledged writes on the new primary",
+                         lambda: load.outcome.first_ack_sent_after(asked + 0.5))  # fmt: skip
+        time.sleep(2)
+        outcome = load.stop()
+
+    assert found["status"]["database"]["activePrimary"] == first
+    assert asyncio.run(drill.lost(replicas, first, outcome)) == []
+    assert asyncio.run(drill.books_problems(replicas, first)) == []
+    (history,) = op.platform(cluster, ready)["status"]["failoverHistory"]
+    assert (history["kind"], history["from"], history["to"]) == ("Switchover", primary, first)
+    assert database(cluster, ready)["fenced"][0]["fenced"] is True
+    # The former primary kept running, fenced: it has nothing the new primary lacks.
+    assert asyncio.run(drill.lost_on(replicas, primary, first, asked_at)) == []
+    assert "SwitchedOver" in op.events(cluster, ready)
