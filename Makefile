@@ -11,7 +11,7 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports bench-ledger-version bench-backup test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
+        bench-reports bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"
 	@echo "make bench-ledger-version  posting throughput with the report cache's version bump on/off"
 	@echo "make bench-backup  backup and restore test (1M postings, 100 organizations) against plain pg_dump/pg_restore"
+	@echo "make bench-failover  kill -9 drills and a switchover under API load: RTO, lost writes (none)"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
@@ -108,6 +109,11 @@ bench-api: migrate
 
 bench-billing: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.billing_bench
+
+# kill -9 drills and a switchover against the local replica set, with the operator on its
+# own local cluster (ua-bench-failover, started and deleted by the benchmark itself).
+bench-failover: services-up k8s-tools
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.failover_bench
 
 # On its own local cluster (ua-bench), started and deleted by the benchmark itself.
 bench-operator: install k8s-tools

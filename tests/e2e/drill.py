@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -25,9 +26,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import yaml
 
 from accounting_api.db import backups as books_sql
-from tests.e2e import helpers, operating
+from tests.e2e import helpers
+from tests.e2e import operating as op
+from tests.e2e.helpers import Cluster, Manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "hack" / "services.sh"
@@ -134,13 +138,75 @@ class ReplicaSet:
             await conn.close()
 
 
+# --- the platform, watched by the operator ----------------------------------------------
+
+AVAILABLE = "DatabaseAvailable"
+
+
+def endpoint(server: str) -> dict[str, Any]:
+    host, _, port = server.rpartition(":")
+    return {"host": host, "port": int(port)}
+
+
+def apply_platform(cluster: Cluster, namespace: str, replicas: ReplicaSet, **failover: Any) -> None:
+    """Platform books on the replica set, failover checked every second (3 failures)."""
+    user, password = replicas.failover_login
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "books-db-failover"},
+        "type": "kubernetes.io/basic-auth",
+        "stringData": {"username": user, "password": password},
+    }
+    platform = yaml.safe_load((op.EXAMPLES / "minimal.yaml").read_text())
+    platform["spec"]["database"] |= {
+        "primary": endpoint(replicas.servers[0]),
+        "replicas": [endpoint(s) for s in replicas.servers[1:]],
+        "sslMode": "disable",
+    }
+    platform["spec"]["failover"] = {
+        "enabled": True,
+        "checkIntervalSeconds": 1,
+        "failureThreshold": 3,
+        "credentialsSecretRef": {"name": "books-db-failover"},
+        **failover,
+    }
+    op.kubectl(cluster, "apply", "-n", namespace, "-f", str(op.EXAMPLES / "secrets.example.yaml"))
+    documents = [secret, platform]
+    op.kubectl(
+        cluster,
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": documents}),
+    )
+
+
+def condition(found: Manifest, kind: str) -> dict[str, Any]:
+    conditions = (found.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def wait_condition(
+    cluster: Cluster, namespace: str, status: str, reason: str, timeout: float = 60
+) -> Manifest:
+    def check() -> Manifest | None:
+        found = op.platform(cluster, namespace)
+        got = condition(found, AVAILABLE)
+        return found if (got.get("status"), got.get("reason")) == (status, reason) else None
+
+    return helpers.wait_for(f"{AVAILABLE}={status} ({reason})", check, timeout=timeout)
+
+
 # --- the API, a real process ------------------------------------------------------------
 
 
 @contextlib.contextmanager
 def api(database_url: str, log: Path, **settings: str) -> Iterator[str]:
     """`accounting-api serve` on a free loopback port; its base URL once /ready."""
-    port = operating.free_port()
+    port = op.free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -155,7 +221,7 @@ def api(database_url: str, log: Path, **settings: str) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         helpers.wait_for(
-            "the API's /ready", lambda: operating.http_get(f"{base}/ready")[0] == 200, timeout=60
+            "the API's /ready", lambda: op.http_get(f"{base}/ready")[0] == 200, timeout=60
         )
         yield base
     finally:

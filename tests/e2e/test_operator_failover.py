@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.e2e import drill, helpers
 from tests.e2e import operating as op
-from tests.e2e.helpers import Cluster, Manifest
+from tests.e2e.helpers import Cluster
 
-AVAILABLE = "DatabaseAvailable"
 SWITCHOVER = "accounting.universalaccounting.com/switchover-to"
 
 
@@ -33,65 +31,6 @@ def replicas() -> drill.ReplicaSet:
     found = drill.ReplicaSet.from_env()
     found.reset()
     return found
-
-
-def endpoint(server: str) -> dict[str, Any]:
-    host, _, port = server.rpartition(":")
-    return {"host": host, "port": int(port)}
-
-
-def create_platform(
-    cluster: Cluster, namespace: str, replicas: drill.ReplicaSet, **failover: Any
-) -> None:
-    """Platform books on the replica set, failover checked every second (3 failures)."""
-    user, password = replicas.failover_login
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "books-db-failover"},
-        "type": "kubernetes.io/basic-auth",
-        "stringData": {"username": user, "password": password},
-    }
-    platform = yaml.safe_load((op.EXAMPLES / "minimal.yaml").read_text())
-    platform["spec"]["database"] |= {
-        "primary": endpoint(replicas.servers[0]),
-        "replicas": [endpoint(s) for s in replicas.servers[1:]],
-        "sslMode": "disable",
-    }
-    platform["spec"]["failover"] = {
-        "enabled": True,
-        "checkIntervalSeconds": 1,
-        "failureThreshold": 3,
-        "credentialsSecretRef": {"name": "books-db-failover"},
-        **failover,
-    }
-    op.kubectl(cluster, "apply", "-n", namespace, "-f", str(op.EXAMPLES / "secrets.example.yaml"))
-    documents = [secret, platform]
-    op.kubectl(
-        cluster,
-        "apply",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": documents}),
-    )
-
-
-def condition(found: Manifest, kind: str) -> dict[str, Any]:
-    conditions = (found.get("status") or {}).get("conditions") or []
-    return next((c for c in conditions if c["type"] == kind), {})
-
-
-def wait_condition(
-    cluster: Cluster, namespace: str, status: str, reason: str, timeout: float = 60
-) -> Manifest:
-    def check() -> Manifest | None:
-        found = op.platform(cluster, namespace)
-        got = condition(found, AVAILABLE)
-        return found if (got.get("status"), got.get("reason")) == (status, reason) else None
-
-    return helpers.wait_for(f"{AVAILABLE}={status} ({reason})", check, timeout=timeout)
 
 
 def database(cluster: Cluster, namespace: str) -> dict[str, Any]:
@@ -121,9 +60,9 @@ def entries_since(replicas: drill.ReplicaSet, server: str, since: object) -> int
 def ready(
     cluster: Cluster, restricted: str, operator: op.Operator, replicas: drill.ReplicaSet
 ) -> str:
-    create_platform(cluster, restricted, replicas)
+    drill.apply_platform(cluster, restricted, replicas)
     op.wait_ready(cluster, restricted)
-    wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+    drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
     return restricted
 
 
@@ -135,7 +74,7 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
         time.sleep(2)
         killed = replicas.kill(primary)
         killed_at = asyncio.run(replicas.fetchval(first, "SELECT now()"))
-        found = wait_condition(cluster, ready, "True", "FailedOver", timeout=60)
+        found = drill.wait_condition(cluster, ready, "True", "FailedOver", timeout=60)
         promoted = found["status"]["database"]["activePrimary"]
         assert promoted in {first, second}
         follower = second if promoted == first else first
@@ -194,9 +133,9 @@ def test_a_replica_too_far_behind_is_never_promoted(
     cluster: Cluster, restricted: str, operator: op.Operator, replicas: drill.ReplicaSet
 ) -> None:
     primary, first, second = replicas.servers
-    create_platform(cluster, restricted, replicas, maxReplicationLagBytes=1024 * 1024)
+    drill.apply_platform(cluster, restricted, replicas, maxReplicationLagBytes=1024 * 1024)
     op.wait_ready(cluster, restricted)
-    wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+    drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
     for server in (first, second):
         stop(replicas, server)
     # Commits no longer wait for a replica: WAL the replicas will never receive.
@@ -209,12 +148,12 @@ def test_a_replica_too_far_behind_is_never_promoted(
     time.sleep(3)  # the operator sees the primary's new position
     replicas.kill(primary)
 
-    found = wait_condition(cluster, restricted, "False", "NoFailoverCandidate")
-    assert "no replica answers" in condition(found, AVAILABLE)["message"]
+    found = drill.wait_condition(cluster, restricted, "False", "NoFailoverCandidate")
+    assert "no replica answers" in drill.condition(found, drill.AVAILABLE)["message"]
     for server in (first, second):
         replicas.start(server)
-    found = wait_condition(cluster, restricted, "False", "ReplicaTooFarBehind")
-    assert "maxReplicationLagBytes: 1048576" in condition(found, AVAILABLE)["message"]
+    found = drill.wait_condition(cluster, restricted, "False", "ReplicaTooFarBehind")
+    assert "maxReplicationLagBytes: 1048576" in drill.condition(found, drill.AVAILABLE)["message"]
     no_promotion(cluster, restricted, replicas)
     assert {"NoFailoverCandidate", "ReplicaTooFarBehind"} <= set(op.events(cluster, restricted))
 
@@ -226,11 +165,11 @@ def test_an_operator_cut_off_from_the_primary_does_not_fail_over(
     user, _ = replicas.failover_login
     # Only the operator loses the primary: its role is refused there, replication is not.
     replicas.refuse_role(primary, user)
-    found = wait_condition(cluster, ready, "False", "OperatorCutOff")
-    assert "still streams from it" in condition(found, AVAILABLE)["message"]
+    found = drill.wait_condition(cluster, ready, "False", "OperatorCutOff")
+    assert "still streams from it" in drill.condition(found, drill.AVAILABLE)["message"]
     no_promotion(cluster, ready, replicas)
     replicas.refuse_role(primary, None)
-    wait_condition(cluster, ready, "True", "PrimaryAvailable")
+    drill.wait_condition(cluster, ready, "True", "PrimaryAvailable")
     assert "OperatorCutOff" in op.events(cluster, ready)
 
 
@@ -240,9 +179,9 @@ def test_an_operator_restarted_between_decision_and_promotion_promotes_once(
     primary, first, second = replicas.servers
     scope = ("--namespace", restricted)
     with op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path):
-        create_platform(cluster, restricted, replicas)
+        drill.apply_platform(cluster, restricted, replicas)
         op.wait_ready(cluster, restricted)
-        wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+        drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
     replicas.kill(primary)
     # What an operator that died right after recording its decision leaves: the second
     # replica (not the one a fresh judgement would pick first) is the one to promote.
@@ -262,7 +201,7 @@ def test_an_operator_restarted_between_decision_and_promotion_promotes_once(
                "--subresource=status", "--type=merge", "-p", patch)  # fmt: skip
     (tmp_path / "again").mkdir()
     with op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path / "again"):
-        found = wait_condition(cluster, restricted, "True", "FailedOver")
+        found = drill.wait_condition(cluster, restricted, "True", "FailedOver")
         time.sleep(3)
     assert found["status"]["database"]["activePrimary"] == second
     assert not in_recovery(replicas, second)
@@ -281,11 +220,11 @@ def test_two_operators_promote_one_server(
         op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path),
         op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path / "second"),
     ):
-        create_platform(cluster, restricted, replicas)
+        drill.apply_platform(cluster, restricted, replicas)
         op.wait_ready(cluster, restricted)
-        wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+        drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
         replicas.kill(primary)
-        found = wait_condition(cluster, restricted, "True", "FailedOver")
+        found = drill.wait_condition(cluster, restricted, "True", "FailedOver")
         time.sleep(4)
     promoted = found["status"]["database"]["activePrimary"]
     assert [s for s in (first, second) if not in_recovery(replicas, s)] == [promoted]
@@ -302,7 +241,7 @@ def test_a_planned_switchover_under_load_loses_no_acknowledged_write(
         asked_at = asyncio.run(replicas.fetchval(primary, "SELECT now()"))
         op.kubectl(cluster, "annotate", "accountingplatform", "books", "-n", ready,
                    f"{SWITCHOVER}={first}")  # fmt: skip
-        found = wait_condition(cluster, ready, "True", "FailedOver", timeout=60)
+        found = drill.wait_condition(cluster, ready, "True", "FailedOver", timeout=60)
         helpers.wait_for("acknowledged writes on the new primary",
                          lambda: load.outcome.first_ack_sent_after(asked + 0.5))  # fmt: skip
         time.sleep(2)
