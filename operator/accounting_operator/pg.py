@@ -3,8 +3,9 @@
 Every call logs in, to the `postgres` database, as the failover role of
 `spec.failover.credentialsSecretRef` (never a superuser: pg_monitor, pg_signal_backend,
 EXECUTE on pg_promote, pg_reload_conf and the fence function, ALTER SYSTEM on
-primary_conninfo and synchronous_standby_names; see docs/failover.md), each with a timeout. Passwords (the role's, and the replication
-password inside primary_conninfo) are never logged nor put in an error message.
+primary_conninfo and synchronous_standby_names; see docs/failover.md), each with a
+timeout. Passwords (the role's, and the replication password inside primary_conninfo) are
+never logged nor put in an error message.
 """
 
 from __future__ import annotations

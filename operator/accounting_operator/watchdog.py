@@ -57,7 +57,14 @@ CATCH_UP_POLL = 0.05
 
 
 def now() -> datetime:
+    """Condition times in whole seconds, as Kubernetes writes them."""
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def precisely() -> datetime:
+    """A decision's and a promotion's times keep their microseconds: the seconds to
+    promote (status.failoverHistory) are usually well under one."""
+    return datetime.now(UTC)
 
 
 def enabled(body: Manifest) -> bool:
@@ -298,7 +305,7 @@ class Watchdog:
         target_lsn: int | None = None,
     ) -> bool:
         """Record the decision, unless the status moved on meanwhile (another operator)."""
-        at = now()
+        at = precisely()
 
         def change(status: AccountingPlatformStatus) -> AccountingPlatformStatus | None:
             database = _db(status)
@@ -353,7 +360,7 @@ class Watchdog:
             await self.report(("False", "PromotionFailed", str(error)), "Warning")
             return
         layout = topology.of(spec.database, database)
-        at = now()
+        at = precisely()
 
         def change(status: AccountingPlatformStatus) -> AccountingPlatformStatus | None:
             current = _db(status)
@@ -486,7 +493,11 @@ def _condition(
     status: AccountingPlatformStatus, verdict: tuple[str, str, str], at: datetime
 ) -> AccountingPlatformStatus:
     conditions = put_condition(
-        status.conditions, failover.DATABASE_AVAILABLE, verdict, status.observed_generation, at
+        status.conditions,
+        failover.DATABASE_AVAILABLE,
+        verdict,
+        status.observed_generation,
+        at.replace(microsecond=0),
     )
     return status.model_copy(update={"conditions": conditions})
 
