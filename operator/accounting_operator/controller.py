@@ -130,17 +130,15 @@ async def publish(
     new: AccountingPlatformStatus,
     events: list[reconcile.Event],
 ) -> None:
-    """Write the status if it changed, then post the Events (best effort).
+    """Write what changed in the status, then post the Events (best effort).
 
-    The write is conditional on the platform's resourceVersion: a status written in the
-    meantime (the failover watchdog's new topology) is never overwritten with a stale
-    one; the conflict makes the reconcile run again on the new state."""
+    Only the fields this reconcile changed are written (`diff.merge_patch`): what the
+    failover watchdog wrote meanwhile (status.database) is left as it is."""
     metadata = body["metadata"]
     before, after = previous.wire(), new.wire()
     if after != before:
         patch = diff.merge_patch(before, after)
-        version = metadata.get("resourceVersion")
-        await ctx.client.patch_status(metadata["namespace"], metadata["name"], patch, version)
+        await ctx.client.patch_status(metadata["namespace"], metadata["name"], patch)
         metrics.WRITES.labels("status").inc()
     for event in events:
         try:

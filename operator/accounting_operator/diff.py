@@ -53,16 +53,23 @@ class Plan:
 
 
 def merge_patch(before: Manifest, after: Manifest) -> Manifest:
-    """A JSON merge patch (RFC 7386) that turns `before` into `after`: all of `after`, and
-    null for every field, at any depth, that `after` no longer has, so a cleared field
-    (status.rollback, status.backup, ...) is removed instead of kept by the merge."""
-    out = dict(after)
-    for name, old in before.items():
-        new = after.get(name)
+    """The JSON merge patch (RFC 7386) that turns `before` into `after`, and only that: what
+    changed (a list whole), and null for every field, at any depth, that `after` no longer
+    has, so a cleared field (status.rollback, status.backup, ...) is removed. Fields that
+    did not change are left out: a status written meanwhile by someone else (the failover
+    watchdog's status.database) is not overwritten with what this writer read earlier."""
+    out: Manifest = {}
+    for name, new in after.items():
+        old = before.get(name)
+        if isinstance(old, dict) and isinstance(new, dict):
+            nested = merge_patch(old, new)
+            if nested:
+                out[name] = nested
+        elif name not in before or old != new:
+            out[name] = new
+    for name in before:
         if name not in after:
             out[name] = None
-        elif isinstance(old, dict) and isinstance(new, dict):
-            out[name] = merge_patch(old, new)
     return out
 
 

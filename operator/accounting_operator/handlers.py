@@ -85,7 +85,8 @@ async def reconcile_now(ctx: controller.Context, scheduler: Scheduler, body: kop
     scheduler.track(key)
     async with scheduler.slot(key):
         try:
-            await controller.run(ctx, dict(body))
+            # Read afresh: kopf's body may predate a status the failover watchdog wrote.
+            await controller.run_key(ctx, key)
         except errors.RetryableError as error:
             raise kopf.TemporaryError(str(error), delay=error.delay) from error
         except (errors.PermanentError, controller.InvalidSpecError) as error:

@@ -65,7 +65,7 @@ class FakeClient:
         self.server.live.pop((resource.kind, name), None)
 
     async def patch_status(
-        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
     ) -> None:
         self.calls.append("status")
         self.body["status"] = merged(self.body.get("status") or {}, status)
