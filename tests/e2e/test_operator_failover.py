@@ -94,8 +94,11 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
     assert entries_since(replicas, primary, killed_at) == 0, "the former primary took a write"
     assert not in_recovery(replicas, promoted)
     assert in_recovery(replicas, follower)
+    name = f"ua_r{replicas.servers.index(follower)}"
     helpers.wait_for("the other replica streaming from the new primary",
-                     lambda: streams_from(replicas, promoted))  # fmt: skip
+                     lambda: streams_from(replicas, promoted) == [name])  # fmt: skip
+    helpers.wait_for("the other replica confirming commits",
+                     lambda: synchronous_names(replicas, promoted) == f'ANY 1 ("{name}")')  # fmt: skip
 
     state = database(cluster, ready)
     assert state["replicas"] == [follower]
@@ -256,3 +259,39 @@ def test_a_planned_switchover_under_load_loses_no_acknowledged_write(
     # The former primary kept running, fenced: it has nothing the new primary lacks.
     assert asyncio.run(drill.lost_on(replicas, primary, first, asked_at)) == []
     assert "SwitchedOver" in op.events(cluster, ready)
+
+
+def synchronous_names(replicas: drill.ReplicaSet, server: str) -> str:
+    return str(asyncio.run(replicas.fetchval(server, "SHOW synchronous_standby_names")))
+
+
+@pytest.mark.parametrize(
+    ("mode", "alone", "reason"),
+    [
+        ("strict", "*", ("False", "NoSynchronousReplica")),
+        ("preferred", "", ("True", "Asynchronous")),
+    ],
+)
+def test_synchronous_replication_follows_the_replicas_after_a_failover(
+    cluster: Cluster,
+    restricted: str,
+    operator: op.Operator,
+    replicas: drill.ReplicaSet,
+    mode: str,
+    alone: str,
+    reason: tuple[str, str],
+) -> None:
+    primary, first, second = replicas.servers
+    drill.apply_platform(cluster, restricted, replicas, synchronousMode=mode)
+    drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+    stop(replicas, second)
+    replicas.kill(primary)
+    drill.wait_condition(cluster, restricted, "True", "FailedOver")
+    # No replica follows the new primary: strict makes commits wait, preferred does not.
+    drill.wait_condition(cluster, restricted, *reason)
+    assert synchronous_names(replicas, first) == alone
+    replicas.start(second)  # it comes back streaming from nobody; the operator repoints it
+    drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
+    helpers.wait_for("the replica to confirm commits",
+                     lambda: synchronous_names(replicas, first) == 'ANY 1 ("ua_r2")')  # fmt: skip
+    assert streams_from(replicas, first) == ["ua_r2"]
