@@ -97,8 +97,9 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
     name = f"ua_r{replicas.servers.index(follower)}"
     helpers.wait_for("the other replica streaming from the new primary",
                      lambda: streams_from(replicas, promoted) == [name])  # fmt: skip
+    confirming = f'ANY 1 ("{name}")'
     helpers.wait_for("the other replica confirming commits",
-                     lambda: synchronous_names(replicas, promoted) == f'ANY 1 ("{name}")')  # fmt: skip
+                     lambda: synchronous_names(replicas, promoted) == confirming)  # fmt: skip
 
     state = database(cluster, ready)
     assert state["replicas"] == [follower]
