@@ -25,6 +25,7 @@ operator_demo() {
   operator_start
   platform_apply
   platform_show
+  failover_demo
   operator_usage
 }
 
@@ -98,6 +99,48 @@ platform_show() {
   show get acp -n "$DEMO_NAMESPACE"
   echo
   show get "$CHILDREN" -n "$DEMO_NAMESPACE" -l "app.kubernetes.io/instance=$PLATFORM"
+}
+
+# A second platform on the local replica set (hack/replset.sh: a primary and two synchronous
+# streaming replicas), with failover checked every second: kill -9 of the primary, and the
+# operator promotes a replica, repoints the platform and records it.
+failover_demo() {
+  say "Failover: platform ledger on a primary with two streaming replicas (hack/replset.sh)"
+  hack/services.sh replset-reset
+  eval "$(hack/services.sh replset-env)"
+  MIGRATION_DATABASE_URL=$REPLSET_MIGRATION_URL .venv/bin/accounting-api migrate >/dev/null
+  local user pass p0 p1 p2
+  user=${REPLSET_FAILOVER_URL#postgresql://}; pass=${user#*:}; pass=${pass%%@*}; user=${user%%:*}
+  p0=${REPLSET_PRIMARY##*:}; p1=${REPLSET_REPLICAS%%,*}; p1=${p1##*:}; p2=${REPLSET_REPLICAS##*:}
+  k create secret generic ledger-db-failover -n "$DEMO_NAMESPACE" --type=kubernetes.io/basic-auth \
+    --from-literal=username="$user" --from-literal=password="$pass" \
+    --dry-run=client -o yaml | k apply -f - >/dev/null
+  .venv/bin/python - "$PLATFORM_FILE" "$p0" "$p1" "$p2" >.run/demo-ledger.yaml <<'PY'
+import sys, yaml
+platform = yaml.safe_load(open(sys.argv[1]))
+platform["metadata"]["name"] = "ledger"
+platform["spec"]["database"].update(
+    primary={"host": "127.0.0.1", "port": int(sys.argv[2])},
+    replicas=[{"host": "127.0.0.1", "port": int(p)} for p in sys.argv[3:]],
+    sslMode="disable",
+)
+platform["spec"]["failover"] = {
+    "enabled": True, "checkIntervalSeconds": 1, "failureThreshold": 3,
+    "credentialsSecretRef": {"name": "ledger-db-failover"},
+}
+print(yaml.safe_dump(platform, sort_keys=False))
+PY
+  show apply -n "$DEMO_NAMESPACE" -f .run/demo-ledger.yaml
+  show wait -n "$DEMO_NAMESPACE" --for=condition=DatabaseAvailable acp/ledger --timeout=60s
+  show get acp ledger -n "$DEMO_NAMESPACE" -o jsonpath='{.status.database}{"\n"}'
+  local pid; pid=$(head -n 1 "$REPLSET_DIR/pg0/postmaster.pid")
+  echo "\$ kill -9 $pid   # the primary's postmaster, 127.0.0.1:$p0"
+  kill -9 "$pid"
+  show wait -n "$DEMO_NAMESPACE" --for=jsonpath='{.status.database.timeline}'=2 acp/ledger \
+    --timeout=60s
+  show get acp ledger -n "$DEMO_NAMESPACE" -o jsonpath='{.status.failoverHistory}{"\n"}{.status.database}{"\n"}'
+  show get events -n "$DEMO_NAMESPACE" --field-selector involvedObject.name=ledger \
+    -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message | grep -E 'REASON|Failover|FailedOver'
 }
 
 operator_usage() {

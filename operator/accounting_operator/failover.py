@@ -79,7 +79,7 @@ Verdict = Promote | Refuse
 def primary_failed(probe: Probe) -> str | None:
     """Why a check of the primary failed, or None when it passed."""
     if not probe.reachable:
-        return probe.error or "does not answer"
+        return f"does not answer ({probe.error})" if probe.error else "does not answer"
     if probe.in_recovery:
         return "is in recovery (read-only)"
     return None

@@ -112,6 +112,27 @@ class ReplicaSet:
                    str(data), "-w", *args]  # fmt: skip
         subprocess.run(command, check=True, capture_output=True)
 
+    def rejoin(self, server: str, primary: str) -> None:
+        """What docs/failover.md tells an admin to do with a fenced former primary: stop it,
+        rewind it onto the new primary (pg_rewind), and start it as a replica of it."""
+        self.pg_ctl(server, "stop", "-m", "fast")
+        data = self._dir(server)
+        host, _, port = primary.rpartition(":")
+        user, password = self.superuser
+        source = f"host={host} port={port} user={user} password={password} dbname=postgres"
+        rewind = ["runuser", "-u", "postgres", "--", str(self.pg_bin / "pg_rewind"), "-D",
+                  str(data), f"--source-server={source}"]  # fmt: skip
+        subprocess.run(rewind, check=True, capture_output=True)
+        replication = (_env("REPLSET_REPLICATION_USER"), _env("REPLSET_REPLICATION_PASSWORD"))
+        name = f"ua_r{self.servers.index(server)}"
+        conninfo = (f"host={host} port={port} user={replication[0]} "
+                    f"password={replication[1]} application_name={name}")  # fmt: skip
+        with (data / "postgresql.auto.conf").open("a") as conf:
+            conf.write(f"primary_conninfo = '{conninfo}'\n")
+        (data / "standby.signal").touch()
+        subprocess.run(["chown", "-R", "postgres:postgres", str(data)], check=True)
+        self.start(server)
+
     def refuse_role(self, server: str, role: str | None) -> None:
         """Make `server` refuse logins of `role` (pg_hba.conf), or accept them again (None):
         a network cut between the operator and one server, seen from the operator."""

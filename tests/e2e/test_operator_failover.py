@@ -119,6 +119,16 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
     reasons = op.events(cluster, ready)
     assert {"FailoverStarted", "FailedOver", "Fenced"} <= set(reasons)
 
+    # Rewound onto the new primary, the former one streams from it: a replica again.
+    replicas.rejoin(primary, promoted)
+    helpers.wait_for(
+        "the rewound former primary to rejoin",
+        lambda: database(cluster, ready).get("replicas") == [follower, primary],
+    )
+    assert not database(cluster, ready).get("fenced")
+    assert "Rejoined" in op.events(cluster, ready)
+    assert primary in config(cluster, ready)["DATABASE_URL"]
+
 
 def stop(replicas: drill.ReplicaSet, server: str) -> None:
     replicas.pg_ctl(server, "stop", "-m", "fast")

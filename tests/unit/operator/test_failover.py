@@ -79,7 +79,7 @@ def test_a_cut_off_operator_names_the_witness() -> None:
     ("probe", "why"),
     [
         (Probe(P, reachable=True, lsn=1), None),
-        (down(P), "connection refused"),
+        (down(P), "does not answer (connection refused)"),
         (Probe(P, reachable=True, in_recovery=True), "is in recovery (read-only)"),
     ],
 )
