@@ -18,6 +18,11 @@ REPL_PASS=ua_replicator_local_only
 FAILOVER_USER=ua_failover
 FAILOVER_PASS=ua_failover_local_only
 
+# The pristine copy is made by this very script: a change to it (roles, settings) makes a new one.
+replset_pristine() {
+  printf '%s/pristine-%s-%s' "$(replset_dir)" "$REPLSET_PORT" "$(cksum <"$ROOT/hack/replset.sh" | cut -d' ' -f1)"
+}
+
 replset_dir() { printf '%s/replset' "$(state_dir)"; }
 replset_pg() { runuser -u postgres -- "$(find_pg_bin)/$1" "${@:2}"; }
 
@@ -44,12 +49,17 @@ synchronous_standby_names = 'ANY 1 (ua_r1, ua_r2)'
 CONF
 }
 
+# Sockets outside the data directories: pg_rewind copies a source's whole data directory
+# and cannot read a socket file.
 replset_conf_own() {
-  printf "port = %s\nunix_socket_directories = '%s'\n" "$2" "$1" >>"$1/postgresql.conf"
+  local sockets; sockets="$(replset_dir)/sockets"
+  mkdir -p "$sockets"; chown postgres:postgres "$sockets"
+  printf "port = %s\nunix_socket_directories = '%s'\n" "$2" "$sockets" >>"$1/postgresql.conf"
 }
 
 replset_start_server() {
   local data=$1 n=$2
+  mkdir -p "$(replset_dir)/sockets"; chown postgres:postgres "$(replset_dir)/sockets"
   replset_running "$data" && return 0
   replset_pg pg_ctl -D "$data" -l "$(replset_dir)/pg$n.log" -w -t 60 start >/dev/null
 }
@@ -73,7 +83,7 @@ SQL
 # lets a role grant itself pg_execute_server_program, i.e. a shell as the server's user.
 replset_failover_role_sql() {
   cat <<SQL
-CREATE ROLE $FAILOVER_USER LOGIN PASSWORD '$FAILOVER_PASS' IN ROLE pg_monitor, pg_signal_backend;
+CREATE ROLE $FAILOVER_USER LOGIN PASSWORD '$FAILOVER_PASS' IN ROLE pg_monitor, pg_signal_backend, pg_checkpoint;
 GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO $FAILOVER_USER;
 GRANT EXECUTE ON FUNCTION pg_reload_conf() TO $FAILOVER_USER;
 GRANT ALTER SYSTEM ON PARAMETER primary_conninfo, synchronous_standby_names TO $FAILOVER_USER;
@@ -128,8 +138,8 @@ replset_create() {
   replset_await_streaming
   # The primary first, so that its shutdown checkpoint reaches both replicas.
   for n in 0 1 2; do replset_pg pg_ctl -D "$root/pg$n" -m fast -w stop >/dev/null; done
-  mkdir -p "$root/pristine-$REPLSET_PORT"
-  for n in 0 1 2; do cp -a "$root/pg$n" "$root/pristine-$REPLSET_PORT/"; done
+  mkdir -p "$(replset_pristine)"
+  for n in 0 1 2; do cp -a "$root/pg$n" "$(replset_pristine)/"; done
 }
 
 replset_await_streaming() {
@@ -146,7 +156,7 @@ replset_await_streaming() {
 replset_start() {
   local root n
   root=$(replset_dir)
-  if [ ! -d "$root/pristine-$REPLSET_PORT" ]; then
+  if [ ! -d "$(replset_pristine)" ]; then
     replset_create; replset_copy_pristine
   elif [ ! -d "$root/pg0" ]; then
     replset_copy_pristine
@@ -164,7 +174,7 @@ replset_start() {
 
 replset_copy_pristine() {
   local root n; root=$(replset_dir)
-  for n in 0 1 2; do cp -a "$root/pristine-$REPLSET_PORT/pg$n" "$root/"; done
+  for n in 0 1 2; do cp -a "$(replset_pristine)/pg$n" "$root/"; done
 }
 
 # mode: fast (a clean stop) or immediate (the data is about to be thrown away).

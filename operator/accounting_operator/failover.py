@@ -51,6 +51,7 @@ class Probe:
     upstream: Server | None = None
     """Replica: the server its WAL receiver streams from, when it streams."""
     timeline: int | None = None
+    """Primary: the timeline it writes; replica: the timeline it streams."""
     error: str = ""
 
     @property
@@ -120,6 +121,14 @@ def judge(
             f"bytes of WAL the primary had (maxReplicationLagBytes: {max_lag}): not promoted",
         )
     return Promote(best.server, lag, f"primary {primary} {why}")
+
+
+def rejoins(probe: Probe, topology: Topology) -> bool:
+    """Whether a fenced former primary follows the primary again: it streams from it, on
+    the primary's timeline (one not rewound streams the old timeline, then stops)."""
+    if not (probe.in_recovery and probe.upstream == topology.primary):
+        return False
+    return topology.timeline is None or (probe.timeline or 0) >= topology.timeline
 
 
 def switchover_target(annotation: str | None, topology: Topology) -> Server | Refuse | None:

@@ -33,7 +33,7 @@ SELECT pg_is_in_recovery() AS in_recovery,
        pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery()
                             THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
                             ELSE pg_current_wal_lsn() END, '0/0')::bigint AS lsn,
-       CASE WHEN pg_is_in_recovery() THEN NULL
+       CASE WHEN pg_is_in_recovery() THEN r.received_tli
             ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
        END AS timeline,
        r.sender_host, r.sender_port
@@ -240,6 +240,17 @@ async def fence(server: Server, login: Login) -> list[str]:
     except CONNECT_ERRORS as error:
         raise DatabaseActionError(f"fencing {server}: {_error(error)}") from None
     return roles
+
+
+async def checkpoint(server: Server, login: Login) -> None:
+    """A checkpoint on a new primary: until its first one, its control file still names the
+    old timeline, and pg_rewind of the former primary would find nothing to rewind (needs
+    pg_checkpoint, PostgreSQL 15)."""
+    try:
+        async with session(server, login) as conn:
+            await conn.execute("CHECKPOINT", timeout=max(login.timeout, 60))
+    except CONNECT_ERRORS as error:
+        raise DatabaseActionError(f"checkpoint on {server}: {_error(error)}") from None
 
 
 async def stop_writes(server: Server, login: Login) -> int:

@@ -197,7 +197,7 @@ class Watchdog:
     ) -> None:
         """Fence a former primary that answers read-write; let one that streams from the
         primary again (rewound or re-cloned) rejoin as a replica."""
-        if probe.reachable and probe.in_recovery and probe.upstream == layout.primary:
+        if probe.reachable and failover.rejoins(probe, layout):
             await self.write(lambda s: _database(s, failover.rejoined(_db(s), probe.server)))
             await self.event(
                 "Normal",
@@ -392,6 +392,8 @@ class Watchdog:
         followers = topology.of(spec.database, _db(written)).replicas
         for replica in followers:
             await self.attempt(pg.repoint(replica, candidate, login))
+        # Its first checkpoint: until then pg_rewind of the former primary finds nothing.
+        await self.attempt(pg.checkpoint(candidate, login))
 
     async def caught_up(self, candidate: Server, target: int, login: pg.Login) -> bool:
         """Switchover: wait (up to a minute) until the replica has the stopped primary's WAL."""

@@ -129,6 +129,10 @@ class ReplicaSet:
                     f"password={replication[1]} application_name={name}")  # fmt: skip
         with (data / "postgresql.auto.conf").open("a") as conf:
             conf.write(f"primary_conninfo = '{conninfo}'\n")
+        # pg_rewind copied the source's postgresql.conf, whose last lines name its own port.
+        own_port = server.rpartition(":")[2]
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(f"port = {own_port}\n")
         (data / "standby.signal").touch()
         subprocess.run(["chown", "-R", "postgres:postgres", str(data)], check=True)
         self.start(server)

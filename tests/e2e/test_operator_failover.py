@@ -127,7 +127,8 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
     )
     assert not database(cluster, ready).get("fenced")
     assert "Rejoined" in op.events(cluster, ready)
-    assert primary in config(cluster, ready)["DATABASE_URL"]
+    helpers.wait_for("the rejoined server back in DATABASE_URL",
+                     lambda: primary in config(cluster, ready)["DATABASE_URL"])  # fmt: skip
 
 
 def stop(replicas: drill.ReplicaSet, server: str) -> None:

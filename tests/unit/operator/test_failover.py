@@ -206,3 +206,18 @@ def test_login_repr_hides_the_password() -> None:
     login = pg.Login("ua_failover", "hunter2", "accounting", "disable", 1.0)
     assert "hunter2" not in repr(login)
     assert "hunter2" not in str(login)
+
+
+@pytest.mark.parametrize(
+    ("probe", "rejoins"),
+    [
+        (Probe(P, reachable=True, in_recovery=True, upstream=R2, timeline=2), True),
+        (Probe(P, reachable=True, in_recovery=True, upstream=R2, timeline=1), False),
+        (Probe(P, reachable=True, in_recovery=True, upstream=None, timeline=2), False),
+        (Probe(P, reachable=True, in_recovery=False, timeline=1), False),
+    ],
+    ids=["rewound-streams-the-new-timeline", "not-rewound-streams-the-old-one", "not-streaming",
+         "read-write"],
+)  # fmt: skip
+def test_a_former_primary_rejoins_only_on_the_new_timeline(probe: Probe, rejoins: bool) -> None:
+    assert failover.rejoins(probe, Topology(R2, (R1,), (P,), 2)) is rejoins
