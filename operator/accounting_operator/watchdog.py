@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,8 @@ Change = Callable[[AccountingPlatformStatus], AccountingPlatformStatus | None]
 LSN_SAVE_INTERVAL = 30.0
 """Seconds between writes of the primary's WAL position to status (for a restarted
 operator, which has not seen the primary yet when it must judge a replica's lag)."""
+REFENCE_INTERVAL = 60.0
+"""Seconds between two fences of a former primary that is fenced already and still up."""
 LOGIN_TTL = 30.0
 """Seconds the failover Secret's values are kept before it is read again."""
 CATCH_UP_POLL = 0.05
@@ -80,6 +82,7 @@ class Memory:
     last_lsn: int | None = None
     lsn_saved_at: float = float("-inf")
     login: tuple[float, pg.Login] | None = None
+    fenced_at: dict[Server, float] = field(default_factory=dict)
 
 
 class Watchdog:
@@ -174,7 +177,9 @@ class Watchdog:
             if replica.reachable and replica.lsn is not None and probe.lsn is not None:
                 lag = max(0, probe.lsn - replica.lsn)
                 metrics.REPLICA_LAG.labels(namespace, name, str(replica.server)).set(lag)
-            if replica.reachable and replica.in_recovery and replica.upstream != layout.primary:
+            # Only after a failover: before one, the DBA's replication (cascading, say) stands.
+            lost = replica.in_recovery and replica.upstream != layout.primary
+            if replica.reachable and lost and layout.timeline is not None:
                 await self.attempt(pg.repoint(replica.server, layout.primary, login))
         metrics.forget_lag(namespace, name, frozenset(str(s) for s in layout.replicas))
         for former in probes[len(layout.replicas) :]:
@@ -205,13 +210,18 @@ class Watchdog:
                 f"{probe.server} streams from {layout.primary} again: it is a replica again",
             )
             return
-        if not probe.writable:
+        entry = next((f for f in _db(self.status()).fenced if f.server == str(probe.server)), None)
+        if not probe.writable or entry is None:
+            return
+        # Fenced already: checked again now and then (someone may have turned a login on).
+        last = self.memory.fenced_at.get(probe.server, float("-inf"))
+        if entry.fenced and time.monotonic() - last < REFENCE_INTERVAL:
             return
         roles = await self.attempt(pg.fence(probe.server, login))
         if roles is None:
             return
-        entry = next((f for f in _db(self.status()).fenced if f.server == str(probe.server)), None)
-        if entry is not None and not entry.fenced:
+        self.memory.fenced_at[probe.server] = time.monotonic()
+        if not entry.fenced:
             await self.write(lambda s: _database(s, failover.fenced(_db(s), probe.server)))
             await self.event(
                 "Warning",
