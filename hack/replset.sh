@@ -140,7 +140,9 @@ replset_await_streaming() {
       "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null)" = 2 ] && return 0
     sleep 0.05
   done
-  log "the replicas of the replica set do not stream"; exit 1
+  log "the replicas of the replica set do not stream from pg0 (after a failover test?):" \
+    "'hack/services.sh replset-reset' brings back a fresh set"
+  exit 1
 }
 
 replset_start() {
