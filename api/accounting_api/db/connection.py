@@ -29,6 +29,10 @@ UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
+    # A pooled connection whose server just died (kill -9, a fence's pg_terminate_backend)
+    # may have read the backend's last FATAL message but not yet the end of the stream:
+    # the next query fails with "another operation is in progress". It is the same loss.
+    asyncpg.InternalClientError,
 )
 """What asyncpg raises when PostgreSQL cannot be reached or drops the connection."""
 
