@@ -153,7 +153,9 @@ replset_start() {
   elif [ ! -d "$root/pg0" ]; then
     replset_copy_pristine
   fi
-  for n in 0 1 2; do replset_start_server "$root/pg$n" "$n" & done
+  # The primary first: a replica that finds no primary retries only a second later.
+  replset_start_server "$root/pg0" 0 || true
+  for n in 1 2; do replset_start_server "$root/pg$n" "$n" & done
   wait
   for n in 0 1 2; do
     replset_running "$root/pg$n" && continue
@@ -166,7 +168,8 @@ replset_start() {
 
 replset_copy_pristine() {
   local root n; root=$(replset_dir)
-  for n in 0 1 2; do cp -a "$root/pristine-$REPLSET_PORT/pg$n" "$root/"; done
+  for n in 0 1 2; do cp -a "$root/pristine-$REPLSET_PORT/pg$n" "$root/" & done
+  wait
 }
 
 # mode: fast (a clean stop) or immediate (the data is about to be thrown away).

@@ -122,7 +122,7 @@ async def owner_conn(database: TestDatabase) -> AsyncIterator[asyncpg.Connection
 @pytest.fixture(scope="session")
 def replica_set() -> Iterator[ReplicaSet]:
     """The local primary and two replicas, fresh (hack/services.sh replset-reset: created on
-    first use, about 6 s; 1 to 3 s after), stopped after the session."""
+    first use, about 6 s; 1.3 s after), stopped after the session."""
     services("replset-reset")
     yield ReplicaSet.from_script()
     services("replset-stop")
