@@ -150,7 +150,9 @@ replset_await_streaming() {
       "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null)" = 2 ] && return 0
     sleep 0.05
   done
-  log "the replicas of the replica set do not stream"; exit 1
+  log "the replicas of the replica set do not stream from pg0 (after a failover test?):" \
+    "'hack/services.sh replset-reset' brings back a fresh set"
+  exit 1
 }
 
 replset_start() {
@@ -161,7 +163,9 @@ replset_start() {
   elif [ ! -d "$root/pg0" ]; then
     replset_copy_pristine
   fi
-  for n in 0 1 2; do replset_start_server "$root/pg$n" "$n" & done
+  # The primary first: a replica that finds no primary retries only a second later.
+  replset_start_server "$root/pg0" 0 || true
+  for n in 1 2; do replset_start_server "$root/pg$n" "$n" & done
   wait
   for n in 0 1 2; do
     replset_running "$root/pg$n" && continue
@@ -174,7 +178,8 @@ replset_start() {
 
 replset_copy_pristine() {
   local root n; root=$(replset_dir)
-  for n in 0 1 2; do cp -a "$(replset_pristine)/pg$n" "$root/"; done
+  for n in 0 1 2; do cp -a "$(replset_pristine)/pg$n" "$root/" & done
+  wait
 }
 
 # mode: fast (a clean stop) or immediate (the data is about to be thrown away).

@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> Starlette:
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        min_timeline=settings.database_min_timeline,
     )
 
     @asynccontextmanager

@@ -28,6 +28,14 @@ def _database_url(owner: bool) -> str:
     return url
 
 
+def _database(min_size: int, max_size: int) -> Database:
+    """The app role's pool, with the timeline floor the operator renders."""
+    floor = parse_value("int", os.environ.get("DATABASE_MIN_TIMELINE") or "0")
+    return Database(
+        _database_url(owner=False), min_size=min_size, max_size=max_size, min_timeline=floor
+    )
+
+
 async def _migrate() -> int:
     conn = await asyncpg.connect(_database_url(owner=True))
     try:
@@ -47,7 +55,7 @@ async def _create_org(args: argparse.Namespace) -> int:
     from accounting_api.services import organizations
 
     password = os.environ.get("OWNER_PASSWORD") or getpass.getpass("Owner password: ")
-    db = Database(_database_url(owner=False), min_size=1, max_size=2)
+    db = _database(1, 2)
     await db.open()
     try:
         org = await organizations.sign_up(
@@ -76,7 +84,7 @@ async def _create_org(args: argparse.Namespace) -> int:
 async def _purge(args: argparse.Namespace) -> int:
     from accounting_api.services import maintenance
 
-    db = Database(_database_url(owner=False), min_size=1, max_size=1)
+    db = _database(1, 1)
     await db.open()
     try:
         removed = await maintenance.purge_expired_keys(db, args.older_than_seconds)
@@ -90,7 +98,7 @@ async def _worker(args: argparse.Namespace) -> int:
     from accounting_api.services import maintenance, webhooks
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
-    db = Database(_database_url(owner=False), min_size=1, max_size=2)
+    db = _database(1, 2)
     await db.open()
     worker = maintenance.Worker(
         db,

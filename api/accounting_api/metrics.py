@@ -60,3 +60,10 @@ REPORT_CACHE_FAILURES = Counter(
     " from the database), by report.",
     ["report"],
 )
+DB_SERVERS_REFUSED = Counter(
+    "db_servers_refused_total",
+    "Database servers of DATABASE_URL a new connection did not use, by reason: stale_timeline"
+    " (a former primary, on a timeline older than the pool has seen), read_only (a replica),"
+    " unavailable (unreachable, starting up, or refusing the login: a fenced server).",
+    ["reason"],
+)

@@ -79,6 +79,10 @@ class Settings:
     """Connections the pool may open."""
     db_statement_timeout_ms: int = 30_000
     """Server-side statement timeout for app connections."""
+    database_min_timeline: int = 0
+    """Refuse a database server whose timeline is older (0: no floor). The operator renders
+    the new primary's timeline after a failover, so a restarted former primary, read-write
+    on the old timeline, takes no connection (docs/database-servers.md)."""
     report_cache_ttl_seconds: int = 300
     """How long a report response stays cached in Redis; 0 disables the cache. Keys hold
     the organization's ledger version, so a posting is never hidden by the cache."""

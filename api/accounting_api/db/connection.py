@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from accounting_api import metrics
+from accounting_api.db import servers
 from accounting_api.domain import errors, ids
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
+    # A pooled connection whose server just died (kill -9, a fence's pg_terminate_backend)
+    # may have read the backend's last FATAL message but not yet the end of the stream:
+    # the next query fails with "another operation is in progress". It is the same loss.
+    asyncpg.InternalClientError,
 )
 """What asyncpg raises when PostgreSQL cannot be reached or drops the connection."""
 
@@ -50,15 +55,29 @@ async def _init_connection(conn: Connection) -> None:
 
 
 class Database:
-    """The asyncpg pool plus the rule that every transaction names its tenant."""
+    """The asyncpg pool plus the rule that every transaction names its tenant.
+
+    `dsn` may list several servers; each new connection goes to the first read-write one
+    whose timeline is at least `min_timeline` and the highest this pool has seen
+    (db/servers.py).
+    """
 
     def __init__(
-        self, dsn: str, *, min_size: int = 2, max_size: int = 20, statement_timeout_ms: int = 30_000
+        self,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 20,
+        statement_timeout_ms: int = 30_000,
+        min_timeline: int = 0,
     ) -> None:
         self._dsn = dsn
         self._min_size = min_size
         self._max_size = max_size
         self._statement_timeout_ms = statement_timeout_ms
+        self.timeline = servers.TimelineFloor(min_timeline)
+        """The highest timeline seen (or the floor given): older servers are refused."""
+        self._connector = servers.Connector(dsn, self.timeline, self._expire_connections)
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
     @property
@@ -84,12 +103,18 @@ class Database:
             self._dsn,
             min_size=min_size,
             max_size=self._max_size,
+            connect=self._connector,
             init=_init_connection,
             server_settings={
                 "statement_timeout": str(self._statement_timeout_ms),
                 "application_name": "accounting-api",
             },
         )
+
+    async def _expire_connections(self) -> None:
+        """A newer timeline was seen: connections opened before may be on a former primary."""
+        if self._pool is not None:
+            await self._pool.expire_connections()
 
     async def close(self) -> None:
         if self._pool is not None:
