@@ -46,6 +46,8 @@ FENCE = "SELECT accounting_failover.set_application_login(false) AS role"
 off for every login role of the group accounting_app, and nothing else: the failover role
 needs no CREATEROLE (which on PostgreSQL 15 would let it grant itself far more)."""
 
+UNFENCE = "SELECT accounting_failover.set_application_login(true) AS role"
+
 CONNECT_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
@@ -130,7 +132,8 @@ async def _alter_system(conn: asyncpg.Connection, name: str, value: str, limit: 
 
 async def promote(server: Server, login: Login, synchronous_names: str) -> int:
     """Promote a replica (already promoted: fine), set its synchronous_standby_names,
-    and prove it takes a write; its new timeline."""
+    prove it takes a write, and let the platform's roles log in (a fence of the former
+    primary may have replicated here); its new timeline."""
     wait = max(int(login.timeout * 6), 30)
     try:
         async with session(server, login) as conn:
@@ -145,6 +148,9 @@ async def promote(server: Server, login: Login, synchronous_names: str) -> int:
                 # The proof of a write must not wait for a replica that does not follow yet.
                 await conn.execute("SET LOCAL synchronous_commit = local")
                 await conn.fetchval("SELECT pg_current_xact_id()")
+                # A switchover's fence of the old primary replicated here before the
+                # promotion: the platform's logins are turned back on (a write, too).
+                await conn.fetch(UNFENCE)
             row = await conn.fetchrow(PROBE)
     except CONNECT_ERRORS as error:
         raise DatabaseActionError(f"promoting {server}: {_error(error)}") from None
