@@ -11,10 +11,10 @@ decides:
                 status (the reconcile re-renders DATABASE_URL, the pods roll) ──> repoint
                 the other replicas ──> fence the old primary when it answers
 
-Every status write is conditional on the platform's resourceVersion, so two operators
-(or an operator and a reconcile) never overwrite each other: the decision to promote is
-taken once. The loop outlives any error; it stops when failover is disabled or the
-platform is deleted.
+The promotion itself is `promotion`; status, conditions and Events go through
+`publishing.Publisher`, whose writes are conditional on the platform's resourceVersion, so
+the decision to promote is taken once. The loop outlives any error; it stops when failover
+is disabled or the platform is deleted.
 """
 
 from __future__ import annotations
@@ -25,28 +25,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-import pydantic
-
-from accounting_operator import conditions as cond
-from accounting_operator import diff, failover, metrics, pg, topology
-from accounting_operator.k8s import Client, errors, resources
+from accounting_operator import failover, metrics, pg, promotion, topology
+from accounting_operator.k8s import Client
+from accounting_operator.promotion import attempt
+from accounting_operator.publishing import Publisher, Verdict, database, with_database
 from accounting_operator.spec import AccountingPlatformSpec
-from accounting_operator.status import (
-    AccountingPlatformStatus,
-    DatabaseStatus,
-    FailoverKind,
-    put_condition,
-)
 from accounting_operator.topology import Server, Topology
 
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 Manifest = dict[str, Any]
-Change = Callable[[AccountingPlatformStatus], AccountingPlatformStatus | None]
 
 LSN_SAVE_INTERVAL = 30.0
 """Seconds between writes of the primary's WAL position to status (for a restarted
@@ -55,18 +46,6 @@ REFENCE_INTERVAL = 60.0
 """Seconds between two fences of a former primary that is fenced already and still up."""
 LOGIN_TTL = 30.0
 """Seconds the failover Secret's values are kept before it is read again."""
-CATCH_UP_POLL = 0.05
-
-
-def now() -> datetime:
-    """Condition times in whole seconds, as Kubernetes writes them."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def precisely() -> datetime:
-    """A decision's and a promotion's times keep their microseconds: the seconds to
-    promote (status.failoverHistory) are usually well under one."""
-    return datetime.now(UTC)
 
 
 def enabled(body: Manifest) -> bool:
@@ -89,23 +68,14 @@ class Watchdog:
     """The failover loop of one platform."""
 
     def __init__(self, client: Client, body: Manifest, reconcile: Callable[[Key], None]) -> None:
-        self.client = client
-        self.body = body
+        self.out = Publisher(client, body)
         self.reconcile = reconcile
         self.memory = Memory()
 
-    @property
-    def key(self) -> Key:
-        return str(self.body["metadata"]["namespace"]), str(self.body["metadata"]["name"])
-
-    def spec(self) -> AccountingPlatformSpec | None:
-        try:
-            return AccountingPlatformSpec.model_validate(self.body.get("spec") or {})
-        except pydantic.ValidationError:
-            return None  # the reconcile reports it
-
-    def status(self) -> AccountingPlatformStatus:
-        return cond.previous_status(self.body.get("status"))
+    def promoted(self) -> None:
+        """A promotion is in status: forget the old primary, re-render the platform."""
+        self.memory = Memory(login=self.memory.login)
+        self.reconcile(self.out.key)
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -117,23 +87,23 @@ class Watchdog:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the loop must outlive any one failure
-                logger.exception("failover check of %s/%s failed", *self.key)
-            spec = self.spec()
+                logger.exception("failover check of %s/%s failed", *self.out.key)
+            spec = self.out.spec()
             interval = spec.failover.check_interval_seconds if spec else 10
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def tick(self) -> None:
-        spec = self.spec()
+        spec = self.out.spec()
         if spec is None or not spec.failover.enabled or spec.paused:
             return
         login = await self.login(spec)
         if login is None:
             return
-        database = self.status().database or DatabaseStatus()
-        if database.pending is not None:
-            await self.carry_out(spec, login)
+        state = database(self.out.status())
+        if state.pending is not None:
+            await promotion.carry_out(self.out, spec, login, self.promoted)
             return
-        layout = topology.of(spec.database, database)
+        layout = topology.of(spec.database, state)
         probe = await pg.probe(layout.primary, login)
         why = failover.primary_failed(probe)
         if why is None:
@@ -147,7 +117,7 @@ class Watchdog:
             return cached[1]
         ref = spec.failover.credentials_secret_ref
         assert ref is not None
-        values = await self.client.secret(self.key[0], ref.name)
+        values = await self.out.client.secret(self.out.key[0], ref.name)
         user = (values or {}).get(ref.username_key)
         password = (values or {}).get(ref.password_key)
         if not user or password is None:
@@ -155,7 +125,7 @@ class Watchdog:
                 f"Secret {ref.name} (failover.credentialsSecretRef) is missing or lacks keys "
                 f"{ref.username_key} and {ref.password_key}: the primary is not checked"
             )
-            await self.report(("Unknown", "FailoverCredentialsMissing", message), "Warning")
+            await self.out.report(("Unknown", "FailoverCredentialsMissing", message), "Warning")
             return None
         timeout = float(min(5, spec.failover.check_interval_seconds))
         login = pg.Login(user, password, pg.MAINTENANCE_DATABASE, spec.database.ssl_mode, timeout)
@@ -169,7 +139,7 @@ class Watchdog:
     ) -> None:
         memory = self.memory
         memory.failures, memory.first_failure, memory.last_lsn = 0, None, probe.lsn
-        namespace, name = self.key
+        namespace, name = self.out.key
         metrics.PRIMARY_UP.labels(namespace, name).set(1)
         probes = await pg.probe_all((*layout.replicas, *layout.fenced), login)
         replicas = probes[: len(layout.replicas)]
@@ -180,22 +150,14 @@ class Watchdog:
             # Only after a failover: before one, the DBA's replication (cascading, say) stands.
             lost = replica.in_recovery and replica.upstream != layout.primary
             if replica.reachable and lost and layout.timeline is not None:
-                await self.attempt(pg.repoint(replica.server, layout.primary, login))
+                await attempt(self.out, pg.repoint(replica.server, layout.primary, login))
         metrics.forget_lag(namespace, name, frozenset(str(s) for s in layout.replicas))
         for former in probes[len(layout.replicas) :]:
             await self.former_primary(former, layout, login)
         verdict = await self.synchronous(spec, login, layout)
-        await self.report(verdict, "Normal")
+        await self.out.report(verdict, "Normal")
         await self.save_lsn(probe.lsn)
-        await self.switchover(spec, login, layout)
-
-    async def attempt(self, action: Any) -> Any:
-        """Run a database action whose failure is retried at the next check."""
-        try:
-            return await action
-        except pg.DatabaseActionError as error:
-            logger.warning("%s/%s: %s", *self.key, error)
-            return None
+        await promotion.switchover(self.out, spec, login, layout, self.promoted)
 
     async def former_primary(
         self, probe: failover.Probe, layout: Topology, login: pg.Login
@@ -203,27 +165,33 @@ class Watchdog:
         """Fence a former primary that answers read-write; let one that streams from the
         primary again (rewound or re-cloned) rejoin as a replica."""
         if probe.reachable and failover.rejoins(probe, layout):
-            await self.write(lambda s: _database(s, failover.rejoined(_db(s), probe.server)))
-            await self.event(
+            await self.out.write(
+                lambda s: with_database(s, failover.rejoined(database(s), probe.server))
+            )
+            await self.out.event(
                 "Normal",
                 "Rejoined",
                 f"{probe.server} streams from {layout.primary} again: it is a replica again",
             )
             return
-        entry = next((f for f in _db(self.status()).fenced if f.server == str(probe.server)), None)
+        entry = next(
+            (f for f in database(self.out.status()).fenced if f.server == str(probe.server)), None
+        )
         if not probe.writable or entry is None:
             return
         # Fenced already: checked again now and then (someone may have turned a login on).
         last = self.memory.fenced_at.get(probe.server, float("-inf"))
         if entry.fenced and time.monotonic() - last < REFENCE_INTERVAL:
             return
-        roles = await self.attempt(pg.fence(probe.server, login))
+        roles = await attempt(self.out, pg.fence(probe.server, login))
         if roles is None:
             return
         self.memory.fenced_at[probe.server] = time.monotonic()
         if not entry.fenced:
-            await self.write(lambda s: _database(s, failover.fenced(_db(s), probe.server)))
-            await self.event(
+            await self.out.write(
+                lambda s: with_database(s, failover.fenced(database(s), probe.server))
+            )
+            await self.out.event(
                 "Warning",
                 "Fenced",
                 f"former primary {probe.server} answers again: logins of {', '.join(roles)} "
@@ -232,20 +200,20 @@ class Watchdog:
 
     async def synchronous(
         self, spec: AccountingPlatformSpec, login: pg.Login, layout: Topology
-    ) -> tuple[str, str, str]:
+    ) -> Verdict:
         """Keep synchronous_standby_names naming the replicas that follow (only once the
         operator has promoted a server: before that the DBA's setting stands)."""
         primary = layout.primary
         if layout.timeline is None:
             return "True", "PrimaryAvailable", f"primary {primary} answers"
-        found = await self.attempt(pg.followers(primary, login))
+        found = await attempt(self.out, pg.followers(primary, login))
         if found is None:
             return "True", "PrimaryAvailable", f"primary {primary} answers"
         names, current = found
         mode = spec.failover.synchronous_mode
         wanted = failover.synchronous_names(names, mode)
         if wanted != current:
-            await self.attempt(pg.set_synchronous(primary, login, wanted))
+            await attempt(self.out, pg.set_synchronous(primary, login, wanted))
         if names:
             return (
                 "True",
@@ -276,7 +244,7 @@ class Watchdog:
             return
         memory.lsn_saved_at = time.monotonic()
         update = {"last_primary_lsn": lsn}
-        await self.write(lambda s: _database(s, _db(s).model_copy(update=update)))
+        await self.out.write(lambda s: with_database(s, database(s).model_copy(update=update)))
 
     # --- a failed primary ------------------------------------------------------------------
 
@@ -284,7 +252,7 @@ class Watchdog:
         self, spec: AccountingPlatformSpec, login: pg.Login, layout: Topology, why: str
     ) -> None:
         memory = self.memory
-        namespace, name = self.key
+        namespace, name = self.out.key
         metrics.FAILED_CHECKS.labels(namespace, name).inc()
         metrics.PRIMARY_UP.labels(namespace, name).set(0)
         memory.failures += 1
@@ -295,223 +263,16 @@ class Watchdog:
         replicas = await pg.probe_all(layout.replicas, login)
         last = memory.last_lsn
         if last is None:
-            last = _db(self.status()).last_primary_lsn
-        verdict = failover.judge(
-            layout, replicas, last, spec.failover.max_replication_lag_bytes, why
-        )
+            last = database(self.out.status()).last_primary_lsn
+        lag = spec.failover.max_replication_lag_bytes
+        verdict = failover.judge(layout, replicas, last, lag, why)
         if isinstance(verdict, failover.Refuse):
-            await self.report(("False", verdict.reason, verdict.message), "Warning")
+            await self.out.report(("False", verdict.reason, verdict.message), "Warning")
             return
         detect = time.monotonic() - memory.first_failure
-        if await self.decide(layout, "Failover", verdict, detect):
-            await self.carry_out(spec, login)
-
-    async def decide(
-        self,
-        layout: Topology,
-        kind: FailoverKind,
-        verdict: failover.Promote,
-        detect: float,
-        target_lsn: int | None = None,
-    ) -> bool:
-        """Record the decision, unless the status moved on meanwhile (another operator)."""
-        at = precisely()
-
-        def change(status: AccountingPlatformStatus) -> AccountingPlatformStatus | None:
-            database = _db(status)
-            if (
-                database.pending is not None
-                or topology.of(self.spec_or_fail().database, database).primary != layout.primary
-            ):
-                return None
-            recorded = failover.decided(
-                database, layout, kind=kind, verdict=verdict, detect_seconds=detect, now=at
-            )
-            pending = recorded.pending.model_copy(update={"target_lsn": target_lsn})  # type: ignore[union-attr]
-            message = f"{verdict.reason}: promoting {verdict.candidate}"
-            return _condition(
-                _database(status, recorded.model_copy(update={"pending": pending})),
-                ("False", "FailingOver" if kind == "Failover" else "SwitchingOver", message),
-                at,
-            )
-
-        written = await self.write(change)
-        if written is None:
-            return False
-        await self.event(
-            "Warning" if kind == "Failover" else "Normal",
-            f"{kind}Started",
-            f"{verdict.reason}: promoting {verdict.candidate} "
-            f"(lacking {verdict.lag_bytes} bytes of WAL)",
-        )
-        return True
-
-    def spec_or_fail(self) -> AccountingPlatformSpec:
-        spec = self.spec()
-        if spec is None:
-            raise ValueError("the spec no longer parses")
-        return spec
-
-    async def carry_out(self, spec: AccountingPlatformSpec, login: pg.Login) -> None:
-        """Promote the recorded candidate (again after a restart: promotion is idempotent),
-        then publish the new topology, repoint the other replicas, fence the old primary."""
-        database = _db(self.status())
-        pending = database.pending
-        assert pending is not None
-        candidate = Server.parse(pending.to_server)
-        if pending.target_lsn is not None and not await self.caught_up(
-            candidate, pending.target_lsn, login
-        ):
-            return
-        names = failover.synchronous_names([], spec.failover.synchronous_mode)
-        try:
-            timeline = await pg.promote(candidate, login, names)
-        except pg.DatabaseActionError as error:
-            await self.report(("False", "PromotionFailed", str(error)), "Warning")
-            return
-        layout = topology.of(spec.database, database)
-        at = precisely()
-
-        def change(status: AccountingPlatformStatus) -> AccountingPlatformStatus | None:
-            current = _db(status)
-            if current.pending is None or current.pending.to_server != pending.to_server:
-                return None
-            state, entry = failover.promoted(current, layout, timeline, at)
-            if pending.kind == "Switchover":  # its writes were stopped by a fence already
-                state = failover.fenced(state, Server.parse(pending.from_server))
-            message = f"{entry.kind.lower()} from {entry.from_host} to {entry.to_host} done"
-            out = _database(status, state).model_copy(
-                update={"failover_history": failover.history(status.failover_history, entry)}
-            )
-            return _condition(out, ("True", "FailedOver", message), at)
-
-        written = await self.write(change)
-        if written is None:
-            return
-        entry = written.failover_history[-1]
-        metrics.FAILOVERS.labels(*self.key, entry.kind).inc()
-        self.memory = Memory(login=self.memory.login)
-        self.reconcile(self.key)
-        await self.event(
-            "Warning" if entry.kind == "Failover" else "Normal",
-            "FailedOver" if entry.kind == "Failover" else "SwitchedOver",
-            f"{entry.to_host} is the primary (timeline {timeline}), replacing {entry.from_host}: "
-            f"{entry.reason}; detected in {entry.detect_seconds} s, promoted in "
-            f"{entry.promote_seconds} s, {entry.lag_bytes} bytes of WAL lacking",
-        )
-        followers = topology.of(spec.database, _db(written)).replicas
-        for replica in followers:
-            await self.attempt(pg.repoint(replica, candidate, login))
-        # Its first checkpoint: until then pg_rewind of the former primary finds nothing.
-        await self.attempt(pg.checkpoint(candidate, login))
-
-    async def caught_up(self, candidate: Server, target: int, login: pg.Login) -> bool:
-        """Switchover: wait (up to a minute) until the replica has the stopped primary's WAL."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            probe = await pg.probe(candidate, login)
-            if probe.lsn is not None and probe.lsn >= target:
-                return True
-            await asyncio.sleep(CATCH_UP_POLL)
-        await self.report(
-            (
-                "False",
-                "SwitchoverWaiting",
-                f"{candidate} has not received WAL up to {target} "
-                "yet; the primary's writes stay stopped until it has",
-            ),
-            "Warning",
-        )
-        return False
-
-    # --- planned switchover ------------------------------------------------------------------
-
-    async def switchover(
-        self, spec: AccountingPlatformSpec, login: pg.Login, layout: Topology
-    ) -> None:
-        annotations = self.body.get("metadata", {}).get("annotations") or {}
-        target = failover.switchover_target(annotations.get(failover.SWITCHOVER_ANNOTATION), layout)
-        if target is None:
-            return
-        if isinstance(target, failover.Refuse):
-            await self.report(("True", target.reason, target.message), "Warning")
-            return
-        probe = await pg.probe(target, login)
-        if not (probe.in_recovery and probe.upstream == layout.primary):
-            message = f"switchover-to {target}: it does not stream from {layout.primary} now"
-            await self.report(("True", "SwitchoverRefused", message), "Warning")
-            return
-        final = await self.attempt(pg.stop_writes(layout.primary, login))
-        if final is None:
-            return
-        verdict = failover.Promote(target, 0, f"switchover-to {target} asked for")
-        if await self.decide(layout, "Switchover", verdict, 0.0, target_lsn=final):
-            await self.carry_out(spec, login)
-
-    # --- status, conditions, Events -----------------------------------------------------------
-
-    async def write(self, change: Change) -> AccountingPlatformStatus | None:
-        """Apply `change` to the status, conditional on the resourceVersion it was read at;
-        on a conflict re-read and re-apply. None: `change` declined."""
-        namespace, name = self.key
-        for _ in range(10):
-            before = self.status()
-            after = change(before)
-            if after is None:
-                return None
-            if after.wire() == before.wire():
-                return after
-            version = self.body["metadata"].get("resourceVersion")
-            patch = diff.merge_patch(before.wire(), after.wire())  # null clears a field
-            try:
-                self.body = await self.client.patch_status(namespace, name, patch, version)
-                return after
-            except errors.ConflictError:
-                fresh = await self.client.get(resources.PLATFORM, namespace, name)
-                if fresh is None:
-                    return None
-                self.body = fresh
-        raise errors.ConflictError(f"writing the status of {namespace}/{name}", 409, "too busy")
-
-    async def report(self, verdict: tuple[str, str, str], kind: str) -> None:
-        """Set DatabaseAvailable; an Event when its status or reason changes."""
-        before = next(
-            (c for c in self.status().conditions if c.type == failover.DATABASE_AVAILABLE), None
-        )
-        if before is not None and (before.status, before.reason, before.message) == verdict:
-            return
-        await self.write(lambda s: _condition(s, verdict, now()))
-        if before is None or (before.status, before.reason) != verdict[:2]:
-            await self.event(kind, verdict[1], verdict[2])
-
-    async def event(self, kind: str, reason: str, message: str) -> None:
-        try:
-            await self.client.post_event(self.body, kind, reason, message, "Failover")
-        except errors.KubeError as error:
-            logger.warning("could not post event %s: %s", reason, error)
-
-
-def _db(status: AccountingPlatformStatus) -> DatabaseStatus:
-    return status.database or DatabaseStatus()
-
-
-def _database(
-    status: AccountingPlatformStatus, database: DatabaseStatus
-) -> AccountingPlatformStatus:
-    return status.model_copy(update={"database": database})
-
-
-def _condition(
-    status: AccountingPlatformStatus, verdict: tuple[str, str, str], at: datetime
-) -> AccountingPlatformStatus:
-    conditions = put_condition(
-        status.conditions,
-        failover.DATABASE_AVAILABLE,
-        verdict,
-        status.observed_generation,
-        at.replace(microsecond=0),
-    )
-    return status.model_copy(update={"conditions": conditions})
+        decided = await promotion.decide(self.out, spec, layout, "Failover", verdict, detect=detect)
+        if decided:
+            await promotion.carry_out(self.out, spec, login, self.promoted)
 
 
 class Watchdogs:
@@ -533,8 +294,8 @@ class Watchdogs:
             dog = Watchdog(self._client, body, self._reconcile)
             task = asyncio.create_task(dog.run(), name=f"failover watchdog {key[0]}/{key[1]}")
             self._running[key] = (dog, task)
-        elif _newer(body, running[0].body):
-            running[0].body = body
+        elif _newer(body, running[0].out.body):
+            running[0].out.body = body
 
     def forget(self, key: Key) -> None:
         running = self._running.pop(key, None)
