@@ -250,12 +250,7 @@ def api(database_url: str, log: Path, **settings: str) -> Iterator[str]:
         )
         yield base
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        op.terminate(process, timeout=20)
 
 
 # --- a steady load of journal entries ----------------------------------------------------
