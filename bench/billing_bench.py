@@ -106,7 +106,7 @@ def over_http(client: httpx.AsyncClient, token: str) -> Sequence:
 
 def in_process(db: Database, principal: Principal) -> Sequence:
     lines = [
-        billing.LineInput("Consulting", 3000, 12_500, tax_rate_bp=825),
+        billing.LineInput("Consulting", 3000, 12_500, tax_rate_ppm=82_500),
         billing.LineInput("Support plan", 1500, 4_000, discount=500),
     ]
 

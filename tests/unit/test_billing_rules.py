@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accounting_api.domain import billing, errors, ledger, money
+from accounting_api.domain import billing, errors, ledger, money, tax_rates
 from accounting_api.domain.billing import Action, EntryKind, InvoiceStatus, LineAmounts
 from accounting_api.domain.ledger import Side
 
@@ -73,16 +73,23 @@ def test_rounding_is_half_up_not_bankers(numerator: int, denominator: int, round
 
 
 PRICES = [
-    # quantity (thousandths), unit, discount, rate (bp) -> amount, tax, total
-    ((1500, 333, 0, 825), (500, 41, 541)),  # 499.5 -> 500; 41.25 -> 41
-    ((2000, 10_000, 1_500, 1_000), (20_000, 1_850, 20_350)),
-    ((1000, 5, 0, 5_000), (5, 3, 8)),  # 2.5 -> 3 (banker's rounding would give 2)
-    ((1000, 7, 0, 5_000), (7, 4, 11)),  # 3.5 -> 4
-    ((1, 1, 0, 0), (0, 0, 0)),  # a thousandth of a cent is nothing
+    # quantity (thousandths), unit, discount, rate (ppm) -> amount, tax, total
+    ((1500, 333, 0, 82_500), (500, 41, 541)),  # 499.5 -> 500; 41.25 -> 41
+    ((2000, 10_000, 1_500, 100_000), (20_000, 1_850, 20_350)),
+    ((1000, 5, 0, 500_000), (5, 3, 8)),  # 2.5 -> 3 (banker's rounding would give 2)
+    ((1000, 7, 0, 500_000), (7, 4, 11)),  # 3.5 -> 4
     ((500, 1, 0, 0), (1, 0, 1)),  # half a cent rounds up
-    ((1000, 100, 100, 2_000), (100, 0, 0)),  # fully discounted: no tax
-    ((3000, 0, 0, 1_900), (0, 0, 0)),  # free
-    ((1000, 10_000, 0, 10_000), (10_000, 10_000, 20_000)),  # 100 % tax
+    ((1000, 100, 100, 200_000), (100, 0, 0)),  # fully discounted: no tax
+    ((3000, 0, 0, 190_000), (0, 0, 0)),  # free
+    ((1, 0, 0, 88_750), (0, 0, 0)),  # free, however small the quantity
+    ((1000, 10_000, 0, 1_000_000), (10_000, 10_000, 20_000)),  # 100 % tax
+    # New York City, 8.875 %: the tax on the net, rounded once
+    ((1000, 1_200, 0, 88_750), (1_200, 107, 1_307)),  # 106.5 -> 107 (banker's: 106)
+    ((1000, 569, 0, 88_750), (569, 50, 619)),  # 50.49875 -> 50
+    ((1000, 231, 0, 88_750), (231, 21, 252)),  # 20.50125 -> 21
+    ((3000, 1_999, 500, 88_750), (5_997, 488, 5_985)),  # 487.85875 -> 488
+    ((1500, 333, 0, 88_750), (500, 44, 544)),  # 499.5 -> 500, then 44.375 -> 44
+    ((1000, 1, 0, 1), (1, 0, 1)),  # 0.0001 % of a cent
 ]
 
 
@@ -101,8 +108,18 @@ def test_a_line_is_priced_per_line_with_half_up_rounding(
         ((1000, 100, 101, 0), errors.DiscountExceedsAmount, "discount"),
         ((2000, money.MAX_AMOUNT, 0, 0), errors.AmountTooLarge, "unit_amount"),
         ((1000, money.MAX_AMOUNT, 0, 1), errors.AmountTooLarge, "tax_rate"),
+        ((1, 1, 0, 0), errors.LineRoundsToZero, "quantity"),  # a thousandth of a cent
+        ((1, 499, 0, 0), errors.LineRoundsToZero, "quantity"),  # 0.499 -> 0
+        ((1, 4_99, 0, 88_750), errors.LineRoundsToZero, "quantity"),  # 0.001 x 4.99
     ],
-    ids=["discount-over-amount", "amount-over-bigint", "total-over-bigint"],
+    ids=[
+        "discount-over-amount",
+        "amount-over-bigint",
+        "total-over-bigint",
+        "thousandth-of-a-cent",
+        "just-under-half-a-cent",
+        "0.001-x-4.99",
+    ],
 )
 def test_impossible_lines_name_the_field(
     inputs: tuple[int, int, int, int], error: type[errors.AccountingError], param: str
@@ -293,9 +310,9 @@ def test_billing_accounts_come_from_the_default_chart(account: billing.BillingAc
 
 
 prices = st.tuples(
-    st.integers(1, 10**6),
+    st.integers(500, 10**6),  # at least half a unit: an amount of 0 means a free line
     st.integers(0, 10**7),
-    st.integers(0, billing.BASIS_POINTS),
+    st.integers(0, tax_rates.SCALE),
     st.booleans(),
     st.booleans(),
 )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from accounting_api.db.connection import Connection
-from accounting_api.domain import billing
+from accounting_api.domain import billing, tax_rates
 from accounting_api.domain.billing import Customer, Invoice, Line
 
 # --- customers -------------------------------------------------------------------------
@@ -103,7 +103,7 @@ _INVOICE_COLUMNS = (
     " voided_at, uncollectible_at, amount_credited, amount_credit_applied"
 )
 _LINE_COLUMNS = (
-    "id, invoice_id, description, quantity_milli, unit_amount, discount, tax_rate_bp, amount,"
+    "id, invoice_id, description, quantity_milli, unit_amount, discount, tax_rate_ppm, amount,"
     " tax, revenue_account_id, service_start, service_end"
 )
 
@@ -114,7 +114,7 @@ def _line(row: asyncpg.Record) -> Line:
         description=row["description"],
         quantity_milli=row["quantity_milli"],
         unit_amount=row["unit_amount"],
-        tax_rate_bp=row["tax_rate_bp"],
+        tax_rate_ppm=row["tax_rate_ppm"],
         amounts=billing.LineAmounts(row["amount"], row["discount"], row["tax"]),
         revenue_account_id=row["revenue_account_id"],
         service_start=row["service_start"],
@@ -168,14 +168,22 @@ async def insert_invoice(conn: Connection, organization_id: str, invoice: Invoic
     )
 
 
+def _legacy_basis_points(ppm: int) -> int:
+    # tax_rate_bp (0002) stays written while a version that reads it may still run (a
+    # rollback target, docs/migrations.md): the rate to the nearest basis point. The
+    # amounts that version shows are stored, so exact; only a rate such as 8.875 %
+    # reads there as 8.88 %. This version reads tax_rate_ppm alone (0018).
+    return billing.round_half_up(ppm, tax_rates.PER_BASIS_POINT)
+
+
 async def insert_lines(
     conn: Connection, organization_id: str, invoice_id: str, currency: str, lines: Sequence[Line]
 ) -> None:
     await conn.executemany(
         "INSERT INTO invoice_lines (organization_id, invoice_id, currency, id, description,"
-        " quantity_milli, unit_amount, discount, tax_rate_bp, amount, tax, total,"
+        " quantity_milli, unit_amount, discount, tax_rate_ppm, tax_rate_bp, amount, tax, total,"
         " revenue_account_id, service_start, service_end, position)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
         " (SELECT coalesce(max(position) + 1, 0) FROM invoice_lines WHERE invoice_id = $2))",
         [
             (
@@ -187,7 +195,8 @@ async def insert_lines(
                 line.quantity_milli,
                 line.unit_amount,
                 line.amounts.discount,
-                line.tax_rate_bp,
+                line.tax_rate_ppm,
+                _legacy_basis_points(line.tax_rate_ppm),
                 line.amounts.amount,
                 line.amounts.tax,
                 line.amounts.total,

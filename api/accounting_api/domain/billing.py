@@ -1,11 +1,25 @@
 """Billing rules: line and invoice totals, the invoice state machine, what invoices post.
 
 Amounts are integer minor units. Quantities are integers in thousandths of a unit
-(1.5 hours is 1500), so no float ever touches a price. Rounding is commercial
-(half up, i.e. half away from zero, as every amount here is non-negative) and happens
-once per line for the extended amount (quantity x unit amount) and once per line for
-the tax; the invoice's amounts are the sums of its lines', so the total a customer
-sees is always the sum of the lines they see.
+(1.5 hours is 1500) and tax rates integers in parts per million (8.875 % is 88750), so
+no float ever touches a price.
+
+The rounding rule. Rounding is commercial (half up, i.e. half away from zero, as every
+amount here is non-negative) and happens twice per line, never on the invoice:
+
+1. amount = quantity x unit amount, rounded once to the minor unit;
+2. tax = (amount - discount) x rate, rounded once to the minor unit;
+3. the invoice's subtotal, discount, tax and total are the sums of its lines', so the
+   total a customer sees is always the sum of the lines they see.
+
+Example (New York City, 8.875 %): 3 x 19.99 with a 5.00 discount is amount 59.97, net
+54.97, tax 54.97 x 0.08875 = 4.8785875 -> 4.88, total 59.85; a second line of 1.5 x
+3.33 = 4.995 -> 5.00, tax 0.44375 -> 0.44; the invoice: subtotal 64.97, discount 5.00,
+tax 5.32, total 65.29 (tests/unit/test_billing_rules.py checks these figures).
+
+A line whose quantity and unit amount are not zero but whose amount rounds to zero
+(0.001 x 4.99) would bill nothing while looking like a sale: it is refused. A line of
+unit amount 0 is a genuinely free line and stays allowed.
 """
 
 from __future__ import annotations
@@ -17,15 +31,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from accounting_api.domain import errors, ledger, money
+from accounting_api.domain import errors, ledger, money, tax_rates
 from accounting_api.domain.ledger import Posting, Side
 
 QUANTITY_SCALE = 1000
 """Quantities are stored in thousandths of a unit."""
 MAX_QUANTITY = 1_000_000_000
 """Largest quantity of one line, in whole units."""
-BASIS_POINTS = 10_000
-"""A tax rate of 10000 basis points is 100 %."""
 MAX_LINES = 250
 DEFAULT_DAYS_UNTIL_DUE = 30
 
@@ -85,10 +97,17 @@ class LineAmounts:
 
 
 def price_line(
-    quantity_milli: int, unit_amount: int, discount: int, tax_rate_bp: int
+    quantity_milli: int, unit_amount: int, discount: int, tax_rate_ppm: int
 ) -> LineAmounts:
     """A line's amounts; the errors' params are relative to the line."""
     amount = round_half_up(quantity_milli * unit_amount, QUANTITY_SCALE)
+    if amount == 0 and unit_amount:
+        raise errors.LineRoundsToZero(
+            f"{format_quantity(quantity_milli)} x {unit_amount} rounds to an amount of 0:"
+            " the line would bill nothing; bill a larger quantity (or a unit amount of 0"
+            " for a free line)",
+            param="quantity",
+        )
     if amount > money.MAX_AMOUNT:
         raise errors.AmountTooLarge(
             f"quantity x unit_amount exceeds the largest amount, {money.MAX_AMOUNT}",
@@ -98,7 +117,7 @@ def price_line(
         raise errors.DiscountExceedsAmount(
             f"the discount ({discount}) exceeds the line's amount ({amount})", param="discount"
         )
-    tax = round_half_up((amount - discount) * tax_rate_bp, BASIS_POINTS)
+    tax = round_half_up((amount - discount) * tax_rate_ppm, tax_rates.SCALE)
     if amount - discount + tax > money.MAX_AMOUNT:
         raise errors.AmountTooLarge("the line's total exceeds the largest amount", param="tax_rate")
     return LineAmounts(amount, discount, tax)
@@ -200,7 +219,8 @@ class Line:
     description: str
     quantity_milli: int
     unit_amount: int
-    tax_rate_bp: int
+    tax_rate_ppm: int
+    """Parts per million of (amount - discount); see tax_rates."""
     amounts: LineAmounts
     revenue_account_id: str
     service_start: datetime.date | None

@@ -122,6 +122,12 @@ class DiscountExceedsAmount(ValidationFailed):
     code = "discount_exceeds_amount"
 
 
+class LineRoundsToZero(ValidationFailed):
+    """Quantity x unit amount rounds to 0 though neither is 0: the line bills nothing."""
+
+    code = "line_rounds_to_zero"
+
+
 class InvalidAccount(AccountingError):
     """The body names an account that exists but cannot be used this way."""
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from accounting_api.domain import billing, errors, ids
+from accounting_api.domain import billing, errors, ids, tax_rates
 from accounting_api.routes import billing_models as m
 from accounting_api.routes import support
 from accounting_api.services import billing as invoices
@@ -87,7 +87,8 @@ def line_out(line: billing.Line) -> m.LineOut:
         unit_amount=line.unit_amount,
         amount=line.amounts.amount,
         discount=line.amounts.discount,
-        tax_rate_bps=line.tax_rate_bp,
+        tax_rate=tax_rates.format_percent(line.tax_rate_ppm),
+        tax_rate_bps=tax_rates.basis_points(line.tax_rate_ppm),
         tax=line.amounts.tax,
         total=line.amounts.total,
         revenue_account_id=line.revenue_account_id,
@@ -134,7 +135,7 @@ def line_in(line: m.LineIn) -> invoices.LineInput:
         quantity_milli=billing.parse_quantity(line.quantity),
         unit_amount=line.unit_amount,
         discount=line.discount,
-        tax_rate_bp=line.tax_rate_bps,
+        tax_rate_ppm=line.tax_rate_ppm(),
         revenue_account_id=line.revenue_account_id,
         service_start=period.start if period else None,
         service_end=period.end if period else None,

@@ -5,9 +5,17 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic import (
+    EmailStr,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
-from accounting_api.domain import billing, money
+from accounting_api.domain import billing, money, tax_rates
 from accounting_api.domain.billing import CustomerTier, EntryKind, InvoiceStatus
 from accounting_api.routes.models import (
     Body,
@@ -45,6 +53,29 @@ Quantity = Annotated[
             ],
             "description": "Units, > 0: an integer or a decimal string with up to 3 decimals"
             " ('1.5'). Never a JSON float.",
+        }
+    ),
+]
+
+
+def _tax_rate(value: object) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("must be a decimal string such as '8.875' or an integer, never a float")
+    tax_rates.parse(value)
+    return value
+
+
+TaxRate = Annotated[
+    int | str,
+    PlainValidator(_tax_rate),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": 100},
+                {"type": "string", "pattern": r"^\d{1,3}(\.\d{1,4})?$"},
+            ],
+            "description": "Percent of (amount - discount), 0 to 100, with up to 4 decimals:"
+            " '8.875' is 8.875 %. A decimal string or an integer; never a JSON float.",
         }
     ),
 ]
@@ -118,8 +149,14 @@ class LineIn(Body):
     quantity: Quantity = 1
     unit_amount: MinorUnits
     discount: MinorUnits = Field(default=0, description="Off this line, in minor units.")
-    tax_rate_bps: Annotated[int, Field(ge=0, le=billing.BASIS_POINTS)] = Field(
-        default=0, description="Basis points on (amount - discount): 825 is 8.25 %."
+    tax_rate: TaxRate | None = Field(
+        default=None,
+        description="Percent on (amount - discount), up to 4 decimals: '8.875'. 0 by default.",
+    )
+    tax_rate_bps: Annotated[int, Field(ge=0, le=tax_rates.BASIS_POINTS)] | None = Field(
+        default=None,
+        description="Superseded by tax_rate (kept for existing clients): whole basis points"
+        " on (amount - discount), 825 is 8.25 %. Give one of the two, not both.",
     )
     revenue_account_id: Ref | None = Field(
         default=None, description="A revenue account in the invoice's currency; 4000 by default."
@@ -128,6 +165,20 @@ class LineIn(Body):
         default=None,
         description="Lines whose period ends after the issue date post to deferred revenue.",
     )
+
+    @field_validator("tax_rate_bps")
+    @classmethod
+    def _not_both(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Runs only when the client sent tax_rate_bps; tax_rate is validated before it.
+        if info.data.get("tax_rate") is not None:
+            raise ValueError("give tax_rate or tax_rate_bps (superseded), not both")
+        return value
+
+    def tax_rate_ppm(self) -> int:
+        """The rate in parts per million, from whichever field was given."""
+        if self.tax_rate is not None:
+            return tax_rates.parse(self.tax_rate)
+        return (self.tax_rate_bps or 0) * tax_rates.PER_BASIS_POINT
 
 
 class InvoiceIn(Body):
@@ -173,8 +224,12 @@ class LineOut(Out):
     unit_amount: int
     amount: int = Field(description="quantity x unit_amount, rounded half up.")
     discount: int
-    tax_rate_bps: int
-    tax: int = Field(description="On amount - discount, rounded half up.")
+    tax_rate: str = Field(description="Percent, up to 4 decimals: '8.875'.")
+    tax_rate_bps: int | None = Field(
+        description="Superseded by tax_rate: the rate in whole basis points (825 for"
+        " '8.25'), or null when it has none (8.875 %)."
+    )
+    tax: int = Field(description="On amount - discount at tax_rate, rounded half up.")
     total: int
     revenue_account_id: str
     service_period: PeriodOut | None

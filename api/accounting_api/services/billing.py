@@ -28,7 +28,8 @@ class LineInput:
     quantity_milli: int
     unit_amount: int
     discount: int = 0
-    tax_rate_bp: int = 0
+    tax_rate_ppm: int = 0
+    """Parts per million (billing.RATE_SCALE): 88750 is 8.875 %."""
     revenue_account_id: str | None = None
     service_start: datetime.date | None = None
     service_end: datetime.date | None = None
@@ -42,14 +43,14 @@ def _line(item: LineInput, revenue_account_id: str) -> billing.Line:
     if item.service_start is not None and item.service_end is not None:
         billing.check_service_period(item.service_start, item.service_end)
     amounts = billing.price_line(
-        item.quantity_milli, item.unit_amount, item.discount, item.tax_rate_bp
+        item.quantity_milli, item.unit_amount, item.discount, item.tax_rate_ppm
     )
     return billing.Line(
         ids.new_id("il"),
         item.description,
         item.quantity_milli,
         item.unit_amount,
-        item.tax_rate_bp,
+        item.tax_rate_ppm,
         amounts,
         revenue_account_id,
         item.service_start,
