@@ -172,6 +172,8 @@ class LineIn(Body):
         # Runs only when the client sent tax_rate_bps; tax_rate is validated before it.
         if info.data.get("tax_rate") is not None:
             raise ValueError("give tax_rate or tax_rate_bps (superseded), not both")
+        if value is None:  # refused before tax_rate existed, and still
+            raise ValueError("must be an integer (basis points); or give tax_rate")
         return value
 
     def tax_rate_ppm(self) -> int:
