@@ -153,10 +153,11 @@ class LineIn(Body):
         default=None,
         description="Percent on (amount - discount), up to 4 decimals: '8.875'. 0 by default.",
     )
-    tax_rate_bps: Annotated[int, Field(ge=0, le=tax_rates.BASIS_POINTS)] | None = Field(
-        default=None,
+    tax_rate_bps: Annotated[int, Field(ge=0, le=tax_rates.BASIS_POINTS)] = Field(
+        default=0,
         description="Superseded by tax_rate (kept for existing clients): whole basis points"
         " on (amount - discount), 825 is 8.25 %. Give one of the two, not both.",
+        json_schema_extra={"deprecated": True},
     )
     revenue_account_id: Ref | None = Field(
         default=None, description="A revenue account in the invoice's currency; 4000 by default."
@@ -168,19 +169,17 @@ class LineIn(Body):
 
     @field_validator("tax_rate_bps")
     @classmethod
-    def _not_both(cls, value: int | None, info: ValidationInfo) -> int | None:
+    def _not_both(cls, value: int, info: ValidationInfo) -> int:
         # Runs only when the client sent tax_rate_bps; tax_rate is validated before it.
         if info.data.get("tax_rate") is not None:
             raise ValueError("give tax_rate or tax_rate_bps (superseded), not both")
-        if value is None:  # refused before tax_rate existed, and still
-            raise ValueError("must be an integer (basis points); or give tax_rate")
         return value
 
     def tax_rate_ppm(self) -> int:
         """The rate in parts per million, from whichever field was given."""
         if self.tax_rate is not None:
             return tax_rates.parse(self.tax_rate)
-        return (self.tax_rate_bps or 0) * tax_rates.PER_BASIS_POINT
+        return self.tax_rate_bps * tax_rates.PER_BASIS_POINT
 
 
 class InvoiceIn(Body):
@@ -229,7 +228,8 @@ class LineOut(Out):
     tax_rate: str = Field(description="Percent, up to 4 decimals: '8.875'.")
     tax_rate_bps: int | None = Field(
         description="Superseded by tax_rate: the rate in whole basis points (825 for"
-        " '8.25'), or null when it has none (8.875 %)."
+        " '8.25'), or null when it has none (8.875 %).",
+        json_schema_extra={"deprecated": True},
     )
     tax: int = Field(description="On amount - discount at tax_rate, rounded half up.")
     total: int
