@@ -15,7 +15,7 @@ amount here is non-negative) and happens twice per line, never on the invoice:
 Example (New York City, 8.875 %): 3 x 19.99 with a 5.00 discount is amount 59.97, net
 54.97, tax 54.97 x 0.08875 = 4.8785875 -> 4.88, total 59.85; a second line of 1.5 x
 3.33 = 4.995 -> 5.00, tax 0.44375 -> 0.44; the invoice: subtotal 64.97, discount 5.00,
-tax 5.32, total 65.29 (tests/unit/test_billing_rules.py checks these figures).
+tax 5.32, total 65.29 (tests/unit/test_tax_rates.py checks these figures).
 
 A line whose quantity and unit amount are not zero but whose amount rounds to zero
 (0.001 x 4.99) would bill nothing while looking like a sale: it is refused. A line of
