@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accounting_api.domain import billing, credit_notes, errors
-from accounting_api.domain.credit_notes import CreditLine, Credited, LineRequest
+from accounting_api.domain.credit_notes import Credited, CreditLine, LineRequest
 
 T0 = datetime.datetime(2026, 2, 1, tzinfo=datetime.UTC)
 Q, A = "quantity", "amount"

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from accounting_api.domain import billing, credit_notes, errors
 from accounting_api.domain.credit_notes import (
-    CreditLine,
     Credited,
+    CreditLine,
     Left,
     LineRequest,
     PendingPiece,
