@@ -154,6 +154,15 @@ def test_real_over_credits_are_still_refused(
     assert (raised.value.code, raised.value.param) == (code, f"lines[0].{refused[0]}")
 
 
+def test_a_share_that_rounds_to_nothing_is_refused_and_takes_no_units() -> None:
+    book = Book(a_line("il_x", 20_000, 1, 15, 0))  # 20 x 0.01 less 0.15: 0.05
+    with pytest.raises(errors.ValidationFailed):
+        book.credit(Q, 1_000)
+    assert book.left()["il_x"].quantity_milli == 20_000
+    assert book.credit(Q, 2_000) == (1, 0)  # 0.5 rounds up
+    assert book.credit(Q, 18_000) == (4, 0)
+
+
 LINES = st.builds(
     lambda quantity, unit, discount_share, bps: (quantity, unit, discount_share, bps),
     st.integers(1, 5_000),

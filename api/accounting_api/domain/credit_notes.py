@@ -15,11 +15,12 @@ of the amount and of the tax, and any credits that together cover the line's qua
 cover its whole total. A credit by amount (on the line, or spread over the invoice)
 gives value back without taking units: it lowers, equally, what each unit not yet
 credited by quantity is worth (an allowance, not a return). Asking for more units than
-are left uncredited is a 409. Example (checked by the unit tests): 3 x 10.00 at 8.25%
-(amount 30.00, tax 2.48) credited one unit at a time takes 10.00 + 0.83, 10.00 + 0.83
-(0.825 rounds up), then 10.00 + 0.82, what is left; credited 10.00 by amount first
-(9.24 + 0.76), the three units then share the 22.48 left: one takes 6.92 + 0.57, the
-last two 13.84 + 1.15.
+are left uncredited is a 409; a share that rounds to nothing (one of 20 units of a 0.05
+line) is refused and takes no units. Example (tests/unit/test_credit_by_quantity.py
+checks it): 3 x 10.00 at 8.25% (amount 30.00, tax 2.48) credited one unit at a time
+takes 10.00 + 0.83, 10.00 + 0.83 (0.825 rounds up), then 10.00 + 0.82, what is left;
+credited 10.00 by amount first (9.24 + 0.76), the three units then share the 22.48
+left: one takes 6.92 + 0.57, the last two 13.84 + 1.15.
 
 What a credit note takes off the amount due (its pre-payment part) credits receivable
 (bad-debt expense for a written-off invoice, as a recovery does); the rest, for an
@@ -173,7 +174,7 @@ def _share(left: Left, total: int) -> CreditLine:
     return CreditLine(left.line.id, None, total - tax, tax)
 
 
-def by_quantity(left: Left, quantity_milli: int) -> CreditLine:
+def _by_quantity(left: Left, quantity_milli: int) -> CreditLine:
     """`quantity_milli` of the line's units not credited by quantity yet: that share of
     the amount left and of the tax left, each rounded half up (all of them when it is
     all of the quantity left)."""
@@ -197,7 +198,7 @@ def _requested(left: Left, request: LineRequest, param: str) -> CreditLine:
         )
     if asked > has:
         raise errors.AmountExceedsCreditable(over, param=param)
-    credit = _share(left, asked) if by_amount else by_quantity(left, asked)
+    credit = _share(left, asked) if by_amount else _by_quantity(left, asked)
     if credit.total == 0:
         raise errors.ValidationFailed(f"line {line.id} has nothing to credit", param=param)
     return credit
