@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -93,6 +94,31 @@ async def serve(app: Starlette, client_ip: str = "127.0.0.1") -> AsyncIterator[h
         transport = httpx.ASGITransport(app=app, client=(client_ip, 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
             yield client
+
+
+@dataclasses.dataclass
+class Harness:
+    """The app and an owner connection on an event loop of their own, for hypothesis
+    (which cannot drive async tests): run coroutines with `loop.run_until_complete`."""
+
+    loop: asyncio.AbstractEventLoop
+    client: httpx.AsyncClient
+    conn: asyncpg.Connection
+
+
+@pytest.fixture(scope="module")
+def harness(settings: Settings, database: TestDatabase) -> Iterator[Harness]:
+    loop = asyncio.new_event_loop()
+    stack = AsyncExitStack()
+    try:
+        client = loop.run_until_complete(stack.enter_async_context(serve(create_app(settings))))
+        conn = loop.run_until_complete(asyncpg.connect(database.owner_url))
+        stack.push_async_callback(conn.close)
+        yield Harness(loop, client, conn)
+    finally:
+        loop.run_until_complete(stack.aclose())
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 @pytest.fixture(scope="session")

@@ -28,23 +28,18 @@ loop (one app for the test; each example signs up a fresh organization).
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from accounting_api.app import create_app
-from accounting_api.settings import Settings
-from tests.integration import conftest, payments
+from tests.integration import payments
 from tests.integration.billing import PROBLEM, customer
+from tests.integration.conftest import Harness
 from tests.integration.helpers import Tenant, entry, sign_up
 
 AS_OF = "2030-12-31"
@@ -363,30 +358,6 @@ async def run(client: httpx.AsyncClient, conn: asyncpg.Connection, sequence: lis
 
 
 # --- the test --------------------------------------------------------------------------
-
-
-@dataclass
-class Harness:
-    loop: asyncio.AbstractEventLoop
-    client: httpx.AsyncClient
-    conn: asyncpg.Connection
-
-
-@pytest.fixture(scope="module")
-def harness(settings: Settings, database: conftest.TestDatabase) -> Iterator[Harness]:
-    loop = asyncio.new_event_loop()
-    stack = AsyncExitStack()
-    try:
-        client = loop.run_until_complete(
-            stack.enter_async_context(conftest.serve(create_app(settings)))
-        )
-        conn = loop.run_until_complete(asyncpg.connect(database.owner_url))
-        stack.push_async_callback(conn.close)
-        yield Harness(loop, client, conn)
-    finally:
-        loop.run_until_complete(stack.aclose())
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 @settings(

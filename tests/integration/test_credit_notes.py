@@ -72,9 +72,10 @@ async def test_credit_notes_lower_what_an_open_invoice_owes_until_it_is_paid(
     )
     await assert_books_agree(owner_conn, t.org_id)
 
-    by_line = [{"line": inv["lines"][0]["id"], "quantity": 1}]
+    # Both units back: all of the quantity takes exactly what the credit by amount left.
+    by_line = [{"line": inv["lines"][0]["id"], "quantity": 2}]
     second = await credited(client, t, inv["id"], lines=by_line, reason="product_unsatisfactory")
-    assert (second["number"], second["amount"], second["lines"][0]["quantity"]) == (2, 5_500, "1")
+    assert (second["number"], second["amount"], second["lines"][0]["quantity"]) == (2, 5_500, "2")
     now = await invoice(client, t, inv["id"])
     assert (now["status"], now["amount_remaining"], now["amount_credit_applied"]) == (
         "paid",

@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accounting_api.domain import billing, credit_notes, errors
-from accounting_api.domain.credit_notes import CreditLine, Left, LineRequest, PendingPiece, Source
+from accounting_api.domain.credit_notes import (
+    Credited,
+    CreditLine,
+    Left,
+    LineRequest,
+    PendingPiece,
+    Source,
+)
 from accounting_api.domain.ledger import Posting, Side
 
 D, C = Side.DEBIT, Side.CREDIT
@@ -34,8 +41,8 @@ def a_line(line_id: str, amount: int, tax: int, quantity_milli: int = 1_000) -> 
 
 
 LEFT = {
-    "il_a": Left(a_line("il_a", 10_000, 1_000, 2_000), 10_000, 1_000),
-    "il_b": Left(a_line("il_b", 5_000, 0), 5_000, 0),
+    "il_a": Left(a_line("il_a", 10_000, 1_000, 2_000), 10_000, 1_000, 2_000),
+    "il_b": Left(a_line("il_b", 5_000, 0), 5_000, 0, 1_000),
 }
 
 
@@ -76,17 +83,17 @@ def test_more_than_is_left_is_refused() -> None:
 @given(st.lists(st.integers(1, 5_000), min_size=1, max_size=8))
 def test_crediting_a_line_in_parts_ends_exactly_at_its_amount_and_tax(parts: list[int]) -> None:
     line = a_line("il_x", 9_999, 1_234)
-    credited = (0, 0)
+    credited = Credited()
     for part in [*parts, 11_233]:
         left = credit_notes.left_by_line(_invoice(line), {"il_x": credited})["il_x"]
         if left.total == 0:
             break
         request = LineRequest("il_x", amount=min(part, left.total))
         [taken] = credit_notes.plan_lines({"il_x": left}, [request])
-        credited = (credited[0] + taken.amount, credited[1] + taken.tax)
+        credited = Credited(credited.amount + taken.amount, credited.tax + taken.tax)
         assert taken.amount >= 0
         assert taken.tax >= 0
-    assert credited == (9_999, 1_234)
+    assert credited == Credited(9_999, 1_234)
 
 
 def _invoice(line: billing.Line) -> billing.Invoice:

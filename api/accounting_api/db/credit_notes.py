@@ -45,15 +45,22 @@ async def next_number(conn: Connection, organization_id: str) -> int:
     return int(number)
 
 
-async def credited_by_line(conn: Connection, invoice_id: str) -> dict[str, tuple[int, int]]:
-    """Line id -> (amount, tax) its invoice's credit notes took so far."""
+async def credited_by_line(conn: Connection, invoice_id: str) -> dict[str, credit_notes.Credited]:
+    """Line id -> what its invoice's credit notes took so far: amount, tax, and the
+    quantity credits by quantity took."""
     rows = await conn.fetch(
-        "SELECT l.line_id, sum(l.amount) AS amount, sum(l.tax) AS tax FROM credit_note_lines l"
+        "SELECT l.line_id, sum(l.amount) AS amount, sum(l.tax) AS tax,"
+        " coalesce(sum(l.quantity_milli), 0) AS quantity_milli FROM credit_note_lines l"
         " JOIN credit_notes n ON n.id = l.credit_note_id WHERE n.invoice_id = $1"
         " GROUP BY l.line_id",
         invoice_id,
     )
-    return {row["line_id"]: (int(row["amount"]), int(row["tax"])) for row in rows}
+    return {
+        row["line_id"]: credit_notes.Credited(
+            int(row["amount"]), int(row["tax"]), int(row["quantity_milli"])
+        )
+        for row in rows
+    }
 
 
 async def insert_credit_note(conn: Connection, organization_id: str, note: CreditNote) -> None:

@@ -7,6 +7,21 @@ credit notes left of them, so the invoice is never credited beyond its total. A 
 of a line's total is split into amount and tax in the proportion still left of them,
 so crediting a line in parts ends exactly at its amounts.
 
+A credit by quantity shares what is left of a line among the units that no credit by
+quantity has taken yet: q of the R units still uncredited by quantity take q/R of the
+amount left and q/R of the tax left, each rounded half up. So the first units go at
+their price (rounded), crediting the last remaining quantity takes exactly what is left
+of the amount and of the tax, and any credits that together cover the line's quantity
+cover its whole total. A credit by amount (on the line, or spread over the invoice)
+gives value back without taking units: it lowers, equally, what each unit not yet
+credited by quantity is worth (an allowance, not a return). Asking for more units than
+are left uncredited is a 409; a share that rounds to nothing (one of 20 units of a 0.05
+line) is refused and takes no units. Example (tests/unit/test_credit_by_quantity.py
+checks it): 3 x 10.00 at 8.25% (amount 30.00, tax 2.48) credited one unit at a time
+takes 10.00 + 0.83, 10.00 + 0.83 (0.825 rounds up), then 10.00 + 0.82, what is left;
+credited 10.00 by amount first (9.24 + 0.76), the three units then share the 22.48
+left: one takes 6.92 + 0.57, the last two 13.84 + 1.15.
+
 What a credit note takes off the amount due (its pre-payment part) credits receivable
 (bad-debt expense for a written-off invoice, as a recovery does); the rest, for an
 invoice already paid, becomes the customer's credit (2300 Customer Credits), never
@@ -93,12 +108,24 @@ class LineRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class Credited:
+    """What the credit notes of one line took so far."""
+
+    amount: int = 0
+    tax: int = 0
+    quantity_milli: int = 0
+    """Of the line's quantity, what credits by quantity took."""
+
+
+@dataclass(frozen=True, slots=True)
 class Left:
     """What credit notes have left of one line."""
 
     line: billing.Line
     amount: int
     tax: int
+    quantity_milli: int
+    """Of the line's quantity, what no credit by quantity took yet."""
 
     @property
     def total(self) -> int:
@@ -127,43 +154,54 @@ def check_creditable(invoice: Invoice, date: datetime.date) -> None:
         )
 
 
-def left_by_line(invoice: Invoice, credited: Mapping[str, tuple[int, int]]) -> dict[str, Left]:
-    """Line id -> what is left of it, given (amount, tax) credited so far per line."""
+def left_by_line(invoice: Invoice, credited: Mapping[str, Credited]) -> dict[str, Left]:
+    """Line id -> what is left of it, given what was credited so far per line."""
     left = {}
     for line in invoice.lines:
-        amount, tax = credited.get(line.id, (0, 0))
-        left[line.id] = Left(line, line.amounts.net - amount, line.amounts.tax - tax)
+        took = credited.get(line.id, Credited())
+        left[line.id] = Left(
+            line,
+            line.amounts.net - took.amount,
+            line.amounts.tax - took.tax,
+            line.quantity_milli - took.quantity_milli,
+        )
     return left
 
 
-def _share(left: Left, total: int, quantity_milli: int | None = None) -> CreditLine:
+def _share(left: Left, total: int) -> CreditLine:
     """`total` of a line split into amount and tax in the proportion left of them."""
     tax = billing.round_half_up(total * left.tax, left.total) if left.total else 0
-    return CreditLine(left.line.id, quantity_milli, total - tax, tax)
+    return CreditLine(left.line.id, None, total - tax, tax)
 
 
-def _requested_total(left: Left, request: LineRequest, param: str) -> int:
-    line = left.line
+def _by_quantity(left: Left, quantity_milli: int) -> CreditLine:
+    """`quantity_milli` of the line's units not credited by quantity yet: that share of
+    the amount left and of the tax left, each rounded half up (all of them when it is
+    all of the quantity left)."""
+    units = left.quantity_milli
+    amount = billing.round_half_up(left.amount * quantity_milli, units)
+    tax = billing.round_half_up(left.tax * quantity_milli, units)
+    return CreditLine(left.line.id, quantity_milli, amount, tax)
+
+
+def _requested(left: Left, request: LineRequest, param: str) -> CreditLine:
+    line, by_amount = left.line, request.quantity_milli is None
     if request.quantity_milli is None:
         assert request.amount is not None
-        total, param = request.amount, f"{param}.amount"
+        param, asked, has = f"{param}.amount", request.amount, left.total
+        over = f"{asked} exceeds the {has} of line {line.id} not credited yet"
     else:
-        if request.quantity_milli > line.quantity_milli:
-            raise errors.AmountExceedsCreditable(
-                f"line {line.id} has a quantity of {billing.format_quantity(line.quantity_milli)}",
-                param=f"{param}.quantity",
-            )
-        total = billing.round_half_up(
-            line.amounts.total * request.quantity_milli, line.quantity_milli
+        param, asked, has = f"{param}.quantity", request.quantity_milli, left.quantity_milli
+        over = (
+            f"line {line.id} has {billing.format_quantity(has)} of its quantity of"
+            f" {billing.format_quantity(line.quantity_milli)} not credited by quantity yet"
         )
-        param = f"{param}.quantity"
-    if total > left.total:
-        raise errors.AmountExceedsCreditable(
-            f"{total} exceeds the {left.total} of line {line.id} not credited yet", param=param
-        )
-    if total == 0:
+    if asked > has:
+        raise errors.AmountExceedsCreditable(over, param=param)
+    credit = _share(left, asked) if by_amount else _by_quantity(left, asked)
+    if credit.total == 0:
         raise errors.ValidationFailed(f"line {line.id} has nothing to credit", param=param)
-    return total
+    return credit
 
 
 def plan_lines(left: Mapping[str, Left], requests: Sequence[LineRequest]) -> list[CreditLine]:
@@ -181,8 +219,7 @@ def plan_lines(left: Mapping[str, Left], requests: Sequence[LineRequest]) -> lis
                 f"line {request.line_id} is named twice", param=f"{param}.line"
             )
         seen.add(request.line_id)
-        total = _requested_total(found, request, param)
-        planned.append(_share(found, total, request.quantity_milli))
+        planned.append(_requested(found, request, param))
     return planned
 
 

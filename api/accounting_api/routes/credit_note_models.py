@@ -18,7 +18,10 @@ from accounting_api.routes.payment_models import Positive
 class CreditLineIn(Body):
     line: Ref = Field(description="A line of the credited invoice.")
     quantity: Quantity | None = Field(
-        default=None, description="Units of the line to credit (its total pro rata)."
+        default=None,
+        description="Units of the line to credit: q of the R units no credit by quantity"
+        " took yet take q/R of what is left of the line's amount and of its tax, each rounded"
+        " half up (the last remaining units take all of it).",
     )
     amount: Positive | None = Field(
         default=None, description="Or the part of the line's total (tax included) to credit."
