@@ -267,3 +267,14 @@ def events(cluster: Cluster, namespace: str) -> list[str]:
         namespace, field_selector="involvedObject.kind=AccountingPlatform"
     )
     return [e["reason"] for e in helpers.wire_items(listing)]
+
+
+def await_events(cluster: Cluster, namespace: str, *reasons: str) -> list[str]:
+    """Wait until Events of every reason exist (the operator posts them right after the
+    status it reports them with, so a test that saw the status may be a moment early)."""
+
+    def posted() -> list[str] | None:
+        found = events(cluster, namespace)
+        return found if set(reasons) <= set(found) else None
+
+    return helpers.wait_for(f"Events {', '.join(reasons)}", posted, timeout=30)

@@ -107,7 +107,7 @@ def test_switched_off_features_are_removed(cluster: Cluster, ready: str) -> None
     op.wait_ready(cluster, ready, op.patch_spec(cluster, ready, off))
     kinds = {kind for kind, _ in op.children(cluster, ready)}
     assert not {"Ingress", "NetworkPolicy"} & kinds
-    assert "Pruned" in op.events(cluster, ready)
+    op.await_events(cluster, ready, "Pruned")
 
 
 def test_drift_is_undone(cluster: Cluster, ready: str, operator: op.Operator) -> None:
@@ -125,7 +125,7 @@ def test_drift_is_undone(cluster: Cluster, ready: str, operator: op.Operator) ->
         )
 
     helpers.wait_for("the operator to undo the edits", restored)
-    assert "DriftCorrected" in op.events(cluster, ready)
+    op.await_events(cluster, ready, "DriftCorrected")
     op.wait_ready(cluster, ready)
     # Meanwhile (every drift interval) the operator listed every child kind to look for
     # deletions its watches missed, without an error.
@@ -165,7 +165,7 @@ def test_pause_stops_all_writes(cluster: Cluster, ready: str, operator: op.Opera
 
     op.wait_ready(cluster, ready, op.patch_spec(cluster, ready, {"paused": False}))
     assert ("ConfigMap", "books-config") in op.children(cluster, ready)
-    assert {"Paused", "Resumed"} <= set(op.events(cluster, ready))
+    op.await_events(cluster, ready, "Paused", "Resumed")
 
 
 def test_deleting_the_platform_collects_every_child(cluster: Cluster, ready: str) -> None:
@@ -244,7 +244,7 @@ def test_a_failed_migration_keeps_the_old_version(cluster: Cluster, broken_migra
     assert (rolled_back["status"], rolled_back["reason"]) == ("True", "MigrationFailed")
     assert op.image(cluster, ns, "api").endswith(":1.0.0")
     assert op.deployment(cluster, ns, "api")["status"]["availableReplicas"] == 3
-    assert {"MigrationFailed", "RolledBack"} <= set(op.events(cluster, ns))
+    op.await_events(cluster, ns, "MigrationFailed", "RolledBack")
 
     generation = op.patch_spec(cluster, ns, {"version": "1.0.0"})
     op.wait_ready(cluster, ns, generation)

@@ -132,7 +132,7 @@ def test_backup_now_makes_one_job_whose_success_is_reported(
     when = datetime.fromisoformat(last).timestamp()
     gauge = "accounting_operator_backup_last_success_timestamp_seconds"
     assert operator.sample(gauge, namespace=ns, platform="books") == when
-    assert "BackupStarted" in op.events(cluster, ns)
+    op.await_events(cluster, ns, "BackupStarted")
 
 
 def test_failing_backup_and_restore_test_are_reported(
@@ -243,4 +243,4 @@ def test_a_failed_restore_leaves_the_platform_not_ready(
     kinds = {k for k, _ in op.children(cluster, ns)}
     assert "Deployment" not in kinds
     assert [n for k, n in op.children(cluster, ns) if k == "Job"] == ["books-restore"]
-    assert "RestoreFailed" in op.events(cluster, ns)
+    op.await_events(cluster, ns, "RestoreFailed")

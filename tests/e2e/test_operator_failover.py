@@ -116,8 +116,7 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
     settings = helpers.wait_for("the rendered DATABASE_URL to follow the failover", repointed)
     assert primary not in settings["DATABASE_URL"]
     assert settings["DATABASE_MIN_TIMELINE"] == "2"
-    reasons = op.events(cluster, ready)
-    assert {"FailoverStarted", "FailedOver", "Fenced"} <= set(reasons)
+    op.await_events(cluster, ready, "FailoverStarted", "FailedOver", "Fenced")
 
     # Rewound onto the new primary, the former one streams from it: a replica again.
     replicas.rejoin(primary, promoted)
@@ -126,7 +125,7 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
         lambda: database(cluster, ready).get("replicas") == [follower, primary],
     )
     assert not database(cluster, ready).get("fenced")
-    assert "Rejoined" in op.events(cluster, ready)
+    op.await_events(cluster, ready, "Rejoined")
     helpers.wait_for("the rejoined server back in DATABASE_URL",
                      lambda: primary in config(cluster, ready)["DATABASE_URL"])  # fmt: skip
 
@@ -170,7 +169,7 @@ def test_a_replica_too_far_behind_is_never_promoted(
     found = drill.wait_condition(cluster, restricted, "False", "ReplicaTooFarBehind")
     assert "maxReplicationLagBytes: 1048576" in drill.condition(found, drill.AVAILABLE)["message"]
     no_promotion(cluster, restricted, replicas)
-    assert {"NoFailoverCandidate", "ReplicaTooFarBehind"} <= set(op.events(cluster, restricted))
+    op.await_events(cluster, restricted, "NoFailoverCandidate", "ReplicaTooFarBehind")
 
 
 def test_an_operator_cut_off_from_the_primary_does_not_fail_over(
@@ -185,7 +184,7 @@ def test_an_operator_cut_off_from_the_primary_does_not_fail_over(
     no_promotion(cluster, ready, replicas)
     replicas.refuse_role(primary, None)
     drill.wait_condition(cluster, ready, "True", "PrimaryAvailable")
-    assert "OperatorCutOff" in op.events(cluster, ready)
+    op.await_events(cluster, ready, "OperatorCutOff")
 
 
 def test_an_operator_restarted_between_decision_and_promotion_promotes_once(
@@ -270,7 +269,7 @@ def test_a_planned_switchover_under_load_loses_no_acknowledged_write(
     assert database(cluster, ready)["fenced"][0]["fenced"] is True
     # The former primary kept running, fenced: it has nothing the new primary lacks.
     assert asyncio.run(drill.lost_on(replicas, primary, first, asked_at)) == []
-    assert "SwitchedOver" in op.events(cluster, ready)
+    op.await_events(cluster, ready, "SwitchedOver")
 
 
 def synchronous_names(replicas: drill.ReplicaSet, server: str) -> str:

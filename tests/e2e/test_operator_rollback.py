@@ -130,7 +130,7 @@ def test_a_version_that_never_becomes_ready_is_rolled_back(
     condition = helpers.condition(found, "RolledBack") or {}
     assert (condition["status"], condition["reason"]) == ("True", "ProgressDeadlineExceeded")
     assert f"version {BAD} was rolled back to 1.0.0" in condition["message"]
-    assert "RolledBack" in op.events(cluster, ns)
+    op.await_events(cluster, ns, "RolledBack")
     rollbacks = "accounting_operator_rollbacks_total"
     assert operator.sample(rollbacks, reason="ProgressDeadlineExceeded") == 1
 
