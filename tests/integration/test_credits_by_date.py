@@ -8,10 +8,11 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.integration import conftest
-from tests.integration.billing import act, customer, draft
+from tests.integration.billing import act, assert_books_agree, customer, draft
 from tests.integration.helpers import Tenant, sign_up
 from tests.integration.payments import credited
 from tests.integration.test_recognition import run_worker
@@ -76,7 +77,7 @@ async def test_a_credit_dated_after_every_piece_is_revenue_even_before_the_worke
 
 
 async def test_a_credit_dated_early_takes_later_posted_pieces_from_deferred_revenue(
-    client: httpx.AsyncClient, database: conftest.TestDatabase
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection, database: conftest.TestDatabase
 ) -> None:
     t = await sign_up(client)
     invoice_id = await _issued(client, t, SPRING, "2026-01-20")
@@ -87,6 +88,7 @@ async def test_a_credit_dated_early_takes_later_posted_pieces_from_deferred_reve
     assert await deferred(client, t, "2026-03-01") == 0
     months = [await revenue(client, t, 2026, m) for m in range(2, 8)]
     assert months == [8_508, -8_508, 0, 0, 0, 0]
+    await assert_books_agree(owner_conn, t.org_id)
 
 
 async def test_the_same_credit_before_the_worker_runs_gives_the_same_books(

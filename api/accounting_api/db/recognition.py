@@ -121,7 +121,7 @@ async def lock_due_after(
         f"SELECT {_COLUMNS}, r.status = 'recognized' AS posted{_FROM}"
         " WHERE r.invoice_id = $1 AND r.status IN ('pending', 'recognized')"
         " AND r.recognize_on > $2 AND r.amount > r.amount_credited"
-        " ORDER BY r.id FOR UPDATE OF r",
+        " ORDER BY r.recognize_on, r.id FOR UPDATE OF r",
         invoice_id,
         after,
     )
