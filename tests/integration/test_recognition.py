@@ -142,15 +142,19 @@ async def test_a_recognition_entry_is_reversed_only_by_voiding_the_invoice(
     await assert_books_agree(owner_conn, t.org_id)
 
 
-async def test_a_piece_due_in_a_closed_month_is_recognized_on_the_first_open_day(
+async def test_closing_a_month_recognizes_its_pending_pieces_at_their_own_dates(
     client: httpx.AsyncClient, owner_conn: asyncpg.Connection, database: conftest.TestDatabase
 ) -> None:
     t, invoice = await support_invoice(client)
     closed = await client.post("/v1/periods/2026-01/close", headers=t.auth)
     assert closed.status_code == 200, closed.text
+    first, second = (await schedule(owner_conn, invoice["id"]))[:2]
+    assert (first["status"], first["entry_date"]) == ("recognized", d(2026, 1, 31))
+    assert second["status"] == "pending"
     await run_worker(database, d(2026, 2, 10))
-    first = (await schedule(owner_conn, invoice["id"]))[0]
-    assert (first["status"], first["entry_date"]) == ("recognized", d(2026, 2, 1))
+    again = (await schedule(owner_conn, invoice["id"]))[0]
+    assert again["journal_entry_id"] == first["journal_entry_id"]
+    await assert_books_agree(owner_conn, t.org_id)
 
 
 async def test_the_worker_marks_open_invoices_past_due_as_overdue_once(

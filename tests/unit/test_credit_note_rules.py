@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accounting_api.domain import billing, credit_notes, errors
+from accounting_api.domain import billing, credit_notes, errors, recognition
 from accounting_api.domain.credit_notes import (
     Credited,
     CreditLine,
     Left,
     LineRequest,
-    PendingPiece,
     Source,
 )
 from accounting_api.domain.ledger import Posting, Side
+from accounting_api.domain.recognition import Due, Scheduled
 
 D, C = Side.DEBIT, Side.CREDIT
 ACCOUNTS = credit_notes.PostingAccounts("ar", "tax", "deferred", "bad", "credits")
@@ -115,15 +115,54 @@ def _invoice(line: billing.Line) -> billing.Invoice:
     )
 
 
-def test_deferred_revenue_is_taken_from_the_latest_pending_pieces_first() -> None:
+def _piece(piece_id: int, on: datetime.date, amount: int, posted: bool = False) -> Scheduled:
+    due = Due(piece_id, "inv_a", 1, "il_a", "USD", "acct_r", "acct_d", on, amount)
+    return Scheduled(due, posted)
+
+
+def test_deferred_revenue_is_taken_from_the_pieces_due_after_the_date_latest_first() -> None:
     pieces = [
-        PendingPiece(1, "il_a", datetime.date(2026, 1, 31), 400),
-        PendingPiece(2, "il_a", datetime.date(2026, 2, 28), 300),
+        _piece(1, datetime.date(2026, 1, 31), 400),
+        _piece(2, datetime.date(2026, 2, 28), 300),
     ]
-    lines, taken = credit_notes.take_deferred([CreditLine("il_a", None, 1_000, 0)], pieces)
-    assert (lines[0].deferred, taken) == (700, [(2, 300), (1, 400)])
-    lines, taken = credit_notes.take_deferred([CreditLine("il_a", None, 350, 0)], pieces)
-    assert (lines[0].deferred, taken) == (350, [(2, 300), (1, 50)])
+    before = datetime.date(2026, 1, 15)
+    lines, taken = credit_notes.take_deferred([CreditLine("il_a", None, 1_000, 0)], pieces, before)
+    assert (lines[0].deferred, taken) == (700, [(pieces[1], 300), (pieces[0], 400)])
+    lines, taken = credit_notes.take_deferred([CreditLine("il_a", None, 350, 0)], pieces, before)
+    assert (lines[0].deferred, taken) == (350, [(pieces[1], 300), (pieces[0], 50)])
+    on_the_first = datetime.date(2026, 1, 31)
+    lines, taken = credit_notes.take_deferred(
+        [CreditLine("il_a", None, 350, 0)], pieces, on_the_first
+    )
+    assert (lines[0].deferred, taken) == (300, [(pieces[1], 300)])
+
+
+def _schedule(start: datetime.date, end: datetime.date, amount: int) -> list[Scheduled]:
+    segments = recognition.month_segments(start, end)
+    shares = recognition.allocate(amount, [days for _, days in segments])
+    return [
+        _piece(i, last, share, posted=True)
+        for i, ((last, _), share) in enumerate(zip(segments, shares, strict=True))
+    ]
+
+
+def test_the_docstring_example_of_take_back() -> None:
+    spring = _schedule(datetime.date(2026, 2, 1), datetime.date(2026, 7, 31), 55_000)
+    assert [p.due.amount for p in spring] == [8_508, 9_420, 9_116, 9_420, 9_116, 9_420]
+    taken = recognition.take_back({"il_a": 55_000}, spring, datetime.date(2026, 3, 1))
+    assert sum(part for _, part in taken) == 46_492
+    assert {piece.due.recognize_on.month for piece, _ in taken} == {3, 4, 5, 6, 7}
+    summer = _schedule(datetime.date(2026, 6, 1), datetime.date(2026, 8, 31), 92_000)
+    assert [p.due.amount for p in summer] == [30_000, 31_000, 31_000]
+    assert recognition.take_back({"il_a": 31_000}, summer, datetime.date(2026, 11, 10)) == []
+
+
+def test_what_is_taken_of_a_posted_piece_is_reversed_revenue_debit_deferred_credit() -> None:
+    piece = _piece(1, datetime.date(2026, 3, 31), 9_420, posted=True)
+    assert recognition.taken_back_postings(piece.due, 500) == [
+        Posting("acct_d", Side.CREDIT, 500, "USD"),
+        Posting("acct_r", Side.DEBIT, 500, "USD"),
+    ]
 
 
 def test_customer_credit_is_drawn_oldest_first_and_never_beyond_what_is_held() -> None:

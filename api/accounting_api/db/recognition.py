@@ -8,8 +8,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from accounting_api.db.connection import Connection
-from accounting_api.domain.credit_notes import PendingPiece
-from accounting_api.domain.recognition import Due, Piece
+from accounting_api.domain.recognition import Due, Piece, Scheduled
 
 
 async def insert_schedule(
@@ -44,7 +43,16 @@ async def organizations_with_due(conn: Connection, today: datetime.date) -> list
 
 
 def _due(row: asyncpg.Record) -> Due:
-    return Due(**dict(row))
+    return Due(**{name: value for name, value in row.items() if name != "posted"})
+
+
+_COLUMNS = (
+    "r.id, r.invoice_id, i.number AS invoice_number, r.line_id, r.currency,"
+    " r.revenue_account_id, r.deferred_account_id, r.recognize_on,"
+    " r.amount - r.amount_credited AS amount"
+)
+_FROM = " FROM revenue_recognitions r JOIN invoices i ON i.id = r.invoice_id"
+_DUE = f"SELECT {_COLUMNS}{_FROM}"
 
 
 async def claim_due(conn: Connection, today: datetime.date, limit: int) -> list[Due]:
@@ -55,16 +63,24 @@ async def claim_due(conn: Connection, today: datetime.date, limit: int) -> list[
     recognized meanwhile is re-checked against `status = 'pending'` and dropped.
     """
     rows = await conn.fetch(
-        "SELECT r.id, r.invoice_id, i.number AS invoice_number, r.line_id, r.currency,"
-        " r.revenue_account_id, r.deferred_account_id, r.recognize_on,"
-        " r.amount - r.amount_credited AS amount"
-        " FROM revenue_recognitions r JOIN invoices i ON i.id = r.invoice_id"
-        " WHERE r.organization_id = app_current_org() AND r.status = 'pending'"
+        f"{_DUE} WHERE r.organization_id = app_current_org() AND r.status = 'pending'"
         " AND r.recognize_on <= $1 AND i.status <> 'void'"
         " ORDER BY r.recognize_on, r.id LIMIT $2"
         " FOR UPDATE OF r SKIP LOCKED",
         today,
         limit,
+    )
+    return [_due(row) for row in rows]
+
+
+async def lock_due(conn: Connection, through: datetime.date) -> list[Due]:
+    """Every pending piece due by `through` of the current tenant's unvoided invoices,
+    locked: waits for a worker posting one of them (which then is no longer pending)."""
+    rows = await conn.fetch(
+        f"{_DUE} WHERE r.organization_id = app_current_org() AND r.status = 'pending'"
+        " AND r.recognize_on <= $1 AND i.status <> 'void'"
+        " ORDER BY r.recognize_on, r.id FOR UPDATE OF r",
+        through,
     )
     return [_due(row) for row in rows]
 
@@ -96,23 +112,29 @@ async def lock_invoice_schedule(conn: Connection, invoice_id: str) -> list[async
     )
 
 
-async def lock_pending(conn: Connection, invoice_id: str) -> list[PendingPiece]:
-    """The invoice's pending pieces with what credit notes left of them, locked: waits
-    for a worker posting one of them (which then is no longer pending)."""
+async def lock_due_after(
+    conn: Connection, invoice_id: str, after: datetime.date
+) -> list[Scheduled]:
+    """The invoice's pieces due after `after` that still hold revenue (pending or
+    posted, not all credited), locked: waits for a worker posting one of them."""
     rows = await conn.fetch(
-        "SELECT id, line_id, recognize_on, amount - amount_credited AS left FROM"
-        " revenue_recognitions WHERE invoice_id = $1 AND status = 'pending'"
-        " ORDER BY id FOR UPDATE",
+        f"SELECT {_COLUMNS}, r.status = 'recognized' AS posted{_FROM}"
+        " WHERE r.invoice_id = $1 AND r.status IN ('pending', 'recognized')"
+        " AND r.recognize_on > $2 AND r.amount > r.amount_credited"
+        " ORDER BY r.recognize_on, r.id FOR UPDATE OF r",
         invoice_id,
+        after,
     )
-    return [PendingPiece(**dict(row)) for row in rows if row["left"] > 0]
+    return [Scheduled(_due(row), row["posted"]) for row in rows]
 
 
 async def credit_pieces(conn: Connection, taken: Sequence[tuple[int, int]]) -> None:
-    """(piece id, amount credited) pairs; a piece credited in full is cancelled."""
+    """(piece id, amount credited) pairs; a pending piece credited in full is cancelled
+    (a posted one stays recognized: its credited part was reversed)."""
     await conn.execute(
         "UPDATE revenue_recognitions r SET amount_credited = r.amount_credited + u.part,"
-        " status = CASE WHEN r.amount_credited + u.part = r.amount THEN 'cancelled'"
+        " status = CASE WHEN r.amount_credited + u.part = r.amount AND r.status = 'pending'"
+        " THEN 'cancelled'"
         " ELSE r.status END FROM unnest($1::int8[], $2::int8[]) AS u(id, part) WHERE r.id = u.id",
         [piece_id for piece_id, _ in taken],
         [part for _, part in taken],

@@ -26,8 +26,11 @@ What a credit note takes off the amount due (its pre-payment part) credits recei
 (bad-debt expense for a written-off invoice, as a recovery does); the rest, for an
 invoice already paid, becomes the customer's credit (2300 Customer Credits), never
 lost: applied to other invoices later, or refunded as money (2300 debit, cash credit).
-Revenue comes back from deferred revenue first for a line still being recognized (its
-future pieces shrink, the latest first), then from revenue.
+Revenue comes back by the credit note's date (this replaced "deferred first, the latest
+first", which took the pieces the worker had not posted yet whatever the date): of a line
+still being recognized, what its pieces due after that date hold comes from deferred
+revenue (they shrink, the latest first; a piece already posted has the part taken
+reversed at its own date), the rest from revenue (see `recognition.take_back`).
 """
 
 from __future__ import annotations
@@ -38,10 +41,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from accounting_api.domain import billing, errors, ledger
+from accounting_api.domain import billing, errors, ledger, recognition
 from accounting_api.domain.billing import Invoice, InvoiceStatus
 from accounting_api.domain.ledger import Posting, Side
-from accounting_api.domain.recognition import allocate
 
 
 class Reason(enum.StrEnum):
@@ -231,43 +233,23 @@ def plan_amount(left: Mapping[str, Left], amount: int) -> list[CreditLine]:
         raise errors.AmountExceedsCreditable(
             f"{amount} exceeds the {creditable} of the invoice not credited yet", param="amount"
         )
-    shares = allocate(amount, [entry.total for entry in available])
+    shares = recognition.allocate(amount, [entry.total for entry in available])
     return [_share(entry, share) for entry, share in zip(available, shares, strict=True) if share]
 
 
 # --- deferred revenue ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PendingPiece:
-    """A pending recognition piece of a line, as locked by the service."""
-
-    id: int
-    line_id: str
-    recognize_on: datetime.date
-    left: int
-    """Its amount not credited yet."""
-
-
 def take_deferred(
-    lines: Sequence[CreditLine], pieces: Sequence[PendingPiece]
-) -> tuple[list[CreditLine], list[tuple[int, int]]]:
-    """Each line's amount taken from its pending pieces first, the latest first:
-    the lines with their deferred part, and (piece id, amount credited) pairs."""
-    by_line: defaultdict[str, list[PendingPiece]] = defaultdict(list)
-    for piece in pieces:
-        by_line[piece.line_id].append(piece)
-    taken: list[tuple[int, int]] = []
-    result = []
-    for line in lines:
-        want = line.amount
-        for piece in sorted(by_line[line.line_id], key=lambda p: p.recognize_on, reverse=True):
-            part = min(want, piece.left)
-            if part > 0:
-                taken.append((piece.id, part))
-                want -= part
-        result.append(replace(line, deferred=line.amount - want))
-    return result, taken
+    lines: Sequence[CreditLine], pieces: Sequence[recognition.Scheduled], on: datetime.date
+) -> tuple[list[CreditLine], list[tuple[recognition.Scheduled, int]]]:
+    """The lines with their deferred part, credited on `on`, and (piece, amount taken)
+    pairs: what the pieces due after `on` hold, the latest first."""
+    taken = recognition.take_back({line.line_id: line.amount for line in lines}, pieces, on)
+    deferred: defaultdict[str, int] = defaultdict(int)
+    for piece, part in taken:
+        deferred[piece.due.line_id] += part
+    return [replace(line, deferred=deferred[line.line_id]) for line in lines], taken
 
 
 # --- postings --------------------------------------------------------------------------

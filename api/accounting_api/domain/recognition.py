@@ -10,15 +10,22 @@ Amounts are integer minor units. Each piece gets the floor of its exact share; t
 remaining units go one each to the pieces with the largest remainders, the earliest
 first on ties, so the pieces always sum exactly to the line's amount and the same
 line always gets the same schedule.
+
+A credit note takes revenue back by its own date: the part of a line's credit that the
+pieces due after that date still hold comes from deferred revenue (those pieces shrink,
+the latest first), the rest from revenue; whether the worker has posted the pieces or
+not makes no difference to the books as of any date. A piece already posted that a
+credit note shrinks has the part taken reversed at its own date (the first open day when
+its month is closed). See `take_back`.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from accounting_api.domain import billing
+from accounting_api.domain import billing, ledger
 from accounting_api.domain.billing import Invoice
 from accounting_api.domain.ledger import Posting, Side
 
@@ -111,3 +118,44 @@ def postings(due: Due) -> list[Posting]:
         Posting(due.deferred_account_id, Side.DEBIT, due.amount, due.currency),
         Posting(due.revenue_account_id, Side.CREDIT, due.amount, due.currency),
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """A piece a credit note may still shrink, as locked by the service: pending, or
+    already posted by the worker. `due.amount` is what no credit note took of it yet."""
+
+    due: Due
+    posted: bool
+
+
+def take_back(
+    wanted: Mapping[str, int], pieces: Sequence[Scheduled], on: datetime.date
+) -> list[tuple[Scheduled, int]]:
+    """(piece, amount taken) pairs: up to wanted[line id] of each line from its pieces
+    due after `on` (the credit note's date), the latest first. Pieces due on or before
+    `on` are earned by then: what a credit takes of them is revenue, they keep their
+    amounts.
+
+    Example (tests/unit/test_credit_note_rules.py checks it): 550.00 for 2026-02-01 to
+    2026-07-31 has the pieces 85.08 (02-28), 94.20, 91.16, 94.20, 91.16, 94.20 (07-31).
+    Credited in full on 2026-03-01, the five pieces after February give 464.92 from
+    deferred revenue and 85.08 comes from revenue; 310.00 credited on 2026-11-10 of
+    920.00 for June to August (300.00, 310.00, 310.00) is all revenue, and August still
+    earns its 310.00.
+    """
+    taken = []
+    for line_id, amount in wanted.items():
+        want = amount
+        later = [p for p in pieces if p.due.line_id == line_id and p.due.recognize_on > on]
+        for piece in sorted(later, key=lambda p: p.due.recognize_on, reverse=True):
+            part = min(want, piece.due.amount)
+            if part > 0:
+                taken.append((piece, part))
+                want -= part
+    return taken
+
+
+def taken_back_postings(due: Due, amount: int) -> list[Posting]:
+    """What cancels `amount` of a posted piece: revenue debit, deferred revenue credit."""
+    return ledger.reversal(postings(replace(due, amount=amount)))

@@ -63,7 +63,10 @@ class CreditLineOut(Out):
     amount: int = Field(description="Net of discount, without tax.")
     tax: int
     total: int
-    deferred: int = Field(description="The part of amount taken back from deferred revenue.")
+    deferred: int = Field(
+        description="The part of amount taken back from deferred revenue: what the line's"
+        " recognition pieces due after the credit note's date held (the latest first)."
+    )
 
 
 class CreditNoteOut(Out):

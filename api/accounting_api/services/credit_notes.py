@@ -2,8 +2,9 @@
 
 A credit note runs in one transaction that holds its invoice FOR UPDATE (so racing
 credit notes of one invoice check what is left one after the other), locks the
-invoice's pending recognition pieces (waiting for a worker posting one), posts its
-entry, writes it with its lines and takes the credited revenue off the schedule.
+invoice's recognition pieces due after its date (waiting for a worker posting one),
+posts its entry, writes it with its lines and takes the credited revenue off the
+schedule (reversing, at their own dates, what it takes of pieces already posted).
 
 A refund of a credit note's credit locks that credit note alone (never its invoice,
 which it leaves as it is) and posts customer credits against cash.
@@ -24,12 +25,13 @@ from accounting_api.db import credit_notes as credit_notes_db
 from accounting_api.db import payments as payments_db
 from accounting_api.db import recognition as recognition_db
 from accounting_api.db.connection import Connection, Database
-from accounting_api.domain import credit_notes, errors, ids, receivables
+from accounting_api.domain import credit_notes, errors, ids, receivables, recognition
 from accounting_api.domain.billing import Invoice
 from accounting_api.domain.credit_notes import CreditLine, CreditNote, LineRequest, Reason
 from accounting_api.domain.payments import Due, Refund
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import billing_accounts, payment_accounts, payments
+from accounting_api.services import recognition as recognition_service
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +79,10 @@ async def _creditable(conn: Connection, data: CreditNoteInput, when: datetime.da
 
 
 async def _planned(
-    conn: Connection, invoice: Invoice, data: CreditNoteInput
-) -> tuple[list[CreditLine], list[tuple[int, int]]]:
-    """The credit lines, with their deferred parts, and the pieces they shrink."""
+    conn: Connection, invoice: Invoice, data: CreditNoteInput, when: datetime.date
+) -> tuple[list[CreditLine], list[tuple[recognition.Scheduled, int]]]:
+    """The credit lines, with their deferred parts (what the pieces due after the credit
+    note's date hold), and the pieces they shrink."""
     left = credit_notes.left_by_line(
         invoice, await credit_notes_db.credited_by_line(conn, invoice.id)
     )
@@ -88,7 +91,8 @@ async def _planned(
         lines = credit_notes.plan_amount(left, data.amount)
     else:
         lines = credit_notes.plan_lines(left, data.lines)
-    return credit_notes.take_deferred(lines, await recognition_db.lock_pending(conn, invoice.id))
+    pieces = await recognition_db.lock_due_after(conn, invoice.id, when)
+    return credit_notes.take_deferred(lines, pieces, when)
 
 
 def _description(note: CreditNote, invoice: Invoice) -> str:
@@ -127,8 +131,9 @@ async def create_credit_note(
     principal.require(Role.ACCOUNTANT)
     org = principal.organization_id
     async with db.transaction(org) as conn:
-        invoice = await _creditable(conn, data, data.date or _today())
-        lines, taken = await _planned(conn, invoice, data)
+        when = data.date or _today()
+        invoice = await _creditable(conn, data, when)
+        lines, taken = await _planned(conn, invoice, data, when)
         accounts = await _accounts(conn, org, invoice.currency)
         # The counter is locked from here to commit: take it as late as possible.
         note = _note(invoice, data, lines, await credit_notes_db.next_number(conn, org))
@@ -158,7 +163,14 @@ async def create_credit_note(
         await payments.record_moves(
             conn, principal, (note.journal_entry_id, note.credited_on), receivable, moves
         )
-        await recognition_db.credit_pieces(conn, taken)
+        await recognition_service.take_back(
+            conn,
+            org,
+            taken,
+            _description(note, invoice),
+            created_by=principal.user_id,
+            request_id=request_id,
+        )
         await payments.settle(conn, [invoice.id])
         if data.refund_amount:
             refund = (data.refund_amount, note.credited_on, data.reason or "")

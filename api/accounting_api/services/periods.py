@@ -1,7 +1,9 @@
 """Accounting periods: close a month (admin or owner), reopen the latest (owner), list.
 
 Closing month M needs every earlier month with entries closed first; the database
-checks that under a per-organization lock and stores M's closing balances.
+checks that under a per-organization lock and stores M's closing balances. It first
+recognizes the revenue still pending that is due in M (or earlier), in the same
+transaction, so M's books hold what M earned.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from accounting_api.db import periods as periods_db
 from accounting_api.db.connection import Database
 from accounting_api.domain import reports
 from accounting_api.domain.roles import Principal, Role
+from accounting_api.services import recognition
 
 
 async def close_period(
@@ -25,6 +28,9 @@ async def close_period(
     principal.require(Role.ADMIN)
     reports.check_period_ended(period, today)
     async with db.transaction(principal.organization_id) as conn:
+        await recognition.recognize_through(
+            conn, principal.organization_id, reports.period_end(period), today
+        )
         return await periods_db.close(
             conn, period, user_id=principal.user_id, request_id=request_id
         )

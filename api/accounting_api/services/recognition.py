@@ -9,6 +9,14 @@ instead (the day after the books are closed through), never dated into the close
 month. If that day is still in the future (the current month was closed early), the
 piece stays pending, with a logged reason, until that day comes.
 
+Closing a month first recognizes every piece still pending that is due in it (or
+earlier), in the closing transaction, so its revenue is booked in the month it was
+earned, never in the next one.
+
+Credit notes: what a credit note takes of a piece the worker already posted is reversed
+(revenue debit, deferred revenue credit) at the piece's own date, or on the first open
+day when its month is closed, in the credit note's transaction.
+
 Void: voiding an invoice cancels its pending pieces and reverses the entries of the
 recognized ones (dated on the void's date), alongside the reversal of the finalize
 entry, so deferred revenue and revenue both end where they were before the invoice.
@@ -115,6 +123,16 @@ def _postable(
     return ready
 
 
+async def _post(
+    conn: Connection, organization_id: str, ready: Sequence[tuple[recognition.Due, ledger.NewEntry]]
+) -> None:
+    if not ready:
+        return
+    entries = [entry for _, entry in ready]
+    await ledger_db.insert_entries(conn, organization_id, entries, created_by=None, request_id=None)
+    await recognition_db.mark_recognized(conn, [(d.id, e.id) for d, e in ready])
+
+
 async def _recognize_batch(
     db: Database, organization_id: str, today: datetime.date, limit: int
 ) -> int:
@@ -122,15 +140,56 @@ async def _recognize_batch(
     async with db.transaction(organization_id) as conn:
         claimed = await recognition_db.claim_due(conn, today, limit)
         ready = _postable(claimed, await recognition_db.closed_through(conn), today)
-        if ready:
-            entries = [entry for _, entry in ready]
-            await ledger_db.insert_entries(
-                conn, organization_id, entries, created_by=None, request_id=None
-            )
-            await recognition_db.mark_recognized(conn, [(d.id, e.id) for d, e in ready])
+        await _post(conn, organization_id, ready)
     for due, _ in ready:
         metrics.REVENUE_RECOGNIZED.labels(due.currency).inc(due.amount)
     return len(ready)
+
+
+async def recognize_through(
+    conn: Connection, organization_id: str, through: datetime.date, today: datetime.date
+) -> None:
+    """Post, in the caller's transaction, every piece still pending that is due by
+    `through` (a month about to be closed), waiting for a worker posting one of them."""
+    ready = _postable(
+        await recognition_db.lock_due(conn, through),
+        await recognition_db.closed_through(conn),
+        today,
+    )
+    await _post(conn, organization_id, ready)
+    for due, _ in ready:
+        metrics.REVENUE_RECOGNIZED.labels(due.currency).inc(due.amount)
+
+
+async def take_back(
+    conn: Connection,
+    organization_id: str,
+    taken: Sequence[tuple[recognition.Scheduled, int]],
+    why: str,
+    *,
+    created_by: str | None,
+    request_id: str | None,
+) -> None:
+    """Record what a credit note takes of each piece, and reverse the part taken of the
+    pieces already posted at their own dates (the first open day in a closed month)."""
+    await recognition_db.credit_pieces(conn, [(piece.due.id, part) for piece, part in taken])
+    closed = await recognition_db.closed_through(conn)
+    entries = [
+        ledger.NewEntry(
+            ids.new_id("je"),
+            recognition.posting_date(piece.due.recognize_on, closed),
+            f"{why}: takes back {part} of the revenue recognized for invoice"
+            f" #{piece.due.invoice_number} ({piece.due.invoice_id}), line {piece.due.line_id},"
+            f" due {piece.due.recognize_on}",
+            tuple(recognition.taken_back_postings(piece.due, part)),
+        )
+        for piece, part in taken
+        if piece.posted
+    ]
+    if entries:
+        await ledger_db.insert_entries(
+            conn, organization_id, entries, created_by=created_by, request_id=request_id
+        )
 
 
 async def recognize_organization(

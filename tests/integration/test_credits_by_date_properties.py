@@ -1,0 +1,123 @@
+"""Property, through the API: for a random deferred line, credit notes of random dates and
+amounts and worker runs in any order, the books are what an accountant computes from the
+day-count schedule and the credit notes' dates alone. Revenue per month is what the
+schedule's pieces of that month still earn net of the revenue part of the credit notes
+dated in it, and deferred revenue as of any month end or credit date is the line less
+what was earned and less what credit notes took from deferred revenue by then, whether
+the worker posted a piece before or after the credit note that shrank it."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accounting_api.domain import recognition
+from tests.integration import conftest
+from tests.integration.billing import act, customer, draft
+from tests.integration.conftest import Harness
+from tests.integration.helpers import Tenant, sign_up
+from tests.integration.payments import assert_books_agree, credited
+from tests.integration.test_credits_by_date import deferred, revenue
+from tests.integration.test_recognition import run_worker
+
+d = datetime.date
+ISSUED = d(2026, 1, 20)
+LAST = d(2026, 11, 30)
+Op = tuple[str, int, int]
+ops: st.SearchStrategy[Op] = st.tuples(
+    st.sampled_from(["credit", "credit", "worker"]),
+    st.integers(0, (LAST - ISSUED).days),  # the credit's date or the worker's day
+    st.integers(1, 4),  # of what is left of the line, in quarters
+)
+
+
+class Model:
+    """The schedule's pieces and the credit notes, as an accountant computes them."""
+
+    def __init__(self, start: datetime.date, end: datetime.date, amount: int) -> None:
+        segments = recognition.month_segments(start, end)
+        shares = recognition.allocate(amount, [days for _, days in segments])
+        self.amount = amount
+        self.pieces = {last: share for (last, _), share in zip(segments, shares, strict=True)}
+        self.credits: list[tuple[datetime.date, int, int]] = []
+        """(date, revenue part, deferred part)."""
+
+    @property
+    def left(self) -> int:
+        return self.amount - sum(r + f for _, r, f in self.credits)
+
+    def credit(self, on: datetime.date, amount: int) -> int:
+        """The deferred part: taken from the pieces due after `on`, the latest first."""
+        want = amount
+        for due in sorted((p for p in self.pieces if p > on), reverse=True):
+            part = min(want, self.pieces[due])
+            self.pieces[due] -= part
+            want -= part
+        self.credits.append((on, want, amount - want))
+        return amount - want
+
+    def revenue(self, month: int) -> int:
+        earned = sum(a for due, a in self.pieces.items() if due.month == month)
+        return earned - sum(r for on, r, _ in self.credits if on.month == month)
+
+    def deferred(self, as_of: datetime.date) -> int:
+        earned = sum(a for due, a in self.pieces.items() if due <= as_of)
+        taken = sum(f for on, _, f in self.credits if on <= as_of)
+        return self.amount - earned - taken
+
+
+async def run(
+    h: Harness, database: conftest.TestDatabase, line: tuple[int, int, int], sequence: list[Op]
+) -> None:
+    start_month, months, amount = line
+    start = d(2026, start_month, 1)
+    end = d(2026, start_month + months, 1) - datetime.timedelta(days=1)
+    t: Tenant = await sign_up(h.client)
+    period = {"start": str(start), "end": str(end)}
+    item = {"description": "Season", "unit_amount": amount, "service_period": period}
+    inv: dict[str, Any] = await draft(h.client, t, (await customer(h.client, t))["id"], item)
+    finalize = await act(h.client, t, inv["id"], "finalize", issue_date=str(ISSUED))
+    assert finalize.status_code == 200, finalize.text
+    model = Model(start, end, amount)
+    for kind, offset, quarters in sequence:
+        on = ISSUED + datetime.timedelta(days=offset)
+        if kind == "worker":
+            await run_worker(database, on)
+        elif model.left:
+            share = max(1, model.left * quarters // 4)
+            note = await credited(h.client, t, inv["id"], amount=share, date=str(on))
+            assert note["lines"][0]["deferred"] == model.credit(on, share)
+    await run_worker(database, d(2026, 12, 1))
+    assert [await revenue(h.client, t, 2026, m) for m in range(1, 12)] == [
+        model.revenue(m) for m in range(1, 12)
+    ]
+    ends = [d(2026, m + 1, 1) - datetime.timedelta(days=1) for m in range(1, 12)]
+    for as_of in sorted({*ends, *(on for on, _, _ in model.credits)}):
+        assert await deferred(h.client, t, str(as_of)) == model.deferred(as_of), as_of
+    await assert_books_agree(h.conn, t.org_id)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    start_month=st.integers(2, 6),
+    months=st.integers(1, 6),
+    amount=st.integers(1, 200_000),
+    sequence=st.lists(ops, max_size=6),
+)
+def test_books_by_date_do_not_depend_on_when_the_worker_ran(
+    harness: Harness,
+    database: conftest.TestDatabase,
+    start_month: int,
+    months: int,
+    amount: int,
+    sequence: list[Op],
+) -> None:
+    line = (start_month, months, amount)
+    harness.loop.run_until_complete(run(harness, database, line, sequence))
