@@ -112,6 +112,9 @@ DEFAULT_CHART: tuple[ChartLine, ...] = (
 )
 """The chart every new organization starts with, in its base currency."""
 
+RETAINED_EARNINGS_CODE = "3900"
+"""The account of the earnings of earlier fiscal years, in each currency that has one."""
+
 
 @dataclass(frozen=True, slots=True)
 class Account:

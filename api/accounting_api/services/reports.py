@@ -10,8 +10,9 @@ import datetime
 from collections.abc import Awaitable, Callable, Mapping
 
 from accounting_api.db import reports as reports_db
+from accounting_api.db import tenants
 from accounting_api.db.connection import Database
-from accounting_api.domain import errors, reports
+from accounting_api.domain import errors, fiscal, reports
 from accounting_api.domain.roles import Principal
 from accounting_api.services import report_cache
 
@@ -46,10 +47,15 @@ async def trial_balance(
 
 async def balance_sheet(
     db: Database, principal: Principal, as_of: datetime.date
-) -> list[reports.BalanceSheet]:
+) -> tuple[fiscal.FiscalYear, list[reports.BalanceSheet]]:
+    """The balance sheet as of a date, and the fiscal year that date lies in (its earnings
+    are current; those of every earlier fiscal year are retained)."""
     async with db.transaction(principal.organization_id) as conn:
+        profile = await tenants.profile(conn)
+        year = fiscal.fiscal_year(as_of, profile.fiscal_year_end_month)
         balances = await reports_db.balances(conn, as_of)
-    return reports.balance_sheet(balances)
+        before = await reports_db.balances(conn, year.starts_on - datetime.timedelta(days=1))
+    return year, reports.balance_sheet(balances, before)
 
 
 async def income_statement(
