@@ -6,7 +6,10 @@ the organization's fiscal year (domain/fiscal.py): retained earnings are account
 3900's balance plus revenue minus expenses of every fiscal year before the as-of
 date's; current earnings are revenue minus expenses from that fiscal year's first day
 to the as-of date. Both are computed from balances, so they hold on any date, and
-assets = liabilities + equity + retained earnings + current earnings.
+assets = liabilities + equity + retained earnings + current earnings. The closing entries
+of fiscal years (which move revenue and expense into 3900) are left out of the balances
+of the as-of date's own fiscal year and of an income statement's range, so the figures
+are the same whether a year was closed or not.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from accounting_api.domain import errors, ledger
@@ -187,6 +190,12 @@ def movements(
     """What each account moved between two dates (balance after minus balance before)."""
     start = {b.account.id: b.signed for b in before}
     return [AccountBalance(b.account, b.signed - start.get(b.account.id, 0)) for b in after]
+
+
+def without(balances: Iterable[AccountBalance], moves: Mapping[str, int]) -> list[AccountBalance]:
+    """The balances less what `moves` (account id -> signed amount) moved: the books as
+    they would be without the fiscal-year closing entries those moves are."""
+    return [AccountBalance(b.account, b.signed - moves.get(b.account.id, 0)) for b in balances]
 
 
 def income_statement(moved: Iterable[AccountBalance]) -> list[IncomeStatement]:

@@ -1,7 +1,9 @@
 """Accounting periods: close a month (admin or owner), reopen the latest (owner), list.
 
 Closing month M needs every earlier month with entries closed first; the database
-checks that under a per-organization lock and stores M's closing balances.
+checks that under a per-organization lock and stores M's closing balances. Closing the
+last month of a fiscal year also posts the year's closing entry (revenue and expense
+into retained earnings, dated the year's last day); reopening that month reverses it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import datetime
 
 from accounting_api.db import periods as periods_db
 from accounting_api.db.connection import Database
-from accounting_api.domain import reports
+from accounting_api.domain import ids, reports
 from accounting_api.domain.roles import Principal, Role
 
 
@@ -26,7 +28,11 @@ async def close_period(
     reports.check_period_ended(period, today)
     async with db.transaction(principal.organization_id) as conn:
         return await periods_db.close(
-            conn, period, user_id=principal.user_id, request_id=request_id
+            conn,
+            period,
+            user_id=principal.user_id,
+            request_id=request_id,
+            closing_entry_id=ids.new_id("je"),
         )
 
 
@@ -36,7 +42,13 @@ async def reopen_period(
     """Reopen the latest closed month; recorded in accounting_period_events."""
     principal.require(Role.OWNER)
     async with db.transaction(principal.organization_id) as conn:
-        await periods_db.reopen(conn, period, user_id=principal.user_id, request_id=request_id)
+        await periods_db.reopen(
+            conn,
+            period,
+            user_id=principal.user_id,
+            request_id=request_id,
+            reversal_entry_id=ids.new_id("je"),
+        )
 
 
 async def list_periods(db: Database, principal: Principal) -> list[reports.ClosedPeriod]:
