@@ -11,12 +11,11 @@ from typing import Any
 
 import httpx
 
+from tests.integration import fiscal_books as fb
 from tests.integration.books import trial_balance
 from tests.integration.helpers import Tenant
-from tests.integration.test_fiscal_year import RETAINED, REVENUE, _book, _get, _sheet
 from tests.integration.test_hledger import hledger, hledger_balances
 
-OPEX = "6000"
 UNCLOSED_FEB_2026 = {  # test_fiscal_year's figures without any close, December year end
     "year": ("2026-01-01", "2026-12-31"),
     "assets": 13_300_000,
@@ -38,14 +37,14 @@ async def _period(client: httpx.AsyncClient, t: Tenant, *steps: str) -> None:
 
 
 async def _trial(client: httpx.AsyncClient, t: Tenant, as_of: str) -> dict[str, int]:
-    (usd,) = (await _get(client, t, "trial-balance", as_of=as_of))["currencies"]
+    (usd,) = (await fb.report(client, t, "trial-balance", as_of=as_of))["currencies"]
     return {
         a["code"]: a["debit"] - a["credit"] for a in usd["accounts"] if a["debit"] or a["credit"]
     }
 
 
 async def _net_income(client: httpx.AsyncClient, t: Tenant, start: str, end: str) -> int:
-    statement = await _get(client, t, "income-statement", **{"from": start, "to": end})
+    statement = await fb.report(client, t, "income-statement", **{"from": start, "to": end})
     return int(statement["currencies"][0]["net_income"])
 
 
@@ -63,37 +62,37 @@ def _write(path: pathlib.Path, text: str) -> pathlib.Path:
 async def test_closing_december_moves_2025_into_retained_earnings_and_reopening_undoes_it(
     client: httpx.AsyncClient,
 ) -> None:
-    t = await _book(client)
+    t = await fb.book(client)
     await _period(client, t, "2025-03 close", "2025-06 close", "2025-09 close", "2025-12 close")
     # The trial balance after the closing entry: revenue and expense at zero on 2025-12-31.
     assert await _trial(client, t, "2025-12-31") == {
-        "1000": 13_000_000, "3000": -10_000_000, RETAINED: -3_000_000,
+        "1000": 13_000_000, "3000": -10_000_000, fb.RETAINED: -3_000_000,
     }  # fmt: skip
     assert await _trial(client, t, "2026-02-28") == {
-        "1000": 13_300_000, "3000": -10_000_000, RETAINED: -2_500_000,
-        REVENUE: -1_200_000, OPEX: 400_000,
+        "1000": 13_300_000, "3000": -10_000_000, fb.RETAINED: -2_500_000,
+        fb.REVENUE: -1_200_000, fb.OPEX: 400_000,
     }  # fmt: skip
     # The balance sheet and the income statement are what they were before the close.
-    assert await _sheet(client, t, "2026-02-28") == UNCLOSED_FEB_2026
-    assert await _sheet(client, t, "2025-12-31") == UNCLOSED_DEC_2025
+    assert await fb.sheet(client, t, "2026-02-28") == UNCLOSED_FEB_2026
+    assert await fb.sheet(client, t, "2025-12-31") == UNCLOSED_DEC_2025
     assert await _net_income(client, t, "2025-01-01", "2025-12-31") == 3_000_000
     assert await _net_income(client, t, "2025-12-31", "2026-02-28") == 800_000
 
     await _period(client, t, "2025-12 reopen")
     assert await _trial(client, t, "2025-12-31") == {
-        "1000": 13_000_000, "3000": -10_000_000, REVENUE: -5_000_000, OPEX: 2_000_000,
+        "1000": 13_000_000, "3000": -10_000_000, fb.REVENUE: -5_000_000, fb.OPEX: 2_000_000,
     }  # fmt: skip
-    assert await _sheet(client, t, "2026-02-28") == UNCLOSED_FEB_2026
+    assert await fb.sheet(client, t, "2026-02-28") == UNCLOSED_FEB_2026
     assert await _net_income(client, t, "2025-01-01", "2025-12-31") == 3_000_000
     await _period(client, t, "2025-12 close")  # closed again: a new closing entry
-    assert (await _trial(client, t, "2025-12-31"))[RETAINED] == -3_000_000
-    assert await _sheet(client, t, "2025-12-31") == UNCLOSED_DEC_2025
+    assert (await _trial(client, t, "2025-12-31"))[fb.RETAINED] == -3_000_000
+    assert await fb.sheet(client, t, "2025-12-31") == UNCLOSED_DEC_2025
 
 
 async def test_a_closing_entry_is_reversed_only_by_reopening_its_month(
     client: httpx.AsyncClient,
 ) -> None:
-    t = await _book(client)
+    t = await fb.book(client)
     await _period(client, t, "2025-03 close", "2025-06 close", "2025-09 close", "2025-12 close")
     text = await _export(client, t)
     (closing,) = re.findall(r"id:(je_\w+), closes-fiscal-year:2025-12-31", text)
@@ -102,31 +101,31 @@ async def test_a_closing_entry_is_reversed_only_by_reopening_its_month(
     )
     assert reversed_.status_code == 409, reversed_.text
     assert "closed a fiscal year" in reversed_.json()["detail"], reversed_.text
-    assert (await _trial(client, t, "2026-03-01"))[RETAINED] == -2_500_000
+    assert (await _trial(client, t, "2026-03-01"))[fb.RETAINED] == -2_500_000
 
 
 async def test_a_june_year_end_is_closed_when_june_is(client: httpx.AsyncClient) -> None:
-    t = await _book(client)
+    t = await fb.book(client)
     body = {"fiscal_year_end_month": 6}
     assert (await client.patch("/v1/organization", json=body, headers=t.auth)).status_code == 200
-    before = await _sheet(client, t, "2026-02-28")
-    at_year_end = await _sheet(client, t, "2025-06-30")
+    before = await fb.sheet(client, t, "2026-02-28")
+    at_year_end = await fb.sheet(client, t, "2025-06-30")
     await _period(client, t, "2025-03 close", "2025-06 close")
     # Fiscal year 2025 (2024-07-01 to 2025-06-30) earned the 50,000.00 of revenue.
-    assert (await _trial(client, t, "2025-06-30"))[RETAINED] == -5_000_000
-    assert REVENUE not in await _trial(client, t, "2025-06-30")
-    assert await _sheet(client, t, "2026-02-28") == before
+    assert (await _trial(client, t, "2025-06-30"))[fb.RETAINED] == -5_000_000
+    assert fb.REVENUE not in await _trial(client, t, "2025-06-30")
+    assert await fb.sheet(client, t, "2026-02-28") == before
     assert (before["retained"], before["current"]) == (4_500_000, -1_200_000)
-    assert await _sheet(client, t, "2025-06-30") == at_year_end
+    assert await fb.sheet(client, t, "2025-06-30") == at_year_end
     assert (at_year_end["retained"], at_year_end["current"]) == (0, 5_000_000)
     await _period(client, t, "2025-09 close", "2025-12 close")  # not a year end: no entry
-    assert (await _trial(client, t, "2025-12-31"))[RETAINED] == -5_000_000
+    assert (await _trial(client, t, "2025-12-31"))[fb.RETAINED] == -5_000_000
 
 
 async def test_hledger_agrees_across_the_closed_year_end(
     client: httpx.AsyncClient, tmp_path: pathlib.Path
 ) -> None:
-    t = await _book(client)
+    t = await fb.book(client)
     await _period(client, t, "2025-03 close", "2025-06 close", "2025-09 close", "2025-12 close")
     journal = _write(tmp_path / "books.journal", await _export(client, t))
     hledger(journal, "check", "--strict", "ordereddates", "uniqueleafnames")
@@ -140,3 +139,19 @@ async def test_hledger_agrees_across_the_closed_year_end(
     )  # fmt: skip
     assert -sum(c["USD"] for c in earned.values()) == 3_000_000
     assert await _net_income(client, t, "2025-01-01", "2025-12-31") == 3_000_000
+
+
+async def test_a_new_fiscal_year_end_after_a_close_reads_the_same_books(
+    client: httpx.AsyncClient,
+) -> None:
+    closed, never_closed = await fb.book(client), await fb.book(client)
+    await _period(
+        client, closed, "2025-03 close", "2025-06 close", "2025-09 close", "2025-12 close"
+    )
+    for t in (closed, never_closed):
+        done = await fb.set_year_end(client, t, 6)
+        assert done.status_code == 200, done.text
+    for as_of in ("2025-06-30", "2025-12-31", "2026-02-28", "2026-07-01"):
+        assert await fb.sheet(client, closed, as_of) == await fb.sheet(client, never_closed, as_of)
+    assert await _net_income(client, closed, "2025-07-01", "2026-06-30") == -1_200_000
+    assert await _net_income(client, never_closed, "2025-07-01", "2026-06-30") == -1_200_000
