@@ -96,6 +96,14 @@ async def test_a_closing_entry_is_reversed_only_by_reopening_its_month(
     await _period(client, t, "2025-03 close", "2025-06 close", "2025-09 close", "2025-12 close")
     text = await _export(client, t)
     (closing,) = re.findall(r"id:(je_\w+), closes-fiscal-year:2025-12-31", text)
+    shown = (await client.get(f"/v1/journal-entries/{closing}", headers=t.auth)).json()
+    assert (shown["date"], shown["closes_fiscal_year"]) == ("2025-12-31", "2025-12-31")
+    lines = {(p["account_id"], p["side"], p["amount"]) for p in shown["postings"]}
+    assert lines == {
+        (t.accounts[fb.REVENUE], "debit", 5_000_000),
+        (t.accounts[fb.OPEX], "credit", 2_000_000),
+        (t.accounts[fb.RETAINED], "credit", 3_000_000),
+    }
     reversed_ = await client.post(
         f"/v1/journal-entries/{closing}/reverse", json={"date": "2026-03-01"}, headers=t.auth
     )

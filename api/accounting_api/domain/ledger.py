@@ -147,3 +147,5 @@ class JournalEntry:
     reverses_entry_id: str | None
     reversed_by_entry_id: str | None
     created_at: datetime.datetime
+    closes_fiscal_year: datetime.date | None = None
+    """The last day of the fiscal year a closing entry (or its reversal at a reopen) closes."""

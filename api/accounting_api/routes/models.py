@@ -179,6 +179,11 @@ class EntryOut(Out):
     reverses: str | None
     reversed_by: str | None
     created_at: datetime.datetime
+    closes_fiscal_year: datetime.date | None = Field(
+        default=None,
+        description="Set on the closing entry of a fiscal year (posted when its last month is"
+        " closed) and on its reversal (when that month is reopened): the year's last day.",
+    )
 
 
 class BatchIn(Body):
