@@ -68,13 +68,44 @@ def test_trial_balance_totals_each_currency_apart() -> None:
 
 
 def test_balance_sheet_includes_current_earnings() -> None:
-    eur, usd = reports.balance_sheet(BOOK)
+    eur, usd = reports.balance_sheet(BOOK, [])
     assert (usd.assets.total, usd.current_earnings, usd.total_liabilities_and_equity) == (
         900,
         200,
         900,
     )
     assert eur.assets.total == eur.total_liabilities_and_equity == 40
+
+
+def _retained(currency: str, signed: int) -> reports.AccountBalance:
+    account = ledger.Account(
+        f"acct_re_{currency}", ledger.RETAINED_EARNINGS_CODE, "Retained Earnings",
+        ledger.AccountType.EQUITY, currency, ledger.Side.CREDIT,
+        datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+    )  # fmt: skip
+    return reports.AccountBalance(account, signed)
+
+
+def test_balance_sheet_splits_earnings_at_the_fiscal_year_start() -> None:
+    # As of the date: revenue 300, expenses 100, 3900 booked 50 (credit). The day before
+    # the fiscal year started: revenue 120, expenses 20, so earlier years earned 100.
+    before = [
+        _balance(ledger.AccountType.REVENUE, "USD", -120),
+        _balance(ledger.AccountType.EXPENSE, "USD", 20),
+    ]
+    book = [
+        _balance(ledger.AccountType.ASSET, "USD", 950),
+        _balance(ledger.AccountType.LIABILITY, "USD", -200),
+        _balance(ledger.AccountType.EQUITY, "USD", -500),
+        _retained("USD", -50),
+        _balance(ledger.AccountType.REVENUE, "USD", -300),
+        _balance(ledger.AccountType.EXPENSE, "USD", 100),
+    ]
+    (usd,) = reports.balance_sheet(book, before)
+    assert (usd.retained_earnings, usd.current_earnings) == (150, 100)
+    assert [b.account.code for b in usd.equity.lines] == ["equi"]  # 3900 shown apart
+    assert usd.equity.total == 500
+    assert usd.total_liabilities_and_equity == usd.assets.total == 950
 
 
 def test_aging_sums_per_customer_and_skips_settled_invoices() -> None:

@@ -11,14 +11,14 @@ from accounting_api.domain import journal_export
 # cost is the page's, not the book's.
 _PAGE = """
 WITH page AS (
-  SELECT id, entry_date, description, reverses_entry_id
+  SELECT id, entry_date, description, reverses_entry_id, closes_fiscal_year
     FROM journal_entries
    WHERE organization_id = app_current_org()
      AND ($1::date IS NULL OR (entry_date, id) > ($1::date, $2::text))
    ORDER BY entry_date, id
    LIMIT $3
 )
-SELECT e.id, e.entry_date, e.description, e.reverses_entry_id,
+SELECT e.id, e.entry_date, e.description, e.reverses_entry_id, e.closes_fiscal_year,
        array_agg(a.type ORDER BY p.line) AS types,
        array_agg(a.code ORDER BY p.line) AS codes,
        array_agg(a.name ORDER BY p.line) AS names,
@@ -27,7 +27,7 @@ SELECT e.id, e.entry_date, e.description, e.reverses_entry_id,
   FROM page e
   JOIN postings p ON p.journal_entry_id = e.id AND p.organization_id = app_current_org()
   JOIN accounts a ON a.id = p.account_id AND a.organization_id = app_current_org()
- GROUP BY e.id, e.entry_date, e.description, e.reverses_entry_id
+ GROUP BY e.id, e.entry_date, e.description, e.reverses_entry_id, e.closes_fiscal_year
  ORDER BY e.entry_date, e.id
 """
 
@@ -64,6 +64,7 @@ async def journal_page(
                     strict=True,
                 )
             ),
+            row["closes_fiscal_year"],
         )
         for row in rows
     ]

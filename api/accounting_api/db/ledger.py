@@ -149,13 +149,14 @@ async def insert_entries(
 # cost is the page's, not the book's.
 _ENTRY_QUERY = """
 WITH page AS (
-  SELECT id, entry_date, description, reverses_entry_id, created_at
+  SELECT id, entry_date, description, reverses_entry_id, created_at, closes_fiscal_year
     FROM journal_entries e
    WHERE organization_id = app_current_org() AND {where}
    ORDER BY id DESC
    LIMIT $2
 )
 SELECT e.id, e.entry_date, e.description, e.reverses_entry_id, e.created_at,
+       e.closes_fiscal_year,
        (SELECT r.id FROM journal_entries r WHERE r.reverses_entry_id = e.id)
          AS reversed_by_entry_id,
        array_agg(p.account_id ORDER BY p.line) AS account_ids,
@@ -163,7 +164,8 @@ SELECT e.id, e.entry_date, e.description, e.reverses_entry_id, e.created_at,
        array_agg(p.currency ORDER BY p.line) AS currencies
   FROM page e
   JOIN postings p ON p.journal_entry_id = e.id
- GROUP BY e.id, e.entry_date, e.description, e.reverses_entry_id, e.created_at
+ GROUP BY e.id, e.entry_date, e.description, e.reverses_entry_id, e.created_at,
+          e.closes_fiscal_year
  ORDER BY e.id DESC
 """
 
@@ -188,6 +190,7 @@ def _entry(row: asyncpg.Record) -> ledger.JournalEntry:
         reverses_entry_id=row["reverses_entry_id"],
         reversed_by_entry_id=row["reversed_by_entry_id"],
         created_at=row["created_at"],
+        closes_fiscal_year=row["closes_fiscal_year"],
     )
 
 

@@ -31,11 +31,22 @@ def _refusal(exc: asyncpg.ObjectNotInPrerequisiteStateError) -> errors.Accountin
 
 
 async def close(
-    conn: Connection, period: datetime.date, *, user_id: str, request_id: str | None
+    conn: Connection,
+    period: datetime.date,
+    *,
+    user_id: str,
+    request_id: str | None,
+    closing_entry_id: str,
 ) -> ClosedPeriod:
+    """Close the month; closing the last month of a fiscal year first posts that year's
+    closing entry with id closing_entry_id (0019_fiscal_year_end.sql)."""
     try:
         row = await conn.fetchrow(
-            "SELECT * FROM close_accounting_period($1, $2, $3)", period, user_id, request_id
+            "SELECT * FROM close_accounting_period($1, $2, $3, $4)",
+            period,
+            user_id,
+            request_id,
+            closing_entry_id,
         )
     except asyncpg.ObjectNotInPrerequisiteStateError as exc:
         raise _refusal(exc) from None
@@ -44,11 +55,21 @@ async def close(
 
 
 async def reopen(
-    conn: Connection, period: datetime.date, *, user_id: str, request_id: str | None
+    conn: Connection,
+    period: datetime.date,
+    *,
+    user_id: str,
+    request_id: str | None,
+    reversal_entry_id: str,
 ) -> None:
+    """Reopen the month; a closing entry dated in it is reversed by reversal_entry_id."""
     try:
         await conn.execute(
-            "SELECT reopen_accounting_period($1, $2, $3)", period, user_id, request_id
+            "SELECT reopen_accounting_period($1, $2, $3, $4)",
+            period,
+            user_id,
+            request_id,
+            reversal_entry_id,
         )
     except asyncpg.ObjectNotInPrerequisiteStateError as exc:
         raise _refusal(exc) from None

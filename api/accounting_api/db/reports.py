@@ -102,6 +102,24 @@ async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.
     ]
 
 
+_CLOSING_MOVES = """
+SELECT p.account_id, sum(p.amount)::bigint AS total
+  FROM journal_entries e
+  JOIN postings p ON p.journal_entry_id = e.id AND p.organization_id = app_current_org()
+ WHERE e.organization_id = app_current_org() AND e.closes_fiscal_year IS NOT NULL
+   AND e.entry_date BETWEEN $1 AND $2
+ GROUP BY p.account_id
+"""
+
+
+async def closing_moves(
+    conn: Connection, start: datetime.date, end: datetime.date
+) -> dict[str, int]:
+    """Per account, what the fiscal-year closing entries (and their reversals at a reopen)
+    dated from start to end moved, signed."""
+    return {r["account_id"]: int(r["total"]) for r in await conn.fetch(_CLOSING_MOVES, start, end)}
+
+
 async def ledger_version(conn: Connection) -> int:
     """The organization's ledger version: it changes with every committed posting,
     account, issued-invoice change and period close or reopen (0009_report_cache.sql)."""

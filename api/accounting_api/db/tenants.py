@@ -6,6 +6,7 @@ import asyncpg
 
 from accounting_api.db.connection import Connection
 from accounting_api.domain import errors
+from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Role, User
 
 _USER_COLUMNS = "id, organization_id, email, name, role, created_at"
@@ -22,13 +23,41 @@ def _user(row: asyncpg.Record) -> User:
     )
 
 
-async def insert_organization(conn: Connection, org_id: str, name: str, currency: str) -> None:
+async def insert_organization(
+    conn: Connection, org_id: str, name: str, currency: str, fiscal_year_end_month: int
+) -> None:
     await conn.execute(
-        "INSERT INTO organizations (id, name, base_currency) VALUES ($1, $2, $3)",
+        "INSERT INTO organizations (id, name, base_currency, fiscal_year_end_month)"
+        " VALUES ($1, $2, $3, $4)",
         org_id,
         name,
         currency,
+        fiscal_year_end_month,
     )
+
+
+_PROFILE = "id, name, base_currency, fiscal_year_end_month"
+
+
+def _profile(row: asyncpg.Record | None) -> Profile:
+    assert row is not None  # the tenant's own row: row-level security shows exactly it
+    return Profile(row["id"], row["name"], row["base_currency"], row["fiscal_year_end_month"])
+
+
+async def profile(conn: Connection) -> Profile:
+    """The current tenant's organization."""
+    return _profile(
+        await conn.fetchrow(f"SELECT {_PROFILE} FROM organizations WHERE id = app_current_org()")
+    )
+
+
+async def set_fiscal_year_end_month(conn: Connection, month: int) -> Profile:
+    row = await conn.fetchrow(
+        "UPDATE organizations SET fiscal_year_end_month = $1 WHERE id = app_current_org()"
+        f" RETURNING {_PROFILE}",
+        month,
+    )
+    return _profile(row)
 
 
 async def insert_user(

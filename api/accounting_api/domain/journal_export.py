@@ -4,9 +4,11 @@ It opens with `commodity` and `account` directives for every currency and accoun
 the book, so `hledger check --strict` (accounts and commodities declared) passes; an
 account first seen later (created during the export) is declared before its first
 entry. Each entry is a header `YYYY-MM-DD description`, a comment line with its id
-tags, and one line per posting: four spaces, the account, two spaces, the amount in
-major units with the currency's number of decimals, then the currency code. Debits
-are positive and credits negative, as in hledger. Accounts are
+tags (`closes-fiscal-year:` on the closing entries of fiscal years and their reversals,
+as hledger's `close --retain` would post them; `not:tag:closes-fiscal-year` leaves them
+out of an income statement), and one line per posting: four spaces, the account, two
+spaces, the amount in major units with the currency's number of decimals, then the
+currency code. Debits are positive and credits negative, as in hledger. Accounts are
 `<type root>:<code> <name>` (e.g. `assets:1000 Cash`).
 
 Free text is cleaned of what the format gives a meaning to: line breaks, runs of
@@ -62,6 +64,8 @@ class Transaction:
     description: str
     reverses: str | None
     lines: tuple[Line, ...]
+    closes_fiscal_year: datetime.date | None = None
+    """Set on a fiscal year's closing entry and on its reversal: the year's last day."""
 
 
 def _clean(text: str) -> str:
@@ -116,6 +120,8 @@ def description(text: str) -> str:
 
 def transaction(entry: Transaction) -> str:
     tags = f"id:{entry.id}" + (f", reverses:{entry.reverses}" if entry.reverses else "")
+    if entry.closes_fiscal_year:
+        tags += f", closes-fiscal-year:{entry.closes_fiscal_year.isoformat()}"
     header = f"{entry.date.isoformat()} {description(entry.description)}".rstrip()
     lines = [header, f"    ; {tags}"]
     lines += [

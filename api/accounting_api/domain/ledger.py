@@ -112,6 +112,9 @@ DEFAULT_CHART: tuple[ChartLine, ...] = (
 )
 """The chart every new organization starts with, in its base currency."""
 
+RETAINED_EARNINGS_CODE = "3900"
+"""The account of the earnings of earlier fiscal years, in each currency that has one."""
+
 
 @dataclass(frozen=True, slots=True)
 class Account:
@@ -144,3 +147,5 @@ class JournalEntry:
     reverses_entry_id: str | None
     reversed_by_entry_id: str | None
     created_at: datetime.datetime
+    closes_fiscal_year: datetime.date | None = None
+    """The last day of the fiscal year a closing entry (or its reversal at a reopen) closes."""

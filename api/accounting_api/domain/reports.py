@@ -1,10 +1,15 @@
 """Financial reports from account balances: pure, per currency, never mixing currencies.
 
 Balances come in signed (debit-positive, as the ledger stores them); each report
-shows them on the side an accountant expects. The balance sheet's current earnings
-are revenue minus expenses since inception: no year-end entry moves them into
-retained earnings yet, so assets = liabilities + equity + current earnings holds on
-any date.
+shows them on the side an accountant expects. The balance sheet splits earnings by
+the organization's fiscal year (domain/fiscal.py): retained earnings are account
+3900's balance plus revenue minus expenses of every fiscal year before the as-of
+date's; current earnings are revenue minus expenses from that fiscal year's first day
+to the as-of date. Both are computed from balances, so they hold on any date, and
+assets = liabilities + equity + retained earnings + current earnings. The closing entries
+of fiscal years (which move revenue and expense into 3900) are left out of the balances
+of the as-of date's own fiscal year and of an income statement's range, so the figures
+are the same whether a year was closed or not.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from accounting_api.domain import errors, ledger
@@ -117,26 +122,52 @@ class BalanceSheet:
     assets: Section
     liabilities: Section
     equity: Section
+    """The equity accounts but retained earnings (3900), which `retained_earnings` shows."""
+    retained_earnings: int
+    """Account 3900's balance plus revenue minus expenses of every earlier fiscal year."""
     current_earnings: int
-    """Revenue minus expenses since inception, not yet moved into retained earnings."""
+    """Revenue minus expenses from the fiscal year's first day to the as-of date."""
 
     @property
     def total_liabilities_and_equity(self) -> int:
-        return self.liabilities.total + self.equity.total + self.current_earnings
+        return (
+            self.liabilities.total
+            + self.equity.total
+            + self.retained_earnings
+            + self.current_earnings
+        )
 
 
-def balance_sheet(balances: Iterable[AccountBalance]) -> list[BalanceSheet]:
+def net_income(balances: Sequence[AccountBalance]) -> int:
+    """Revenue minus expenses on the normal side: what the balances earned."""
+    revenue = section(balances, ledger.AccountType.REVENUE).total
+    return revenue - section(balances, ledger.AccountType.EXPENSE).total
+
+
+def _is_retained(balance: AccountBalance) -> bool:
+    return balance.account.code == ledger.RETAINED_EARNINGS_CODE
+
+
+def balance_sheet(
+    balances: Iterable[AccountBalance], before_year: Iterable[AccountBalance]
+) -> list[BalanceSheet]:
+    """The balance sheet from every account's balance as of a date (`balances`) and as of
+    the day before its fiscal year's first day (`before_year`, to tell the years apart)."""
+    earlier = {c: net_income(lines) for c, lines in by_currency(before_year).items()}
     sheets = []
     for currency, lines in by_currency(balances).items():
-        revenue = section(lines, ledger.AccountType.REVENUE).total
-        expenses = section(lines, ledger.AccountType.EXPENSE).total
+        equity = section(lines, ledger.AccountType.EQUITY)
+        others = [b for b in equity.lines if not _is_retained(b)]
+        retained = sum(b.normal for b in equity.lines if _is_retained(b))
+        prior = earlier.get(currency, 0)
         sheets.append(
             BalanceSheet(
                 currency,
                 section(lines, ledger.AccountType.ASSET),
                 section(lines, ledger.AccountType.LIABILITY),
-                section(lines, ledger.AccountType.EQUITY),
-                revenue - expenses,
+                Section(others, sum(b.normal for b in others)),
+                retained + prior,
+                net_income(lines) - prior,
             )
         )
     return sheets
@@ -159,6 +190,12 @@ def movements(
     """What each account moved between two dates (balance after minus balance before)."""
     start = {b.account.id: b.signed for b in before}
     return [AccountBalance(b.account, b.signed - start.get(b.account.id, 0)) for b in after]
+
+
+def without(balances: Iterable[AccountBalance], moves: Mapping[str, int]) -> list[AccountBalance]:
+    """The balances less what `moves` (account id -> signed amount) moved: the books as
+    they would be without the fiscal-year closing entries those moves are."""
+    return [AccountBalance(b.account, b.signed - moves.get(b.account.id, 0)) for b in balances]
 
 
 def income_statement(moved: Iterable[AccountBalance]) -> list[IncomeStatement]:

@@ -1,6 +1,6 @@
 """The audit hook every mutating endpoint runs through, and the audit-event endpoints.
 
-`recorded` wraps a POST/DELETE handler: the request runs in one unit of work, and
+`recorded` wraps a POST/PATCH/DELETE handler: the request runs in one unit of work, and
 after a 2xx response the objects it returned are recorded as audit events in that
 same transaction (one statement, unlinked: the chain links it later), so an event
 exists exactly when its change committed. The object's
@@ -25,6 +25,7 @@ NOT_AUDITED = frozenset({("POST", "/v1/auth/token")})
 """Mutating methods that change nothing (issuing a token)."""
 
 ACTIONS: dict[tuple[str, str], str] = {
+    ("PATCH", "/v1/organization"): "updated",
     ("POST", "/v1/journal-entries/batch"): "created",
     ("POST", "/v1/journal-entries/{id}/reverse"): "reversal_posted",
     ("POST", "/v1/invoices/{id}/lines"): "line_added",
@@ -57,7 +58,7 @@ def verb(method: str, path: str) -> str:
 
 
 def audited(method: str, path: str) -> bool:
-    return method in {"POST", "DELETE"} and (method, path) not in NOT_AUDITED
+    return method in {"POST", "PATCH", "DELETE"} and (method, path) not in NOT_AUDITED
 
 
 def changes(

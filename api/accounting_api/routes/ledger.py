@@ -36,6 +36,7 @@ def entry_out(entry: ledger.JournalEntry) -> models.EntryOut:
         reverses=entry.reverses_entry_id,
         reversed_by=entry.reversed_by_entry_id,
         created_at=entry.created_at,
+        closes_fiscal_year=entry.closes_fiscal_year,
     )
 
 

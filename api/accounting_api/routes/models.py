@@ -34,6 +34,14 @@ Ref = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
 AccountCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")]
 Description = Annotated[Text, StringConstraints(max_length=1000)]
+FiscalYearEndMonth = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=12,
+        description="The last month of the fiscal year, 1 (January) to 12 (December).",
+    ),
+]
 
 
 class Body(BaseModel):
@@ -56,6 +64,7 @@ class OwnerIn(Body):
 class SignUpIn(Body):
     name: Name
     base_currency: Currency = "USD"
+    fiscal_year_end_month: FiscalYearEndMonth = 12
     owner: OwnerIn
 
 
@@ -73,8 +82,23 @@ class OrganizationOut(Out):
     id: str
     name: str
     base_currency: str
+    fiscal_year_end_month: int
     owner: UserOut
     accounts_created: int
+
+
+class OrganizationSettingsIn(Body):
+    fiscal_year_end_month: FiscalYearEndMonth
+
+
+class ProfileOut(Out):
+    object: Literal["organization"] = "organization"
+    id: str
+    name: str
+    base_currency: str
+    fiscal_year_end_month: int = Field(
+        description="The last month of the fiscal year, 1 (January) to 12 (December)."
+    )
 
 
 class TokenIn(Body):
@@ -155,6 +179,11 @@ class EntryOut(Out):
     reverses: str | None
     reversed_by: str | None
     created_at: datetime.datetime
+    closes_fiscal_year: datetime.date | None = Field(
+        default=None,
+        description="Set on the closing entry of a fiscal year (posted when its last month is"
+        " closed) and on its reversal (when that month is reopened): the year's last day.",
+    )
 
 
 class BatchIn(Body):

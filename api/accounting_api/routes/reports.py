@@ -10,7 +10,7 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 
-from accounting_api.domain import reports
+from accounting_api.domain import fiscal, reports
 from accounting_api.domain.roles import Principal
 from accounting_api.routes import reports_models as rm
 from accounting_api.routes import support
@@ -129,21 +129,28 @@ def _trial_balance_out(
 
 
 def _balance_sheet_out(
-    as_of: datetime.date, result: list[reports.BalanceSheet]
+    as_of: datetime.date, result: tuple[fiscal.FiscalYear, list[reports.BalanceSheet]]
 ) -> rm.BalanceSheetOut:
+    year, sheets = result
     currencies = [
         rm.BalanceSheetCurrency(
             currency=s.currency,
             assets=_section(s.assets),
             liabilities=_section(s.liabilities),
             equity=_section(s.equity),
+            retained_earnings=s.retained_earnings,
             current_earnings=s.current_earnings,
             total_assets=s.assets.total,
             total_liabilities_and_equity=s.total_liabilities_and_equity,
         )
-        for s in result
+        for s in sheets
     ]
-    return rm.BalanceSheetOut(as_of=as_of, currencies=currencies)
+    return rm.BalanceSheetOut(
+        as_of=as_of,
+        fiscal_year_starts_on=year.starts_on,
+        fiscal_year_ends_on=year.ends_on,
+        currencies=currencies,
+    )
 
 
 def _aging_row(row: reports.AgingRow) -> rm.AgingRowOut:

@@ -80,9 +80,16 @@ class BalanceSheetCurrency(Out):
     currency: str
     assets: SectionOut
     liabilities: SectionOut
-    equity: SectionOut
+    equity: SectionOut = Field(
+        description="The equity accounts but retained earnings (3900): see retained_earnings."
+    )
+    retained_earnings: int = Field(
+        description="Earnings of every fiscal year before the as-of date's: account 3900's"
+        " balance plus revenue minus expenses of those years."
+    )
     current_earnings: int = Field(
-        description="Revenue minus expenses since inception (not yet in retained earnings)."
+        description="Revenue minus expenses from the first day of the as-of date's fiscal"
+        " year to the as-of date."
     )
     total_assets: int
     total_liabilities_and_equity: int
@@ -91,6 +98,10 @@ class BalanceSheetCurrency(Out):
 class BalanceSheetOut(Out):
     object: Literal["balance_sheet"] = "balance_sheet"
     as_of: datetime.date
+    fiscal_year_starts_on: datetime.date = Field(
+        description="The first day of the fiscal year the as-of date lies in."
+    )
+    fiscal_year_ends_on: datetime.date
     currencies: list[BalanceSheetCurrency]
 
 

@@ -1,10 +1,11 @@
-"""Sign-up, access tokens and users."""
+"""Sign-up, the organization's settings, access tokens and users."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import User
 from accounting_api.routes import models, support
 from accounting_api.services import auth, organizations
@@ -25,15 +26,39 @@ async def sign_up(request: Request) -> Response:
         email=str(data.owner.email),
         password=data.owner.password,
         owner_name=data.owner.name,
+        fiscal_year_end_month=data.fiscal_year_end_month,
     )
     out = models.OrganizationOut(
         id=org.id,
         name=org.name,
         base_currency=org.base_currency,
+        fiscal_year_end_month=org.fiscal_year_end_month,
         owner=user_out(org.owner),
         accounts_created=org.accounts,
     )
     return support.json(out, 201)
+
+
+def profile_out(profile: Profile) -> models.ProfileOut:
+    return models.ProfileOut(
+        id=profile.id,
+        name=profile.name,
+        base_currency=profile.base_currency,
+        fiscal_year_end_month=profile.fiscal_year_end_month,
+    )
+
+
+async def get_organization(request: Request) -> Response:
+    profile = await organizations.get_profile(support.deps(request).db, support.principal(request))
+    return support.json(profile_out(profile))
+
+
+async def update_organization(request: Request) -> Response:
+    data = await support.body(request, models.OrganizationSettingsIn)
+    profile = await organizations.set_fiscal_year_end(
+        support.deps(request).db, support.principal(request), data.fiscal_year_end_month
+    )
+    return support.json(profile_out(profile))
 
 
 async def issue_token(request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""Sign-up (an organization, its owner and its default chart) and user management."""
+"""Sign-up (an organization, its owner and its default chart), the organization's
+settings (its fiscal year end) and user management."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from dataclasses import dataclass
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import tenants
 from accounting_api.db.connection import Database
-from accounting_api.domain import errors, ids, ledger, money
+from accounting_api.domain import errors, fiscal, ids, ledger, money
+from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Principal, Role, User
 from accounting_api.services import auth
 
@@ -18,6 +20,7 @@ class Organization:
     id: str
     name: str
     base_currency: str
+    fiscal_year_end_month: int
     owner: User
     accounts: int
 
@@ -39,13 +42,21 @@ def default_chart(currency: str) -> list[ledger.Account]:
 
 
 async def sign_up(
-    db: Database, *, name: str, base_currency: str, email: str, password: str, owner_name: str
+    db: Database,
+    *,
+    name: str,
+    base_currency: str,
+    email: str,
+    password: str,
+    owner_name: str,
+    fiscal_year_end_month: int = fiscal.DEFAULT_END_MONTH,
 ) -> Organization:
     money.exponent(base_currency, param="base_currency")
+    fiscal.check_end_month(fiscal_year_end_month)
     org_id = ids.new_id("org")
     password_hash = await auth.hash_password(password)
     async with db.transaction(org_id) as conn:
-        await tenants.insert_organization(conn, org_id, name, base_currency)
+        await tenants.insert_organization(conn, org_id, name, base_currency, fiscal_year_end_month)
         owner = await tenants.insert_user(
             conn,
             user_id=ids.new_id("user"),
@@ -56,7 +67,21 @@ async def sign_up(
             password_hash=password_hash,
         )
         accounts = await ledger_db.insert_accounts(conn, org_id, default_chart(base_currency))
-    return Organization(org_id, name, base_currency, owner, len(accounts))
+    return Organization(org_id, name, base_currency, fiscal_year_end_month, owner, len(accounts))
+
+
+async def get_profile(db: Database, principal: Principal) -> Profile:
+    async with db.transaction(principal.organization_id) as conn:
+        return await tenants.profile(conn)
+
+
+async def set_fiscal_year_end(db: Database, principal: Principal, month: int) -> Profile:
+    """Set the last month of the fiscal year (admin or owner). Reports of every date
+    follow the new setting: the fiscal year is how they are read, not what they hold."""
+    principal.require(Role.ADMIN)
+    fiscal.check_end_month(month)
+    async with db.transaction(principal.organization_id) as conn:
+        return await tenants.set_fiscal_year_end_month(conn, month)
 
 
 async def create_user(

@@ -3,7 +3,9 @@
 Closing month M needs every earlier month with entries closed first; the database
 checks that under a per-organization lock and stores M's closing balances. It first
 recognizes the revenue still pending that is due in M (or earlier), in the same
-transaction, so M's books hold what M earned.
+transaction, so M's books hold what M earned. Closing the last month of a fiscal year
+also posts the year's closing entry (revenue and expense into retained earnings, dated
+the year's last day), after that recognition; reopening that month reverses it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import datetime
 
 from accounting_api.db import periods as periods_db
 from accounting_api.db.connection import Database
-from accounting_api.domain import reports
+from accounting_api.domain import ids, reports
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import recognition
 
@@ -32,7 +34,11 @@ async def close_period(
             conn, principal.organization_id, reports.period_end(period), today
         )
         return await periods_db.close(
-            conn, period, user_id=principal.user_id, request_id=request_id
+            conn,
+            period,
+            user_id=principal.user_id,
+            request_id=request_id,
+            closing_entry_id=ids.new_id("je"),
         )
 
 
@@ -42,7 +48,13 @@ async def reopen_period(
     """Reopen the latest closed month; recorded in accounting_period_events."""
     principal.require(Role.OWNER)
     async with db.transaction(principal.organization_id) as conn:
-        await periods_db.reopen(conn, period, user_id=principal.user_id, request_id=request_id)
+        await periods_db.reopen(
+            conn,
+            period,
+            user_id=principal.user_id,
+            request_id=request_id,
+            reversal_entry_id=ids.new_id("je"),
+        )
 
 
 async def list_periods(db: Database, principal: Principal) -> list[reports.ClosedPeriod]:

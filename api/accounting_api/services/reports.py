@@ -10,8 +10,9 @@ import datetime
 from collections.abc import Awaitable, Callable, Mapping
 
 from accounting_api.db import reports as reports_db
+from accounting_api.db import tenants
 from accounting_api.db.connection import Database
-from accounting_api.domain import errors, reports
+from accounting_api.domain import errors, fiscal, reports
 from accounting_api.domain.roles import Principal
 from accounting_api.services import report_cache
 
@@ -46,22 +47,32 @@ async def trial_balance(
 
 async def balance_sheet(
     db: Database, principal: Principal, as_of: datetime.date
-) -> list[reports.BalanceSheet]:
+) -> tuple[fiscal.FiscalYear, list[reports.BalanceSheet]]:
+    """The balance sheet as of a date, and the fiscal year that date lies in (its earnings
+    are current; those of every earlier fiscal year are retained)."""
     async with db.transaction(principal.organization_id) as conn:
+        profile = await tenants.profile(conn)
+        year = fiscal.fiscal_year(as_of, profile.fiscal_year_end_month)
         balances = await reports_db.balances(conn, as_of)
-    return reports.balance_sheet(balances)
+        before = await reports_db.balances(conn, year.starts_on - datetime.timedelta(days=1))
+        # A closing entry of this fiscal year (on its last day) moved this year's earnings
+        # into 3900: left out, they stay current earnings up to the year's last day.
+        closing = await reports_db.closing_moves(conn, year.starts_on, as_of)
+    return year, reports.balance_sheet(reports.without(balances, closing), before)
 
 
 async def income_statement(
     db: Database, principal: Principal, start: datetime.date, end: datetime.date
 ) -> list[reports.IncomeStatement]:
-    """Revenue and expenses dated from start to end, both included."""
+    """Revenue and expenses dated from start to end, both included, without the closing
+    entries of fiscal years (which move them into retained earnings, earning nothing)."""
     if end < start:
         raise errors.ValidationFailed("'to' must not be before 'from'", param="to")
     async with db.transaction(principal.organization_id) as conn:
         before = await reports_db.balances(conn, start - datetime.timedelta(days=1))
         after = await reports_db.balances(conn, end)
-    return reports.income_statement(reports.movements(before, after))
+        closing = await reports_db.closing_moves(conn, start, end)
+    return reports.income_statement(reports.without(reports.movements(before, after), closing))
 
 
 async def ar_aging(db: Database, principal: Principal, as_of: datetime.date) -> list[reports.Aging]:
