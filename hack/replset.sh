@@ -11,7 +11,9 @@
 # data directories; a reset (tests promote and kill servers) copies it back.
 # shellcheck shell=bash
 
-REPLSET_PORT=${UA_PG_REPLSET_PORT:-55440}
+# Below Linux's ephemeral ports (32768 and up): the replica set is created and reset while
+# the tests' control plane holds many outgoing connections, any of which may take a port there.
+REPLSET_PORT=${UA_PG_REPLSET_PORT:-15440}
 REPL_USER=ua_replicator
 REPL_PASS=ua_replicator_local_only
 # The operator's role for failover: least privilege, never superuser (docs/database-servers.md).
@@ -61,7 +63,9 @@ replset_start_server() {
   local data=$1 n=$2
   mkdir -p "$(replset_dir)/sockets"; chown postgres:postgres "$(replset_dir)/sockets"
   replset_running "$data" && return 0
-  replset_pg pg_ctl -D "$data" -l "$(replset_dir)/pg$n.log" -w -t 60 start >/dev/null
+  replset_pg pg_ctl -D "$data" -l "$(replset_dir)/pg$n.log" -w -t 60 start >/dev/null && return 0
+  tail -n 5 "$(replset_dir)/pg$n.log" >&2
+  return 1
 }
 
 replset_roles_sql() {

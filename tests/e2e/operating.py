@@ -278,3 +278,65 @@ def await_events(cluster: Cluster, namespace: str, *reasons: str) -> list[str]:
         return found if set(reasons) <= set(found) else None
 
     return helpers.wait_for(f"Events {', '.join(reasons)}", posted, timeout=30)
+
+
+# --- admission policies that make simulated pods misbehave -------------------------------
+
+_POLICY = """
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicy
+metadata: {name: NAME}
+spec:
+  matchConstraints:
+    resourceRules:
+RULES
+  matchConditions:
+    - name: chosen
+      expression: >-
+        CONDITION
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+MUTATION
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: NAME}
+spec:
+  policyName: NAME
+  matchResources:
+    namespaceSelector:
+      matchLabels: {kubernetes.io/metadata.name: NAMESPACE}
+"""
+_PODS = '      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}'
+_JOBS = "      - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE], resources: [jobs]}"
+
+FAIL_AT_ONCE = """    - patchType: JSONPatch
+      jsonPatch:
+        expression: >-
+          object.kind == 'Pod'
+          ? [JSONPatch{op: "add", path: "/metadata/annotations",
+                       value: {"kwok.universal-accounting.local/outcome": "fail",
+                               "kwok.universal-accounting.local/exit-code": "3"}}]
+          : [JSONPatch{op: "replace", path: "/spec/backoffLimit", value: 0}]"""
+"""Pods fail (kwok's outcome, exit code 3) and their Jobs give up at once."""
+
+NEVER_READY = """    - patchType: ApplyConfiguration
+      applyConfiguration:
+        expression: >-
+          Object{metadata: Object.metadata{annotations: {
+            "kwok.universal-accounting.local/outcome": "never-ready"}}}"""
+"""Pods run but never become Ready."""
+
+
+def pod_policy(name: str, namespace: str, condition: str, mutation: str, *, jobs: bool) -> str:
+    """A MutatingAdmissionPolicy and its binding to `namespace`: pods (and with `jobs`,
+    Jobs) for which the CEL `condition` holds get `mutation`."""
+    rules = "\n".join([_PODS, _JOBS] if jobs else [_PODS])
+    return (
+        _POLICY.replace("RULES", rules)
+        .replace("CONDITION", condition)
+        .replace("MUTATION", mutation)
+        .replace("NAMESPACE", namespace)
+        .replace("NAME", name)
+    )

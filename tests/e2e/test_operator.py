@@ -181,47 +181,17 @@ def test_deleting_the_platform_collects_every_child(cluster: Cluster, ready: str
     assert pods is not None
 
 
-BROKEN_MIGRATIONS = """
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicy
-metadata: {name: NAME}
-spec:
-  matchConstraints:
-    resourceRules:
-      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
-      - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE], resources: [jobs]}
-  matchConditions:
-    - name: broken-version
-      expression: >-
-        (object.kind == 'Pod' ? object.spec : object.spec.template.spec)
-        .containers.exists(c, c.image.endsWith(':9.9.9-broken'))
-  failurePolicy: Fail
-  reinvocationPolicy: Never
-  mutations:
-    - patchType: JSONPatch
-      jsonPatch:
-        expression: >-
-          object.kind == 'Pod'
-          ? [JSONPatch{op: "add", path: "/metadata/annotations",
-                       value: {"kwok.universal-accounting.local/outcome": "fail"}}]
-          : [JSONPatch{op: "replace", path: "/spec/backoffLimit", value: 0}]
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicyBinding
-metadata: {name: NAME}
-spec:
-  policyName: NAME
-  matchResources:
-    namespaceSelector:
-      matchLabels: {kubernetes.io/metadata.name: NAMESPACE}
-"""
+BROKEN_MIGRATIONS = (
+    "(object.kind == 'Pod' ? object.spec : object.spec.template.spec)"
+    ".containers.exists(c, c.image.endsWith(':9.9.9-broken'))"
+)
 
 
 @pytest.fixture
 def broken_migrations(cluster: Cluster, ready: str) -> Iterator[str]:
     """Pods of version 9.9.9-broken fail (kwok), and their Job gives up at once."""
     name = f"fail-{ready}"[:63]
-    manifest = BROKEN_MIGRATIONS.replace("NAMESPACE", ready).replace("NAME", name)
+    manifest = op.pod_policy(name, ready, BROKEN_MIGRATIONS, op.FAIL_AT_ONCE, jobs=True)
     op.kubectl(cluster, "apply", "-f", "-", stdin=manifest)
     op.await_job_policy(cluster, ready, {}, "probe:9.9.9-broken")
     yield ready

@@ -27,53 +27,18 @@ BACKUPS: dict[str, Any] = {
 }
 TOKEN = "accounting.universalaccounting.com/backup-now"
 
-FAILING = """
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicy
-metadata: {name: NAME}
-spec:
-  matchConstraints:
-    resourceRules:
-      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
-      - {apiGroups: [batch], apiVersions: [v1], operations: [CREATE], resources: [jobs]}
-  matchConditions:
-    - name: component
-      expression: >-
-        has(object.metadata.labels)
-        && 'app.kubernetes.io/component' in object.metadata.labels
-        && object.metadata.labels['app.kubernetes.io/component'] == 'COMPONENT'
-  failurePolicy: Fail
-  reinvocationPolicy: Never
-  mutations:
-    - patchType: JSONPatch
-      jsonPatch:
-        expression: >-
-          object.kind == 'Pod'
-          ? [JSONPatch{op: "add", path: "/metadata/annotations",
-                       value: {"kwok.universal-accounting.local/outcome": "fail",
-                               "kwok.universal-accounting.local/exit-code": "3"}}]
-          : [JSONPatch{op: "replace", path: "/spec/backoffLimit", value: 0}]
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicyBinding
-metadata: {name: NAME}
-spec:
-  policyName: NAME
-  matchResources:
-    namespaceSelector:
-      matchLabels: {kubernetes.io/metadata.name: NAMESPACE}
-"""
+COMPONENT_IS = (
+    "has(object.metadata.labels) && 'app.kubernetes.io/component' in object.metadata.labels"
+    " && object.metadata.labels['app.kubernetes.io/component'] == 'COMPONENT'"
+)
 
 
 @contextmanager
 def failing(cluster: Cluster, namespace: str, component: str) -> Iterator[None]:
     """Pods of `component` in `namespace` fail (exit code 3); their Jobs do not retry."""
     name = f"fail-{component}-{namespace}"[:63]
-    manifest = (
-        FAILING.replace("NAMESPACE", namespace)
-        .replace("COMPONENT", component)
-        .replace("NAME", name)
-    )
+    condition = COMPONENT_IS.replace("COMPONENT", component)
+    manifest = op.pod_policy(name, namespace, condition, op.FAIL_AT_ONCE, jobs=True)
     op.kubectl(cluster, "apply", "-f", "-", stdin=manifest)
     op.await_job_policy(cluster, namespace, {"app.kubernetes.io/component": component}, "probe:1")
     try:

@@ -21,39 +21,12 @@ from tests.e2e.helpers import Cluster, Manifest
 
 BAD = "2.0.0-never-ready"
 
-NEVER_READY = """
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicy
-metadata: {name: NAME}
-spec:
-  matchConstraints:
-    resourceRules:
-      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}
-  matchConditions:
-    - name: bad-version-workloads
-      expression: >-
-        object.spec.containers.exists(c, c.image.endsWith(':VERSION'))
-        && has(object.metadata.labels)
-        && 'app.kubernetes.io/component' in object.metadata.labels
-        && object.metadata.labels['app.kubernetes.io/component'] != 'migration'
-  failurePolicy: Fail
-  reinvocationPolicy: Never
-  mutations:
-    - patchType: ApplyConfiguration
-      applyConfiguration:
-        expression: >-
-          Object{metadata: Object.metadata{annotations: {
-            "kwok.universal-accounting.local/outcome": "never-ready"}}}
----
-apiVersion: admissionregistration.k8s.io/v1
-kind: MutatingAdmissionPolicyBinding
-metadata: {name: NAME}
-spec:
-  policyName: NAME
-  matchResources:
-    namespaceSelector:
-      matchLabels: {kubernetes.io/metadata.name: NAMESPACE}
-"""
+BAD_WORKLOADS = (
+    f"object.spec.containers.exists(c, c.image.endsWith(':{BAD}'))"
+    " && has(object.metadata.labels)"
+    " && 'app.kubernetes.io/component' in object.metadata.labels"
+    " && object.metadata.labels['app.kubernetes.io/component'] != 'migration'"
+)
 
 
 def await_pod_policy(cluster: Cluster, namespace: str) -> None:
@@ -90,9 +63,7 @@ def await_pod_policy(cluster: Cluster, namespace: str) -> None:
 def never_ready(cluster: Cluster, restricted: str, operator: op.Operator) -> Iterator[str]:
     """The minimal example Ready at 1.0.0; API and worker pods of BAD never become Ready."""
     name = f"never-ready-{restricted}"[:63]
-    manifest = (
-        NEVER_READY.replace("NAMESPACE", restricted).replace("NAME", name).replace("VERSION", BAD)
-    )
+    manifest = op.pod_policy(name, restricted, BAD_WORKLOADS, op.NEVER_READY, jobs=False)
     op.kubectl(cluster, "apply", "-f", "-", stdin=manifest)
     op.apply_example(cluster, restricted)
     await_pod_policy(cluster, restricted)
