@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from accounting_api.domain import billing, credit_notes, errors
 from accounting_api.domain.credit_notes import Credited, CreditLine, LineRequest
+from tests.unit import invoices
 
 T0 = datetime.datetime(2026, 2, 1, tzinfo=datetime.UTC)
 Q, A = "quantity", "amount"
@@ -25,22 +26,7 @@ def a_line(line_id: str, quantity: int, unit: int, discount: int, bps: int) -> b
 
 
 def an_invoice(*lines: billing.Line) -> billing.Invoice:
-    return billing.Invoice(
-        "inv_x",
-        "cus_x",
-        "USD",
-        billing.InvoiceStatus.OPEN,
-        1,
-        "",
-        None,
-        datetime.date(2026, 1, 15),
-        datetime.date(2026, 2, 14),
-        billing.totals([line.amounts for line in lines]),
-        0,
-        lines,
-        (),
-        T0,
-    )
+    return invoices.open_invoice(*lines)
 
 
 def took(credited: Credited, line: CreditLine) -> Credited:

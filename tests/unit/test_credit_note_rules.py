@@ -20,6 +20,7 @@ from accounting_api.domain.credit_notes import (
 )
 from accounting_api.domain.ledger import Posting, Side
 from accounting_api.domain.recognition import Due, Scheduled
+from tests.unit import invoices
 
 D, C = Side.DEBIT, Side.CREDIT
 ACCOUNTS = credit_notes.PostingAccounts("ar", "tax", "deferred", "bad", "credits")
@@ -97,22 +98,7 @@ def test_crediting_a_line_in_parts_ends_exactly_at_its_amount_and_tax(parts: lis
 
 
 def _invoice(line: billing.Line) -> billing.Invoice:
-    return billing.Invoice(
-        "inv_x",
-        "cus_x",
-        "USD",
-        billing.InvoiceStatus.OPEN,
-        1,
-        "",
-        None,
-        datetime.date(2026, 1, 15),
-        datetime.date(2026, 2, 14),
-        billing.totals([line.amounts]),
-        0,
-        (line,),
-        (),
-        T0,
-    )
+    return invoices.open_invoice(line)
 
 
 def _piece(piece_id: int, on: datetime.date, amount: int, posted: bool = False) -> Scheduled:
