@@ -149,13 +149,22 @@ async def test_hledger_agrees_across_the_closed_year_end(
     assert await _net_income(client, t, "2025-01-01", "2025-12-31") == 3_000_000
 
 
-async def test_a_new_fiscal_year_end_after_a_close_reads_the_same_books(
+async def test_the_year_end_cannot_change_while_a_year_is_closed_and_reopening_lifts_it(
     client: httpx.AsyncClient,
 ) -> None:
     closed, never_closed = await fb.book(client), await fb.book(client)
     await _period(
         client, closed, "2025-03 close", "2025-06 close", "2025-09 close", "2025-12 close"
     )
+    refused = await fb.set_year_end(client, closed, 6)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "fiscal_year_closed"
+    assert "2025-12-31 is closed" in refused.json()["detail"]
+    same = await fb.set_year_end(client, closed, 12)  # not a change: nothing to refuse
+    assert same.status_code == 200, same.text
+    assert await fb.sheet(client, closed, "2026-02-28") == UNCLOSED_FEB_2026
+
+    await _period(client, closed, "2025-12 reopen")
     for t in (closed, never_closed):
         done = await fb.set_year_end(client, t, 6)
         assert done.status_code == 200, done.text
@@ -163,3 +172,30 @@ async def test_a_new_fiscal_year_end_after_a_close_reads_the_same_books(
         assert await fb.sheet(client, closed, as_of) == await fb.sheet(client, never_closed, as_of)
     assert await _net_income(client, closed, "2025-07-01", "2026-06-30") == -1_200_000
     assert await _net_income(client, never_closed, "2025-07-01", "2026-06-30") == -1_200_000
+
+
+async def test_a_year_end_close_names_its_closing_entry_and_the_audit_trail_records_both(
+    client: httpx.AsyncClient,
+) -> None:
+    t = await fb.book(client)
+    await _period(client, t, "2025-03 close", "2025-06 close", "2025-09 close")
+    closed = await client.post("/v1/periods/2025-12/close", headers=t.auth)
+    assert closed.status_code == 200, closed.text
+    closing = closed.json()["closing_entry_id"]
+    shown = (await client.get(f"/v1/journal-entries/{closing}", headers=t.auth)).json()
+    assert shown["closes_fiscal_year"] == "2025-12-31"
+    listed = (await client.get("/v1/periods", headers=t.auth)).json()["data"]
+    assert [(p["period"], p["closing_entry_id"]) for p in listed] == [
+        ("2025-12", closing), ("2025-09", None), ("2025-06", None), ("2025-03", None),
+    ]  # fmt: skip
+    reopened = await client.post("/v1/periods/2025-12/reopen", headers=t.auth)
+    assert reopened.status_code == 200, reopened.text
+    audited = await client.get("/v1/audit-events", params={"object_id": closing}, headers=t.auth)
+    events = [(e["action"], e["object_id"]) for e in audited.json()["data"]]
+    assert ("journal_entry.created", closing) in events, events
+    shown = (await client.get(f"/v1/journal-entries/{closing}", headers=t.auth)).json()
+    reversal = shown["reversed_by"]
+    audited = await client.get("/v1/audit-events", params={"object_id": reversal}, headers=t.auth)
+    assert [e["action"] for e in audited.json()["data"]] == ["journal_entry.reversal_posted"], (
+        audited.text
+    )

@@ -19,8 +19,20 @@ _REFUSALS: dict[str, type[errors.AccountingError]] = {
 }
 
 
+_COLUMNS = """p.period, p.ends_on, p.closed_at, p.closed_by,
+  (SELECT e.id FROM journal_entries e
+    WHERE e.organization_id = p.organization_id AND e.entry_date = p.ends_on
+      AND e.closes_fiscal_year IS NOT NULL AND e.reverses_entry_id IS NULL
+      AND NOT EXISTS (SELECT 1 FROM journal_entries r
+                       WHERE r.organization_id = e.organization_id AND r.reverses_entry_id = e.id)
+    ORDER BY e.created_at DESC LIMIT 1) AS closing_entry_id"""
+"""A closed month, with the fiscal year's closing entry dated on its last day, if any."""
+
+
 def _period(row: asyncpg.Record) -> ClosedPeriod:
-    return ClosedPeriod(row["period"], row["ends_on"], row["closed_at"], row["closed_by"])
+    return ClosedPeriod(
+        row["period"], row["ends_on"], row["closed_at"], row["closed_by"], row["closing_entry_id"]
+    )
 
 
 def _refusal(exc: asyncpg.ObjectNotInPrerequisiteStateError) -> errors.AccountingError:
@@ -41,8 +53,8 @@ async def close(
     """Close the month; closing the last month of a fiscal year first posts that year's
     closing entry with id closing_entry_id (0019_fiscal_year_end.sql)."""
     try:
-        row = await conn.fetchrow(
-            "SELECT * FROM close_accounting_period($1, $2, $3, $4)",
+        await conn.execute(
+            "SELECT FROM close_accounting_period($1, $2, $3, $4)",
             period,
             user_id,
             request_id,
@@ -50,6 +62,12 @@ async def close(
         )
     except asyncpg.ObjectNotInPrerequisiteStateError as exc:
         raise _refusal(exc) from None
+    # A statement of its own: the function's closing entry is not in its own snapshot.
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM accounting_periods p"
+        " WHERE p.organization_id = app_current_org() AND p.period = $1",
+        period,
+    )
     assert row is not None
     return _period(row)
 
@@ -77,7 +95,7 @@ async def reopen(
 
 async def list_closed(conn: Connection) -> list[ClosedPeriod]:
     rows = await conn.fetch(
-        "SELECT period, ends_on, closed_at, closed_by FROM accounting_periods"
-        " WHERE organization_id = app_current_org() ORDER BY period DESC"
+        f"SELECT {_COLUMNS} FROM accounting_periods p"
+        " WHERE p.organization_id = app_current_org() ORDER BY p.period DESC"
     )
     return [_period(row) for row in rows]

@@ -52,11 +52,17 @@ async def profile(conn: Connection) -> Profile:
 
 
 async def set_fiscal_year_end_month(conn: Connection, month: int) -> Profile:
-    row = await conn.fetchrow(
-        "UPDATE organizations SET fiscal_year_end_month = $1 WHERE id = app_current_org()"
-        f" RETURNING {_PROFILE}",
-        month,
-    )
+    """Refused while a fiscal year under the current setting is closed."""
+    try:
+        row = await conn.fetchrow(
+            "UPDATE organizations SET fiscal_year_end_month = $1 WHERE id = app_current_org()"
+            f" RETURNING {_PROFILE}",
+            month,
+        )
+    except asyncpg.ObjectNotInPrerequisiteStateError as exc:
+        if exc.constraint_name != "fiscal_year_closed":
+            raise
+        raise errors.FiscalYearClosed(str(exc.message), param="fiscal_year_end_month") from None
     return _profile(row)
 
 

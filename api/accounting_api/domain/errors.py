@@ -255,6 +255,13 @@ class PeriodNotLatest(Conflict):
     code = "period_not_latest"
 
 
+class FiscalYearClosed(Conflict):
+    """Changing the fiscal year end while a fiscal year under the current one is closed:
+    its closing entry and closed balances were made for that year end."""
+
+    code = "fiscal_year_closed"
+
+
 class PeriodNotEnded(ValidationFailed):
     code = "period_not_ended"
 

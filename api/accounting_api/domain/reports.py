@@ -49,6 +49,8 @@ class ClosedPeriod:
     ends_on: datetime.date
     closed_at: datetime.datetime
     closed_by: str | None
+    closing_entry_id: str | None = None
+    """The fiscal year's closing entry this close posted (the month ends a fiscal year)."""
 
 
 def check_period_ended(period: datetime.date, today: datetime.date) -> None:

@@ -14,6 +14,7 @@ from accounting_api.domain import fiscal, reports
 from accounting_api.domain.roles import Principal
 from accounting_api.routes import reports_models as rm
 from accounting_api.routes import support
+from accounting_api.routes.ledger import entry_out
 from accounting_api.services import periods as periods_service
 from accounting_api.services import report_cache
 from accounting_api.services import reports as reports_service
@@ -33,6 +34,7 @@ def period_out(period: datetime.date, closed: reports.ClosedPeriod | None) -> rm
         status="closed" if closed else "open",
         closed_at=closed.closed_at if closed else None,
         closed_by=closed.closed_by if closed else None,
+        closing_entry_id=closed.closing_entry_id if closed else None,
     )
 
 
@@ -44,17 +46,21 @@ async def close_period(request: Request) -> Response:
         today=support.today(),
         request_id=support.request_id(request),
     )
-    return support.json(period_out(closed.period, closed))
+    if closed.closing_entry is not None:
+        support.audit_also(request, "POST", "/v1/journal-entries", entry_out(closed.closing_entry))
+    return support.json(period_out(closed.period.period, closed.period))
 
 
 async def reopen_period(request: Request) -> Response:
     period = _period_param(request)
-    await periods_service.reopen_period(
+    reversal = await periods_service.reopen_period(
         support.deps(request).db,
         support.principal(request),
         period,
         request_id=support.request_id(request),
     )
+    if reversal is not None:
+        support.audit_also(request, "POST", "/v1/journal-entries/{id}/reverse", entry_out(reversal))
     return support.json(period_out(period, None))
 
 

@@ -30,6 +30,10 @@ class PeriodOut(Out):
     status: Literal["open", "closed"]
     closed_at: datetime.datetime | None
     closed_by: str | None
+    closing_entry_id: str | None = Field(
+        description="The fiscal year's closing entry (revenue and expense into retained"
+        " earnings) this close posted, when the month ends a fiscal year; null otherwise."
+    )
 
 
 class PeriodListOut(Out):

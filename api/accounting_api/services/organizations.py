@@ -77,7 +77,9 @@ async def get_profile(db: Database, principal: Principal) -> Profile:
 
 async def set_fiscal_year_end(db: Database, principal: Principal, month: int) -> Profile:
     """Set the last month of the fiscal year (admin or owner). Reports of every date
-    follow the new setting: the fiscal year is how they are read, not what they hold."""
+    follow the new setting: the fiscal year is how they are read, not what they hold.
+    Refused (409 fiscal_year_closed, by the database: 0021_fiscal_year_end_locked.sql)
+    while a fiscal year is closed under the current setting."""
     principal.require(Role.ADMIN)
     fiscal.check_end_month(month)
     async with db.transaction(principal.organization_id) as conn:
