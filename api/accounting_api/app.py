@@ -13,7 +13,6 @@ from accounting_api.db.connection import Database
 from accounting_api.http import problems
 from accounting_api.http.auth import AuthenticationMiddleware
 from accounting_api.http.context import RequestContextMiddleware
-from accounting_api.http.idempotency import IdempotencyMiddleware
 from accounting_api.http.ratelimit import Limit, RateLimiter, RateLimitMiddleware
 from accounting_api.routes.support import Deps
 from accounting_api.services.auth import TokenCodec
@@ -71,7 +70,6 @@ def _middleware(
         Middleware(
             RateLimitMiddleware, limiter=RateLimiter(redis_client), general=general, auth=auth
         ),
-        Middleware(IdempotencyMiddleware, db=db, ttl_seconds=settings.idempotency_ttl_seconds),
     ]
 
 

@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.integration.billing import add_user
 from tests.integration.helpers import PASSWORD, Tenant, entry, post_entry, sign_up
 
 CASH, EQUITY, REVENUE = "1000", "3000", "4000"
@@ -222,3 +223,42 @@ async def test_a_token_response_is_never_stored(
     assert REPLAYED not in response.headers
     stored = await owner_conn.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = $1", key)
     assert stored == 0
+
+
+async def test_another_users_key_is_not_replayed_and_a_viewer_is_refused_before_any_replay(
+    client: httpx.AsyncClient,
+) -> None:
+    # Regression: a viewer sending the admin's key and body got the admin's 201 replayed,
+    # webhook signing secret included.
+    t = await sign_up(client)
+    viewer = await add_user(client, t, "viewer")
+    key = new_key()
+    body = {"url": "https://hooks.example.com/books"}
+    made = await client.post(
+        "/v1/webhook-endpoints", json=body, headers=t.auth | {"Idempotency-Key": key}
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["secret"]
+    refused = await client.post(
+        "/v1/webhook-endpoints", json=body, headers=viewer | {"Idempotency-Key": key}
+    )
+    assert refused.status_code == 403, refused.text
+    assert REPLAYED not in refused.headers
+    assert "secret" not in refused.text
+
+
+async def test_a_key_belongs_to_the_user_who_used_it(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    t = await sign_up(client)
+    accountant = await add_user(client, t, "accountant")
+    key = new_key()
+    first = await post_entry(client, t, cash_sale(t), **{"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    own = await client.post(
+        "/v1/journal-entries", json=cash_sale(t), headers=accountant | {"Idempotency-Key": key}
+    )
+    assert own.status_code == 201, own.text
+    assert REPLAYED not in own.headers
+    assert own.json()["id"] != first.json()["id"]
+    assert await entries_of(owner_conn, t.org_id) == 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -35,11 +34,6 @@ UNAVAILABLE = (
     asyncpg.InternalClientError,
 )
 """What asyncpg raises when PostgreSQL cannot be reached or drops the connection."""
-
-# A connection an outer layer (the idempotency middleware) already holds in an open
-# transaction; use cases then run inside it as a savepoint, so the stored response
-# and the effect commit together.
-_bound: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar("bound", default=None)
 
 
 def _log_query(record: Any) -> None:
@@ -123,23 +117,14 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
-        """A transaction with the tenant set inside it; inside a bound unit of work,
-        a part of that one.
+        """A transaction of its own, with the tenant set inside it.
 
         With organization_id None, every row-level-security policy matches nothing
         but rows that belong to no tenant.
         """
-        unit = _bound.get()
         with translated_errors():
-            if unit is None:
-                async with self._own_transaction(organization_id) as conn:
-                    yield conn
-            elif unit.savepoints:
-                async with _savepoint(unit, organization_id) as conn:
-                    yield conn
-            else:
-                async with _joined(unit, organization_id) as conn:
-                    yield conn
+            async with self._own_transaction(organization_id) as conn:
+                yield conn
 
     @asynccontextmanager
     async def _own_transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
@@ -158,48 +143,16 @@ class Database:
             await conn.execute("COMMIT")
 
     @asynccontextmanager
-    async def bound_transaction(
-        self, organization_id: str | None = None, *, savepoints: bool = True
-    ) -> AsyncIterator[UnitOfWork]:
-        """Hold one connection in a transaction for the rest of this task's work.
-
-        With savepoints, each use case inside is a savepoint that a failure undoes
-        alone (the idempotency layer then stores the error response); without, a
-        failing use case fails the whole unit of work.
-        """
-        async with self._own_transaction(organization_id) as conn:
-            unit = UnitOfWork(conn, savepoints, organization_id)
-            token = _bound.set(unit)
-            try:
-                yield unit
-            finally:
-                _bound.reset(token)
-            if unit.failed:
-                raise _RollBack
-
-    async def execute_in_unit_of_work(self, query: str, *args: object) -> None:
-        """One statement in the bound transaction as is (no savepoint, no tenant
-        change: one round trip), or on its own when no transaction is bound."""
-        unit = _bound.get()
-        with translated_errors():
-            if unit is not None:
-                await unit.conn.execute(query, *args)
-                return
-            async with self.pool.acquire() as conn:
-                await conn.execute(query, *args)
-
-    @asynccontextmanager
     async def unit_of_work(self, organization_id: str | None = None) -> AsyncIterator[UnitOfWork]:
-        """Bind one transaction for this task's work (its use cases, then its audit
-        events), or join the one already bound. Commits unless something inside
-        raised or called UnitOfWork.fail()."""
-        unit = _bound.get()
-        if unit is not None:
-            yield unit
-            return
+        """One transaction for a whole request: the use cases it runs join it through
+        UnitOfWork.transaction. Commits unless something inside raised or called
+        UnitOfWork.fail()."""
         with suppress(_RollBack), translated_errors():
-            async with self.bound_transaction(organization_id, savepoints=False) as unit:
+            async with self._own_transaction(organization_id) as conn:
+                unit = UnitOfWork(conn, organization_id)
                 yield unit
+                if unit.failed:
+                    raise _RollBack
 
 
 class _RollBack(Exception):
@@ -208,8 +161,9 @@ class _RollBack(Exception):
 
 @dataclass
 class UnitOfWork:
+    """A request's one transaction, handed explicitly to the use cases it runs."""
+
     conn: Connection
-    savepoints: bool
     tenant: str | None
     """The tenant the connection is set to now."""
     failed: bool = False
@@ -224,36 +178,40 @@ class UnitOfWork:
             await set_tenant(self.conn, organization_id)
             self.tenant = organization_id
 
+    @asynccontextmanager
+    async def transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
+        """A use case's part of the unit of work: the same transaction, its tenant set.
+        A failure inside fails the whole unit (unless a savepoint around it undoes it)."""
+        await self.use_tenant(organization_id)
+        with translated_errors():
+            try:
+                yield self.conn
+            except BaseException:
+                self.fail()
+                raise
 
-@asynccontextmanager
-async def _savepoint(unit: UnitOfWork, organization_id: str | None) -> AsyncIterator[Connection]:
-    """A use case as a savepoint of the unit of work: a failure undoes it alone."""
-    previous = unit.tenant
-    await unit.conn.execute(f"SAVEPOINT use_case; {_tenant_sql(organization_id)}")
-    unit.tenant = organization_id
-    try:
-        yield unit.conn
-        # Deferred constraints are checked now, inside the savepoint, so that a
-        # violation undoes just this use case.
-        await unit.conn.execute(
-            "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED;"
-            " RELEASE SAVEPOINT use_case"
-        )
-    except BaseException:
-        with suppress(Exception):
-            await unit.conn.execute("ROLLBACK TO SAVEPOINT use_case; RELEASE SAVEPOINT use_case")
-        unit.tenant = previous
-        raise
-
-
-@asynccontextmanager
-async def _joined(unit: UnitOfWork, organization_id: str | None) -> AsyncIterator[Connection]:
-    await unit.use_tenant(organization_id)
-    try:
-        yield unit.conn
-    except BaseException:
-        unit.fail()
-        raise
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """What runs inside is undone alone if it raises, and the unit goes on (the
+        Idempotency-Key path then stores the error answer in the same transaction)."""
+        previous, failed = self.tenant, self.failed
+        await self.conn.execute("SAVEPOINT use_case")
+        try:
+            yield
+            # Deferred constraints are checked now, inside the savepoint, so that a
+            # violation undoes just what ran in it.
+            with translated_errors():
+                await self.conn.execute(
+                    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED;"
+                    " RELEASE SAVEPOINT use_case"
+                )
+        except BaseException:
+            with suppress(Exception):
+                await self.conn.execute(
+                    "ROLLBACK TO SAVEPOINT use_case; RELEASE SAVEPOINT use_case"
+                )
+            self.tenant, self.failed = previous, failed  # set_config is undone with it
+            raise
 
 
 @contextmanager

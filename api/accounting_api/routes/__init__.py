@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accounting_api.domain.roles import Role
 from accounting_api.routes import audit as audit_routes
 from accounting_api.routes import audit_models as am
 from accounting_api.routes import (
@@ -16,8 +17,8 @@ from accounting_api.routes import (
     models,
     ops,
     reports_endpoints,
-    support,
     tenancy,
+    work,
 )
 from accounting_api.routes import credit_notes as credit_note_routes
 from accounting_api.routes import exports as exports_routes
@@ -59,6 +60,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         models.ProfileOut,
         tag="tenancy",
+        role=Role.ADMIN,
     ),
     Endpoint(
         "POST",
@@ -82,6 +84,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         models.UserOut,
         tag="tenancy",
+        role=Role.ADMIN,
     ),
     Endpoint(
         "GET",
@@ -103,6 +106,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         models.AccountIn,
         None,
         models.AccountOut,
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",
@@ -143,6 +147,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         models.EntryIn,
         None,
         models.EntryOut,
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",
@@ -163,6 +168,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         models.BatchIn,
         None,
         models.list_of(models.EntryOut),
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",
@@ -184,6 +190,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         models.EntryOut,
         body_required=False,
+        role=Role.ACCOUNTANT,
     ),
     *billing_endpoints.ENDPOINTS,
     *reports_endpoints.ENDPOINTS,
@@ -254,15 +261,7 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
 
 
-def _handler(endpoint: Endpoint) -> support.Handler:
-    """The endpoint's handler, audited if it changes data, guarded if it needs a principal."""
-    handler = endpoint.handler
-    if audit_routes.audited(endpoint.method, endpoint.path):
-        handler = audit_routes.recorded(endpoint.method, endpoint.path, handler)
-    return support.authenticated(handler) if endpoint.auth else handler
-
-
 def starlette_routes() -> list[Route]:
-    routes = [Route(e.path, _handler(e), methods=[e.method]) for e in ENDPOINTS]
+    routes = [Route(e.path, work.handler(e), methods=[e.method]) for e in ENDPOINTS]
     routes.append(Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False))
     return routes

@@ -1,9 +1,9 @@
 """The audit hook every mutating endpoint runs through, and the audit-event endpoints.
 
-`recorded` wraps a POST/PATCH/DELETE handler: the request runs in one unit of work, and
-after a 2xx response the objects it returned are recorded as audit events in that
-same transaction (one statement, unlinked: the chain links it later), so an event
-exists exactly when its change committed. The object's
+A POST/PATCH/DELETE runs in one unit of work (routes/work.py); after a 2xx answer,
+`record` records the objects it returned as audit events in that same transaction (one
+statement, unlinked: the chain links it later), so an event exists exactly when its
+change committed. The object's
 state reference is the sha256 of the JSON representation the client received.
 """
 
@@ -18,8 +18,9 @@ from starlette.responses import Response
 from accounting_api.domain import audit
 from accounting_api.routes import audit_models as am
 from accounting_api.routes import models, support
-from accounting_api.routes.support import Handler
+from accounting_api.routes.openapi import Endpoint
 from accounting_api.services import audit as audit_service
+from accounting_api.services.ports import Unit
 
 NOT_AUDITED = frozenset({("POST", "/v1/auth/token")})
 """Mutating methods that change nothing (issuing a token)."""
@@ -91,28 +92,11 @@ def changes(
     return found
 
 
-def recorded(method: str, path: str, handler: Handler) -> Handler:
-    """The handler run in one unit of work that also records its audit events."""
-
-    async def audited_handler(request: Request) -> Response:
-        principal = request.scope.get("state", {}).get("principal")
-        org = getattr(principal, "organization_id", None)
-        async with audit_service.unit_of_work(support.deps(request).db, org) as unit:
-            response = await handler(request)
-            if 200 <= response.status_code < 300:
-                await _record(request, method, path, response)
-            else:
-                unit.fail()  # an error answer never leaves part of its work behind
-        return response
-
-    audited_handler.__name__ = handler.__name__
-    audited_handler.__doc__ = handler.__doc__
-    return audited_handler
-
-
-async def _record(request: Request, method: str, path: str, response: Response) -> None:
+async def record(request: Request, endpoint: Endpoint, response: Response, unit: Unit) -> None:
+    """Record the audit events of a write's answer, last in its unit of work."""
     representation = json.loads(bytes(response.body))
     target = request.path_params.get("id") or request.path_params.get("period")
+    method, path = endpoint.method, endpoint.path
     found = changes(method, path, representation, str(target) if target else None)
     for also_method, also_path, also in request.scope.get("state", {}).get(support.AUDIT_ALSO, []):
         found += changes(also_method, also_path, also, None)
@@ -124,7 +108,7 @@ async def _record(request: Request, method: str, path: str, response: Response) 
     else:
         return
     await audit_service.record(
-        support.deps(request).db,
+        unit,
         organization_id=org,
         actor_user_id=actor,
         request_id=support.request_id(request),
@@ -153,7 +137,7 @@ def event_out(event: audit.Event) -> am.AuditEventOut:
 async def list_events(request: Request) -> Response:
     page = support.query(request, am.AuditEventListQuery)
     events = await audit_service.list_events(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -167,7 +151,7 @@ async def list_events(request: Request) -> Response:
 
 
 async def verify(request: Request) -> Response:
-    result = await audit_service.verify(support.deps(request).db, support.principal(request))
+    result = await audit_service.verify(support.db(request), support.principal(request))
     broken = result.first_broken
     out = am.VerificationOut(
         valid=result.valid,

@@ -36,7 +36,7 @@ async def create_customer(request: Request) -> Response:
     data = await support.body(request, m.CustomerIn)
     address = data.billing_address
     customer = await customers.create_customer(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         name=data.name,
         email=str(data.email) if data.email is not None else None,
@@ -50,7 +50,7 @@ async def create_customer(request: Request) -> Response:
 async def list_customers(request: Request) -> Response:
     page = support.query(request, m.CustomerListQuery)
     found = await customers.list_customers(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -61,14 +61,14 @@ async def list_customers(request: Request) -> Response:
 
 async def get_customer(request: Request) -> Response:
     customer = await customers.get_customer(
-        support.deps(request).db, support.principal(request), support.path_id(request, "cus")
+        support.db(request), support.principal(request), support.path_id(request, "cus")
     )
     return support.json(customer_out(customer))
 
 
 async def archive_customer(request: Request) -> Response:
     customer = await customers.archive_customer(
-        support.deps(request).db, support.principal(request), support.path_id(request, "cus")
+        support.db(request), support.principal(request), support.path_id(request, "cus")
     )
     return support.json(customer_out(customer))
 
@@ -149,7 +149,7 @@ async def create_invoice(request: Request) -> Response:
             "give due_date or days_until_due, not both", param="days_until_due"
         )
     invoice = await invoices.create_invoice(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         customer_id=data.customer,
         currency=data.currency,
@@ -164,7 +164,7 @@ async def create_invoice(request: Request) -> Response:
 async def list_invoices(request: Request) -> Response:
     page = support.query(request, m.InvoiceListQuery)
     found = await invoices.list_invoices(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -176,7 +176,7 @@ async def list_invoices(request: Request) -> Response:
 
 async def get_invoice(request: Request) -> Response:
     invoice = await invoices.get_invoice(
-        support.deps(request).db, support.principal(request), support.path_id(request, "inv")
+        support.db(request), support.principal(request), support.path_id(request, "inv")
     )
     return support.json(invoice_out(invoice))
 
@@ -184,7 +184,7 @@ async def get_invoice(request: Request) -> Response:
 async def add_invoice_line(request: Request) -> Response:
     data = await support.body(request, m.LineIn)
     invoice = await invoices.add_lines(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         support.path_id(request, "inv"),
         [line_in(data)],
@@ -198,7 +198,7 @@ async def delete_invoice_line(request: Request) -> Response:
     if not ids.has_prefix(line_id, "il"):
         raise errors.NotFound(f"no invoice line {line_id!r}", param="line_id")
     invoice = await invoices.delete_line(
-        support.deps(request).db, support.principal(request), invoice_id, line_id
+        support.db(request), support.principal(request), invoice_id, line_id
     )
     return support.json(invoice_out(invoice))
 
@@ -206,7 +206,7 @@ async def delete_invoice_line(request: Request) -> Response:
 async def finalize_invoice(request: Request) -> Response:
     data = await support.body(request, m.FinalizeIn, optional=True)
     invoice = await invoices.finalize(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         support.path_id(request, "inv"),
         issue_date=data.issue_date,
@@ -223,7 +223,7 @@ def _dated_transition(
     async def handler(request: Request) -> Response:
         data = await support.body(request, m.EffectiveDateIn, optional=True)
         invoice = await action(
-            support.deps(request).db,
+            support.db(request),
             support.principal(request),
             support.path_id(request, "inv"),
             date=data.date,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounting_api.domain.roles import Role
 from accounting_api.routes import billing, models, payments
 from accounting_api.routes import billing_models as bm
 from accounting_api.routes import payment_models as pm
@@ -18,6 +19,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         bm.CustomerOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",
@@ -51,6 +53,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         bm.CustomerOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "POST",
@@ -62,6 +65,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         bm.InvoiceOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",
@@ -95,6 +99,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         bm.InvoiceOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "DELETE",
@@ -106,6 +111,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         bm.InvoiceOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "POST",
@@ -118,6 +124,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         bm.InvoiceOut,
         tag="billing",
         body_required=False,
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "POST",
@@ -130,6 +137,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         bm.InvoiceOut,
         tag="billing",
         body_required=False,
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "POST",
@@ -142,6 +150,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         bm.InvoiceOut,
         tag="billing",
         body_required=False,
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "POST",
@@ -153,6 +162,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         pm.PaymentOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",
@@ -187,6 +197,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         pm.RefundOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from accounting_api.domain import billing, errors
 from accounting_api.domain import credit_notes as rules
+from accounting_api.domain.roles import Role
 from accounting_api.routes import billing as billing_routes
 from accounting_api.routes import billing_models as bm
 from accounting_api.routes import credit_note_models as m
@@ -78,7 +79,7 @@ def _input(data: m.CreditNoteIn) -> credit_notes.CreditNoteInput:
 
 async def create_credit_note(request: Request) -> Response:
     data = _input(await support.body(request, m.CreditNoteIn))
-    db, principal = support.deps(request).db, support.principal(request)
+    db, principal = support.db(request), support.principal(request)
     note = await credit_notes.create_credit_note(
         db, principal, data, request_id=support.request_id(request)
     )
@@ -94,7 +95,7 @@ async def create_credit_note(request: Request) -> Response:
 async def list_credit_notes(request: Request) -> Response:
     page = support.query(request, m.CreditNoteListQuery)
     found = await credit_notes.list_credit_notes(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -106,7 +107,7 @@ async def list_credit_notes(request: Request) -> Response:
 
 async def get_credit_note(request: Request) -> Response:
     note = await credit_notes.get_credit_note(
-        support.deps(request).db, support.principal(request), support.path_id(request, "cn")
+        support.db(request), support.principal(request), support.path_id(request, "cn")
     )
     return support.json(credit_note_out(note))
 
@@ -114,7 +115,7 @@ async def get_credit_note(request: Request) -> Response:
 async def apply_invoice_credit(request: Request) -> Response:
     data = await support.body(request, m.ApplyCreditIn)
     invoice = await credit_notes.apply_credit(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         support.path_id(request, "inv"),
         amount=data.amount,
@@ -135,6 +136,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         m.CreditNoteOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
     Endpoint(
         "GET",
@@ -168,6 +170,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         bm.InvoiceOut,
         tag="billing",
+        role=Role.ACCOUNTANT,
     ),
 )
 """The credit-note endpoints, part of the v1 route table."""

@@ -10,7 +10,7 @@ from accounting_api.services import exports as exports_service
 
 
 async def ledger_journal(request: Request) -> Response:
-    chunks = exports_service.journal(support.deps(request).db, support.principal(request))
+    chunks = exports_service.journal(support.db(request), support.principal(request))
     return StreamingResponse(
         chunks,
         media_type="text/plain; charset=utf-8",

@@ -51,7 +51,7 @@ def entry_in(entry: models.EntryIn) -> ledger_service.EntryInput:
 async def create_account(request: Request) -> Response:
     data = await support.body(request, models.AccountIn)
     account = await ledger_service.create_account(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         code=data.code,
         name=data.name,
@@ -64,7 +64,7 @@ async def create_account(request: Request) -> Response:
 async def list_accounts(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     accounts = await ledger_service.list_accounts(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -74,7 +74,7 @@ async def list_accounts(request: Request) -> Response:
 
 async def get_account(request: Request) -> Response:
     account = await ledger_service.get_account(
-        support.deps(request).db, support.principal(request), support.path_id(request, "acct")
+        support.db(request), support.principal(request), support.path_id(request, "acct")
     )
     return support.json(account_out(account))
 
@@ -82,7 +82,7 @@ async def get_account(request: Request) -> Response:
 async def account_balance(request: Request) -> Response:
     params = support.query(request, models.BalanceQuery)
     balance = await ledger_service.account_balance(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         support.path_id(request, "acct"),
         params.as_of or support.today(),
@@ -100,7 +100,7 @@ async def account_balance(request: Request) -> Response:
 async def create_entry(request: Request) -> Response:
     data = await support.body(request, models.EntryIn)
     (entry,) = await ledger_service.post_entries(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         [entry_in(data)],
         request_id=support.request_id(request),
@@ -111,7 +111,7 @@ async def create_entry(request: Request) -> Response:
 async def create_batch(request: Request) -> Response:
     data = await support.body(request, models.BatchIn)
     entries = await ledger_service.post_entries(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         [entry_in(e) for e in data.entries],
         request_id=support.request_id(request),
@@ -124,7 +124,7 @@ async def create_batch(request: Request) -> Response:
 async def list_entries(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     entries = await ledger_service.list_entries(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -134,7 +134,7 @@ async def list_entries(request: Request) -> Response:
 
 async def get_entry(request: Request) -> Response:
     entry = await ledger_service.get_entry(
-        support.deps(request).db, support.principal(request), support.path_id(request, "je")
+        support.db(request), support.principal(request), support.path_id(request, "je")
     )
     return support.json(entry_out(entry))
 
@@ -142,7 +142,7 @@ async def get_entry(request: Request) -> Response:
 async def reverse_entry(request: Request) -> Response:
     data = await support.body(request, models.ReverseIn, optional=True)
     entry = await ledger_service.reverse_entry(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         support.path_id(request, "je"),
         entry_date=data.date,

@@ -9,6 +9,7 @@ from typing import Any
 import pydantic
 
 from accounting_api import __version__
+from accounting_api.domain.roles import Role
 from accounting_api.routes.support import Handler
 
 
@@ -25,6 +26,10 @@ class Endpoint:
     auth: bool = True
     tag: str = "ledger"
     body_required: bool = True
+    role: Role | None = None
+    """The least role that may call it, checked before anything else (an
+    Idempotency-Key's stored answer included); None: any member, or no one for
+    auth=False. The use case checks it again."""
 
 
 def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +68,8 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         }
     if endpoint.auth:
         op["security"] = [{"bearer": []}]
+    if endpoint.role is not None:
+        op["x-required-role"] = endpoint.role.value
     return op
 
 

@@ -58,7 +58,7 @@ async def create_payment(request: Request) -> Response:
     data = await support.body(request, m.PaymentIn)
     applied = data.applied_to
     payment = await payments.create_payment(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         payments.PaymentInput(
             customer_id=data.customer,
@@ -79,7 +79,7 @@ async def create_payment(request: Request) -> Response:
 async def list_payments(request: Request) -> Response:
     page = support.query(request, m.PaymentListQuery)
     found = await payments.list_payments(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -90,7 +90,7 @@ async def list_payments(request: Request) -> Response:
 
 async def get_payment(request: Request) -> Response:
     payment = await payments.get_payment(
-        support.deps(request).db, support.principal(request), support.path_id(request, "pay")
+        support.db(request), support.principal(request), support.path_id(request, "pay")
     )
     return support.json(payment_out(payment))
 
@@ -106,7 +106,7 @@ async def create_refund(request: Request) -> Response:
             "give a payment or a credit note to refund, not both", param="payment"
         )
     refund = await refund_of(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         amount=data.amount,
         date=data.date,
@@ -119,7 +119,7 @@ async def create_refund(request: Request) -> Response:
 async def list_refunds(request: Request) -> Response:
     page = support.query(request, m.RefundListQuery)
     found = await payments.list_refunds(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -131,6 +131,6 @@ async def list_refunds(request: Request) -> Response:
 
 async def get_refund(request: Request) -> Response:
     refund = await payments.get_refund(
-        support.deps(request).db, support.principal(request), support.path_id(request, "re")
+        support.db(request), support.principal(request), support.path_id(request, "re")
     )
     return support.json(refund_out(refund))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accounting_api.domain.roles import Role
 from accounting_api.routes import reports
 from accounting_api.routes import reports_models as rm
 from accounting_api.routes.openapi import Endpoint
@@ -28,6 +29,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         rm.PeriodOut,
         tag="reports",
+        role=Role.ADMIN,
     ),
     Endpoint(
         "POST",
@@ -39,6 +41,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         rm.PeriodOut,
         tag="reports",
+        role=Role.OWNER,
     ),
     Endpoint(
         "GET",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
+from accounting_api.services.ports import Store, Transactions, Unit
 from accounting_api.settings import Settings
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -28,7 +30,7 @@ class Deps:
     """Process-wide collaborators, built by the app's lifespan."""
 
     settings: Settings
-    db: Any  # accounting_api.db.connection.Database; routes never touch it directly
+    db: Store
     redis: redis_connection.Client
     codec: TokenCodec
     pinger: Pinger
@@ -38,6 +40,27 @@ class Deps:
 def deps(request: Request) -> Deps:
     result: Deps = request.app.state.deps
     return result
+
+
+_UNIT = "unit_of_work"
+
+
+def db(request: Request) -> Transactions:
+    """Where this request's use cases run: its unit of work for a write (routes/work.py),
+    the pool for a read."""
+    unit: Unit | None = request.scope.get("state", {}).get(_UNIT)
+    return unit if unit is not None else deps(request).db
+
+
+@contextmanager
+def bound(request: Request, unit: Unit) -> Iterator[None]:
+    """Make `unit` the request's unit of work while the handler runs."""
+    st = request.scope.setdefault("state", {})
+    st[_UNIT] = unit
+    try:
+        yield
+    finally:
+        del st[_UNIT]
 
 
 def principal(request: Request) -> Principal:

@@ -20,7 +20,7 @@ def user_out(user: User) -> models.UserOut:
 async def sign_up(request: Request) -> Response:
     data = await support.body(request, models.SignUpIn)
     org = await organizations.sign_up(
-        support.deps(request).db,
+        support.db(request),
         name=data.name,
         base_currency=data.base_currency,
         email=str(data.owner.email),
@@ -49,14 +49,14 @@ def profile_out(profile: Profile) -> models.ProfileOut:
 
 
 async def get_organization(request: Request) -> Response:
-    profile = await organizations.get_profile(support.deps(request).db, support.principal(request))
+    profile = await organizations.get_profile(support.db(request), support.principal(request))
     return support.json(profile_out(profile))
 
 
 async def update_organization(request: Request) -> Response:
     data = await support.body(request, models.OrganizationSettingsIn)
     profile = await organizations.set_fiscal_year_end(
-        support.deps(request).db, support.principal(request), data.fiscal_year_end_month
+        support.db(request), support.principal(request), data.fiscal_year_end_month
     )
     return support.json(profile_out(profile))
 
@@ -72,7 +72,7 @@ async def issue_token(request: Request) -> Response:
 async def create_user(request: Request) -> Response:
     data = await support.body(request, models.UserIn)
     user = await organizations.create_user(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         email=str(data.email),
         password=data.password,
@@ -85,7 +85,7 @@ async def create_user(request: Request) -> Response:
 async def list_users(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     users = await organizations.list_users(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,

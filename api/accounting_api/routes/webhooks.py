@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accounting_api.domain import errors
+from accounting_api.domain.roles import Role
 from accounting_api.domain.webhooks import DeliveryRecord, Endpoint
 from accounting_api.routes import models, support
 from accounting_api.routes import webhook_models as wm
@@ -68,7 +69,7 @@ async def create_webhook_endpoint(request: Request) -> Response:
 async def list_webhook_endpoints(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     found = await endpoints.list_endpoints(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -78,14 +79,14 @@ async def list_webhook_endpoints(request: Request) -> Response:
 
 async def get_webhook_endpoint(request: Request) -> Response:
     endpoint = await endpoints.get_endpoint(
-        support.deps(request).db, support.principal(request), support.path_id(request, "we")
+        support.db(request), support.principal(request), support.path_id(request, "we")
     )
     return support.json(endpoint_out(endpoint))
 
 
 async def _set_disabled(request: Request, disabled: bool) -> Response:
     endpoint = await endpoints.set_disabled(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         support.path_id(request, "we"),
         disabled=disabled,
@@ -103,7 +104,7 @@ async def enable_webhook_endpoint(request: Request) -> Response:
 
 async def delete_webhook_endpoint(request: Request) -> Response:
     endpoint = await endpoints.delete_endpoint(
-        support.deps(request).db, support.principal(request), support.path_id(request, "we")
+        support.db(request), support.principal(request), support.path_id(request, "we")
     )
     return support.json(wm.WebhookEndpointDeletedOut(id=endpoint.id))
 
@@ -112,7 +113,7 @@ async def list_webhook_deliveries(request: Request) -> Response:
     endpoint_id = support.path_id(request, "we")
     page = support.query(request, wm.DeliveryListQuery)
     found = await endpoints.list_deliveries(
-        support.deps(request).db,
+        support.db(request),
         support.principal(request),
         endpoint_id,
         limit=page.limit + 1,
@@ -124,13 +125,13 @@ async def list_webhook_deliveries(request: Request) -> Response:
 
 async def retry_webhook_delivery(request: Request) -> Response:
     delivery = await endpoints.retry_delivery(
-        support.deps(request).db, support.principal(request), _delivery_id(request)
+        support.db(request), support.principal(request), _delivery_id(request)
     )
     return support.json(delivery_out(delivery))
 
 
 def _route(*args: Any, **options: Any) -> Route:
-    return dataclasses.replace(Route(*args, **options), tag="webhooks")
+    return dataclasses.replace(Route(*args, **options), tag="webhooks", role=Role.ADMIN)
 
 
 ONE = "/v1/webhook-endpoints/{id}"

@@ -15,14 +15,14 @@ they name every user's actions across the organization.
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accounting_api.db import audit as audit_db
-from accounting_api.db.connection import Database, UnitOfWork
+from accounting_api.db.connection import Database
 from accounting_api.domain import audit, ids
 from accounting_api.domain.roles import Principal, Role
+from accounting_api.services.ports import Transactions, Unit
 
 READ_ROLE = Role.ADMIN
 
@@ -34,24 +34,15 @@ class Verification:
     first_broken: audit.Broken | None
 
 
-@asynccontextmanager
-async def unit_of_work(
-    db: Database, organization_id: str | None = None
-) -> AsyncIterator[UnitOfWork]:
-    """One transaction for a whole request: its use cases and then its audit events."""
-    async with db.unit_of_work(organization_id) as unit:
-        yield unit
-
-
 async def record(
-    db: Database,
+    unit: Unit,
     *,
     organization_id: str,
     actor_user_id: str | None,
     request_id: str | None,
     changes: Sequence[audit.Change],
 ) -> None:
-    """Record one unlinked event per change; call last, inside the change's unit of work.
+    """Record one unlinked event per change, last in the change's unit of work.
 
     One statement, no lock: the events commit (or roll back) with the change, and a
     linking pass puts them in the chain later.
@@ -69,14 +60,14 @@ async def record(
         request_id=request_id,
         occurred_at=occurred_at,
     )
-    await db.execute_in_unit_of_work(audit_db.RECORD_SQL, *args)
+    await unit.conn.execute(audit_db.RECORD_SQL, *args)
 
 
 LINK_BATCH_SIZE = 1000
 """Events linked per transaction (each holds the organization's chain lock)."""
 
 
-async def link_pending(db: Database, organization_id: str) -> int:
+async def link_pending(db: Transactions, organization_id: str) -> int:
     """Link every committed unlinked event of the organization, a batch per transaction."""
     linked = 0
     while True:
@@ -98,7 +89,7 @@ async def link_all(db: Database) -> int:
 
 
 async def list_events(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     limit: int,
@@ -113,7 +104,7 @@ async def list_events(
         )
 
 
-async def verify(db: Database, principal: Principal) -> Verification:
+async def verify(db: Transactions, principal: Principal) -> Verification:
     """Link the organization's pending events, then recompute its chain from the first
     event; stop at the first break. Covers every event committed before the call."""
     principal.require(READ_ROLE)

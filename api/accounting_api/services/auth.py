@@ -11,9 +11,9 @@ import argon2
 import jwt
 
 from accounting_api.db import tenants
-from accounting_api.db.connection import Database
 from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal, Role
+from accounting_api.services.ports import Transactions
 
 _hasher = argon2.PasswordHasher()
 
@@ -103,7 +103,7 @@ class TokenCodec:
         return principal, int(claims["exp"])
 
 
-async def authenticate(db: Database, email: str, password: str) -> Principal:
+async def authenticate(db: Transactions, email: str, password: str) -> Principal:
     """The principal whose email and password these are, or Unauthenticated."""
     async with db.transaction(None) as conn:
         login = await tenants.find_login(conn, email.lower())

@@ -14,12 +14,13 @@ from accounting_api import metrics
 from accounting_api.db import billing as billing_db
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import receivables as receivables_db
-from accounting_api.db.connection import Connection, Database
+from accounting_api.db.connection import Connection
 from accounting_api.domain import billing, errors, ids, ledger, receivables
 from accounting_api.domain.billing import Action, EntryKind, Invoice, InvoiceStatus
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import billing_accounts, recognition
 from accounting_api.services.customers import billable_customer
+from accounting_api.services.ports import Transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ async def _reloaded(conn: Connection, invoice_id: str) -> Invoice:
 
 
 async def create_invoice(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     customer_id: str,
@@ -138,7 +139,7 @@ async def create_invoice(
 
 
 async def add_lines(
-    db: Database, principal: Principal, invoice_id: str, lines: Sequence[LineInput]
+    db: Transactions, principal: Principal, invoice_id: str, lines: Sequence[LineInput]
 ) -> Invoice:
     principal.require(Role.ACCOUNTANT)
     org = principal.organization_id
@@ -158,7 +159,9 @@ async def add_lines(
         return await _reloaded(conn, invoice.id)
 
 
-async def delete_line(db: Database, principal: Principal, invoice_id: str, line_id: str) -> Invoice:
+async def delete_line(
+    db: Transactions, principal: Principal, invoice_id: str, line_id: str
+) -> Invoice:
     principal.require(Role.ACCOUNTANT)
     async with db.transaction(principal.organization_id) as conn:
         invoice = await _locked(conn, invoice_id)
@@ -170,7 +173,7 @@ async def delete_line(db: Database, principal: Principal, invoice_id: str, line_
         return await _reloaded(conn, invoice.id)
 
 
-async def get_invoice(db: Database, principal: Principal, invoice_id: str) -> Invoice:
+async def get_invoice(db: Transactions, principal: Principal, invoice_id: str) -> Invoice:
     async with db.transaction(principal.organization_id) as conn:
         invoice = await billing_db.get_invoice(conn, invoice_id)
     if invoice is None:
@@ -179,7 +182,7 @@ async def get_invoice(db: Database, principal: Principal, invoice_id: str) -> In
 
 
 async def list_invoices(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     limit: int,
@@ -233,7 +236,7 @@ def _entry(
 
 
 async def finalize(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     invoice_id: str,
     *,
@@ -287,7 +290,7 @@ async def _void_reversals(
 
 
 async def void(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     invoice_id: str,
     *,
@@ -317,7 +320,7 @@ async def void(
 
 
 async def mark_uncollectible(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     invoice_id: str,
     *,

@@ -24,7 +24,7 @@ from accounting_api.db import billing as billing_db
 from accounting_api.db import credit_notes as credit_notes_db
 from accounting_api.db import payments as payments_db
 from accounting_api.db import recognition as recognition_db
-from accounting_api.db.connection import Connection, Database
+from accounting_api.db.connection import Connection
 from accounting_api.domain import credit_notes, errors, ids, receivables, recognition
 from accounting_api.domain.billing import Invoice
 from accounting_api.domain.credit_notes import CreditLine, CreditNote, LineRequest, Reason
@@ -32,6 +32,7 @@ from accounting_api.domain.payments import Due, Refund
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import billing_accounts, payment_accounts, payments
 from accounting_api.services import recognition as recognition_service
+from accounting_api.services.ports import Transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,7 @@ def _note(
 
 
 async def create_credit_note(
-    db: Database, principal: Principal, data: CreditNoteInput, *, request_id: str | None
+    db: Transactions, principal: Principal, data: CreditNoteInput, *, request_id: str | None
 ) -> CreditNote:
     """Credit part or all of a finalized invoice: what it still owes first, the rest
     (what was paid) as the customer's credit."""
@@ -180,7 +181,7 @@ async def create_credit_note(
     return created
 
 
-async def get_credit_note(db: Database, principal: Principal, note_id: str) -> CreditNote:
+async def get_credit_note(db: Transactions, principal: Principal, note_id: str) -> CreditNote:
     async with db.transaction(principal.organization_id) as conn:
         note = await credit_notes_db.get_credit_note(conn, note_id)
     if note is None:
@@ -189,7 +190,7 @@ async def get_credit_note(db: Database, principal: Principal, note_id: str) -> C
 
 
 async def list_credit_notes(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     limit: int,
@@ -253,7 +254,7 @@ async def _refund(
 
 
 async def refund_credit(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     note_id: str,
@@ -284,7 +285,7 @@ async def _target(conn: Connection, invoice: Invoice, when: datetime.date) -> Du
 
 
 async def apply_credit(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     invoice_id: str,
     *,

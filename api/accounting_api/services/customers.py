@@ -6,14 +6,15 @@ import datetime
 from typing import Any
 
 from accounting_api.db import billing as billing_db
-from accounting_api.db.connection import Connection, Database
+from accounting_api.db.connection import Connection
 from accounting_api.domain import billing, errors, ids, money
 from accounting_api.domain.billing import Customer
 from accounting_api.domain.roles import Principal, Role
+from accounting_api.services.ports import Transactions
 
 
 async def create_customer(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     name: str,
@@ -40,7 +41,7 @@ async def create_customer(
         return await billing_db.insert_customer(conn, principal.organization_id, customer)
 
 
-async def get_customer(db: Database, principal: Principal, customer_id: str) -> Customer:
+async def get_customer(db: Transactions, principal: Principal, customer_id: str) -> Customer:
     async with db.transaction(principal.organization_id) as conn:
         customer = await billing_db.get_customer(conn, customer_id)
     if customer is None:
@@ -49,7 +50,7 @@ async def get_customer(db: Database, principal: Principal, customer_id: str) -> 
 
 
 async def list_customers(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     limit: int,
@@ -62,7 +63,7 @@ async def list_customers(
         )
 
 
-async def archive_customer(db: Database, principal: Principal, customer_id: str) -> Customer:
+async def archive_customer(db: Transactions, principal: Principal, customer_id: str) -> Customer:
     """Archive a customer: no new invoice may be created or finalized for it; its
     invoices and their history stay."""
     principal.require(Role.ACCOUNTANT)

@@ -15,22 +15,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from accounting_api.db import exports as exports_db
-from accounting_api.db.connection import Database
 from accounting_api.domain import journal_export
 from accounting_api.domain.roles import Principal, Role
+from accounting_api.services.ports import Transactions
 
 PAGE_SIZE = 500
 
 
 def journal(
-    db: Database, principal: Principal, *, page_size: int = PAGE_SIZE
+    db: Transactions, principal: Principal, *, page_size: int = PAGE_SIZE
 ) -> AsyncIterator[str]:
     """The organization's journal, checked for access now and read as it is consumed."""
     principal.require(Role.VIEWER)
     return _journal(db, principal.organization_id, page_size)
 
 
-async def _journal(db: Database, organization_id: str, page_size: int) -> AsyncIterator[str]:
+async def _journal(db: Transactions, organization_id: str, page_size: int) -> AsyncIterator[str]:
     declared = journal_export.Declarations()
     async with db.transaction(organization_id) as conn:
         accounts = await exports_db.accounts(conn)

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
-from accounting_api.db.connection import Connection, Database
+from accounting_api.db.connection import Connection
 from accounting_api.domain import errors, ids, ledger, money
 from accounting_api.domain.roles import Principal, Role
+from accounting_api.services.ports import Transactions
 
 
 class AccountCache:
@@ -76,7 +77,7 @@ class Balance:
 
 
 async def create_account(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     code: str,
@@ -100,7 +101,7 @@ async def create_account(
     return created
 
 
-async def get_account(db: Database, principal: Principal, account_id: str) -> ledger.Account:
+async def get_account(db: Transactions, principal: Principal, account_id: str) -> ledger.Account:
     async with db.transaction(principal.organization_id) as conn:
         account = await ledger_db.get_account(conn, account_id)
     if account is None:
@@ -109,14 +110,14 @@ async def get_account(db: Database, principal: Principal, account_id: str) -> le
 
 
 async def list_accounts(
-    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+    db: Transactions, principal: Principal, *, limit: int, starting_after: str | None
 ) -> list[ledger.Account]:
     async with db.transaction(principal.organization_id) as conn:
         return await ledger_db.list_accounts(conn, limit=limit, after=starting_after)
 
 
 async def account_balance(
-    db: Database, principal: Principal, account_id: str, as_of: datetime.date
+    db: Transactions, principal: Principal, account_id: str, as_of: datetime.date
 ) -> Balance:
     async with db.transaction(principal.organization_id) as conn:
         account = await ledger_db.get_account(conn, account_id)
@@ -158,7 +159,7 @@ def _view(entry: ledger.NewEntry) -> ledger.JournalEntry:
 
 
 async def post_entries(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     entries: Sequence[EntryInput],
     *,
@@ -184,7 +185,7 @@ async def post_entries(
     return [_view(e) for e in checked]
 
 
-async def get_entry(db: Database, principal: Principal, entry_id: str) -> ledger.JournalEntry:
+async def get_entry(db: Transactions, principal: Principal, entry_id: str) -> ledger.JournalEntry:
     async with db.transaction(principal.organization_id) as conn:
         entry = await ledger_db.get_entry(conn, entry_id)
     if entry is None:
@@ -193,14 +194,14 @@ async def get_entry(db: Database, principal: Principal, entry_id: str) -> ledger
 
 
 async def list_entries(
-    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+    db: Transactions, principal: Principal, *, limit: int, starting_after: str | None
 ) -> list[ledger.JournalEntry]:
     async with db.transaction(principal.organization_id) as conn:
         return await ledger_db.list_entries(conn, limit=limit, before=starting_after)
 
 
 async def reverse_entry(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     entry_id: str,
     *,

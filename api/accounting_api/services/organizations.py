@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import tenants
-from accounting_api.db.connection import Database
 from accounting_api.domain import errors, fiscal, ids, ledger, money
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Principal, Role, User
 from accounting_api.services import auth
+from accounting_api.services.ports import Transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ def default_chart(currency: str) -> list[ledger.Account]:
 
 
 async def sign_up(
-    db: Database,
+    db: Transactions,
     *,
     name: str,
     base_currency: str,
@@ -70,12 +70,12 @@ async def sign_up(
     return Organization(org_id, name, base_currency, fiscal_year_end_month, owner, len(accounts))
 
 
-async def get_profile(db: Database, principal: Principal) -> Profile:
+async def get_profile(db: Transactions, principal: Principal) -> Profile:
     async with db.transaction(principal.organization_id) as conn:
         return await tenants.profile(conn)
 
 
-async def set_fiscal_year_end(db: Database, principal: Principal, month: int) -> Profile:
+async def set_fiscal_year_end(db: Transactions, principal: Principal, month: int) -> Profile:
     """Set the last month of the fiscal year (admin or owner). Reports of every date
     follow the new setting: the fiscal year is how they are read, not what they hold.
     Refused (409 fiscal_year_closed, by the database: 0021_fiscal_year_end_locked.sql)
@@ -87,7 +87,7 @@ async def set_fiscal_year_end(db: Database, principal: Principal, month: int) ->
 
 
 async def create_user(
-    db: Database, principal: Principal, *, email: str, password: str, name: str, role: Role
+    db: Transactions, principal: Principal, *, email: str, password: str, name: str, role: Role
 ) -> User:
     principal.require(Role.ADMIN)
     if role is Role.OWNER and principal.role is not Role.OWNER:
@@ -106,7 +106,7 @@ async def create_user(
 
 
 async def list_users(
-    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+    db: Transactions, principal: Principal, *, limit: int, starting_after: str | None
 ) -> list[User]:
     async with db.transaction(principal.organization_id) as conn:
         return await tenants.list_users(conn, limit=limit, before=starting_after)

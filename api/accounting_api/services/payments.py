@@ -21,12 +21,13 @@ from accounting_api.db import billing as billing_db
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import payments as payments_db
 from accounting_api.db import receivables as receivables_db
-from accounting_api.db.connection import Connection, Database
+from accounting_api.db.connection import Connection
 from accounting_api.domain import errors, ids, ledger, payments, receivables
 from accounting_api.domain.billing import Customer, InvoiceStatus
 from accounting_api.domain.payments import Application, Due, Payment, Refund
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import payment_accounts
+from accounting_api.services.ports import Transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ async def _allocated(
 
 
 async def _record(
-    db: Database, principal: Principal, data: PaymentInput, request_id: str | None
+    db: Transactions, principal: Principal, data: PaymentInput, request_id: str | None
 ) -> Payment:
     org = principal.organization_id
     when = data.received_on or _today()
@@ -213,7 +214,7 @@ async def _record(
 
 
 async def create_payment(
-    db: Database, principal: Principal, data: PaymentInput, *, request_id: str | None
+    db: Transactions, principal: Principal, data: PaymentInput, *, request_id: str | None
 ) -> Payment:
     """Record money received from a customer and apply it to its invoices."""
     principal.require(Role.ACCOUNTANT)
@@ -232,7 +233,7 @@ async def _reloaded(conn: Connection, payment_id: str) -> Payment:
     return payment
 
 
-async def get_payment(db: Database, principal: Principal, payment_id: str) -> Payment:
+async def get_payment(db: Transactions, principal: Principal, payment_id: str) -> Payment:
     async with db.transaction(principal.organization_id) as conn:
         payment = await payments_db.get_payment(conn, payment_id)
     if payment is None:
@@ -241,7 +242,7 @@ async def get_payment(db: Database, principal: Principal, payment_id: str) -> Pa
 
 
 async def list_payments(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     limit: int,
@@ -270,7 +271,7 @@ async def _refundable(conn: Connection, payment_id: str, when: datetime.date) ->
 
 
 async def create_refund(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     payment_id: str,
@@ -322,7 +323,7 @@ async def create_refund(
     return created
 
 
-async def get_refund(db: Database, principal: Principal, refund_id: str) -> Refund:
+async def get_refund(db: Transactions, principal: Principal, refund_id: str) -> Refund:
     async with db.transaction(principal.organization_id) as conn:
         refund = await payments_db.get_refund(conn, refund_id)
     if refund is None:
@@ -331,7 +332,7 @@ async def get_refund(db: Database, principal: Principal, refund_id: str) -> Refu
 
 
 async def list_refunds(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     *,
     limit: int,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import periods as periods_db
-from accounting_api.db.connection import Database
 from accounting_api.domain import ids, ledger, reports
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import recognition
+from accounting_api.services.ports import Transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class Closed:
 
 
 async def close_period(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     period: datetime.date,
     *,
@@ -54,7 +54,7 @@ async def close_period(
 
 
 async def reopen_period(
-    db: Database, principal: Principal, period: datetime.date, *, request_id: str | None
+    db: Transactions, principal: Principal, period: datetime.date, *, request_id: str | None
 ) -> ledger.JournalEntry | None:
     """Reopen the latest closed month; recorded in accounting_period_events. Returns the
     reversal of the fiscal year's closing entry, when the month ends a closed fiscal year."""
@@ -71,6 +71,6 @@ async def reopen_period(
         return await ledger_db.get_entry(conn, reversal_id)
 
 
-async def list_periods(db: Database, principal: Principal) -> list[reports.ClosedPeriod]:
+async def list_periods(db: Transactions, principal: Principal) -> list[reports.ClosedPeriod]:
     async with db.transaction(principal.organization_id) as conn:
         return await periods_db.list_closed(conn)

@@ -31,9 +31,10 @@ from collections.abc import Sequence
 from accounting_api import metrics
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import recognition as recognition_db
-from accounting_api.db.connection import Connection, Database
+from accounting_api.db.connection import Connection
 from accounting_api.domain import errors, ids, ledger, recognition
 from accounting_api.domain.billing import Invoice
+from accounting_api.services.ports import Transactions
 
 log = logging.getLogger("accounting_api.worker")
 
@@ -134,7 +135,7 @@ async def _post(
 
 
 async def _recognize_batch(
-    db: Database, organization_id: str, today: datetime.date, limit: int
+    db: Transactions, organization_id: str, today: datetime.date, limit: int
 ) -> int:
     """Claim, post and mark one batch; returns how many pieces it posted."""
     async with db.transaction(organization_id) as conn:
@@ -193,7 +194,7 @@ async def take_back(
 
 
 async def recognize_organization(
-    db: Database, organization_id: str, today: datetime.date, batch_size: int = BATCH_SIZE
+    db: Transactions, organization_id: str, today: datetime.date, batch_size: int = BATCH_SIZE
 ) -> int:
     """Post every due piece of one organization; returns how many were posted.
 
@@ -208,7 +209,7 @@ async def recognize_organization(
             return posted
 
 
-async def recognize_due(db: Database, today: datetime.date) -> int:
+async def recognize_due(db: Transactions, today: datetime.date) -> int:
     """Post the due pieces of every organization, each in its own transactions."""
     async with db.transaction(None) as conn:
         organizations = await recognition_db.organizations_with_due(conn, today)

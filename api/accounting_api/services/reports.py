@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from accounting_api.db import reports as reports_db
 from accounting_api.db import tenants
-from accounting_api.db.connection import Database
 from accounting_api.domain import errors, fiscal, reports
 from accounting_api.domain.roles import Principal
 from accounting_api.services import report_cache
+from accounting_api.services.ports import Transactions
 
 
 async def cached(
-    db: Database,
+    db: Transactions,
     cache: report_cache.ReportCache,
     principal: Principal,
     *,
@@ -38,7 +38,7 @@ async def cached(
 
 
 async def trial_balance(
-    db: Database, principal: Principal, as_of: datetime.date
+    db: Transactions, principal: Principal, as_of: datetime.date
 ) -> list[reports.TrialBalance]:
     async with db.transaction(principal.organization_id) as conn:
         balances = await reports_db.balances(conn, as_of)
@@ -46,7 +46,7 @@ async def trial_balance(
 
 
 async def balance_sheet(
-    db: Database, principal: Principal, as_of: datetime.date
+    db: Transactions, principal: Principal, as_of: datetime.date
 ) -> tuple[fiscal.FiscalYear, list[reports.BalanceSheet]]:
     """The balance sheet as of a date, and the fiscal year that date lies in (its earnings
     are current; those of every earlier fiscal year are retained)."""
@@ -62,7 +62,7 @@ async def balance_sheet(
 
 
 async def income_statement(
-    db: Database, principal: Principal, start: datetime.date, end: datetime.date
+    db: Transactions, principal: Principal, start: datetime.date, end: datetime.date
 ) -> list[reports.IncomeStatement]:
     """Revenue and expenses dated from start to end, both included, without the closing
     entries of fiscal years (which move them into retained earnings, earning nothing)."""
@@ -75,7 +75,9 @@ async def income_statement(
     return reports.income_statement(reports.without(reports.movements(before, after), closing))
 
 
-async def ar_aging(db: Database, principal: Principal, as_of: datetime.date) -> list[reports.Aging]:
+async def ar_aging(
+    db: Transactions, principal: Principal, as_of: datetime.date
+) -> list[reports.Aging]:
     async with db.transaction(principal.organization_id) as conn:
         invoices = await reports_db.open_invoices(conn, as_of)
     return reports.aging(invoices, as_of)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import secrets
 
 from accounting_api.db import webhooks as webhooks_db
-from accounting_api.db.connection import Connection, Database
+from accounting_api.db.connection import Connection
 from accounting_api.domain import errors, ids, webhook_urls, webhooks
 from accounting_api.domain.roles import Principal, Role
+from accounting_api.services.ports import Transactions
 
 
 async def create_endpoint(
-    db: Database, principal: Principal, *, url: str, description: str, allow_insecure: bool
+    db: Transactions, principal: Principal, *, url: str, description: str, allow_insecure: bool
 ) -> webhooks.Endpoint:
     """A new endpoint with a fresh signing secret, returned this once."""
     principal.require(Role.ADMIN)
@@ -35,7 +36,7 @@ async def create_endpoint(
 
 
 async def list_endpoints(
-    db: Database, principal: Principal, *, limit: int, starting_after: str | None
+    db: Transactions, principal: Principal, *, limit: int, starting_after: str | None
 ) -> list[webhooks.Endpoint]:
     principal.require(Role.ADMIN)
     async with db.transaction(principal.organization_id) as conn:
@@ -48,14 +49,16 @@ def _found(endpoint: webhooks.Endpoint | None, endpoint_id: str) -> webhooks.End
     return endpoint
 
 
-async def get_endpoint(db: Database, principal: Principal, endpoint_id: str) -> webhooks.Endpoint:
+async def get_endpoint(
+    db: Transactions, principal: Principal, endpoint_id: str
+) -> webhooks.Endpoint:
     principal.require(Role.ADMIN)
     async with db.transaction(principal.organization_id) as conn:
         return _found(await webhooks_db.get_endpoint(conn, endpoint_id), endpoint_id)
 
 
 async def set_disabled(
-    db: Database, principal: Principal, endpoint_id: str, *, disabled: bool
+    db: Transactions, principal: Principal, endpoint_id: str, *, disabled: bool
 ) -> webhooks.Endpoint:
     """Disable or enable an endpoint; doing it twice changes nothing more."""
     principal.require(Role.ADMIN)
@@ -65,7 +68,7 @@ async def set_disabled(
 
 
 async def delete_endpoint(
-    db: Database, principal: Principal, endpoint_id: str
+    db: Transactions, principal: Principal, endpoint_id: str
 ) -> webhooks.Endpoint:
     principal.require(Role.ADMIN)
     async with db.transaction(principal.organization_id) as conn:
@@ -73,7 +76,7 @@ async def delete_endpoint(
 
 
 async def list_deliveries(
-    db: Database,
+    db: Transactions,
     principal: Principal,
     endpoint_id: str,
     *,
@@ -105,7 +108,7 @@ async def _retryable(conn: Connection, delivery_id: str) -> None:
 
 
 async def retry_delivery(
-    db: Database, principal: Principal, delivery_id: str
+    db: Transactions, principal: Principal, delivery_id: str
 ) -> webhooks.DeliveryRecord:
     """Make a failed delivery pending and due now; the worker sends it on its next pass."""
     principal.require(Role.ADMIN)

@@ -16,9 +16,9 @@ import logging
 import time
 
 from accounting_api.db import webhooks as webhooks_db
-from accounting_api.db.connection import Database
 from accounting_api.domain import webhooks
 from accounting_api.services import webhook_transport
+from accounting_api.services.ports import Transactions
 
 log = logging.getLogger("accounting_api.worker")
 
@@ -73,7 +73,7 @@ def _retry_at(delivery: webhooks.Delivery, settings: DeliverySettings) -> dateti
 
 
 async def _settle(
-    db: Database,
+    db: Transactions,
     organization_id: str,
     delivery: webhooks.Delivery,
     error: str | None,
@@ -97,7 +97,7 @@ async def _settle(
 
 
 async def deliver_organization(
-    db: Database,
+    db: Transactions,
     organization_id: str,
     transport: webhook_transport.Transport,
     settings: DeliverySettings,
@@ -114,7 +114,7 @@ async def deliver_organization(
 
 
 async def deliver_due(
-    db: Database,
+    db: Transactions,
     settings: DeliverySettings,
     transport: webhook_transport.Transport | None = None,
 ) -> int:

@@ -1,0 +1,115 @@
+"""A write request's one unit of work, opened and closed by the route table.
+
+In this order: the caller's role checked against the endpoint's (before anything is
+read or replayed), then in one transaction: BEGIN with the tenant set, the
+Idempotency-Key claimed (an answer stored under it for this caller is replayed), the use
+case, its audit events, the answer stored under the key, COMMIT. The use case gets the
+unit of work as its `Transactions` (support.db) and runs in that one transaction: no
+second transaction, no hidden savepoint. An error answer rolls everything back; with an
+Idempotency-Key the use case runs in the one explicit savepoint, so that its error answer
+is stored (and replayed) while its effects are undone.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from accounting_api.domain import errors
+from accounting_api.domain.roles import Role
+from accounting_api.http import idempotency, problems
+from accounting_api.routes import audit as audit_routes
+from accounting_api.routes import support
+from accounting_api.routes.openapi import Endpoint
+from accounting_api.routes.support import Handler
+from accounting_api.services import idempotency as idempotency_service
+from accounting_api.services.ports import Unit
+
+WRITES = frozenset({"POST", "PATCH", "DELETE"})
+
+
+def handler(endpoint: Endpoint) -> Handler:
+    """The endpoint's handler, in a unit of work if it writes, after its role check."""
+    handle = _in_unit_of_work(endpoint) if endpoint.method in WRITES else endpoint.handler
+    if endpoint.role is not None:
+        handle = _authorized(endpoint.role, handle)
+    return support.authenticated(handle) if endpoint.auth else handle
+
+
+def _authorized(role: Role, handle: Handler) -> Handler:
+    """Refuse a caller below `role` before anything is read, run or replayed."""
+
+    async def authorized(request: Request) -> Response:
+        support.principal(request).require(role)
+        return await handle(request)
+
+    authorized.__name__ = handle.__name__
+    authorized.__doc__ = handle.__doc__
+    return authorized
+
+
+class _Refused(Exception):
+    """A handler's non-2xx answer, leaving the savepoint so that its effects are undone."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _in_unit_of_work(endpoint: Endpoint) -> Handler:
+    audited = audit_routes.audited(endpoint.method, endpoint.path)
+
+    async def in_unit_of_work(request: Request) -> Response:
+        caller = request.scope.get("state", {}).get("principal")
+        key = idempotency.key_of(request.scope)
+        org = caller.organization_id if caller else None
+        async with support.deps(request).db.unit_of_work(org) as unit:
+            with support.bound(request, unit):
+                if key is None:
+                    response = await endpoint.handler(request)
+                    if not 200 <= response.status_code < 300:
+                        unit.fail()  # an error answer never leaves part of its work behind
+                    elif audited:
+                        await audit_routes.record(request, endpoint, response, unit)
+                else:
+                    response = await _idempotent(request, endpoint, unit, key, audited)
+        return response
+
+    in_unit_of_work.__name__ = endpoint.handler.__name__
+    in_unit_of_work.__doc__ = endpoint.handler.__doc__
+    return in_unit_of_work
+
+
+async def _idempotent(
+    request: Request, endpoint: Endpoint, unit: Unit, key: str, audited: bool
+) -> Response:
+    caller = request.scope.get("state", {}).get("principal")
+    scope = caller.user_id if caller else f"ip:{request.scope['state']['client_ip']}"
+    digest = idempotency.request_hash(request.scope, await request.body())
+    ttl = support.deps(request).settings.idempotency_ttl_seconds
+    found = await idempotency_service.claim(
+        unit, scope=scope, key=key, request_hash=digest, ttl_seconds=ttl
+    )
+    if found is not None:
+        return idempotency.replay(found.status_code, found.body)
+    try:
+        async with unit.savepoint():
+            response = await endpoint.handler(request)
+            if not 200 <= response.status_code < 300:
+                raise _Refused(response)
+    except errors.AccountingError as exc:
+        response = problems.response(request.scope, exc, **exc.extra)
+    except _Refused as refused:
+        response = refused.response
+    if audited and 200 <= response.status_code < 300:
+        await audit_routes.record(request, endpoint, response, unit)
+    if idempotency.stored(response.status_code, request.scope):
+        answer = idempotency_service.Stored(response.status_code, bytes(response.body))
+        await idempotency_service.store(
+            unit,
+            scope=scope,
+            key=key,
+            organization_id=caller.organization_id if caller else None,
+            request_hash=digest,
+            answer=answer,
+        )
+    return response

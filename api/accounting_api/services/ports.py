@@ -1,0 +1,51 @@
+"""What routes hand to use cases: where a use case runs its SQL.
+
+A write request runs as one unit of work (routes/work.py opens it: the transaction with
+the tenant set, the Idempotency-Key claim, the use case, the audit events, the stored
+response, the commit) and passes it to the use case as its `Transactions`; a read passes
+the pool itself. Either way a use case writes `async with db.transaction(org) as conn`,
+and never learns which one it got: inside a unit of work that is the unit's own
+transaction, never a second one and never a hidden savepoint.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from accounting_api.db.connection import Connection
+
+
+class Transactions(Protocol):
+    """A transaction with the tenant set inside it (a unit of work's, or a new one)."""
+
+    def transaction(
+        self, organization_id: str | None
+    ) -> AbstractAsyncContextManager[Connection]: ...
+
+
+class Unit(Transactions, Protocol):
+    """A write request's one transaction (db.connection.UnitOfWork)."""
+
+    @property
+    def conn(self) -> Connection: ...
+
+    @property
+    def tenant(self) -> str | None: ...
+
+    def fail(self) -> None:
+        """Roll the whole unit of work back when it ends."""
+
+    async def use_tenant(self, organization_id: str | None) -> None: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """What runs inside is undone alone if it raises."""
+        ...
+
+
+class Store(Transactions, Protocol):
+    """The database as the app holds it: transactions, and units of work for writes."""
+
+    def unit_of_work(
+        self, organization_id: str | None = None
+    ) -> AbstractAsyncContextManager[Unit]: ...
