@@ -20,8 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
-
+from accounting_api.db.connection import FAILURES as DATABASE_FAILURES
 from accounting_api.domain.backups import BackupError
 from accounting_api.settings import BackupSettings
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from accounting_api.services import backups
 
 COMMANDS = frozenset({"backup", "restore"})
-FAILURES = (BackupError, asyncpg.PostgresError, asyncpg.InterfaceError)
+FAILURES = (BackupError, *DATABASE_FAILURES)
 TERMINATION_LOG = Path(os.environ.get("TERMINATION_MESSAGE_PATH", "/dev/termination-log"))
 
 

@@ -11,11 +11,9 @@ import os
 import signal
 import sys
 
-import asyncpg
-
 from accounting_api import backup_cli, logs
 from accounting_api.db import migrations
-from accounting_api.db.connection import UNAVAILABLE, Database
+from accounting_api.db.connection import UNAVAILABLE, Database, connected
 from accounting_api.domain import errors
 from accounting_api.settings import Settings, SettingsError, parse_value
 
@@ -37,11 +35,8 @@ def _database(min_size: int, max_size: int) -> Database:
 
 
 async def _migrate() -> int:
-    conn = await asyncpg.connect(_database_url(owner=True))
-    try:
+    async with connected(_database_url(owner=True)) as conn:
         applied = await migrations.apply(conn)
-    finally:
-        await conn.close()
     names = [f"{m.version:04d}_{m.name}" for m in applied]
     print(json.dumps({"applied": names, "up_to_date": not names}))
     return 0

@@ -247,3 +247,27 @@ def _tenant_sql(organization_id: str | None) -> str:
 
 async def set_tenant(conn: Connection, organization_id: str | None) -> None:
     await conn.execute("SELECT set_config('app.organization_id', $1, true)", organization_id or "")
+
+
+Record: TypeAlias = asyncpg.Record
+"""A row as the db layer returns it."""
+
+FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What a direct connection's work raises when the database refuses or fails it."""
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[Connection]:
+    """One connection of its own, outside any pool (migrations, backups, restores)."""
+    conn = await asyncpg.connect(url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def pooled(url: str, max_size: int) -> AsyncIterator[asyncpg.Pool[asyncpg.Record]]:
+    """A small pool of its own, for checks that run on several connections at once."""
+    async with asyncpg.create_pool(url, min_size=1, max_size=max_size) as pool:
+        yield pool

@@ -17,10 +17,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-import asyncpg
-
 from accounting_api.db import backups as backups_db
 from accounting_api.db import dumps
+from accounting_api.db.connection import Connection, connected
 from accounting_api.domain import backups
 from accounting_api.objectstore import Bucket
 
@@ -73,8 +72,7 @@ async def take(
     started = now or _now()
     keys = location.keys(backups.new_id(started))
     target = dumps.Target.from_url(database_url)
-    conn = await asyncpg.connect(target.with_password_url())
-    try:
+    async with connected(target.with_password_url()) as conn:
         manifest = await _dump(conn, target, location, keys, started)
         location.bucket.put_json(keys.manifest, manifest.wire())
         await backups_db.record_backup(
@@ -89,14 +87,12 @@ async def take(
         )
         deleted = retain(location, retention_days, now or _now())
         await backups_db.record_deleted(conn, [location.keys(i).dump for i in deleted], _now())
-    finally:
-        await conn.close()
     log.info("backup taken", extra={"key": keys.dump, "bytes": manifest.dump_bytes})
     return Taken(manifest, deleted, aborted)
 
 
 async def _dump(
-    conn: asyncpg.Connection,
+    conn: Connection,
     target: dumps.Target,
     location: Location,
     keys: backups.Keys,

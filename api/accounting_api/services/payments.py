@@ -14,14 +14,12 @@ import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
-
 from accounting_api import metrics
 from accounting_api.db import billing as billing_db
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import payments as payments_db
 from accounting_api.db import receivables as receivables_db
-from accounting_api.db.connection import Connection
+from accounting_api.db.connection import Connection, Record
 from accounting_api.domain import errors, ids, ledger, payments, receivables
 from accounting_api.domain.billing import Customer, InvoiceStatus
 from accounting_api.domain.payments import Application, Due, Payment, Refund
@@ -121,9 +119,7 @@ _UNPAYABLE: dict[str, type[errors.Conflict]] = {
 }
 
 
-def payable(
-    row: asyncpg.Record | None, customer_id: str, when: datetime.date, *, param: str
-) -> Due:
+def payable(row: Record | None, customer_id: str, when: datetime.date, *, param: str) -> Due:
     """A locked invoice money may go to: the customer's, finalized, not void nor paid,
     issued by `when`."""
     if row is None:

@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from accounting_api.db import backups as backups_db
 from accounting_api.db import dumps
+from accounting_api.db.connection import FAILURES, Connection, connected, pooled
 from accounting_api.domain import backups
 from accounting_api.objectstore import StorageError
 from accounting_api.services.backups import Location
@@ -95,7 +94,7 @@ CHECK_CONNECTIONS = 2
 
 async def check(url: str, manifest: backups.Manifest) -> list[backups.Failure]:
     """Every way the database at url differs from the manifest's books."""
-    async with asyncpg.create_pool(url, min_size=1, max_size=CHECK_CONNECTIONS) as pool:
+    async with pooled(url, CHECK_CONNECTIONS) as pool:
         async with pool.acquire() as conn:
             orgs = sorted(manifest.books.audit_heads)
             if await backups_db.bypasses_row_security(conn):
@@ -227,20 +226,16 @@ async def _record(database_url: str, result: Verification) -> None:
     """Record the outcome in the platform's database too; the bucket already has it, so a
     database that cannot be reached is logged, not fatal."""
     try:
-        conn = await asyncpg.connect(dumps.Target.from_url(database_url).with_password_url())
-    except (OSError, asyncpg.PostgresError) as exc:
+        async with connected(dumps.Target.from_url(database_url).with_password_url()) as conn:
+            await backups_db.record_verification(
+                conn,
+                key=result.key,
+                verified_at=result.verified_at,
+                passed=result.passed,
+                detail=str(result.failures[0]) if result.failures else "every check passed",
+            )
+    except (OSError, *FAILURES) as exc:
         log.warning("restore test not recorded in the database: %s", exc)
-        return
-    try:
-        await backups_db.record_verification(
-            conn,
-            key=result.key,
-            verified_at=result.verified_at,
-            passed=result.passed,
-            detail=str(result.failures[0]) if result.failures else "every check passed",
-        )
-    finally:
-        await conn.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +252,7 @@ async def restore(database_url: str, location: Location, wanted: str, scratch: P
     chosen = backups.choose(location.listing(), wanted)
     manifest = location.manifest(chosen.id)
     target = dumps.Target.from_url(database_url)
-    conn = await asyncpg.connect(target.with_password_url())
-    try:
+    async with connected(target.with_password_url()) as conn:
         await _refuse_unless_ready(conn, database_url)
         clock = time.monotonic()
         work = _workdir(scratch, f"restore-{chosen.id}-")
@@ -270,13 +264,11 @@ async def restore(database_url: str, location: Location, wanted: str, scratch: P
         finally:
             _remove(work)
         await backups_db.grant_backup_defaults(conn)
-    finally:
-        await conn.close()
     failures = await check(target.with_password_url(), manifest)
     return Restored(chosen.id, manifest.key, time.monotonic() - clock, failures)
 
 
-async def _refuse_unless_ready(conn: asyncpg.Connection, database_url: str) -> None:
+async def _refuse_unless_ready(conn: Connection, database_url: str) -> None:
     name = dumps.database_of(database_url)
     if not await backups_db.is_empty(conn):
         raise backups.BackupError(
