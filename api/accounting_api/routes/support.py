@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from accounting_api import redis_connection
 from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal
+from accounting_api.http import consistency
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
 from accounting_api.settings import Settings
@@ -38,6 +39,12 @@ class Deps:
 def deps(request: Request) -> Deps:
     result: Deps = request.app.state.deps
     return result
+
+
+def reads(request: Request) -> Any:
+    """The handle a report or list reads through (accounting_api.db.replicas.Reader: the
+    `transaction` of `Database`, on a caught-up replica or the primary)."""
+    return request.scope.get("state", {}).get(consistency.READER) or deps(request).db
 
 
 def principal(request: Request) -> Principal:
