@@ -79,7 +79,7 @@ class Session:
         self.token = response.headers[HEADER]
         return response
 
-    async def get(self, path: str, **params: object) -> httpx.Response:
+    async def get(self, path: str, **params: str | int) -> httpx.Response:
         response = await self.http.get(path, params=params, headers=self.headers())
         assert response.status_code == 200, response.text
         return response
@@ -103,7 +103,7 @@ async def own_account(session: Session, code: str) -> str:
 
 async def revenue_account(session: Session) -> str:
     listing = await session.get("/v1/accounts", limit=100)
-    return next(a["id"] for a in listing.json()["data"] if a["type"] == "revenue")
+    return str(next(a["id"] for a in listing.json()["data"] if a["type"] == "revenue"))
 
 
 async def write_then_read(
