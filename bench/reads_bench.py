@@ -263,9 +263,13 @@ async def main() -> dict[str, object]:
     }
 
 
+def record(result: dict[str, object]) -> str:
+    """The result as one JSON line, also written (indented) to bench/results/reads.json."""
+    path = ROOT / "bench/results/reads.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return json.dumps(result)
+
+
 if __name__ == "__main__":
-    result = asyncio.run(main())
-    out = ROOT / "bench/results"
-    out.mkdir(exist_ok=True)
-    (out / "reads.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    print(record(asyncio.run(main())))

@@ -42,7 +42,8 @@ def settings(platform: Platform) -> dict[str, str]:
     # After a failover the API refuses a server on an older timeline: a restarted former
     # primary that the operator has not fenced yet.
     floor = {"DATABASE_MIN_TIMELINE": str(timeline)} if timeline else {}
-    return floor | replica_reads(platform) | {
+    return floor | {
+        **replica_reads(platform),
         "DATABASE_URL": database_url(platform),
         "ENVIRONMENT": spec.environment,
         "LOG_LEVEL": spec.log_level,
