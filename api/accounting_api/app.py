@@ -9,9 +9,11 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from accounting_api import logs, redis_connection, routes
+from accounting_api.db import replicas, servers
 from accounting_api.db.connection import Database
 from accounting_api.http import problems
 from accounting_api.http.auth import AuthenticationMiddleware
+from accounting_api.http.consistency import ConsistencyMiddleware
 from accounting_api.http.context import RequestContextMiddleware
 from accounting_api.http.ratelimit import Limit, RateLimiter, RateLimitMiddleware
 from accounting_api.routes.support import Deps
@@ -34,18 +36,22 @@ def create_app(settings: Settings) -> Starlette:
         min_timeline=settings.database_min_timeline,
     )
 
+    reads = read_router(settings, db)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open()
+        await reads.open()
         try:
             yield
         finally:
+            await reads.close()
             await db.close()
             await redis_client.aclose()
 
     app = Starlette(
         routes=routes.starlette_routes(),
-        middleware=_middleware(settings, db, redis_client, codec),
+        middleware=_middleware(settings, db, reads, redis_client, codec),
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )
@@ -54,10 +60,31 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
+def read_router(settings: Settings, db: Database) -> replicas.ReadRouter:
+    """Where reports and lists read: DATABASE_REPLICAS, else the primary's read pool."""
+    policy = replicas.Policy(
+        max_lag_bytes=settings.database_replica_max_lag_bytes,
+        wait_seconds=settings.database_replica_wait_ms / 1000,
+    )
+    return replicas.ReadRouter(
+        db,
+        settings.database_url,
+        servers.parse_addresses(settings.database_replicas),
+        policy,
+        pool_max=settings.db_read_pool_max,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+    )
+
+
 def _middleware(
-    settings: Settings, db: Database, redis_client: redis_connection.Client, codec: TokenCodec
+    settings: Settings,
+    db: Database,
+    reads: replicas.ReadRouter,
+    redis_client: redis_connection.Client,
+    codec: TokenCodec,
 ) -> list[Middleware]:
-    """Outermost first: request context, authentication, rate limits, idempotency."""
+    """Outermost first: request context, authentication, rate limits, consistency tokens
+    and read routing, idempotency."""
     general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)
     auth = Limit("auth", settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds)
     return [
@@ -70,6 +97,7 @@ def _middleware(
         Middleware(
             RateLimitMiddleware, limiter=RateLimiter(redis_client), general=general, auth=auth
         ),
+        Middleware(ConsistencyMiddleware, router=reads),
     ]
 
 

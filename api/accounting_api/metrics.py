@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_DURATION = Histogram(
     "http_request_duration_seconds",
@@ -66,4 +66,28 @@ DB_SERVERS_REFUSED = Counter(
     " (a former primary, on a timeline older than the pool has seen), read_only (a replica),"
     " unavailable (unreachable, starting up, or refusing the login: a fenced server).",
     ["reason"],
+)
+DB_READS = Counter(
+    "accounting_db_reads_total",
+    "Read transactions of reports and lists, by the server that served them: server is a"
+    " replica's host:port (role replica) or 'primary' (role primary).",
+    ["server", "role"],
+)
+DB_READ_FALLBACKS = Counter(
+    "accounting_db_read_fallbacks_total",
+    "Reads served by the primary although replicas are configured, by reason: no_replica"
+    " (none healthy and within the lag limit), behind (none had replayed the request's"
+    " Consistency-Token within the wait), replica_failed (the replica failed mid-read; the"
+    " request was answered from the primary).",
+    ["reason"],
+)
+DB_REPLICA_LAG = Gauge(
+    "accounting_db_replica_lag_bytes",
+    "WAL the primary has written that the replica has not replayed yet, at the last poll.",
+    ["server"],
+)
+DB_REPLICA_UP = Gauge(
+    "accounting_db_replica_up",
+    "1 while the replica answers as a streaming replica (in recovery), else 0.",
+    ["server"],
 )

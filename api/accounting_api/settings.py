@@ -83,6 +83,17 @@ class Settings:
     """Refuse a database server whose timeline is older (0: no floor). The operator renders
     the new primary's timeline after a failover, so a restarted former primary, read-write
     on the old timeline, takes no connection (docs/database-servers.md)."""
+    database_replicas: str = ""
+    """Streaming replicas that reports and lists read from, `host:port,host:port` (login
+    and database as in DATABASE_URL); empty: every read on the primary. The operator
+    renders the replicas that follow the active primary (docs/database-servers.md)."""
+    database_replica_max_lag_bytes: int = 16 * 1024 * 1024
+    """A replica further behind the primary than this serves no read."""
+    database_replica_wait_ms: int = 100
+    """How long a read carrying a Consistency-Token waits for a replica that has replayed
+    it before it reads from the primary instead."""
+    db_read_pool_max: int = 10
+    """Connections each read pool (the primary's, and each replica's) may open."""
     report_cache_ttl_seconds: int = 300
     """How long a report response stays cached in Redis; 0 disables the cache. Keys hold
     the organization's ledger version, so a posting is never hidden by the cache."""
@@ -100,6 +111,14 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log_level", self.log_level.upper())
+        if self.database_replica_max_lag_bytes < 0 or self.database_replica_wait_ms < 0:
+            raise SettingsError("DATABASE_REPLICA_MAX_LAG_BYTES and _WAIT_MS must be >= 0")
+        if self.db_read_pool_max < 1:
+            raise SettingsError("DB_READ_POOL_MAX must be at least 1")
+        for part in filter(None, (p.strip() for p in self.database_replicas.split(","))):
+            _, colon, port = part.rpartition(":")
+            if not colon or not port.isdigit() or "/" in part or "@" in part:
+                raise SettingsError(f"DATABASE_REPLICAS: {part!r} is not host:port")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -114,6 +114,30 @@ class BootstrapSpec(Model):
     )
 
 
+class ReplicaReadsSpec(Model):
+    """Reports and lists read from the replicas that follow the primary; a client that
+    sends back a write's Consistency-Token always sees that write."""
+
+    enabled: bool = Field(
+        True,
+        description="Read reports and lists from the replicas (DATABASE_REPLICAS: those that "
+        "follow the active primary, never a fenced server); false: every read on the primary.",
+    )
+    max_lag_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=0,
+        le=1024**4,
+        description="A replica further behind the primary than this (WAL bytes) serves no read.",
+    )
+    wait_milliseconds: int = Field(
+        100,
+        ge=0,
+        le=5000,
+        description="How long a read carrying a Consistency-Token waits for a replica that "
+        "has replayed it before reading from the primary.",
+    )
+
+
 class DatabaseSpec(Model):
     """The PostgreSQL primary, its read replicas, and how to log in."""
 
@@ -133,6 +157,9 @@ class DatabaseSpec(Model):
         "the migration Job. Defaults to credentialsSecretRef.",
     )
     ssl_mode: SslMode = Field("require", description="libpq sslmode for every connection.")
+    replica_reads: ReplicaReadsSpec = Field(
+        default_factory=ReplicaReadsSpec, description="Reads served by the replicas."
+    )
     bootstrap: BootstrapSpec = Field(
         default_factory=BootstrapSpec, description="First data of a new platform."
     )

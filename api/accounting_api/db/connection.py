@@ -48,6 +48,30 @@ async def _init_connection(conn: Connection) -> None:
     conn.add_query_logger(_log_query)
 
 
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int,
+    max_size: int,
+    statement_timeout_ms: int,
+    application_name: str = "accounting-api",
+    **connect: Any,
+) -> asyncpg.Pool[asyncpg.Record]:
+    """A pool of the app's connections (its query timings in the metrics); `connect`:
+    asyncpg's connection arguments (e.g. a `connect=` callback, or `host` and `port`)."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={
+            "statement_timeout": str(statement_timeout_ms),
+            "application_name": application_name,
+        },
+        **connect,
+    )
+
+
 class Database:
     """The asyncpg pool plus the rule that every transaction names its tenant.
 
@@ -93,16 +117,12 @@ class Database:
             self._pool = await self._create_pool(0)
 
     async def _create_pool(self, min_size: int) -> asyncpg.Pool[asyncpg.Record]:
-        return await asyncpg.create_pool(
+        return await create_pool(
             self._dsn,
             min_size=min_size,
             max_size=self._max_size,
+            statement_timeout_ms=self._statement_timeout_ms,
             connect=self._connector,
-            init=_init_connection,
-            server_settings={
-                "statement_timeout": str(self._statement_timeout_ms),
-                "application_name": "accounting-api",
-            },
         )
 
     async def _expire_connections(self) -> None:
@@ -131,7 +151,7 @@ class Database:
         async with self.pool.acquire() as conn:
             # BEGIN and the tenant in one round trip; the id is checked to be a
             # well-formed org id before it is written into SQL text.
-            await conn.execute(f"BEGIN; {_tenant_sql(organization_id)}")
+            await conn.execute(f"BEGIN; {tenant_sql(organization_id)}")
             try:
                 yield conn
             except BaseException:
@@ -239,7 +259,7 @@ def translated_errors() -> Iterator[None]:
         raise errors.ServiceUnavailable("the database is unavailable; retry later") from None
 
 
-def _tenant_sql(organization_id: str | None) -> str:
+def tenant_sql(organization_id: str | None) -> str:
     if organization_id is not None and not ids.has_prefix(organization_id, "org"):
         raise ValueError(f"not an organization id: {organization_id!r}")
     return f"SELECT set_config('app.organization_id', '{organization_id or ''}', true)"

@@ -48,8 +48,12 @@ def addresses(dsn: str) -> list[Address]:
     """The servers a URL names, in order; empty when it names none in its authority part
     (a unix socket given by ``?host=``, or the PGHOST default)."""
     netloc = urlsplit(dsn).netloc
-    hostspec = netloc.rpartition("@")[2]
-    return [_address(part) for part in hostspec.split(",") if part]
+    return parse_addresses(netloc.rpartition("@")[2])
+
+
+def parse_addresses(hostspec: str) -> list[Address]:
+    """`h1:p1,h2:p2,[::1]:p3` (a port may be left out); ValueError on a bad port."""
+    return [_address(part.strip()) for part in hostspec.split(",") if part.strip()]
 
 
 def _address(part: str) -> Address:

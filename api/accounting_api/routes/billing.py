@@ -50,7 +50,7 @@ async def create_customer(request: Request) -> Response:
 async def list_customers(request: Request) -> Response:
     page = support.query(request, m.CustomerListQuery)
     found = await customers.list_customers(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -164,7 +164,7 @@ async def create_invoice(request: Request) -> Response:
 async def list_invoices(request: Request) -> Response:
     page = support.query(request, m.InvoiceListQuery)
     found = await invoices.list_invoices(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,

@@ -95,7 +95,7 @@ async def create_credit_note(request: Request) -> Response:
 async def list_credit_notes(request: Request) -> Response:
     page = support.query(request, m.CreditNoteListQuery)
     found = await credit_notes.list_credit_notes(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,

@@ -64,7 +64,7 @@ async def create_account(request: Request) -> Response:
 async def list_accounts(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     accounts = await ledger_service.list_accounts(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -82,7 +82,7 @@ async def get_account(request: Request) -> Response:
 async def account_balance(request: Request) -> Response:
     params = support.query(request, models.BalanceQuery)
     balance = await ledger_service.account_balance(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         support.path_id(request, "acct"),
         params.as_of or support.today(),
@@ -124,7 +124,7 @@ async def create_batch(request: Request) -> Response:
 async def list_entries(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     entries = await ledger_service.list_entries(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,

@@ -79,7 +79,7 @@ async def create_payment(request: Request) -> Response:
 async def list_payments(request: Request) -> Response:
     page = support.query(request, m.PaymentListQuery)
     found = await payments.list_payments(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -119,7 +119,7 @@ async def create_refund(request: Request) -> Response:
 async def list_refunds(request: Request) -> Response:
     page = support.query(request, m.RefundListQuery)
     found = await payments.list_refunds(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,

@@ -65,7 +65,7 @@ async def reopen_period(request: Request) -> Response:
 
 
 async def list_periods(request: Request) -> Response:
-    closed = await periods_service.list_periods(support.db(request), support.principal(request))
+    closed = await periods_service.list_periods(support.reads(request), support.principal(request))
     out = rm.PeriodListOut(
         data=[period_out(p.period, p) for p in closed],
         closed_through=closed[0].ends_on if closed else None,
@@ -112,7 +112,7 @@ async def _cached(
     text = {name: str(value) for name, value in params.items()}
     principal = support.principal(request)
     content = await reports_service.cached(
-        d.db, cache, principal, report=report, params=text, render=body
+        support.reads(request), cache, principal, report=report, params=text, render=body
     )
     return Response(content, media_type="application/json")
 
@@ -192,7 +192,7 @@ async def _as_of_report(
     as_of = support.query(request, rm.AsOfQuery).as_of or support.today()
 
     async def render() -> pydantic.BaseModel:
-        result = await compute(support.db(request), support.principal(request), as_of)
+        result = await compute(support.reads(request), support.principal(request), as_of)
         return build(as_of, result)
 
     return await _cached(request, report, {"as_of": as_of}, render)
@@ -219,7 +219,7 @@ async def income_statement(request: Request) -> Response:
 
     async def render() -> rm.IncomeStatementOut:
         result = await reports_service.income_statement(
-            support.db(request), support.principal(request), span.start, span.end
+            support.reads(request), support.principal(request), span.start, span.end
         )
         currencies = [
             rm.IncomeStatementCurrency(

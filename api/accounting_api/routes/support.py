@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from accounting_api import redis_connection
 from accounting_api.domain import errors, ids
 from accounting_api.domain.roles import Principal
+from accounting_api.http import consistency
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
 from accounting_api.services.ports import Store, Transactions, Unit
@@ -61,6 +62,13 @@ def bound(request: Request, unit: Unit) -> Iterator[None]:
         yield
     finally:
         del st[_UNIT]
+
+
+def reads(request: Request) -> Transactions:
+    """The handle a report or list reads through (accounting_api.db.replicas.Reader: the
+    `transaction` of `Database`, on a caught-up replica or the primary)."""
+    reader: Transactions | None = request.scope.get("state", {}).get(consistency.READER)
+    return reader if reader is not None else deps(request).db
 
 
 def principal(request: Request) -> Principal:

@@ -85,7 +85,7 @@ async def create_user(request: Request) -> Response:
 async def list_users(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     users = await organizations.list_users(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,

@@ -69,7 +69,7 @@ async def create_webhook_endpoint(request: Request) -> Response:
 async def list_webhook_endpoints(request: Request) -> Response:
     page = support.query(request, models.ListQuery)
     found = await endpoints.list_endpoints(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         limit=page.limit + 1,
         starting_after=page.starting_after,
@@ -113,7 +113,7 @@ async def list_webhook_deliveries(request: Request) -> Response:
     endpoint_id = support.path_id(request, "we")
     page = support.query(request, wm.DeliveryListQuery)
     found = await endpoints.list_deliveries(
-        support.db(request),
+        support.reads(request),
         support.principal(request),
         endpoint_id,
         limit=page.limit + 1,

@@ -23,6 +23,18 @@ def database_url(platform: Platform) -> str:
     return topology.dsn(platform.topology, database.primary.database, database.ssl_mode)
 
 
+def replica_reads(platform: Platform) -> dict[str, str]:
+    """Where the API reads reports and lists: the replicas of the topology (after a
+    failover, those that follow the active primary; fenced servers never)."""
+    reads = platform.spec.database.replica_reads
+    replicas = platform.topology.replicas if reads.enabled else ()
+    return {
+        "DATABASE_REPLICAS": ",".join(str(s) for s in replicas),
+        "DATABASE_REPLICA_MAX_LAG_BYTES": str(reads.max_lag_bytes),
+        "DATABASE_REPLICA_WAIT_MS": str(reads.wait_milliseconds),
+    }
+
+
 def settings(platform: Platform) -> dict[str, str]:
     """Environment variables of the API and worker that are not secret."""
     spec = platform.spec
@@ -31,6 +43,7 @@ def settings(platform: Platform) -> dict[str, str]:
     # primary that the operator has not fenced yet.
     floor = {"DATABASE_MIN_TIMELINE": str(timeline)} if timeline else {}
     return floor | {
+        **replica_reads(platform),
         "DATABASE_URL": database_url(platform),
         "ENVIRONMENT": spec.environment,
         "LOG_LEVEL": spec.log_level,

@@ -32,6 +32,9 @@ def test_config_map_settings() -> None:
     data = config.config_map(helpers.platform())["data"]
     assert data == {
         "DATABASE_URL": "postgresql://pg.acct.svc:5432/accounting?sslmode=require",
+        "DATABASE_REPLICAS": "",
+        "DATABASE_REPLICA_MAX_LAG_BYTES": "16777216",
+        "DATABASE_REPLICA_WAIT_MS": "100",
         "ENVIRONMENT": "production",
         "LOG_LEVEL": "INFO",
         "RATE_LIMIT_MAX": "5000",
@@ -91,6 +94,46 @@ def test_config_map_settings() -> None:
 )
 def test_database_url(patch: dict[str, object], facts: dict[str, object], url: str) -> None:
     assert config.database_url(helpers.platform(patch, **facts)) == url
+
+
+TWO_REPLICAS = {"replicas": [{"host": "pg-1.db"}, {"host": "pg-2.db", "port": 6432}]}
+
+
+@pytest.mark.parametrize(
+    ("database", "facts", "replicas"),
+    [
+        ({}, {}, ""),
+        (TWO_REPLICAS, {}, "pg-1.db:5432,pg-2.db:6432"),
+        (TWO_REPLICAS | {"replicaReads": {"enabled": False}}, {}, ""),
+        (
+            TWO_REPLICAS,
+            {
+                "database": DatabaseStatus(
+                    active_primary="pg-1.db:5432",
+                    replicas=["pg-2.db:6432"],
+                    fenced=[FencedServer(server="pg.acct.svc:5432", since=NOW)],
+                    timeline=2,
+                )
+            },
+            "pg-2.db:6432",
+        ),
+    ],
+    ids=["no-replicas", "replicas", "disabled", "after-failover-never-the-fenced"],
+)
+def test_the_api_reads_from_the_replicas_that_follow_the_primary(
+    database: dict[str, object], facts: dict[str, object], replicas: str
+) -> None:
+    data = config.config_map(helpers.platform({"database": database}, **facts))["data"]
+    assert data["DATABASE_REPLICAS"] == replicas
+
+
+def test_replica_reads_limits_follow_the_spec() -> None:
+    reads = {"maxLagBytes": 1024, "waitMilliseconds": 250}
+    data = config.config_map(helpers.platform({"database": {"replicaReads": reads}}))["data"]
+    assert (data["DATABASE_REPLICA_MAX_LAG_BYTES"], data["DATABASE_REPLICA_WAIT_MS"]) == (
+        "1024",
+        "250",
+    )
 
 
 def test_config_map_follows_the_spec() -> None:
