@@ -111,35 +111,55 @@ def in_process(db: Database, principal: Principal) -> Sequence:
     ]
 
     async def sequence(customer_id: str) -> None:
-        draft = await billing.create_invoice(
-            db,
-            principal,
-            customer_id=customer_id,
-            currency=None,
-            description="",
-            due_date=None,
-            days_until_due=None,
-            lines=lines,
-        )
-        invoice = await billing.finalize(db, principal, draft.id, issue_date=None, request_id=None)
-        total = invoice.totals.total
-        payment = await payments.create_payment(
-            db,
-            principal,
-            payments.PaymentInput(
+        # Three units of work, as the three API requests are (without their audit events).
+        async with db.unit_of_work(principal.organization_id) as unit:
+            draft = await billing.create_invoice(
+                unit,
+                principal,
                 customer_id=customer_id,
-                amount=total,
                 currency=None,
-                method=payment_rules.Method.CARD,
-                received_on=None,
                 description="",
-                applied_to=[payment_rules.Application(invoice.id, total)],
-            ),
-            request_id=None,
-        )
+                due_date=None,
+                days_until_due=None,
+                lines=lines,
+            )
+        async with db.unit_of_work(principal.organization_id) as unit:
+            invoice = await billing.finalize(
+                unit, principal, draft.id, issue_date=None, request_id=None
+            )
+        total = invoice.totals.total
+        async with db.unit_of_work(principal.organization_id) as unit:
+            payment = await payments.create_payment(
+                unit,
+                principal,
+                payments.PaymentInput(
+                    customer_id=customer_id,
+                    amount=total,
+                    currency=None,
+                    method=payment_rules.Method.CARD,
+                    received_on=None,
+                    description="",
+                    applied_to=[payment_rules.Application(invoice.id, total)],
+                ),
+                request_id=None,
+            )
         assert payment.amount == total
 
     return sequence
+
+
+async def new_customer(db: Database, principal: Principal, i: int) -> str:
+    async with db.unit_of_work(principal.organization_id) as unit:
+        customer = await customers.create_customer(
+            unit,
+            principal,
+            name=f"Customer {i}",
+            email=None,
+            currency=None,
+            tier=billing_rules.CustomerTier.STANDARD,
+            billing_address=None,
+        )
+    return customer.id
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -163,20 +183,7 @@ async def throughput() -> dict[str, object]:
             db = Database(os.environ["DATABASE_URL"], min_size=CONCURRENCY, max_size=CONCURRENCY)
             await db.open()
             try:
-                customer_ids = [
-                    (
-                        await customers.create_customer(
-                            db,
-                            principal,
-                            name=f"Customer {i}",
-                            email=None,
-                            currency=None,
-                            tier=billing_rules.CustomerTier.STANDARD,
-                            billing_address=None,
-                        )
-                    ).id
-                    for i in range(CONCURRENCY)
-                ]
+                customer_ids = [await new_customer(db, principal, i) for i in range(CONCURRENCY)]
                 http_seq, svc_seq = over_http(client, token), in_process(db, principal)
                 await drive(customer_ids, http_seq, 2)  # warm up pools and caches
                 await drive(customer_ids, svc_seq, 1)

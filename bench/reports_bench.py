@@ -297,7 +297,8 @@ async def close_months(
     began = time.perf_counter()
     month = first
     while month < month_back(today, 1):
-        await periods.close_period(db, principal, month, today=today, request_id=None)
+        async with db.unit_of_work(principal.organization_id) as unit:
+            await periods.close_period(unit, principal, month, today=today, request_id=None)
         month = month_back(month, -1)
     return time.perf_counter() - began
 

@@ -47,20 +47,28 @@ async def _migrate() -> int:
 
 
 async def _create_org(args: argparse.Namespace) -> int:
-    from accounting_api.services import organizations
+    from accounting_api.services import audit, organizations
 
     password = os.environ.get("OWNER_PASSWORD") or getpass.getpass("Owner password: ")
     db = _database(1, 2)
     await db.open()
     try:
-        org = await organizations.sign_up(
-            db,
-            name=args.name,
-            base_currency=args.currency,
-            email=args.email,
-            password=password,
-            owner_name=args.owner_name,
-        )
+        async with db.unit_of_work() as unit:  # the sign-up and its audit event, as the API
+            org = await organizations.sign_up(
+                unit,
+                name=args.name,
+                base_currency=args.currency,
+                email=args.email,
+                password=password,
+                owner_name=args.owner_name,
+            )
+            await audit.record(
+                unit,
+                organization_id=org.id,
+                actor_user_id=unit.actor,
+                request_id=None,
+                changes=unit.changes,
+            )
     finally:
         await db.close()
     print(

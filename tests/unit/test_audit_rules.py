@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from accounting_api.domain import audit, journal_export
-from accounting_api.routes import audit as audit_routes
+from accounting_api.domain.ledger import Side
 
 WHEN = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
 
@@ -85,18 +85,24 @@ def test_content_is_hashed_as_postgresql_json_build_object_prints_it() -> None:
     assert content == hashlib.sha256(expected.encode()).hexdigest()
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "verb"),
-    [
-        ("POST", "/v1/journal-entries", "created"),
-        ("POST", "/v1/journal-entries/batch", "created"),
-        ("POST", "/v1/invoices/{id}/finalize", "finalized"),
-        ("POST", "/v1/things/{id}/send-now", "send_now"),
-        ("DELETE", "/v1/things/{id}", "deleted"),
-    ],
-)
-def test_endpoint_verbs(method: str, path: str, verb: str) -> None:
-    assert audit_routes.verb(method, path) == verb
+def test_a_use_cases_change_names_its_action_object_and_state() -> None:
+    entry = _Entry("je_2", datetime.date(2026, 1, 31), Side.DEBIT)
+    change = audit.changed("journal_entry", "reversal_posted", entry, target_id="je_1")
+    assert (change.action, change.object_type, change.object_id, change.target_id) == (
+        "journal_entry.reversal_posted", "journal_entry", "je_2", "je_1",
+    )  # fmt: skip
+    fields = {"id": "je_2", "on": "2026-01-31", "side": "debit"}
+    assert change.after_sha256 == audit.state_sha256(fields)
+    assert audit.changed("journal_entry", "created", entry, target_id="je_2").target_id is None
+    later = dataclasses.replace(entry, on=datetime.date(2026, 2, 1))
+    assert audit.changed("journal_entry", "created", later).after_sha256 != change.after_sha256
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Entry:
+    id: str
+    on: datetime.date
+    side: Side
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
 from accounting_api import metrics
 from accounting_api.db import servers
-from accounting_api.domain import errors, ids
+from accounting_api.domain import audit, errors, ids
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -186,7 +186,14 @@ class UnitOfWork:
     conn: Connection
     tenant: str | None
     """The tenant the connection is set to now."""
+    actor: str | None = None
+    """The user the request acts as (its principal; sign-up: the owner it creates)."""
     failed: bool = False
+    changes: list[audit.Change] = field(default_factory=list)
+    """What the use cases say they changed, recorded as audit events at the end."""
+
+    def changed(self, *changes: audit.Change) -> None:
+        self.changes.extend(changes)
 
     def fail(self) -> None:
         """Roll the whole unit of work back when it ends."""

@@ -9,6 +9,7 @@ audit_content_sha256); verify recomputes both here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -30,6 +31,36 @@ class Change:
     after_sha256: str | None
     target_id: str | None = None
     """The object the request addressed when it is not the one it produced (reversals)."""
+
+
+def changed(
+    object_type: str,
+    verb: str,
+    state: Any,
+    *,
+    object_id: str | None = None,
+    target_id: str | None = None,
+) -> Change:
+    """What a use case says it did to one object: `<object_type>.<verb>` (the object
+    type is the API's name for it, e.g. journal_entry), its state afterwards (a domain
+    object, referenced by state_sha256 of its fields), and the object the request
+    addressed when that is another one (a reversal names the entry it reverses)."""
+    found = object_id if object_id is not None else str(state.id)
+    return Change(
+        f"{object_type}.{verb}",
+        object_type,
+        found,
+        state_sha256(_fields(state)),
+        target_id if target_id != found else None,
+    )
+
+
+def _fields(state: Any) -> dict[str, Any]:
+    """A domain object's fields as JSON values (dates and enums as their text)."""
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        state = dataclasses.asdict(state)
+    fields: dict[str, Any] = json.loads(json.dumps(dict(state), default=str))
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +89,7 @@ class Broken:
 
 
 def state_sha256(representation: Mapping[str, Any]) -> str:
-    """The reference to an object's state: sha256 of its JSON representation."""
+    """The reference to an object's state: sha256 of its fields as canonical JSON."""
     return _sha256(_canonical(dict(representation)))
 
 

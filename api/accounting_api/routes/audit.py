@@ -1,16 +1,14 @@
 """The audit hook every mutating endpoint runs through, and the audit-event endpoints.
 
-A POST/PATCH/DELETE runs in one unit of work (routes/work.py); after a 2xx answer,
-`record` records the objects it returned as audit events in that same transaction (one
-statement, unlinked: the chain links it later), so an event exists exactly when its
-change committed. The object's
-state reference is the sha256 of the JSON representation the client received.
+A POST/PATCH/DELETE runs in one unit of work (routes/work.py). Its use cases say what
+they changed (typed records: `services.audit.records` on a use case, or
+`Unit.changed`); after a 2xx answer, `record` writes them as audit events in that same
+transaction (one statement, unlinked: the chain links it later), so an event exists
+exactly when its change committed. An object's state reference is the sha256 of its
+domain fields (domain/audit.py: changed).
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,101 +16,23 @@ from starlette.responses import Response
 from accounting_api.domain import audit
 from accounting_api.routes import audit_models as am
 from accounting_api.routes import models, support
-from accounting_api.routes.openapi import Endpoint
 from accounting_api.services import audit as audit_service
 from accounting_api.services.ports import Unit
 
-NOT_AUDITED = frozenset({("POST", "/v1/auth/token")})
-"""Mutating methods that change nothing (issuing a token)."""
 
-ACTIONS: dict[tuple[str, str], str] = {
-    ("PATCH", "/v1/organization"): "updated",
-    ("POST", "/v1/journal-entries/batch"): "created",
-    ("POST", "/v1/journal-entries/{id}/reverse"): "reversal_posted",
-    ("POST", "/v1/invoices/{id}/lines"): "line_added",
-    ("DELETE", "/v1/invoices/{id}/lines/{line_id}"): "line_removed",
-    ("POST", "/v1/invoices/{id}/finalize"): "finalized",
-    ("POST", "/v1/invoices/{id}/void"): "voided",
-    ("POST", "/v1/invoices/{id}/mark-uncollectible"): "marked_uncollectible",
-    ("POST", "/v1/invoices/{id}/apply-credit"): "credit_applied",
-    ("POST", "/v1/customers/{id}/archive"): "archived",
-    ("POST", "/v1/periods/{period}/close"): "closed",
-    ("POST", "/v1/periods/{period}/reopen"): "reopened",
-    ("POST", "/v1/webhook-endpoints/{id}/disable"): "disabled",
-    ("POST", "/v1/webhook-endpoints/{id}/enable"): "enabled",
-    ("POST", "/v1/webhook-deliveries/{id}/retry"): "retried",
-}
-"""The verb of an endpoint's action when the path alone does not say 'created'."""
-
-
-def verb(method: str, path: str) -> str:
-    """What an endpoint does to the object it returns, e.g. 'finalized'."""
-    known = ACTIONS.get((method, path))
-    if known is not None:
-        return known
-    last = path.rstrip("/").rsplit("/", 1)[-1]
-    if method == "DELETE":
-        return "deleted"
-    if last.startswith("{") or "{" not in path:
-        return "created"
-    return last.replace("-", "_")
-
-
-def audited(method: str, path: str) -> bool:
-    return method in {"POST", "PATCH", "DELETE"} and (method, path) not in NOT_AUDITED
-
-
-def changes(
-    method: str, path: str, representation: Any, target_id: str | None
-) -> list[audit.Change]:
-    """One change per object in a response body (each item of a list)."""
-    if not isinstance(representation, dict):
-        return []
-    items = (
-        representation.get("data", [])
-        if representation.get("object") == "list"
-        else [representation]
-    )
-    found = []
-    for item in items:
-        if not isinstance(item, dict) or "object" not in item:
-            continue
-        object_id = item.get("id") or item.get("period")
-        if not object_id:
-            continue
-        found.append(
-            audit.Change(
-                f"{item['object']}.{verb(method, path)}",
-                str(item["object"]),
-                str(object_id),
-                audit.state_sha256(item),
-                target_id if target_id != object_id else None,
-            )
-        )
-    return found
-
-
-async def record(request: Request, endpoint: Endpoint, response: Response, unit: Unit) -> None:
-    """Record the audit events of a write's answer, last in its unit of work."""
-    representation = json.loads(bytes(response.body))
-    target = request.path_params.get("id") or request.path_params.get("period")
-    method, path = endpoint.method, endpoint.path
-    found = changes(method, path, representation, str(target) if target else None)
-    for also_method, also_path, also in request.scope.get("state", {}).get(support.AUDIT_ALSO, []):
-        found += changes(also_method, also_path, also, None)
+async def record(request: Request, unit: Unit) -> None:
+    """Record what the use cases said they changed as audit events, last in the unit of
+    work of a write that answered 2xx."""
     principal = request.scope.get("state", {}).get("principal")
-    if principal is not None:
-        org, actor = principal.organization_id, principal.user_id
-    elif representation.get("object") == "organization":
-        org, actor = representation["id"], representation.get("owner", {}).get("id")
-    else:
+    org = principal.organization_id if principal is not None else unit.tenant
+    if not unit.changes or org is None:
         return
     await audit_service.record(
         unit,
         organization_id=org,
-        actor_user_id=actor,
+        actor_user_id=unit.actor,
         request_id=support.request_id(request),
-        changes=found,
+        changes=unit.changes,
     )
 
 

@@ -36,7 +36,7 @@ async def create_customer(request: Request) -> Response:
     data = await support.body(request, m.CustomerIn)
     address = data.billing_address
     customer = await customers.create_customer(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         name=data.name,
         email=str(data.email) if data.email is not None else None,
@@ -68,7 +68,7 @@ async def get_customer(request: Request) -> Response:
 
 async def archive_customer(request: Request) -> Response:
     customer = await customers.archive_customer(
-        support.db(request), support.principal(request), support.path_id(request, "cus")
+        support.unit(request), support.principal(request), support.path_id(request, "cus")
     )
     return support.json(customer_out(customer))
 
@@ -149,7 +149,7 @@ async def create_invoice(request: Request) -> Response:
             "give due_date or days_until_due, not both", param="days_until_due"
         )
     invoice = await invoices.create_invoice(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         customer_id=data.customer,
         currency=data.currency,
@@ -184,7 +184,7 @@ async def get_invoice(request: Request) -> Response:
 async def add_invoice_line(request: Request) -> Response:
     data = await support.body(request, m.LineIn)
     invoice = await invoices.add_lines(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         support.path_id(request, "inv"),
         [line_in(data)],
@@ -198,7 +198,7 @@ async def delete_invoice_line(request: Request) -> Response:
     if not ids.has_prefix(line_id, "il"):
         raise errors.NotFound(f"no invoice line {line_id!r}", param="line_id")
     invoice = await invoices.delete_line(
-        support.db(request), support.principal(request), invoice_id, line_id
+        support.unit(request), support.principal(request), invoice_id, line_id
     )
     return support.json(invoice_out(invoice))
 
@@ -206,7 +206,7 @@ async def delete_invoice_line(request: Request) -> Response:
 async def finalize_invoice(request: Request) -> Response:
     data = await support.body(request, m.FinalizeIn, optional=True)
     invoice = await invoices.finalize(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         support.path_id(request, "inv"),
         issue_date=data.issue_date,

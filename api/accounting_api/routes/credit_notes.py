@@ -12,9 +12,8 @@ from accounting_api.routes import billing as billing_routes
 from accounting_api.routes import billing_models as bm
 from accounting_api.routes import credit_note_models as m
 from accounting_api.routes import models, support
-from accounting_api.routes import payments as payment_routes
 from accounting_api.routes.openapi import Endpoint
-from accounting_api.services import credit_notes, payments
+from accounting_api.services import credit_notes
 
 
 def credit_note_out(note: rules.CreditNote) -> m.CreditNoteOut:
@@ -79,16 +78,12 @@ def _input(data: m.CreditNoteIn) -> credit_notes.CreditNoteInput:
 
 async def create_credit_note(request: Request) -> Response:
     data = _input(await support.body(request, m.CreditNoteIn))
-    db, principal = support.db(request), support.principal(request)
     note = await credit_notes.create_credit_note(
-        db, principal, data, request_id=support.request_id(request)
+        support.unit(request),
+        support.principal(request),
+        data,
+        request_id=support.request_id(request),
     )
-    if note.amount_refunded:  # refund_amount: a refund of it was made too
-        refunds = await payments.list_refunds(
-            db, principal, limit=1, starting_after=None, payment_id=None, credit_note_id=note.id
-        )
-        for refund in refunds:
-            support.audit_also(request, "POST", "/v1/refunds", payment_routes.refund_out(refund))
     return support.json(credit_note_out(note), 201)
 
 
@@ -115,7 +110,7 @@ async def get_credit_note(request: Request) -> Response:
 async def apply_invoice_credit(request: Request) -> Response:
     data = await support.body(request, m.ApplyCreditIn)
     invoice = await credit_notes.apply_credit(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         support.path_id(request, "inv"),
         amount=data.amount,

@@ -51,7 +51,7 @@ def entry_in(entry: models.EntryIn) -> ledger_service.EntryInput:
 async def create_account(request: Request) -> Response:
     data = await support.body(request, models.AccountIn)
     account = await ledger_service.create_account(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         code=data.code,
         name=data.name,
@@ -100,7 +100,7 @@ async def account_balance(request: Request) -> Response:
 async def create_entry(request: Request) -> Response:
     data = await support.body(request, models.EntryIn)
     (entry,) = await ledger_service.post_entries(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         [entry_in(data)],
         request_id=support.request_id(request),
@@ -111,7 +111,7 @@ async def create_entry(request: Request) -> Response:
 async def create_batch(request: Request) -> Response:
     data = await support.body(request, models.BatchIn)
     entries = await ledger_service.post_entries(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         [entry_in(e) for e in data.entries],
         request_id=support.request_id(request),
@@ -142,7 +142,7 @@ async def get_entry(request: Request) -> Response:
 async def reverse_entry(request: Request) -> Response:
     data = await support.body(request, models.ReverseIn, optional=True)
     entry = await ledger_service.reverse_entry(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         support.path_id(request, "je"),
         entry_date=data.date,

@@ -58,7 +58,7 @@ async def create_payment(request: Request) -> Response:
     data = await support.body(request, m.PaymentIn)
     applied = data.applied_to
     payment = await payments.create_payment(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         payments.PaymentInput(
             customer_id=data.customer,
@@ -106,7 +106,7 @@ async def create_refund(request: Request) -> Response:
             "give a payment or a credit note to refund, not both", param="payment"
         )
     refund = await refund_of(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         amount=data.amount,
         date=data.date,

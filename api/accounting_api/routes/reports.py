@@ -14,7 +14,6 @@ from accounting_api.domain import fiscal, reports
 from accounting_api.domain.roles import Principal
 from accounting_api.routes import reports_models as rm
 from accounting_api.routes import support
-from accounting_api.routes.ledger import entry_out
 from accounting_api.services import periods as periods_service
 from accounting_api.services import report_cache
 from accounting_api.services import reports as reports_service
@@ -40,27 +39,23 @@ def period_out(period: datetime.date, closed: reports.ClosedPeriod | None) -> rm
 
 async def close_period(request: Request) -> Response:
     closed = await periods_service.close_period(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         _period_param(request),
         today=support.today(),
         request_id=support.request_id(request),
     )
-    if closed.closing_entry is not None:
-        support.audit_also(request, "POST", "/v1/journal-entries", entry_out(closed.closing_entry))
-    return support.json(period_out(closed.period.period, closed.period))
+    return support.json(period_out(closed.period, closed))
 
 
 async def reopen_period(request: Request) -> Response:
     period = _period_param(request)
-    reversal = await periods_service.reopen_period(
-        support.db(request),
+    await periods_service.reopen_period(
+        support.unit(request),
         support.principal(request),
         period,
         request_id=support.request_id(request),
     )
-    if reversal is not None:
-        support.audit_also(request, "POST", "/v1/journal-entries/{id}/reverse", entry_out(reversal))
     return support.json(period_out(period, None))
 
 

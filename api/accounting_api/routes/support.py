@@ -53,6 +53,14 @@ def db(request: Request) -> Transactions:
     return unit if unit is not None else deps(request).db
 
 
+def unit(request: Request) -> Unit:
+    """The unit of work of this write request (routes/work.py opens it)."""
+    found: Unit | None = request.scope.get("state", {}).get(_UNIT)
+    if found is None:
+        raise RuntimeError(f"{request.method} {request.url.path} runs in no unit of work")
+    return found
+
+
 @contextmanager
 def bound(request: Request, unit: Unit) -> Iterator[None]:
     """Make `unit` the request's unit of work while the handler runs."""
@@ -96,17 +104,6 @@ def authenticated(handler: Handler) -> Handler:
     guarded.__name__ = handler.__name__
     guarded.__doc__ = handler.__doc__
     return guarded
-
-
-AUDIT_ALSO = "audit_also"
-"""Where a handler lists (method, path, representation) of objects it created besides
-the one it answers with, for the audit trail."""
-
-
-def audit_also(request: Request, method: str, path: str, model: pydantic.BaseModel) -> None:
-    """Record `model` in the audit trail as if `method path` had answered with it."""
-    found = request.scope.setdefault("state", {}).setdefault(AUDIT_ALSO, [])
-    found.append((method, path, model.model_dump(mode="json")))
 
 
 def request_id(request: Request) -> str | None:

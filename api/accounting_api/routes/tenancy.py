@@ -20,7 +20,7 @@ def user_out(user: User) -> models.UserOut:
 async def sign_up(request: Request) -> Response:
     data = await support.body(request, models.SignUpIn)
     org = await organizations.sign_up(
-        support.db(request),
+        support.unit(request),
         name=data.name,
         base_currency=data.base_currency,
         email=str(data.owner.email),
@@ -56,7 +56,7 @@ async def get_organization(request: Request) -> Response:
 async def update_organization(request: Request) -> Response:
     data = await support.body(request, models.OrganizationSettingsIn)
     profile = await organizations.set_fiscal_year_end(
-        support.db(request), support.principal(request), data.fiscal_year_end_month
+        support.unit(request), support.principal(request), data.fiscal_year_end_month
     )
     return support.json(profile_out(profile))
 
@@ -72,7 +72,7 @@ async def issue_token(request: Request) -> Response:
 async def create_user(request: Request) -> Response:
     data = await support.body(request, models.UserIn)
     user = await organizations.create_user(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         email=str(data.email),
         password=data.password,

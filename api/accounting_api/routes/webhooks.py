@@ -53,7 +53,7 @@ async def create_webhook_endpoint(request: Request) -> Response:
     data = await support.body(request, wm.WebhookEndpointIn)
     deps = support.deps(request)
     endpoint = await endpoints.create_endpoint(
-        deps.db,
+        support.unit(request),
         support.principal(request),
         url=data.url,
         description=data.description,
@@ -86,7 +86,7 @@ async def get_webhook_endpoint(request: Request) -> Response:
 
 async def _set_disabled(request: Request, disabled: bool) -> Response:
     endpoint = await endpoints.set_disabled(
-        support.db(request),
+        support.unit(request),
         support.principal(request),
         support.path_id(request, "we"),
         disabled=disabled,
@@ -104,7 +104,7 @@ async def enable_webhook_endpoint(request: Request) -> Response:
 
 async def delete_webhook_endpoint(request: Request) -> Response:
     endpoint = await endpoints.delete_endpoint(
-        support.db(request), support.principal(request), support.path_id(request, "we")
+        support.unit(request), support.principal(request), support.path_id(request, "we")
     )
     return support.json(wm.WebhookEndpointDeletedOut(id=endpoint.id))
 
@@ -125,7 +125,7 @@ async def list_webhook_deliveries(request: Request) -> Response:
 
 async def retry_webhook_delivery(request: Request) -> Response:
     delivery = await endpoints.retry_delivery(
-        support.db(request), support.principal(request), _delivery_id(request)
+        support.unit(request), support.principal(request), _delivery_id(request)
     )
     return support.json(delivery_out(delivery))
 

@@ -56,22 +56,21 @@ class _Refused(Exception):
 
 
 def _in_unit_of_work(endpoint: Endpoint) -> Handler:
-    audited = audit_routes.audited(endpoint.method, endpoint.path)
-
     async def in_unit_of_work(request: Request) -> Response:
         caller = request.scope.get("state", {}).get("principal")
         key = idempotency.key_of(request.scope)
         org = caller.organization_id if caller else None
         async with support.deps(request).db.unit_of_work(org) as unit:
+            unit.actor = caller.user_id if caller else None
             with support.bound(request, unit):
                 if key is None:
                     response = await endpoint.handler(request)
                     if not 200 <= response.status_code < 300:
                         unit.fail()  # an error answer never leaves part of its work behind
-                    elif audited:
-                        await audit_routes.record(request, endpoint, response, unit)
+                    else:
+                        await audit_routes.record(request, unit)
                 else:
-                    response = await _idempotent(request, endpoint, unit, key, audited)
+                    response = await _idempotent(request, endpoint, unit, key)
         return response
 
     in_unit_of_work.__name__ = endpoint.handler.__name__
@@ -79,9 +78,7 @@ def _in_unit_of_work(endpoint: Endpoint) -> Handler:
     return in_unit_of_work
 
 
-async def _idempotent(
-    request: Request, endpoint: Endpoint, unit: Unit, key: str, audited: bool
-) -> Response:
+async def _idempotent(request: Request, endpoint: Endpoint, unit: Unit, key: str) -> Response:
     caller = request.scope.get("state", {}).get("principal")
     scope = caller.user_id if caller else f"ip:{request.scope['state']['client_ip']}"
     digest = idempotency.request_hash(request.scope, await request.body())
@@ -100,8 +97,8 @@ async def _idempotent(
         response = problems.response(request.scope, exc, **exc.extra)
     except _Refused as refused:
         response = refused.response
-    if audited and 200 <= response.status_code < 300:
-        await audit_routes.record(request, endpoint, response, unit)
+    if 200 <= response.status_code < 300:
+        await audit_routes.record(request, unit)
     if idempotency.stored(response.status_code, request.scope):
         answer = idempotency_service.Stored(response.status_code, bytes(response.body))
         await idempotency_service.store(

@@ -14,9 +14,12 @@ they name every user's actions across the organization.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
 from accounting_api.db import audit as audit_db
 from accounting_api.db.connection import Database
@@ -32,6 +35,35 @@ class Verification:
     valid: bool
     events_checked: int
     first_broken: audit.Broken | None
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+UseCase: TypeAlias = Callable[Concatenate[Unit, P], Awaitable[R]]
+
+
+def records(
+    object_type: str, verb: str, *, state: Callable[[Any], Any] | None = None
+) -> Callable[[UseCase[P, R]], UseCase[P, R]]:
+    """Declare what a write use case changes: each object it returns (each item of a
+    list) is recorded as `<object_type>.<verb>` in its unit of work, with its state
+    (through `state`, e.g. to leave a secret out; a deleted object has none)."""
+
+    def declare(use_case: UseCase[P, R]) -> UseCase[P, R]:
+        @functools.wraps(use_case)
+        async def recorded(db: Unit, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            result = await use_case(db, *args, **kwargs)
+            for item in result if isinstance(result, list) else [result]:
+                after = state(item) if state is not None else item
+                change = audit.changed(object_type, verb, after)
+                if verb == "deleted":
+                    change = dataclasses.replace(change, after_sha256=None)
+                db.changed(change)
+            return result
+
+        return recorded
+
+    return declare
 
 
 async def record(

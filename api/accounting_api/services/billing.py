@@ -19,8 +19,9 @@ from accounting_api.domain import billing, errors, ids, ledger, receivables
 from accounting_api.domain.billing import Action, EntryKind, Invoice, InvoiceStatus
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import billing_accounts, recognition
+from accounting_api.services.audit import records
 from accounting_api.services.customers import billable_customer
-from accounting_api.services.ports import Transactions
+from accounting_api.services.ports import Transactions, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +94,9 @@ async def _reloaded(conn: Connection, invoice_id: str) -> Invoice:
 # --- drafts ----------------------------------------------------------------------------
 
 
+@records("invoice", "created")
 async def create_invoice(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     *,
     customer_id: str,
@@ -138,8 +140,9 @@ async def create_invoice(
     return created
 
 
+@records("invoice", "line_added")
 async def add_lines(
-    db: Transactions, principal: Principal, invoice_id: str, lines: Sequence[LineInput]
+    db: Unit, principal: Principal, invoice_id: str, lines: Sequence[LineInput]
 ) -> Invoice:
     principal.require(Role.ACCOUNTANT)
     org = principal.organization_id
@@ -159,9 +162,8 @@ async def add_lines(
         return await _reloaded(conn, invoice.id)
 
 
-async def delete_line(
-    db: Transactions, principal: Principal, invoice_id: str, line_id: str
-) -> Invoice:
+@records("invoice", "line_removed")
+async def delete_line(db: Unit, principal: Principal, invoice_id: str, line_id: str) -> Invoice:
     principal.require(Role.ACCOUNTANT)
     async with db.transaction(principal.organization_id) as conn:
         invoice = await _locked(conn, invoice_id)
@@ -235,8 +237,9 @@ def _entry(
     return ledger.NewEntry(ids.new_id("je"), date, description, tuple(postings), reverses)
 
 
+@records("invoice", "finalized")
 async def finalize(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     invoice_id: str,
     *,
@@ -289,8 +292,9 @@ async def _void_reversals(
     return reversals
 
 
+@records("invoice", "voided")
 async def void(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     invoice_id: str,
     *,
@@ -319,8 +323,9 @@ async def void(
         return await _reloaded(conn, invoice.id)
 
 
+@records("invoice", "marked_uncollectible")
 async def mark_uncollectible(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     invoice_id: str,
     *,

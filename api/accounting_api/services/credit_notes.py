@@ -25,14 +25,15 @@ from accounting_api.db import credit_notes as credit_notes_db
 from accounting_api.db import payments as payments_db
 from accounting_api.db import recognition as recognition_db
 from accounting_api.db.connection import Connection
-from accounting_api.domain import credit_notes, errors, ids, receivables, recognition
+from accounting_api.domain import audit, credit_notes, errors, ids, receivables, recognition
 from accounting_api.domain.billing import Invoice
 from accounting_api.domain.credit_notes import CreditLine, CreditNote, LineRequest, Reason
 from accounting_api.domain.payments import Due, Refund
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import billing_accounts, payment_accounts, payments
 from accounting_api.services import recognition as recognition_service
-from accounting_api.services.ports import Transactions
+from accounting_api.services.audit import records
+from accounting_api.services.ports import Transactions, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ def _note(
 
 
 async def create_credit_note(
-    db: Transactions, principal: Principal, data: CreditNoteInput, *, request_id: str | None
+    db: Unit, principal: Principal, data: CreditNoteInput, *, request_id: str | None
 ) -> CreditNote:
     """Credit part or all of a finalized invoice: what it still owes first, the rest
     (what was paid) as the customer's credit."""
@@ -173,11 +174,18 @@ async def create_credit_note(
             request_id=request_id,
         )
         await payments.settle(conn, [invoice.id])
+        refunded = None
         if data.refund_amount:
             refund = (data.refund_amount, note.credited_on, data.reason or "")
-            await _refund(conn, principal, await _refundable(conn, note.id), refund, request_id)
+            refund_id = await _refund(
+                conn, principal, await _refundable(conn, note.id), refund, request_id
+            )
+            refunded = await payments_db.get_refund(conn, refund_id)
         created = await credit_notes_db.get_credit_note(conn, note.id)
     assert created is not None
+    db.changed(audit.changed("credit_note", "created", created))
+    if refunded is not None:  # refund_amount: the money given back at once
+        db.changed(audit.changed("refund", "created", refunded))
     return created
 
 
@@ -253,8 +261,9 @@ async def _refund(
     return refund_id
 
 
+@records("refund", "created")
 async def refund_credit(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     *,
     note_id: str,
@@ -284,8 +293,9 @@ async def _target(conn: Connection, invoice: Invoice, when: datetime.date) -> Du
     return payments.payable(row, invoice.customer_id, when, param="id")
 
 
+@records("invoice", "credit_applied")
 async def apply_credit(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     invoice_id: str,
     *,

@@ -10,11 +10,13 @@ from accounting_api.db.connection import Connection
 from accounting_api.domain import billing, errors, ids, money
 from accounting_api.domain.billing import Customer
 from accounting_api.domain.roles import Principal, Role
-from accounting_api.services.ports import Transactions
+from accounting_api.services.audit import records
+from accounting_api.services.ports import Transactions, Unit
 
 
+@records("customer", "created")
 async def create_customer(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     *,
     name: str,
@@ -63,7 +65,8 @@ async def list_customers(
         )
 
 
-async def archive_customer(db: Transactions, principal: Principal, customer_id: str) -> Customer:
+@records("customer", "archived")
+async def archive_customer(db: Unit, principal: Principal, customer_id: str) -> Customer:
     """Archive a customer: no new invoice may be created or finalized for it; its
     invoices and their history stay."""
     principal.require(Role.ACCOUNTANT)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db.connection import Connection
-from accounting_api.domain import errors, ids, ledger, money
+from accounting_api.domain import audit, errors, ids, ledger, money
 from accounting_api.domain.roles import Principal, Role
-from accounting_api.services.ports import Transactions
+from accounting_api.services.audit import records
+from accounting_api.services.ports import Transactions, Unit
 
 
 class AccountCache:
@@ -76,8 +77,9 @@ class Balance:
     """On the account's normal side: positive when the account holds its usual balance."""
 
 
+@records("account", "created")
 async def create_account(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     *,
     code: str,
@@ -158,8 +160,9 @@ def _view(entry: ledger.NewEntry) -> ledger.JournalEntry:
     )
 
 
+@records("journal_entry", "created")
 async def post_entries(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     entries: Sequence[EntryInput],
     *,
@@ -201,7 +204,7 @@ async def list_entries(
 
 
 async def reverse_entry(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     entry_id: str,
     *,
@@ -234,4 +237,6 @@ async def reverse_entry(
             created_by=principal.user_id,
             request_id=request_id,
         )
-    return _view(reversal)
+    posted = _view(reversal)
+    db.changed(audit.changed("journal_entry", "reversal_posted", posted, target_id=entry_id))
+    return posted

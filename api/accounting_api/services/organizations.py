@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import tenants
-from accounting_api.domain import errors, fiscal, ids, ledger, money
+from accounting_api.domain import audit, errors, fiscal, ids, ledger, money
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Principal, Role, User
 from accounting_api.services import auth
-from accounting_api.services.ports import Transactions
+from accounting_api.services.audit import records
+from accounting_api.services.ports import Transactions, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ def default_chart(currency: str) -> list[ledger.Account]:
 
 
 async def sign_up(
-    db: Transactions,
+    db: Unit,
     *,
     name: str,
     base_currency: str,
@@ -67,7 +68,12 @@ async def sign_up(
             password_hash=password_hash,
         )
         accounts = await ledger_db.insert_accounts(conn, org_id, default_chart(base_currency))
-    return Organization(org_id, name, base_currency, fiscal_year_end_month, owner, len(accounts))
+    organization = Organization(
+        org_id, name, base_currency, fiscal_year_end_month, owner, len(accounts)
+    )
+    db.actor = owner.id  # the owner signs the organization up
+    db.changed(audit.changed("organization", "created", organization))
+    return organization
 
 
 async def get_profile(db: Transactions, principal: Principal) -> Profile:
@@ -75,7 +81,8 @@ async def get_profile(db: Transactions, principal: Principal) -> Profile:
         return await tenants.profile(conn)
 
 
-async def set_fiscal_year_end(db: Transactions, principal: Principal, month: int) -> Profile:
+@records("organization", "updated")
+async def set_fiscal_year_end(db: Unit, principal: Principal, month: int) -> Profile:
     """Set the last month of the fiscal year (admin or owner). Reports of every date
     follow the new setting: the fiscal year is how they are read, not what they hold.
     Refused (409 fiscal_year_closed, by the database: 0021_fiscal_year_end_locked.sql)
@@ -86,8 +93,9 @@ async def set_fiscal_year_end(db: Transactions, principal: Principal, month: int
         return await tenants.set_fiscal_year_end_month(conn, month)
 
 
+@records("user", "created")
 async def create_user(
-    db: Transactions, principal: Principal, *, email: str, password: str, name: str, role: Role
+    db: Unit, principal: Principal, *, email: str, password: str, name: str, role: Role
 ) -> User:
     principal.require(Role.ADMIN)
     if role is Role.OWNER and principal.role is not Role.OWNER:

@@ -25,7 +25,8 @@ from accounting_api.domain.billing import Customer, InvoiceStatus
 from accounting_api.domain.payments import Application, Due, Payment, Refund
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import payment_accounts
-from accounting_api.services.ports import Transactions
+from accounting_api.services.audit import records
+from accounting_api.services.ports import Transactions, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +210,9 @@ async def _record(
         return await _reloaded(conn, payment_id)
 
 
+@records("payment", "created")
 async def create_payment(
-    db: Transactions, principal: Principal, data: PaymentInput, *, request_id: str | None
+    db: Unit, principal: Principal, data: PaymentInput, *, request_id: str | None
 ) -> Payment:
     """Record money received from a customer and apply it to its invoices."""
     principal.require(Role.ACCOUNTANT)
@@ -266,8 +268,9 @@ async def _refundable(conn: Connection, payment_id: str, when: datetime.date) ->
     return payment
 
 
+@records("refund", "created")
 async def create_refund(
-    db: Transactions,
+    db: Unit,
     principal: Principal,
     *,
     payment_id: str,

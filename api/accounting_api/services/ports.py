@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from accounting_api.db.connection import Connection
+from accounting_api.domain import audit
 
 
 class Transactions(Protocol):
@@ -32,6 +33,15 @@ class Unit(Transactions, Protocol):
 
     @property
     def tenant(self) -> str | None: ...
+
+    actor: str | None
+    """The user the request acts as (sign-up sets the owner it creates)."""
+
+    @property
+    def changes(self) -> list[audit.Change]: ...
+
+    def changed(self, *changes: audit.Change) -> None:
+        """Say what the use case changed: each becomes an audit event of the request."""
 
     def fail(self) -> None:
         """Roll the whole unit of work back when it ends."""

@@ -8,17 +8,25 @@ retried: it becomes pending and due at once, for one more attempt.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 
 from accounting_api.db import webhooks as webhooks_db
 from accounting_api.db.connection import Connection
-from accounting_api.domain import errors, ids, webhook_urls, webhooks
+from accounting_api.domain import audit, errors, ids, webhook_urls, webhooks
 from accounting_api.domain.roles import Principal, Role
-from accounting_api.services.ports import Transactions
+from accounting_api.services.audit import records
+from accounting_api.services.ports import Transactions, Unit
 
 
+def _without_secret(endpoint: webhooks.Endpoint) -> webhooks.Endpoint:
+    """An endpoint's state for the audit trail: its signing secret stays out of it."""
+    return dataclasses.replace(endpoint, secret=None)
+
+
+@records("webhook_endpoint", "created", state=_without_secret)
 async def create_endpoint(
-    db: Transactions, principal: Principal, *, url: str, description: str, allow_insecure: bool
+    db: Unit, principal: Principal, *, url: str, description: str, allow_insecure: bool
 ) -> webhooks.Endpoint:
     """A new endpoint with a fresh signing secret, returned this once."""
     principal.require(Role.ADMIN)
@@ -58,18 +66,18 @@ async def get_endpoint(
 
 
 async def set_disabled(
-    db: Transactions, principal: Principal, endpoint_id: str, *, disabled: bool
+    db: Unit, principal: Principal, endpoint_id: str, *, disabled: bool
 ) -> webhooks.Endpoint:
     """Disable or enable an endpoint; doing it twice changes nothing more."""
     principal.require(Role.ADMIN)
     async with db.transaction(principal.organization_id) as conn:
-        found = await webhooks_db.set_disabled(conn, endpoint_id, disabled)
-        return _found(found, endpoint_id)
+        endpoint = _found(await webhooks_db.set_disabled(conn, endpoint_id, disabled), endpoint_id)
+    db.changed(audit.changed("webhook_endpoint", "disabled" if disabled else "enabled", endpoint))
+    return endpoint
 
 
-async def delete_endpoint(
-    db: Transactions, principal: Principal, endpoint_id: str
-) -> webhooks.Endpoint:
+@records("webhook_endpoint", "deleted")
+async def delete_endpoint(db: Unit, principal: Principal, endpoint_id: str) -> webhooks.Endpoint:
     principal.require(Role.ADMIN)
     async with db.transaction(principal.organization_id) as conn:
         return _found(await webhooks_db.delete_endpoint(conn, endpoint_id), endpoint_id)
@@ -107,8 +115,9 @@ async def _retryable(conn: Connection, delivery_id: str) -> None:
         )
 
 
+@records("webhook_delivery", "retried")
 async def retry_delivery(
-    db: Transactions, principal: Principal, delivery_id: str
+    db: Unit, principal: Principal, delivery_id: str
 ) -> webhooks.DeliveryRecord:
     """Make a failed delivery pending and due now; the worker sends it on its next pass."""
     principal.require(Role.ADMIN)
