@@ -52,12 +52,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def loadavg() -> list[str]:
+    return pathlib.Path("/proc/loadavg").read_text().split()[:3]
+
+
 def family(pid: int) -> list[int]:
     """pid and its direct children (uvicorn's worker processes)."""
     children = []
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(FileNotFoundError, IndexError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+            if parent_pid(int(stat.parent.name)) == pid:
                 children.append(int(stat.parent.name))
     return [pid, *children]
 
@@ -70,10 +74,14 @@ async def postmaster_pid(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
         backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
-        stat = pathlib.Path(f"/proc/{backend}/stat").read_text()
+        parent = parent_pid(backend)
     finally:
         await conn.close()
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    return parent
+
+
+def parent_pid(pid: int) -> int:
+    return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def postgres_pids(postmaster: int) -> list[int]:
@@ -300,7 +308,7 @@ async def main() -> dict[str, object]:
         "raw_postgres_cpu_ms_per_entry": round(1000 * raw_pg_cpu / raw_entries, 3),
         "batch_entries_per_s": round(batch, 1),
         "cpus": os.cpu_count() or 0,
-        "loadavg": pathlib.Path("/proc/loadavg").read_text().split()[:3],
+        "loadavg": loadavg(),
     }
 
 
