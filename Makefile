@@ -106,7 +106,7 @@ bench-backup: services-up
 # not ready until it is).
 bench-api: migrate
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-	eval "$$(hack/services.sh env)" && $(BIN)/python bench/api_bench.py
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.api_bench
 
 bench-billing: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.billing_bench

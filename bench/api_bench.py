@@ -25,6 +25,7 @@ import time
 
 import asyncpg
 import httpx
+from bench import open_loop
 
 from accounting_api.domain import ids
 
@@ -35,6 +36,7 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+FIXED_RATE_SECONDS = int(os.environ.get("BENCH_FIXED_RATE_SECONDS", "10"))
 BATCH = 1000
 PASSWORD = "bench-password-123"
 
@@ -50,23 +52,41 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def loadavg() -> list[str]:
+    return pathlib.Path("/proc/loadavg").read_text().split()[:3]
+
+
 def family(pid: int) -> list[int]:
     """pid and its direct children (uvicorn's worker processes)."""
     children = []
     for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(FileNotFoundError, IndexError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+            if parent_pid(int(stat.parent.name)) == pid:
                 children.append(int(stat.parent.name))
     return [pid, *children]
 
 
-def postgres_pids() -> list[int]:
-    pids = []
-    for comm in pathlib.Path("/proc").glob("[0-9]*/comm"):
-        with contextlib.suppress(FileNotFoundError):
-            if comm.read_text().strip() == "postgres":
-                pids.append(int(comm.parent.name))
-    return pids
+async def postmaster_pid(dsn: str) -> int:
+    """The pid of the server DATABASE_URL names: the parent of one of its backends.
+
+    Only that server's processes are counted, not every `postgres` on the machine
+    (other worktrees' servers share it)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
+        parent = parent_pid(backend)
+    finally:
+        await conn.close()
+    return parent
+
+
+def parent_pid(pid: int) -> int:
+    return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def postgres_pids(postmaster: int) -> list[int]:
+    """The server's postmaster and every process it started (backends, WAL writer, ...)."""
+    return family(postmaster)
 
 
 def start_api() -> subprocess.Popen[bytes]:
@@ -135,7 +155,7 @@ def run_wrk(token: str, debit: str, credit: str, seconds: int) -> dict[str, floa
 
 
 async def raw_limit(
-    dsn: str, org_id: str, debit: str, credit: str, seconds: int
+    dsn: str, postmaster: int, org_id: str, debit: str, credit: str, seconds: int
 ) -> tuple[float, float]:
     """The same transaction the API runs per entry, straight through asyncpg: BEGIN with
     the tenant set, one statement writing the entry and its postings, COMMIT."""
@@ -167,7 +187,7 @@ async def raw_limit(
                 await conn.execute("COMMIT")
                 count += 1
 
-    backends = postgres_pids()
+    backends = postgres_pids(postmaster)
     pg_before = cpu_seconds(backends)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
@@ -175,6 +195,23 @@ async def raw_limit(
     pg_cpu = cpu_seconds(backends) - pg_before  # before the backends exit with the pool
     await pool.close()
     return count / elapsed, pg_cpu
+
+
+async def fixed_rate(token: str, debit: str, credit: str, rate: float) -> open_loop.Result:
+    """The single-entry POST of post_entry.lua, sent open-loop at a fixed rate."""
+    body = json.dumps(
+        {
+            "date": "2026-11-01",
+            "description": "bench",
+            "postings": [
+                {"account_id": debit, "side": "debit", "amount": 1234},
+                {"account_id": credit, "side": "credit", "amount": 1234},
+            ],
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    target = open_loop.Target("127.0.0.1", PORT, "/v1/journal-entries", headers, body)
+    return await open_loop.run(target, rate, FIXED_RATE_SECONDS, connections=2 * CONCURRENCY)
 
 
 async def batch_throughput(
@@ -217,18 +254,20 @@ async def main() -> dict[str, object]:
             # API and raw alternate in short rounds so that both see the same machine
             # (disk flushes, other load) rather than one of them an unlucky minute.
             api_pids = family(server.pid)
+            postmaster = await postmaster_pid(os.environ["DATABASE_URL"])
             for _ in range(ROUNDS):
-                before = cpu_seconds(api_pids), cpu_seconds(postgres_pids())
+                before = cpu_seconds(api_pids), cpu_seconds(postgres_pids(postmaster))
                 api_rounds.append(run_wrk(token, debit, credit, SECONDS // ROUNDS))
                 api_cpu += cpu_seconds(api_pids) - before[0]
-                api_pg_cpu += cpu_seconds(postgres_pids()) - before[1]
+                api_pg_cpu += cpu_seconds(postgres_pids(postmaster)) - before[1]
                 started = time.process_time()
                 rate, pg_cpu = await raw_limit(
-                    os.environ["DATABASE_URL"], org_id, debit, credit, SECONDS // ROUNDS
+                    os.environ["DATABASE_URL"], postmaster, org_id, debit, credit, SECONDS // ROUNDS
                 )
                 raw_rates.append(rate)
                 raw_cpu += time.process_time() - started
                 raw_pg_cpu += pg_cpu
+            fixed = await fixed_rate(token, debit, credit, statistics.fmean(raw_rates) / 2)
             batch = await batch_throughput(client, token, debit, credit, SECONDS)
     finally:
         server.terminate()
@@ -255,6 +294,12 @@ async def main() -> dict[str, object]:
         ],
         "raw_rounds_per_s": [round(r, 1) for r in raw_rates],
         "non_2xx": int(sum(r["non_2xx"] for r in api_rounds)),
+        # Open loop at half the raw limit: latency from each request's due time.
+        "fixed_rate_per_s": round(raw / 2, 1),
+        "p50_ms_fixed_rate": round(fixed.percentile(0.5), 2),
+        "p99_ms_fixed_rate": round(fixed.percentile(0.99), 2),
+        "fixed_rate_non_2xx": fixed.non_2xx,
+        "fixed_rate_late_starts": fixed.late_starts,
         # Where the CPU goes, per entry: the API's processes vs the raw client, and
         # PostgreSQL's share under each.
         "api_cpu_ms_per_entry": round(1000 * api_cpu / requests, 3),
@@ -263,6 +308,7 @@ async def main() -> dict[str, object]:
         "raw_postgres_cpu_ms_per_entry": round(1000 * raw_pg_cpu / raw_entries, 3),
         "batch_entries_per_s": round(batch, 1),
         "cpus": os.cpu_count() or 0,
+        "loadavg": loadavg(),
     }
 
 

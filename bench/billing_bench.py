@@ -35,6 +35,7 @@ from bench.api_bench import (
     cpu_seconds,
     family,
     postgres_pids,
+    postmaster_pid,
     start_api,
     tenant,
     wait_ready,
@@ -188,20 +189,21 @@ async def throughput() -> dict[str, object]:
                 await drive(customer_ids, http_seq, 2)  # warm up pools and caches
                 await drive(customer_ids, svc_seq, 1)
                 api_pids = family(server.pid)
+                postmaster = await postmaster_pid(os.environ["DATABASE_URL"])
                 # API and service alternate in short rounds so both see the same machine.
                 for _ in range(ROUNDS):
-                    before = cpu_seconds(api_pids), cpu_seconds(postgres_pids())
+                    before = cpu_seconds(api_pids), cpu_seconds(postgres_pids(postmaster))
                     began = time.perf_counter()
                     api_lat += await drive(customer_ids, http_seq, round_s)
                     api_s += time.perf_counter() - began
                     api_cpu += cpu_seconds(api_pids) - before[0]
-                    api_pg += cpu_seconds(postgres_pids()) - before[1]
-                    before = time.process_time(), cpu_seconds(postgres_pids())
+                    api_pg += cpu_seconds(postgres_pids(postmaster)) - before[1]
+                    before = time.process_time(), cpu_seconds(postgres_pids(postmaster))
                     began = time.perf_counter()
                     svc_lat += await drive(customer_ids, svc_seq, round_s)
                     svc_s += time.perf_counter() - began
                     svc_cpu += time.process_time() - before[0]
-                    svc_pg += cpu_seconds(postgres_pids()) - before[1]
+                    svc_pg += cpu_seconds(postgres_pids(postmaster)) - before[1]
             finally:
                 await db.close()
     finally:

@@ -233,3 +233,54 @@ async def test_an_event_committed_after_a_later_one_still_links_and_verifies(
     # It occurred first but linked last: the chain's order is the link order.
     assert late is not None
     assert (late["seq"], late["earlier"]) == (3, True)
+
+
+async def test_events_recorded_together_chain_state_per_object(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection, database: conftest.TestDatabase
+) -> None:
+    """Several events in one call (the set-based path): an object's second event starts
+    from its first's after state, another object's from its own latest stored event."""
+    tenant = await sign_up(client)
+    a, b, c = repeat_hex("a"), repeat_hex("b"), repeat_hex("c")
+    app = await asyncpg.connect(database.app_url)
+    try:
+        record = (
+            "SELECT record_audit_events($1, NULL, $2, now(), $3::text[],"
+            " array_fill('thing.changed'::text, ARRAY[cardinality($3::text[])]),"
+            " array_fill('thing'::text, ARRAY[cardinality($3::text[])]), $4::text[],"
+            " array_fill(NULL::text, ARRAY[cardinality($3::text[])]), $5::text[])"
+        )
+        async with app.transaction():
+            await app.execute(record, tenant.org_id, "first", ["aud_1"], ["thing_2"], [c])
+        async with app.transaction():
+            await app.execute(
+                record,
+                tenant.org_id,
+                "together",
+                ["aud_2", "aud_3", "aud_4"],
+                ["thing_1", "thing_2", "thing_1"],
+                [a, b, b],
+            )
+    finally:
+        await app.close()
+    rows = await owner_conn.fetch(
+        "SELECT id, before_sha256 FROM audit_events WHERE request_id = 'together' ORDER BY id"
+    )
+    assert [(r["id"], r["before_sha256"]) for r in rows] == [
+        ("aud_2", None),
+        ("aud_3", c),
+        ("aud_4", a),
+    ]
+    assert (await verify(client, tenant))["valid"] is True
+    # Two linked events never share a place in the chain.
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await owner_conn.execute(
+            "INSERT INTO audit_events (id, organization_id, seq, action, object_type, object_id,"
+            " occurred_at, prev_hash, hash) VALUES ('aud_5', $1, 1, 'thing.changed', 'thing',"
+            " 'thing_3', now(), repeat('0', 64), repeat('e', 64))",
+            tenant.org_id,
+        )
+
+
+def repeat_hex(digit: str) -> str:
+    return digit * 64
