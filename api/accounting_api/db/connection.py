@@ -48,6 +48,14 @@ async def _init_connection(conn: Connection) -> None:
     conn.add_query_logger(_log_query)
 
 
+async def _keep_session(conn: Connection) -> None:
+    """What a connection needs before it goes back to the pool, beyond the rollback of an
+    open transaction asyncpg always does: nothing. The tenant is transaction-local
+    (set_config(..., true)), advisory locks and cursors are transaction-scoped, and nothing
+    LISTENs; asyncpg's default reset (RESET ALL; CLOSE ALL; UNLISTEN *;
+    pg_advisory_unlock_all()) would cost a round trip per request for nothing."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -64,6 +72,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         server_settings={
             "statement_timeout": str(statement_timeout_ms),
             "application_name": application_name,
