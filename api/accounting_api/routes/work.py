@@ -18,10 +18,10 @@ from starlette.responses import Response
 from accounting_api.domain import errors
 from accounting_api.domain.roles import Role
 from accounting_api.http import idempotency, problems
-from accounting_api.routes import audit as audit_routes
 from accounting_api.routes import support
 from accounting_api.routes.openapi import Endpoint
 from accounting_api.routes.support import Handler
+from accounting_api.services import audit as audit_service
 from accounting_api.services import idempotency as idempotency_service
 from accounting_api.services.ports import Unit
 
@@ -68,7 +68,7 @@ def _in_unit_of_work(endpoint: Endpoint) -> Handler:
                     if not 200 <= response.status_code < 300:
                         unit.fail()  # an error answer never leaves part of its work behind
                     else:
-                        await audit_routes.record(request, unit)
+                        await _record_audit(request, unit)
                 else:
                     response = await _idempotent(request, endpoint, unit, key)
         return response
@@ -98,7 +98,7 @@ async def _idempotent(request: Request, endpoint: Endpoint, unit: Unit, key: str
     except _Refused as refused:
         response = refused.response
     if 200 <= response.status_code < 300:
-        await audit_routes.record(request, unit)
+        await _record_audit(request, unit)
     if idempotency.stored(response.status_code, request.scope):
         answer = idempotency_service.Stored(response.status_code, bytes(response.body))
         await idempotency_service.store(
@@ -110,3 +110,19 @@ async def _idempotent(request: Request, endpoint: Endpoint, unit: Unit, key: str
             answer=answer,
         )
     return response
+
+
+async def _record_audit(request: Request, unit: Unit) -> None:
+    """Record what the use cases said they changed as audit events, last in the unit of
+    work of a write that answered 2xx."""
+    principal = request.scope.get("state", {}).get("principal")
+    org = principal.organization_id if principal is not None else unit.tenant
+    if not unit.changes or org is None:
+        return
+    await audit_service.record(
+        unit,
+        organization_id=org,
+        actor_user_id=unit.actor,
+        request_id=support.request_id(request),
+        changes=unit.changes,
+    )

@@ -1,4 +1,5 @@
-"""Reports (trial balance, balance sheet, income statement, AR aging) and periods."""
+"""Reports (trial balance, balance sheet, income statement, AR aging) and periods.
+The journal export in hledger's plain-text format, streamed."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any, TypeVar
 
 import pydantic
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from accounting_api.domain import fiscal, reports
 from accounting_api.domain.roles import Principal
-from accounting_api.routes import reports_models as rm
 from accounting_api.routes import support
+from accounting_api.routes.reports import schemas as rm
+from accounting_api.services import exports as exports_service
 from accounting_api.services import periods as periods_service
 from accounting_api.services import report_cache
 from accounting_api.services import reports as reports_service
@@ -229,3 +231,12 @@ async def income_statement(request: Request) -> Response:
 
     params = {"from": span.start, "to": span.end}
     return await _cached(request, "income_statement", params, render)
+
+
+async def ledger_journal(request: Request) -> Response:
+    chunks = exports_service.journal(support.db(request), support.principal(request))
+    return StreamingResponse(
+        chunks,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="ledger.journal"'},
+    )

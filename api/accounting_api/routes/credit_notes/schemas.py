@@ -10,9 +10,9 @@ from pydantic import Field
 
 from accounting_api.domain import billing
 from accounting_api.domain.credit_notes import Reason
-from accounting_api.routes.billing_models import Quantity
-from accounting_api.routes.models import Body, Currency, Description, ListQuery, Out, Ref
-from accounting_api.routes.payment_models import Positive
+from accounting_api.routes.billing.schemas import Quantity
+from accounting_api.routes.payments.schemas import Positive
+from accounting_api.routes.schemas import Body, Currency, Description, ListQuery, Out, Ref
 
 
 class CreditLineIn(Body):

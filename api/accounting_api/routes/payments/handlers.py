@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from accounting_api.domain import errors
 from accounting_api.domain import payments as rules
-from accounting_api.routes import payment_models as m
 from accounting_api.routes import support
+from accounting_api.routes.payments import schemas as m
 from accounting_api.services import credit_notes, payments
 
 

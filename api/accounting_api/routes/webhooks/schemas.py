@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from accounting_api.domain.webhooks import DeliveryStatus
-from accounting_api.routes.models import Body, ListQuery, Out, Text
+from accounting_api.routes.schemas import Body, ListQuery, Out, Text
 
 DELIVERY_ID = r"^whd_[0-9a-f]{32}$"
 

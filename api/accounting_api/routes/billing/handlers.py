@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accounting_api.domain import billing, errors, ids, tax_rates
-from accounting_api.routes import billing_models as m
 from accounting_api.routes import support
+from accounting_api.routes.billing import schemas as m
 from accounting_api.services import billing as invoices
 from accounting_api.services import customers
 

@@ -7,12 +7,9 @@ from starlette.responses import Response
 
 from accounting_api.domain import billing, errors
 from accounting_api.domain import credit_notes as rules
-from accounting_api.domain.roles import Role
-from accounting_api.routes import billing as billing_routes
-from accounting_api.routes import billing_models as bm
-from accounting_api.routes import credit_note_models as m
-from accounting_api.routes import models, support
-from accounting_api.routes.openapi import Endpoint
+from accounting_api.routes import support
+from accounting_api.routes.billing import handlers as billing_routes
+from accounting_api.routes.credit_notes import schemas as m
 from accounting_api.services import credit_notes
 
 
@@ -118,54 +115,3 @@ async def apply_invoice_credit(request: Request) -> Response:
         request_id=support.request_id(request),
     )
     return support.json(billing_routes.invoice_out(invoice))
-
-
-ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "POST",
-        "/v1/credit-notes",
-        create_credit_note,
-        "Credit part or all of a finalized invoice (what is paid becomes customer credit)",
-        201,
-        m.CreditNoteIn,
-        None,
-        m.CreditNoteOut,
-        tag="billing",
-        role=Role.ACCOUNTANT,
-    ),
-    Endpoint(
-        "GET",
-        "/v1/credit-notes",
-        list_credit_notes,
-        "List credit notes, newest first",
-        200,
-        None,
-        m.CreditNoteListQuery,
-        models.ListOut[m.CreditNoteOut],
-        tag="billing",
-    ),
-    Endpoint(
-        "GET",
-        "/v1/credit-notes/{id}",
-        get_credit_note,
-        "Retrieve a credit note",
-        200,
-        None,
-        None,
-        m.CreditNoteOut,
-        tag="billing",
-    ),
-    Endpoint(
-        "POST",
-        "/v1/invoices/{id}/apply-credit",
-        apply_invoice_credit,
-        "Settle part or all of an invoice from its customer's credit, the oldest first",
-        200,
-        m.ApplyCreditIn,
-        None,
-        bm.InvoiceOut,
-        tag="billing",
-        role=Role.ACCOUNTANT,
-    ),
-)
-"""The credit-note endpoints, part of the v1 route table."""

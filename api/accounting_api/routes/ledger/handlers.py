@@ -6,12 +6,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accounting_api.domain import ledger
-from accounting_api.routes import models, support
+from accounting_api.routes import schemas as common
+from accounting_api.routes import support
+from accounting_api.routes.ledger import schemas
 from accounting_api.services import ledger as ledger_service
 
 
-def account_out(account: ledger.Account) -> models.AccountOut:
-    return models.AccountOut(
+def account_out(account: ledger.Account) -> schemas.AccountOut:
+    return schemas.AccountOut(
         id=account.id,
         code=account.code,
         name=account.name,
@@ -22,13 +24,13 @@ def account_out(account: ledger.Account) -> models.AccountOut:
     )
 
 
-def entry_out(entry: ledger.JournalEntry) -> models.EntryOut:
-    return models.EntryOut(
+def entry_out(entry: ledger.JournalEntry) -> schemas.EntryOut:
+    return schemas.EntryOut(
         id=entry.id,
         date=entry.entry_date,
         description=entry.description,
         postings=[
-            models.PostingOut(
+            schemas.PostingOut(
                 account_id=p.account_id, side=p.side, amount=p.amount, currency=p.currency
             )
             for p in entry.postings
@@ -40,7 +42,7 @@ def entry_out(entry: ledger.JournalEntry) -> models.EntryOut:
     )
 
 
-def entry_in(entry: models.EntryIn) -> ledger_service.EntryInput:
+def entry_in(entry: schemas.EntryIn) -> ledger_service.EntryInput:
     return ledger_service.EntryInput(
         entry.date,
         entry.description,
@@ -49,7 +51,7 @@ def entry_in(entry: models.EntryIn) -> ledger_service.EntryInput:
 
 
 async def create_account(request: Request) -> Response:
-    data = await support.body(request, models.AccountIn)
+    data = await support.body(request, schemas.AccountIn)
     account = await ledger_service.create_account(
         support.unit(request),
         support.principal(request),
@@ -62,7 +64,7 @@ async def create_account(request: Request) -> Response:
 
 
 async def list_accounts(request: Request) -> Response:
-    page = support.query(request, models.ListQuery)
+    page = support.query(request, common.ListQuery)
     accounts = await ledger_service.list_accounts(
         support.reads(request),
         support.principal(request),
@@ -80,14 +82,14 @@ async def get_account(request: Request) -> Response:
 
 
 async def account_balance(request: Request) -> Response:
-    params = support.query(request, models.BalanceQuery)
+    params = support.query(request, schemas.BalanceQuery)
     balance = await ledger_service.account_balance(
         support.reads(request),
         support.principal(request),
         support.path_id(request, "acct"),
         params.as_of or support.today(),
     )
-    out = models.BalanceOut(
+    out = schemas.BalanceOut(
         account_id=balance.account.id,
         as_of=balance.as_of,
         currency=balance.account.currency,
@@ -98,7 +100,7 @@ async def account_balance(request: Request) -> Response:
 
 
 async def create_entry(request: Request) -> Response:
-    data = await support.body(request, models.EntryIn)
+    data = await support.body(request, schemas.EntryIn)
     (entry,) = await ledger_service.post_entries(
         support.unit(request),
         support.principal(request),
@@ -109,7 +111,7 @@ async def create_entry(request: Request) -> Response:
 
 
 async def create_batch(request: Request) -> Response:
-    data = await support.body(request, models.BatchIn)
+    data = await support.body(request, schemas.BatchIn)
     entries = await ledger_service.post_entries(
         support.unit(request),
         support.principal(request),
@@ -117,12 +119,12 @@ async def create_batch(request: Request) -> Response:
         request_id=support.request_id(request),
         batch=True,
     )
-    out = models.ListOut[models.EntryOut](data=[entry_out(e) for e in entries], has_more=False)
+    out = common.ListOut[schemas.EntryOut](data=[entry_out(e) for e in entries], has_more=False)
     return support.json(out, 201)
 
 
 async def list_entries(request: Request) -> Response:
-    page = support.query(request, models.ListQuery)
+    page = support.query(request, common.ListQuery)
     entries = await ledger_service.list_entries(
         support.reads(request),
         support.principal(request),
@@ -140,7 +142,7 @@ async def get_entry(request: Request) -> Response:
 
 
 async def reverse_entry(request: Request) -> Response:
-    data = await support.body(request, models.ReverseIn, optional=True)
+    data = await support.body(request, schemas.ReverseIn, optional=True)
     entry = await ledger_service.reverse_entry(
         support.unit(request),
         support.principal(request),

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from accounting_api.domain import errors
-from accounting_api.domain.roles import Role
 from accounting_api.domain.webhooks import DeliveryRecord, Endpoint
-from accounting_api.routes import models, support
-from accounting_api.routes import webhook_models as wm
-from accounting_api.routes.openapi import Endpoint as Route
+from accounting_api.routes import schemas as common
+from accounting_api.routes import support
+from accounting_api.routes.webhooks import schemas as wm
 from accounting_api.services import webhook_endpoints as endpoints
 
 
@@ -67,7 +64,7 @@ async def create_webhook_endpoint(request: Request) -> Response:
 
 
 async def list_webhook_endpoints(request: Request) -> Response:
-    page = support.query(request, models.ListQuery)
+    page = support.query(request, common.ListQuery)
     found = await endpoints.list_endpoints(
         support.reads(request),
         support.principal(request),
@@ -128,73 +125,3 @@ async def retry_webhook_delivery(request: Request) -> Response:
         support.unit(request), support.principal(request), _delivery_id(request)
     )
     return support.json(delivery_out(delivery))
-
-
-def _route(*args: Any, **options: Any) -> Route:
-    return dataclasses.replace(Route(*args, **options), tag="webhooks", role=Role.ADMIN)
-
-
-ONE = "/v1/webhook-endpoints/{id}"
-ROUTES: tuple[Route, ...] = (
-    _route(
-        "POST",
-        "/v1/webhook-endpoints",
-        create_webhook_endpoint,
-        "Add a webhook endpoint (admin or owner); the response holds its signing secret",
-        201,
-        wm.WebhookEndpointIn,
-        response=wm.WebhookEndpointCreatedOut,
-    ),
-    _route(
-        "GET",
-        "/v1/webhook-endpoints",
-        list_webhook_endpoints,
-        "List webhook endpoints (admin or owner; secrets are never listed)",
-        query=models.ListQuery,
-        response=models.ListOut[wm.WebhookEndpointOut],
-    ),
-    _route(
-        "GET",
-        ONE,
-        get_webhook_endpoint,
-        "Retrieve a webhook endpoint",
-        response=wm.WebhookEndpointOut,
-    ),
-    _route(
-        "DELETE",
-        ONE,
-        delete_webhook_endpoint,
-        "Delete a webhook endpoint; what was still to be sent to it fails",
-        response=wm.WebhookEndpointDeletedOut,
-    ),
-    _route(
-        "POST",
-        f"{ONE}/disable",
-        disable_webhook_endpoint,
-        "Disable a webhook endpoint: no new deliveries, pending ones wait",
-        response=wm.WebhookEndpointOut,
-    ),
-    _route(
-        "POST",
-        f"{ONE}/enable",
-        enable_webhook_endpoint,
-        "Enable a disabled webhook endpoint again",
-        response=wm.WebhookEndpointOut,
-    ),
-    _route(
-        "GET",
-        f"{ONE}/deliveries",
-        list_webhook_deliveries,
-        "List an endpoint's deliveries, newest first, by status if given",
-        query=wm.DeliveryListQuery,
-        response=models.ListOut[wm.WebhookDeliveryOut],
-    ),
-    _route(
-        "POST",
-        "/v1/webhook-deliveries/{id}/retry",
-        retry_webhook_delivery,
-        "Retry a failed delivery: pending again and due now, for one more attempt",
-        response=wm.WebhookDeliveryOut,
-    ),
-)
-"""The webhook part of the route table (routes.ENDPOINTS)."""

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from accounting_api.domain import money, payments
 from accounting_api.domain.payments import Method, PaymentStatus
-from accounting_api.routes.models import Body, Currency, Description, ListQuery, Out, Ref
+from accounting_api.routes.schemas import Body, Currency, Description, ListQuery, Out, Ref
 
 Positive = Annotated[
     int, Field(gt=0, le=money.MAX_AMOUNT, description="Integer minor units (cents), > 0.")

@@ -7,18 +7,20 @@ from starlette.responses import Response
 
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import User
-from accounting_api.routes import models, support
+from accounting_api.routes import schemas as common
+from accounting_api.routes import support
+from accounting_api.routes.tenancy import schemas
 from accounting_api.services import auth, organizations
 
 
-def user_out(user: User) -> models.UserOut:
-    return models.UserOut(
+def user_out(user: User) -> schemas.UserOut:
+    return schemas.UserOut(
         id=user.id, email=user.email, name=user.name, role=user.role, created_at=user.created_at
     )
 
 
 async def sign_up(request: Request) -> Response:
-    data = await support.body(request, models.SignUpIn)
+    data = await support.body(request, schemas.SignUpIn)
     org = await organizations.sign_up(
         support.unit(request),
         name=data.name,
@@ -28,7 +30,7 @@ async def sign_up(request: Request) -> Response:
         owner_name=data.owner.name,
         fiscal_year_end_month=data.fiscal_year_end_month,
     )
-    out = models.OrganizationOut(
+    out = schemas.OrganizationOut(
         id=org.id,
         name=org.name,
         base_currency=org.base_currency,
@@ -39,8 +41,8 @@ async def sign_up(request: Request) -> Response:
     return support.json(out, 201)
 
 
-def profile_out(profile: Profile) -> models.ProfileOut:
-    return models.ProfileOut(
+def profile_out(profile: Profile) -> schemas.ProfileOut:
+    return schemas.ProfileOut(
         id=profile.id,
         name=profile.name,
         base_currency=profile.base_currency,
@@ -54,7 +56,7 @@ async def get_organization(request: Request) -> Response:
 
 
 async def update_organization(request: Request) -> Response:
-    data = await support.body(request, models.OrganizationSettingsIn)
+    data = await support.body(request, schemas.OrganizationSettingsIn)
     profile = await organizations.set_fiscal_year_end(
         support.unit(request), support.principal(request), data.fiscal_year_end_month
     )
@@ -62,15 +64,15 @@ async def update_organization(request: Request) -> Response:
 
 
 async def issue_token(request: Request) -> Response:
-    data = await support.body(request, models.TokenIn)
+    data = await support.body(request, schemas.TokenIn)
     deps = support.deps(request)
     principal = await auth.authenticate(deps.db, data.email, data.password)
     token, ttl = deps.codec.issue(principal)
-    return support.json(models.TokenOut(access_token=token, expires_in=ttl))
+    return support.json(schemas.TokenOut(access_token=token, expires_in=ttl))
 
 
 async def create_user(request: Request) -> Response:
-    data = await support.body(request, models.UserIn)
+    data = await support.body(request, schemas.UserIn)
     user = await organizations.create_user(
         support.unit(request),
         support.principal(request),
@@ -83,7 +85,7 @@ async def create_user(request: Request) -> Response:
 
 
 async def list_users(request: Request) -> Response:
-    page = support.query(request, models.ListQuery)
+    page = support.query(request, common.ListQuery)
     users = await organizations.list_users(
         support.reads(request),
         support.principal(request),

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from accounting_api.routes.models import ListQuery, Out, Ref
+from accounting_api.routes.schemas import ListQuery, Out, Ref
 
 Action = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*\.[a-z][a-z_]*$", max_length=64)]
 

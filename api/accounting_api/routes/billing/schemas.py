@@ -17,7 +17,7 @@ from pydantic import (
 
 from accounting_api.domain import billing, money, tax_rates
 from accounting_api.domain.billing import CustomerTier, EntryKind, InvoiceStatus
-from accounting_api.routes.models import (
+from accounting_api.routes.schemas import (
     Body,
     Currency,
     Description,

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from accounting_api.domain import ledger
-from accounting_api.routes.models import Out
+from accounting_api.routes.schemas import Out
 
 
 class AsOfQuery(BaseModel):

@@ -1,12 +1,4 @@
-"""The audit hook every mutating endpoint runs through, and the audit-event endpoints.
-
-A POST/PATCH/DELETE runs in one unit of work (routes/work.py). Its use cases say what
-they changed (typed records: `services.audit.records` on a use case, or
-`Unit.changed`); after a 2xx answer, `record` writes them as audit events in that same
-transaction (one statement, unlinked: the chain links it later), so an event exists
-exactly when its change committed. An object's state reference is the sha256 of its
-domain fields (domain/audit.py: changed).
-"""
+"""The audit trail: list its events and verify its hash chain (admin or owner)."""
 
 from __future__ import annotations
 
@@ -14,26 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from accounting_api.domain import audit
-from accounting_api.routes import audit_models as am
-from accounting_api.routes import models, support
+from accounting_api.routes import schemas as common
+from accounting_api.routes import support
+from accounting_api.routes.audit import schemas as am
 from accounting_api.services import audit as audit_service
-from accounting_api.services.ports import Unit
-
-
-async def record(request: Request, unit: Unit) -> None:
-    """Record what the use cases said they changed as audit events, last in the unit of
-    work of a write that answered 2xx."""
-    principal = request.scope.get("state", {}).get("principal")
-    org = principal.organization_id if principal is not None else unit.tenant
-    if not unit.changes or org is None:
-        return
-    await audit_service.record(
-        unit,
-        organization_id=org,
-        actor_user_id=unit.actor,
-        request_id=support.request_id(request),
-        changes=unit.changes,
-    )
 
 
 def event_out(event: audit.Event) -> am.AuditEventOut:
@@ -64,7 +40,7 @@ async def list_events(request: Request) -> Response:
         action=page.action,
         object_id=page.object_id,
     )
-    out = models.ListOut[am.AuditEventOut](
+    out = common.ListOut[am.AuditEventOut](
         data=[event_out(e) for e in events[: page.limit]], has_more=len(events) > page.limit
     )
     return support.json(out)

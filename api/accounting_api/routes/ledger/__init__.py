@@ -1,0 +1,106 @@
+"""Accounts, balances, journal entries, batches and reversals: the endpoint table."""
+
+from __future__ import annotations
+
+from accounting_api.domain.roles import Role
+from accounting_api.routes import schemas as common
+from accounting_api.routes.ledger import handlers, schemas
+from accounting_api.routes.openapi import Endpoint
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST",
+        "/v1/accounts",
+        handlers.create_account,
+        "Create an account",
+        201,
+        schemas.AccountIn,
+        None,
+        schemas.AccountOut,
+        role=Role.ACCOUNTANT,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/accounts",
+        handlers.list_accounts,
+        "List the chart of accounts by code",
+        200,
+        None,
+        common.ListQuery,
+        common.list_of(schemas.AccountOut),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/accounts/{id}",
+        handlers.get_account,
+        "Retrieve an account",
+        200,
+        None,
+        None,
+        schemas.AccountOut,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/accounts/{id}/balance",
+        handlers.account_balance,
+        "An account's balance as of a date",
+        200,
+        None,
+        schemas.BalanceQuery,
+        schemas.BalanceOut,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/journal-entries",
+        handlers.create_entry,
+        "Post a balanced journal entry",
+        201,
+        schemas.EntryIn,
+        None,
+        schemas.EntryOut,
+        role=Role.ACCOUNTANT,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/journal-entries",
+        handlers.list_entries,
+        "List journal entries, newest first",
+        200,
+        None,
+        common.ListQuery,
+        common.list_of(schemas.EntryOut),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/journal-entries/batch",
+        handlers.create_batch,
+        "Post up to 1,000 entries, all or nothing",
+        201,
+        schemas.BatchIn,
+        None,
+        common.list_of(schemas.EntryOut),
+        role=Role.ACCOUNTANT,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/journal-entries/{id}",
+        handlers.get_entry,
+        "Retrieve a journal entry",
+        200,
+        None,
+        None,
+        schemas.EntryOut,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/journal-entries/{id}/reverse",
+        handlers.reverse_entry,
+        "Post the reversal of an entry (once)",
+        201,
+        schemas.ReverseIn,
+        None,
+        schemas.EntryOut,
+        body_required=False,
+        role=Role.ACCOUNTANT,
+    ),
+)
