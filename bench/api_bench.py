@@ -37,6 +37,8 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 FIXED_RATE_SECONDS = int(os.environ.get("BENCH_FIXED_RATE_SECONDS", "10"))
+ONLY_BATCH = os.environ.get("BENCH_ONLY") == "batch"
+"""BENCH_ONLY=batch: the batch measurement alone, with its CPU per entry."""
 BATCH = 1000
 PASSWORD = "bench-password-123"
 
@@ -238,7 +240,40 @@ async def batch_throughput(
     return posted / (time.perf_counter() - started)
 
 
+async def batch_only() -> dict[str, object]:
+    """The batch part of the run alone (BENCH_ONLY=batch), with where its CPU goes."""
+    server = start_api()
+    try:
+        async with httpx.AsyncClient(base_url=API, timeout=60) as client:
+            await wait_ready(client)
+            _, token, accounts = await tenant(client)
+            debit, credit = accounts["1000"], accounts["4000"]
+            await batch_throughput(client, token, debit, credit, 2)  # warm up
+            api_pids = family(server.pid)
+            postmaster = await postmaster_pid(os.environ["DATABASE_URL"])
+            before = cpu_seconds(api_pids), cpu_seconds(postgres_pids(postmaster))
+            started = time.perf_counter()
+            batch = await batch_throughput(client, token, debit, credit, SECONDS)
+            entries = batch * (time.perf_counter() - started)
+            api_cpu = cpu_seconds(api_pids) - before[0]
+            pg_cpu = cpu_seconds(postgres_pids(postmaster)) - before[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "benchmark": "api_batch",
+        "seconds": SECONDS,
+        "batch_entries_per_s": round(batch, 1),
+        "batch_api_cpu_ms_per_entry": round(1000 * api_cpu / entries, 4),
+        "batch_postgres_cpu_ms_per_entry": round(1000 * pg_cpu / entries, 4),
+        "cpus": os.cpu_count() or 0,
+        "loadavg": loadavg(),
+    }
+
+
 async def main() -> dict[str, object]:
+    if ONLY_BATCH:
+        return await batch_only()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (make bench-api installs it)")
     server = start_api()
@@ -316,5 +351,7 @@ if __name__ == "__main__":
     result = asyncio.run(main())
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)
-    (out / "api.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / ("api_batch.json" if ONLY_BATCH else "api.json")).write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     print(json.dumps(result))

@@ -53,3 +53,10 @@ def test_has_prefix(value: str, prefix: str, expected: bool) -> None:
 def test_unknown_prefix_raises(prefix: str) -> None:
     with pytest.raises(ValueError, match="unknown id prefix"):
         ids.new_id(prefix)
+
+
+def test_ids_made_together_are_distinct_and_of_one_millisecond() -> None:
+    made = ids.new_ids("aud", 1000)
+    assert len(set(made)) == 1000
+    assert all(ids.has_prefix(value, "aud") for value in made)
+    assert len({value[:13] for value in made}) == 1  # the first 45 of the 48 bits of time

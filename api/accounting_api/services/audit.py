@@ -83,7 +83,7 @@ async def record(
         return
     occurred_at = datetime.datetime.now(datetime.UTC)
     # Ids sort in the order of the changes, which is then the order they link in.
-    event_ids = sorted(ids.new_id("aud") for _ in changes)
+    event_ids = sorted(ids.new_ids("aud", len(changes)))
     events = [audit_db.NewEvent(i, c) for i, c in zip(event_ids, changes, strict=True)]
     args = audit_db.record_args(
         organization_id,

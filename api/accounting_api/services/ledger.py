@@ -130,7 +130,7 @@ async def account_balance(
 
 
 def _checked_entry(
-    entry: EntryInput, accounts: dict[str, ledger.Account], param: str
+    entry: EntryInput, entry_id: str, accounts: dict[str, ledger.Account], param: str
 ) -> ledger.NewEntry:
     postings = []
     for i, line in enumerate(entry.postings):
@@ -145,7 +145,7 @@ def _checked_entry(
     except errors.AccountingError as exc:
         exc.param = f"{param}{exc.param}" if exc.param else exc.param
         raise
-    return ledger.NewEntry(ids.new_id("je"), entry.entry_date, entry.description, tuple(postings))
+    return ledger.NewEntry(entry_id, entry.entry_date, entry.description, tuple(postings))
 
 
 def _view(entry: ledger.NewEntry) -> ledger.JournalEntry:
@@ -174,8 +174,9 @@ async def post_entries(
     account_ids = [p.account_id for e in entries for p in e.postings]
     async with db.transaction(principal.organization_id) as conn:
         accounts = await _accounts_for(conn, principal.organization_id, account_ids)
+        entry_ids = ids.new_ids("je", len(entries))
         checked = [
-            _checked_entry(e, accounts, f"entries[{i}]." if batch else "")
+            _checked_entry(e, entry_ids[i], accounts, f"entries[{i}]." if batch else "")
             for i, e in enumerate(entries)
         ]
         await ledger_db.insert_entries(
