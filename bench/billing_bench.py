@@ -20,15 +20,17 @@ it imports bench.api_bench and bench.reports_bench.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pathlib
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import httpx
-from bench import reports_bench
+from bench import billing_raw, reports_bench
 from bench.api_bench import (
     API,
     ROOT,
@@ -41,7 +43,7 @@ from bench.api_bench import (
     wait_ready,
 )
 
-from accounting_api.db.connection import Database
+from accounting_api.db.connection import Database, connected
 from accounting_api.domain import billing as billing_rules
 from accounting_api.domain import payments as payment_rules
 from accounting_api.domain.roles import Principal, Role
@@ -56,6 +58,11 @@ LINES = [
     {"description": "Consulting", "quantity": 3, "unit_amount": 12_500, "tax_rate_bps": 825},
     {"description": "Support plan", "quantity": "1.5", "unit_amount": 4_000, "discount": 500},
 ]
+LINE_INPUTS = [
+    billing.LineInput("Consulting", 3000, 12_500, tax_rate_ppm=82_500),
+    billing.LineInput("Support plan", 1500, 4_000, discount=500),
+]
+"""LINES as the services take them."""
 
 Sequence = Callable[[str], Awaitable[None]]
 """One create + finalize + pay for this customer."""
@@ -106,10 +113,7 @@ def over_http(client: httpx.AsyncClient, token: str) -> Sequence:
 
 
 def in_process(db: Database, principal: Principal) -> Sequence:
-    lines = [
-        billing.LineInput("Consulting", 3000, 12_500, tax_rate_ppm=82_500),
-        billing.LineInput("Support plan", 1500, 4_000, discount=500),
-    ]
+    lines = LINE_INPUTS
 
     async def sequence(customer_id: str) -> None:
         # Three units of work, as the three API requests are (without their audit events).
@@ -168,68 +172,128 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
+@dataclass
+class Path:
+    """One way of writing paid invoices, and what its rounds measured."""
+
+    write: Sequence
+    client_cpu: Callable[[], float]
+    """CPU seconds of whatever issues the SQL (the API's workers, or this process)."""
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    client_s: float = 0.0
+    postgres_s: float = 0.0
+
+    async def round(self, customer_ids: list[str], seconds: float, postgres: CpuClock) -> None:
+        before = self.client_cpu(), postgres()
+        began = time.perf_counter()
+        self.latencies += await drive(customer_ids, self.write, seconds)
+        self.seconds += time.perf_counter() - began
+        self.client_s += self.client_cpu() - before[0]
+        self.postgres_s += postgres() - before[1]
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def cpu_ms(self, seconds: float) -> float:
+        """CPU ms per paid invoice."""
+        return round(1000 * seconds / len(self.latencies), 2)
+
+
+CpuClock = Callable[[], float]
+
+
+async def same_rows(org_id: str, customer_id: str, api: Sequence, raw: Sequence) -> dict[str, int]:
+    """What one paid invoice adds per table, checked to be the same on both paths."""
+    async with connected(os.environ["DATABASE_URL"]) as conn:
+        by_api = await billing_raw.rows_written(conn, org_id, lambda: api(customer_id))
+        by_raw = await billing_raw.rows_written(conn, org_id, lambda: raw(customer_id))
+    if by_api != by_raw:
+        raise RuntimeError(f"the raw path writes {by_raw}, the API {by_api}")
+    return by_api
+
+
 async def throughput() -> dict[str, object]:
     server = start_api()
-    api_lat: list[float] = []
-    svc_lat: list[float] = []
-    api_s = svc_s = 0.0
-    api_cpu = api_pg = svc_cpu = svc_pg = 0.0
     round_s = SECONDS / ROUNDS
     try:
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-        async with httpx.AsyncClient(base_url=API, timeout=60, limits=limits) as client:
+        async with (
+            httpx.AsyncClient(base_url=API, timeout=60, limits=limits) as client,
+            contextlib.AsyncExitStack() as stack,
+        ):
             await wait_ready(client)
             org_id, token, _ = await tenant(client)
             principal = Principal("user_bench", org_id, Role.OWNER)
             db = Database(os.environ["DATABASE_URL"], min_size=CONCURRENCY, max_size=CONCURRENCY)
             await db.open()
-            try:
-                customer_ids = [await new_customer(db, principal, i) for i in range(CONCURRENCY)]
-                http_seq, svc_seq = over_http(client, token), in_process(db, principal)
-                await drive(customer_ids, http_seq, 2)  # warm up pools and caches
-                await drive(customer_ids, svc_seq, 1)
-                api_pids = family(server.pid)
-                postmaster = await postmaster_pid(os.environ["DATABASE_URL"])
-                # API and service alternate in short rounds so both see the same machine.
-                for _ in range(ROUNDS):
-                    before = cpu_seconds(api_pids), cpu_seconds(postgres_pids(postmaster))
-                    began = time.perf_counter()
-                    api_lat += await drive(customer_ids, http_seq, round_s)
-                    api_s += time.perf_counter() - began
-                    api_cpu += cpu_seconds(api_pids) - before[0]
-                    api_pg += cpu_seconds(postgres_pids(postmaster)) - before[1]
-                    before = time.process_time(), cpu_seconds(postgres_pids(postmaster))
-                    began = time.perf_counter()
-                    svc_lat += await drive(customer_ids, svc_seq, round_s)
-                    svc_s += time.perf_counter() - began
-                    svc_cpu += time.process_time() - before[0]
-                    svc_pg += cpu_seconds(postgres_pids(postmaster)) - before[1]
-            finally:
-                await db.close()
+            stack.push_async_callback(db.close)
+            customer_ids = [await new_customer(db, principal, i) for i in range(CONCURRENCY)]
+            raw_write = await raw_writer(stack, org_id, customer_ids)
+            api_pids = family(server.pid)
+            paths = {
+                "api": Path(over_http(client, token), lambda: cpu_seconds(api_pids)),
+                "service": Path(in_process(db, principal), time.process_time),
+                "raw": Path(raw_write, time.process_time),
+            }
+            for path in paths.values():  # warm up pools and caches
+                await drive(customer_ids, path.write, 1)
+            rows = await same_rows(org_id, customer_ids[0], paths["api"].write, raw_write)
+            postmaster = await postmaster_pid(os.environ["DATABASE_URL"])
+
+            def postgres() -> float:
+                return cpu_seconds(postgres_pids(postmaster))
+
+            # The paths alternate in short rounds so that all see the same machine.
+            for _ in range(ROUNDS):
+                for path in paths.values():
+                    await path.round(customer_ids, round_s, postgres)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    api_rate, svc_rate = len(api_lat) / api_s, len(svc_lat) / svc_s
+    return report(paths) | {"rows_per_invoice": rows}
+
+
+async def raw_writer(
+    stack: contextlib.AsyncExitStack, org_id: str, customer_ids: list[str]
+) -> Sequence:
+    """The raw path, one connection of its own per client."""
+    url = os.environ["DATABASE_URL"]
+    connections = {c: await stack.enter_async_context(connected(url)) for c in customer_ids}
+    book = await billing_raw.books(connections[customer_ids[0]], org_id)
+    return billing_raw.sequence(connections, book, LINE_INPUTS)
+
+
+def report(paths: dict[str, Path]) -> dict[str, object]:
+    api, svc, raw = paths["api"], paths["service"], paths["raw"]
     return {
         "concurrency": CONCURRENCY,
         "api_workers": WORKERS,
         "seconds": SECONDS,
         "rounds": ROUNDS,
-        "invoices_paid_per_s": round(api_rate, 1),
-        "service_invoices_paid_per_s": round(svc_rate, 1),
-        "ratio": round(api_rate / svc_rate, 3),
-        "invoices_paid": len(api_lat),
-        "p50_ms": round(statistics.median(api_lat), 1),
-        "p99_ms": round(percentile(api_lat, 0.99), 1),
-        "service_p50_ms": round(statistics.median(svc_lat), 1),
-        "service_p99_ms": round(percentile(svc_lat, 0.99), 1),
+        "invoices_paid_per_s": round(api.rate, 1),
+        "service_invoices_paid_per_s": round(svc.rate, 1),
+        "raw_invoices_paid_per_s": round(raw.rate, 1),
+        "ratio": round(api.rate / svc.rate, 3),
+        "raw_ratio": round(api.rate / raw.rate, 3),
+        "invoices_paid": len(api.latencies),
+        "p50_ms": round(statistics.median(api.latencies), 1),
+        "p99_ms": round(percentile(api.latencies, 0.99), 1),
+        "service_p50_ms": round(statistics.median(svc.latencies), 1),
+        "service_p99_ms": round(percentile(svc.latencies, 0.99), 1),
+        "raw_p50_ms": round(statistics.median(raw.latencies), 1),
+        "raw_p99_ms": round(percentile(raw.latencies, 0.99), 1),
         # CPU per paid invoice (3 use cases, 3 requests): the API's uvicorn workers and
-        # PostgreSQL under the API; the in-process service client and PostgreSQL under it.
-        # The HTTP clients' own CPU (this process) is not in the API figure.
-        "api_cpu_ms_per_invoice": round(1000 * api_cpu / len(api_lat), 2),
-        "api_postgres_cpu_ms_per_invoice": round(1000 * api_pg / len(api_lat), 2),
-        "service_cpu_ms_per_invoice": round(1000 * svc_cpu / len(svc_lat), 2),
-        "service_postgres_cpu_ms_per_invoice": round(1000 * svc_pg / len(svc_lat), 2),
+        # PostgreSQL under the API; this process (the in-process service client, the raw
+        # client) and PostgreSQL under it. The HTTP clients' own CPU (this process) is
+        # not in the API figure. PostgreSQL: the benchmarked server's processes only.
+        "api_cpu_ms_per_invoice": api.cpu_ms(api.client_s),
+        "api_postgres_cpu_ms_per_invoice": api.cpu_ms(api.postgres_s),
+        "service_cpu_ms_per_invoice": svc.cpu_ms(svc.client_s),
+        "service_postgres_cpu_ms_per_invoice": svc.cpu_ms(svc.postgres_s),
+        "raw_cpu_ms_per_invoice": raw.cpu_ms(raw.client_s),
+        "raw_postgres_cpu_ms_per_invoice": raw.cpu_ms(raw.postgres_s),
     }
 
 
