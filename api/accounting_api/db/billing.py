@@ -97,7 +97,7 @@ async def archive_customer(conn: Connection, customer_id: str) -> Customer | Non
 
 # --- invoices --------------------------------------------------------------------------
 
-_INVOICE_COLUMNS = (
+INVOICE_COLUMNS = (
     "id, customer_id, currency, status, number, description, days_until_due, issue_date,"
     " due_date, subtotal, total_discount, tax, amount_paid, created_at, finalized_at, paid_at,"
     " voided_at, uncollectible_at, amount_credited, amount_credit_applied"
@@ -122,7 +122,7 @@ def _line(row: asyncpg.Record) -> Line:
     )
 
 
-def _invoice(
+def invoice_of(
     row: asyncpg.Record, lines: Sequence[Line], entries: Sequence[billing.PostedEntry]
 ) -> Invoice:
     return Invoice(
@@ -257,13 +257,13 @@ async def get_invoice(conn: Connection, invoice_id: str, *, lock: bool = False) 
     """With lock, the invoice row is held FOR UPDATE: every change of one invoice (a
     line edit, finalize, void, ...) runs one at a time."""
     row = await conn.fetchrow(
-        f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+        f"SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1" + (" FOR UPDATE" if lock else ""),
         invoice_id,
     )
     if row is None:
         return None
     lines, entries = await _details(conn, [invoice_id])
-    return _invoice(row, lines[invoice_id], entries[invoice_id])
+    return invoice_of(row, lines[invoice_id], entries[invoice_id])
 
 
 async def list_invoices(
@@ -275,7 +275,7 @@ async def list_invoices(
     customer_id: str | None,
 ) -> list[Invoice]:
     rows = await conn.fetch(
-        f"SELECT {_INVOICE_COLUMNS} FROM invoices"
+        f"SELECT {INVOICE_COLUMNS} FROM invoices"
         " WHERE organization_id = app_current_org() AND ($1::text IS NULL OR id < $1)"
         "   AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR customer_id = $4)"
         " ORDER BY id DESC LIMIT $2",
@@ -285,7 +285,7 @@ async def list_invoices(
         customer_id,
     )
     lines, entries = await _details(conn, [row["id"] for row in rows])
-    return [_invoice(row, lines[row["id"]], entries[row["id"]]) for row in rows]
+    return [invoice_of(row, lines[row["id"]], entries[row["id"]]) for row in rows]
 
 
 async def next_invoice_number(conn: Connection, organization_id: str) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from accounting_api import metrics
 from accounting_api.db import billing as billing_db
+from accounting_api.db import finalize as finalize_db
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import receivables as receivables_db
 from accounting_api.db.connection import Connection
@@ -201,11 +202,28 @@ async def list_invoices(
 # --- finalize, void, write off ---------------------------------------------------------
 
 
+def _moves(
+    invoice: Invoice, entries: Sequence[tuple[EntryKind, ledger.NewEntry]], receivable: str
+) -> list[receivables.Entry]:
+    """What each of the invoice's entries moves on its receivable."""
+    return [
+        receivables.entry(
+            entry,
+            receivable,
+            invoice.currency,
+            receivables.of_invoice(invoice.id, entry.postings, receivable),
+        )
+        for _, entry in entries
+    ]
+
+
 async def _post(
     conn: Connection,
     principal: Principal,
     invoice: Invoice,
     entries: Sequence[tuple[EntryKind, ledger.NewEntry]],
+    *,
+    receivable: str,
     request_id: str | None,
 ) -> None:
     """Write the invoice's entries, and what each moves on its receivable."""
@@ -220,12 +238,8 @@ async def _post(
     await billing_db.insert_invoice_entries(
         conn, org, invoice.id, [billing.PostedEntry(kind, entry.id) for kind, entry in entries]
     )
-    receivable = (await billing_accounts.posting_accounts(conn, org, invoice.currency)).receivable
-    for _, entry in entries:
-        moves = receivables.of_invoice(invoice.id, entry.postings, receivable)
-        await receivables_db.insert(
-            conn, org, receivables.entry(entry, receivable, invoice.currency, moves)
-        )
+    for moved in _moves(invoice, entries, receivable):
+        await receivables_db.insert(conn, org, moved)
 
 
 def _entry(
@@ -256,26 +270,28 @@ async def finalize(
         await billable_customer(conn, invoice.customer_id, param="customer")
         issued = issue_date or _today()
         due = billing.due_date(issued, invoice.due_date, invoice.days_until_due)
-        postings: list[ledger.Posting] = []
+        posted: list[tuple[EntryKind, ledger.NewEntry]] = []
+        moved: list[receivables.Entry] = []
         if status is InvoiceStatus.OPEN:
             accounts = await billing_accounts.posting_accounts(conn, org, invoice.currency)
             postings = billing.finalize_postings(invoice, accounts, issued)
-        # The counter is locked from here to commit: take it as late as possible.
-        number = await billing_db.next_invoice_number(conn, org)
-        await billing_db.mark_finalized(
-            conn, invoice.id, status=status, number=number, issue_date=issued, due_date=due
-        )
-        if postings:
-            entry = _entry(issued, f"Invoice #{number} ({invoice.id})", postings)
-            await _post(conn, principal, invoice, [(EntryKind.FINALIZE, entry)], request_id)
+            description = f"Invoice #{finalize_db.NUMBER} ({invoice.id})"
+            posted = [(EntryKind.FINALIZE, _entry(issued, description, postings))]
+            moved = _moves(invoice, posted, accounts.receivable)
             await recognition.create_schedule(conn, org, invoice, issued, accounts.deferred_revenue)
-        return await _reloaded(conn, invoice.id)
+        # The number's counter is locked from here to commit: the number and everything
+        # that names it go in one last statement.
+        finalized = finalize_db.Finalized(status, issued, due, posted, moved)
+        return await finalize_db.finalize(
+            conn, org, invoice, finalized, created_by=principal.user_id, request_id=request_id
+        )
 
 
 async def _void_reversals(
     conn: Connection, principal: Principal, invoice: Invoice, effective: datetime.date
-) -> list[tuple[EntryKind, ledger.NewEntry]]:
-    """The reversals of the invoice's entries, checked to clear its receivable."""
+) -> tuple[list[tuple[EntryKind, ledger.NewEntry]], str]:
+    """The reversals of the invoice's entries, checked to clear its receivable (the
+    receivable account's id comes with them)."""
     reversals = []
     for entry_id, kind in billing.void_reversals(invoice):
         original = await ledger_db.get_entry(conn, entry_id)
@@ -289,7 +305,7 @@ async def _void_reversals(
     moved = sum(receivables.posted_to(e.postings, accounts.receivable) for _, e in reversals)
     left = await receivables_db.invoice_balance(conn, invoice.id) + moved
     billing.check_void_clears(invoice, left)
-    return reversals
+    return reversals, accounts.receivable
 
 
 @records("invoice", "voided")
@@ -310,8 +326,10 @@ async def void(
         billing.check_effective_date(invoice, effective)
         # The database refuses first to void an invoice with money applied to it.
         await billing_db.set_status(conn, invoice.id, status)
-        reversals = await _void_reversals(conn, principal, invoice, effective)
-        await _post(conn, principal, invoice, reversals, request_id)
+        reversals, receivable = await _void_reversals(conn, principal, invoice, effective)
+        await _post(
+            conn, principal, invoice, reversals, receivable=receivable, request_id=request_id
+        )
         await recognition.void_schedule(
             conn,
             principal.organization_id,
@@ -345,5 +363,13 @@ async def mark_uncollectible(
         description = f"Invoice #{invoice.number} ({invoice.id}) written off as uncollectible"
         entry = _entry(effective, description, postings)
         await billing_db.set_status(conn, invoice.id, status)
-        await _post(conn, principal, invoice, [(EntryKind.UNCOLLECTIBLE, entry)], request_id)
+        written_off = [(EntryKind.UNCOLLECTIBLE, entry)]
+        await _post(
+            conn,
+            principal,
+            invoice,
+            written_off,
+            receivable=accounts.receivable,
+            request_id=request_id,
+        )
         return await _reloaded(conn, invoice.id)
