@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import asyncpg
 
 from accounting_api.db.connection import Connection
 from accounting_api.domain import billing, tax_rates
-from accounting_api.domain.billing import Customer, Invoice, Line
+from accounting_api.domain.billing import Billed, Customer, Invoice, Line
 
 # --- customers -------------------------------------------------------------------------
 
@@ -70,6 +71,18 @@ async def get_customer(
     return _customer(row) if row else None
 
 
+async def get_billed(conn: Connection, customer_id: str, *, lock: bool = False) -> Billed | None:
+    """The customer as billing sees it; with lock, FOR SHARE, as get_customer."""
+    row = await conn.fetchrow(
+        "SELECT id, currency, tier, archived_at FROM customers WHERE id = $1"
+        + (" FOR SHARE" if lock else ""),
+        customer_id,
+    )
+    if row is None:
+        return None
+    return Billed(row["id"], row["currency"], billing.CustomerTier(row["tier"]), row["archived_at"])
+
+
 async def list_customers(
     conn: Connection, *, limit: int, before: str | None, archived: bool | None
 ) -> list[Customer]:
@@ -108,7 +121,13 @@ _LINE_COLUMNS = (
 )
 
 
-def _line(row: asyncpg.Record) -> Line:
+_LINE_NAMES = tuple(column.strip() for column in _LINE_COLUMNS.split(","))
+_ENTRY_ORDER = (
+    "array_position(ARRAY['finalize', 'uncollectible', 'void_uncollectible', 'void'], kind)"
+)
+
+
+def _line(row: asyncpg.Record | Mapping[str, Any]) -> Line:
     return Line(
         id=row["id"],
         description=row["description"],
@@ -244,8 +263,7 @@ async def _details(
         lines[row["invoice_id"]].append(_line(row))
     for row in await conn.fetch(
         "SELECT invoice_id, kind, journal_entry_id FROM invoice_entries"
-        " WHERE invoice_id = ANY($1::text[]) ORDER BY invoice_id,"
-        " array_position(ARRAY['finalize', 'uncollectible', 'void_uncollectible', 'void'], kind)",
+        f" WHERE invoice_id = ANY($1::text[]) ORDER BY invoice_id, {_ENTRY_ORDER}",
         invoice_ids,
     ):
         kind = billing.EntryKind(row["kind"])
@@ -253,17 +271,29 @@ async def _details(
     return lines, entries
 
 
+# One round trip: the lines and entries come as arrays of rows.
+_ONE_INVOICE = f"""
+SELECT {INVOICE_COLUMNS},
+       ARRAY(SELECT row({_LINE_COLUMNS}) FROM invoice_lines l WHERE l.invoice_id = i.id
+              ORDER BY position) AS invoice_lines,
+       ARRAY(SELECT row(kind, journal_entry_id) FROM invoice_entries e
+              WHERE e.invoice_id = i.id ORDER BY {_ENTRY_ORDER}) AS invoice_entries
+  FROM invoices i WHERE id = $1
+"""
+
+
 async def get_invoice(conn: Connection, invoice_id: str, *, lock: bool = False) -> Invoice | None:
     """With lock, the invoice row is held FOR UPDATE: every change of one invoice (a
     line edit, finalize, void, ...) runs one at a time."""
-    row = await conn.fetchrow(
-        f"SELECT {INVOICE_COLUMNS} FROM invoices WHERE id = $1" + (" FOR UPDATE" if lock else ""),
-        invoice_id,
-    )
+    row = await conn.fetchrow(_ONE_INVOICE + (" FOR UPDATE OF i" if lock else ""), invoice_id)
     if row is None:
         return None
-    lines, entries = await _details(conn, [invoice_id])
-    return invoice_of(row, lines[invoice_id], entries[invoice_id])
+    lines = [_line(dict(zip(_LINE_NAMES, line, strict=True))) for line in row["invoice_lines"]]
+    entries = [
+        billing.PostedEntry(billing.EntryKind(kind), entry_id)
+        for kind, entry_id in row["invoice_entries"]
+    ]
+    return invoice_of(row, lines, entries)
 
 
 async def list_invoices(

@@ -194,6 +194,17 @@ class Customer:
     """Available credit in its currency: unapplied payments and credit notes."""
 
 
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """What invoices and payments read of their customer (not its credit balance, which
+    takes sums over its payments and credit notes)."""
+
+    id: str
+    currency: str
+    tier: CustomerTier
+    archived_at: datetime.datetime | None
+
+
 class InvoiceStatus(enum.StrEnum):
     DRAFT = "draft"
     OPEN = "open"

@@ -104,7 +104,8 @@ async def revenue_accounts(
     prefix: str,
 ) -> list[str]:
     """Each line's revenue account: the one asked for, checked, or the default (4000)."""
-    explicit = await ledger_db.accounts_by_id(conn, [a for a in requested if a is not None])
+    named = [a for a in requested if a is not None]
+    explicit = await ledger_db.accounts_by_id(conn, named) if named else {}
     default: str | None = None
     chosen = []
     for i, account_id in enumerate(requested):

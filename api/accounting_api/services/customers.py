@@ -85,10 +85,10 @@ async def billable_customer(
     *,
     param: str,
     missing: type[errors.AccountingError] = errors.ResourceMissing,
-) -> Customer:
+) -> billing.Billed:
     """The customer, held FOR SHARE (so archiving waits for this transaction), if it
     exists in this organization and is not archived."""
-    customer = await billing_db.get_customer(conn, customer_id, lock=True)
+    customer = await billing_db.get_billed(conn, customer_id, lock=True)
     if customer is None:
         raise missing(f"no customer {customer_id}", param=param)
     if customer.archived_at is not None:

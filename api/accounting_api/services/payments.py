@@ -21,7 +21,7 @@ from accounting_api.db import payments as payments_db
 from accounting_api.db import receivables as receivables_db
 from accounting_api.db.connection import Connection, Record
 from accounting_api.domain import errors, ids, ledger, payments, receivables
-from accounting_api.domain.billing import Customer, InvoiceStatus
+from accounting_api.domain.billing import Billed, InvoiceStatus
 from accounting_api.domain.payments import Application, Due, Payment, Refund
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services import payment_accounts
@@ -99,9 +99,9 @@ async def settle(conn: Connection, invoice_ids: Sequence[str]) -> None:
 # --- payments --------------------------------------------------------------------------
 
 
-async def _payer(conn: Connection, data: PaymentInput) -> Customer:
+async def _payer(conn: Connection, data: PaymentInput) -> Billed:
     """The paying customer (an archived one may still pay what it owes)."""
-    customer = await billing_db.get_customer(conn, data.customer_id)
+    customer = await billing_db.get_billed(conn, data.customer_id)
     if customer is None:
         raise errors.ResourceMissing(f"no customer {data.customer_id}", param="customer")
     if data.currency is not None and data.currency != customer.currency:
@@ -142,7 +142,7 @@ def payable(row: Record | None, customer_id: str, when: datetime.date, *, param:
 
 
 async def _requested(
-    conn: Connection, customer: Customer, requested: Sequence[Application], when: datetime.date
+    conn: Connection, customer: Billed, requested: Sequence[Application], when: datetime.date
 ) -> dict[str, Due]:
     rows = await payments_db.lock_invoices(conn, [a.invoice_id for a in requested])
     dues = {
@@ -156,7 +156,7 @@ async def _requested(
 
 
 async def _allocated(
-    conn: Connection, customer: Customer, data: PaymentInput, when: datetime.date
+    conn: Connection, customer: Billed, data: PaymentInput, when: datetime.date
 ) -> tuple[list[Application], dict[str, Due]]:
     """Where the money goes, with the invoices it goes to locked."""
     if data.applied_to is None:
