@@ -195,36 +195,45 @@ def _legacy_basis_points(ppm: int) -> int:
     return billing.round_half_up(ppm, tax_rates.PER_BASIS_POINT)
 
 
+_INSERT_LINES = """
+INSERT INTO invoice_lines (organization_id, invoice_id, currency, id, description,
+    quantity_milli, unit_amount, discount, tax_rate_ppm, tax_rate_bp, amount, tax, total,
+    revenue_account_id, service_start, service_end, position)
+SELECT $1, $2, $3, l.id, l.description, l.quantity_milli, l.unit_amount, l.discount,
+       l.tax_rate_ppm, l.tax_rate_bp, l.amount, l.tax, l.total, l.revenue_account_id,
+       l.service_start, l.service_end,
+       (SELECT coalesce(max(position) + 1, 0) FROM invoice_lines WHERE invoice_id = $2) + l.n - 1
+  FROM unnest($4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[], $9::int4[],
+              $10::int4[], $11::int8[], $12::int8[], $13::int8[], $14::text[], $15::date[],
+              $16::date[])
+       WITH ORDINALITY AS l(id, description, quantity_milli, unit_amount, discount,
+                            tax_rate_ppm, tax_rate_bp, amount, tax, total, revenue_account_id,
+                            service_start, service_end, n)
+"""
+
+
 async def insert_lines(
     conn: Connection, organization_id: str, invoice_id: str, currency: str, lines: Sequence[Line]
 ) -> None:
-    await conn.executemany(
-        "INSERT INTO invoice_lines (organization_id, invoice_id, currency, id, description,"
-        " quantity_milli, unit_amount, discount, tax_rate_ppm, tax_rate_bp, amount, tax, total,"
-        " revenue_account_id, service_start, service_end, position)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-        " (SELECT coalesce(max(position) + 1, 0) FROM invoice_lines WHERE invoice_id = $2))",
-        [
-            (
-                organization_id,
-                invoice_id,
-                currency,
-                line.id,
-                line.description,
-                line.quantity_milli,
-                line.unit_amount,
-                line.amounts.discount,
-                line.tax_rate_ppm,
-                _legacy_basis_points(line.tax_rate_ppm),
-                line.amounts.amount,
-                line.amounts.tax,
-                line.amounts.total,
-                line.revenue_account_id,
-                line.service_start,
-                line.service_end,
-            )
-            for line in lines
-        ],
+    """The lines after the invoice's last ones, in one statement."""
+    await conn.execute(
+        _INSERT_LINES,
+        organization_id,
+        invoice_id,
+        currency,
+        [line.id for line in lines],
+        [line.description for line in lines],
+        [line.quantity_milli for line in lines],
+        [line.unit_amount for line in lines],
+        [line.amounts.discount for line in lines],
+        [line.tax_rate_ppm for line in lines],
+        [_legacy_basis_points(line.tax_rate_ppm) for line in lines],
+        [line.amounts.amount for line in lines],
+        [line.amounts.tax for line in lines],
+        [line.amounts.total for line in lines],
+        [line.revenue_account_id for line in lines],
+        [line.service_start for line in lines],
+        [line.service_end for line in lines],
     )
 
 
@@ -285,7 +294,13 @@ SELECT {INVOICE_COLUMNS},
 async def get_invoice(conn: Connection, invoice_id: str, *, lock: bool = False) -> Invoice | None:
     """With lock, the invoice row is held FOR UPDATE: every change of one invoice (a
     line edit, finalize, void, ...) runs one at a time."""
-    row = await conn.fetchrow(_ONE_INVOICE + (" FOR UPDATE OF i" if lock else ""), invoice_id)
+    # Locked first, then read in a statement of its own: its snapshot is taken after the
+    # wait, so it sees the lines a concurrent edit committed meanwhile.
+    if lock and not await conn.fetchval(
+        "SELECT true FROM invoices WHERE id = $1 FOR UPDATE", invoice_id
+    ):
+        return None
+    row = await conn.fetchrow(_ONE_INVOICE, invoice_id)
     if row is None:
         return None
     lines = [_line(dict(zip(_LINE_NAMES, line, strict=True))) for line in row["invoice_lines"]]

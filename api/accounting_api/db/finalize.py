@@ -14,6 +14,7 @@ import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from accounting_api.db import posting
 from accounting_api.db.billing import INVOICE_COLUMNS, invoice_of
 from accounting_api.db.connection import Connection
 from accounting_api.domain import billing, ledger, receivables
@@ -22,35 +23,24 @@ from accounting_api.domain.billing import Invoice
 NUMBER = "{number}"
 """Stands for the invoice's number in the description of an entry it posts."""
 
+_NUMBERED = f"replace(e.description, '{NUMBER}', i.number::text)"
+
 _FINALIZE = f"""
 WITH counter AS (
   INSERT INTO invoice_number_counters AS c (organization_id, last_number) VALUES ($1, 1)
   ON CONFLICT (organization_id) DO UPDATE SET last_number = c.last_number + 1
   RETURNING last_number
 ), invoice AS (
-  UPDATE invoices SET status = $3, number = (SELECT last_number FROM counter), issue_date = $4,
-         due_date = $5, finalized_at = now(), paid_at = CASE WHEN $3 = 'paid' THEN now() END
-   WHERE id = $2
+  UPDATE invoices SET status = $14, number = (SELECT last_number FROM counter),
+         issue_date = $15, due_date = $16, finalized_at = now(),
+         paid_at = CASE WHEN $14 = 'paid' THEN now() END
+   WHERE id = $13
   RETURNING {INVOICE_COLUMNS}
-), entries AS (
-  INSERT INTO journal_entries (organization_id, created_by, request_id, id, entry_date,
-                               description)
-  SELECT $1, $6, $7, e.id, e.entry_date, replace(e.description, '{NUMBER}', i.number::text)
-    FROM invoice i, unnest($8::text[], $9::date[], $10::text[]) AS e(id, entry_date, description)
-), postings AS (
-  INSERT INTO postings (organization_id, journal_entry_id, line, account_id, currency, amount,
-                        entry_date)
-  SELECT $1, * FROM unnest($11::text[], $12::int2[], $13::text[], $14::text[], $15::int8[],
-                           $16::date[])
-), links AS (
+), {posting.entries(_NUMBERED, ", invoice i")},
+links AS (
   INSERT INTO invoice_entries (organization_id, invoice_id, kind, journal_entry_id)
-  SELECT $1, $2, * FROM unnest($17::text[], $8::text[])
-), moves AS (
-  INSERT INTO receivable_entries (organization_id, invoice_id, journal_entry_id, entry_date,
-                                  account_id, currency, amount)
-  SELECT $1, * FROM unnest($18::text[], $19::text[], $20::date[], $21::text[], $22::text[],
-                           $23::int8[])
-)
+  SELECT $1, $13, * FROM unnest($17::text[], $4::text[])
+), {posting.moves(18)}
 SELECT * FROM invoice
 """
 
@@ -67,34 +57,6 @@ class Finalized:
     moved: Sequence[receivables.Entry]
 
 
-def _entry_columns(posted: Sequence[ledger.NewEntry]) -> list[list[object]]:
-    return [[e.id for e in posted], [e.entry_date for e in posted], [e.description for e in posted]]
-
-
-def _posting_columns(posted: Sequence[ledger.NewEntry]) -> list[list[object]]:
-    lines = [(e, i, p) for e in posted for i, p in enumerate(e.postings)]
-    return [
-        [e.id for e, _, _ in lines],
-        [i for _, i, _ in lines],
-        [p.account_id for _, _, p in lines],
-        [p.currency for _, _, p in lines],
-        [p.signed for _, _, p in lines],
-        [e.entry_date for e, _, _ in lines],
-    ]
-
-
-def _move_columns(moved: Sequence[receivables.Entry]) -> list[list[object]]:
-    rows = [(entry, move) for entry in moved for move in entry.moves]
-    return [
-        [m.invoice_id for _, m in rows],
-        [e.journal_entry_id for e, _ in rows],
-        [e.entry_date for e, _ in rows],
-        [e.account_id for e, _ in rows],
-        [e.currency for e, _ in rows],
-        [m.amount for _, m in rows],
-    ]
-
-
 async def finalize(
     conn: Connection,
     organization_id: str,
@@ -108,17 +70,13 @@ async def finalize(
     entries = [entry for _, entry in finalized.posted]
     row = await conn.fetchrow(
         _FINALIZE,
-        organization_id,
+        *posting.entry_args(organization_id, entries, created_by=created_by, request_id=request_id),
         invoice.id,
         finalized.status.value,
         finalized.issue_date,
         finalized.due_date,
-        created_by,
-        request_id,
-        *_entry_columns(entries),
-        *_posting_columns(entries),
         [kind.value for kind, _ in finalized.posted],
-        *_move_columns(finalized.moved),
+        *posting.move_args(finalized.moved),
     )
     assert row is not None
     links = [billing.PostedEntry(kind, entry.id) for kind, entry in finalized.posted]

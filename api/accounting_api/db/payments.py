@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from accounting_api.db import posting
 from accounting_api.db.connection import Connection
-from accounting_api.domain import payments
+from accounting_api.domain import ledger, payments, receivables
 from accounting_api.domain.billing import InvoiceStatus
 from accounting_api.domain.payments import Application, Due, Payment, Refund
 
@@ -108,14 +109,38 @@ async def invoice_state(conn: Connection, invoice_ids: Sequence[str]) -> list[as
 # --- payments ------------------------------------------------------------------------
 
 
-async def insert_payment(
-    conn: Connection, organization_id: str, payment: Payment, applications: Sequence[Application]
+_RECORD = f"""
+WITH {posting.entries()},
+payment AS (
+  INSERT INTO payments (organization_id, id, customer_id, currency, amount, method,
+                        received_on, description, journal_entry_id)
+  VALUES ($1, $13, $14, $15, $16, $17, $18, $19, $4[1])
+), applications AS (
+  INSERT INTO payment_applications (organization_id, payment_id, invoice_id, currency,
+                                    position, amount)
+  SELECT $1, $13, a.invoice_id, $15, a.position - 1, a.amount
+    FROM unnest($20::text[], $21::int8[]) WITH ORDINALITY AS a(invoice_id, amount, position)
+), {posting.moves(22)}
+SELECT 1
+"""
+
+
+async def record_payment(
+    conn: Connection,
+    organization_id: str,
+    payment: Payment,
+    entry: ledger.NewEntry,
+    moved: receivables.Entry,
+    *,
+    created_by: str | None,
+    request_id: str | None,
 ) -> None:
+    """The payment, its journal entry (payment.journal_entry_id), its applications and
+    what they move on receivable, in one statement. The applications' trigger moves the
+    invoices' amounts paid and the payment's amount applied at its end."""
     await conn.execute(
-        "INSERT INTO payments (organization_id, id, customer_id, currency, amount, method,"
-        " received_on, description, journal_entry_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        organization_id,
+        _RECORD,
+        *posting.entry_args(organization_id, [entry], created_by=created_by, request_id=request_id),
         payment.id,
         payment.customer_id,
         payment.currency,
@@ -123,16 +148,28 @@ async def insert_payment(
         payment.method.value,
         payment.received_on,
         payment.description,
-        payment.journal_entry_id,
+        [a.invoice_id for a in payment.applications],
+        [a.amount for a in payment.applications],
+        *posting.move_args([moved]),
     )
-    await conn.executemany(
-        "INSERT INTO payment_applications (organization_id, payment_id, invoice_id, currency,"
-        " position, amount) VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            (organization_id, payment.id, a.invoice_id, payment.currency, i, a.amount)
-            for i, a in enumerate(applications)
-        ],
-    )
+
+
+_SETTLED = f"""
+WITH paid AS (
+  UPDATE invoices SET status = 'paid', paid_at = now()
+   WHERE id = ANY($2::text[]) AND status <> 'paid'
+     AND amount_paid + amount_credit_applied = total
+)
+SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = $1
+"""
+
+
+async def settle_payment(conn: Connection, payment: Payment) -> Payment:
+    """Mark paid the invoices the recorded payment covered in full (the others it went to
+    keep their status); the payment as it is now."""
+    row = await conn.fetchrow(_SETTLED, payment.id, [a.invoice_id for a in payment.applications])
+    assert row is not None
+    return _payment(row, payment.applications)
 
 
 async def _applications(

@@ -18,7 +18,7 @@ from accounting_api.domain import billing, errors, ids, ledger
 from accounting_api.domain.billing import BillingAccount
 
 
-def _pick(
+def pick(
     role: BillingAccount, currency: str, found: dict[str, ledger.Account]
 ) -> ledger.Account | None:
     for code in (role.value, role.code_in(currency)):
@@ -47,7 +47,7 @@ async def accounts_for(
     """Account ids by role, in `currency`; missing twins are created."""
     codes = [code for role in roles for code in (role.value, role.code_in(currency))]
     found = await ledger_db.accounts_by_code(conn, codes)
-    missing = [role for role in roles if _pick(role, currency, found) is None]
+    missing = [role for role in roles if pick(role, currency, found) is None]
     if missing:
         now = datetime.datetime.now(datetime.UTC)
         twins = [_twin(role, currency, now) for role in missing]
@@ -55,7 +55,7 @@ async def accounts_for(
         found = await ledger_db.accounts_by_code(conn, codes)
     chosen = {}
     for role in roles:
-        account = _pick(role, currency, found)
+        account = pick(role, currency, found)
         if account is None:
             raise errors.Conflict(
                 f"account {role.code_in(currency)} is not a {role.chart_line().type} account in"

@@ -49,7 +49,7 @@ async def account_for(
     conn: Connection, organization_id: str, line: ChartLine, currency: str
 ) -> str:
     """The account of `line` in `currency`, created under the first free code."""
-    codes = [line.code, f"{line.code}.{currency}"]
+    codes = _codes(line, currency)
     found = await ledger_db.accounts_by_code(conn, codes)
     for code in codes:
         chosen = _pick(line, codes, found, currency)
@@ -69,11 +69,35 @@ async def account_for(
     return chosen.id
 
 
+def _found(found: dict[str, ledger.Account], currency: str) -> payments.PostingAccounts | None:
+    """The accounts, if all of them exist already in `currency`."""
+    receivable = billing_accounts.pick(BillingAccount.RECEIVABLE, currency, found)
+    bad_debt = billing_accounts.pick(BillingAccount.BAD_DEBT, currency, found)
+    cash, credits = (_pick(line, _codes(line, currency), found, currency) for line in _LINES)
+    if receivable is None or bad_debt is None or cash is None or credits is None:
+        return None
+    return payments.PostingAccounts(
+        cash=cash.id, receivable=receivable.id, bad_debt=bad_debt.id, customer_credits=credits.id
+    )
+
+
+_LINES = (CASH, CUSTOMER_CREDITS)
+_ROLES = (BillingAccount.RECEIVABLE, BillingAccount.BAD_DEBT)
+
+
+def _codes(line: ChartLine, currency: str) -> list[str]:
+    return [line.code, f"{line.code}.{currency}"]
+
+
 async def posting_accounts(
     conn: Connection, organization_id: str, currency: str
 ) -> payments.PostingAccounts:
-    roles = (BillingAccount.RECEIVABLE, BillingAccount.BAD_DEBT)
-    billed = await billing_accounts.accounts_for(conn, organization_id, currency, roles)
+    codes = [c for line in _LINES for c in _codes(line, currency)]
+    codes += [c for role in _ROLES for c in (role.value, role.code_in(currency))]
+    found = _found(await ledger_db.accounts_by_code(conn, codes), currency)
+    if found is not None:  # one query, unless a twin is still to be made
+        return found
+    billed = await billing_accounts.accounts_for(conn, organization_id, currency, _ROLES)
     return payments.PostingAccounts(
         cash=await account_for(conn, organization_id, CASH, currency),
         receivable=billed[BillingAccount.RECEIVABLE],

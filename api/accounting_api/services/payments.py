@@ -182,9 +182,7 @@ async def _record(
         )
         payment_id = ids.new_id("pay")
         description = f"Payment {payment_id} from customer {customer.id} ({data.method})"
-        entry_id = await post_entry(
-            conn, principal, when, description, postings, request_id=request_id
-        )
+        entry = ledger.NewEntry(ids.new_id("je"), when, description, tuple(postings))
         payment = Payment(
             payment_id,
             customer.id,
@@ -196,18 +194,20 @@ async def _record(
             0,
             0,
             payments.PaymentStatus.SUCCEEDED,
-            (),
-            entry_id,
+            tuple(Application(a.invoice_id, a.amount) for a in applications),
+            entry.id,
             datetime.datetime.now(datetime.UTC),
         )
-        await payments_db.insert_payment(conn, org, payment, applications)
         moves = receivables.settled(
             [(a.invoice_id, a.amount) for a in applications], _written_off(dues), sign=-1
         )
-        receivable = (accounts.receivable, customer.currency)
-        await record_moves(conn, principal, (entry_id, when), receivable, moves)
-        await settle(conn, [a.invoice_id for a in applications])
-        return await _reloaded(conn, payment_id)
+        moved = receivables.Entry(
+            entry.id, when, accounts.receivable, customer.currency, tuple(moves)
+        )
+        await payments_db.record_payment(
+            conn, org, payment, entry, moved, created_by=principal.user_id, request_id=request_id
+        )
+        return await payments_db.settle_payment(conn, payment)
 
 
 @records("payment", "created")
@@ -222,12 +222,6 @@ async def create_payment(
         metrics.PAYMENTS_PROCESSED.labels(data.method.value, "refused").inc()
         raise
     metrics.PAYMENTS_PROCESSED.labels(data.method.value, "succeeded").inc()
-    return payment
-
-
-async def _reloaded(conn: Connection, payment_id: str) -> Payment:
-    payment = await payments_db.get_payment(conn, payment_id)
-    assert payment is not None
     return payment
 
 
