@@ -168,11 +168,14 @@ def invoice_of(
     )
 
 
-async def insert_invoice(conn: Connection, organization_id: str, invoice: Invoice) -> None:
-    await conn.execute(
+async def insert_invoice(
+    conn: Connection, organization_id: str, invoice: Invoice
+) -> datetime.datetime:
+    """The draft (without its lines); when the database says it was created."""
+    created_at = await conn.fetchval(
         "INSERT INTO invoices (organization_id, id, customer_id, currency, description,"
         " days_until_due, due_date, subtotal, total_discount, tax, total)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING created_at",
         organization_id,
         invoice.id,
         invoice.customer_id,
@@ -185,6 +188,8 @@ async def insert_invoice(conn: Connection, organization_id: str, invoice: Invoic
         invoice.totals.tax,
         invoice.totals.total,
     )
+    assert isinstance(created_at, datetime.datetime)
+    return created_at
 
 
 def _legacy_basis_points(ppm: int) -> int:
