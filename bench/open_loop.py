@@ -26,10 +26,42 @@ class Target:
     body: bytes
 
     def request(self) -> bytes:
-        lines = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += [f"{k}: {v}" for k, v in self.headers.items()]
-        lines.append(f"Content-Length: {len(self.body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+        return post(self.host, self.port, self.path, self.headers, self.body)
+
+
+def post(host: str, port: int, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    """An HTTP/1.1 POST, as sent on a keep-alive connection."""
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+@dataclass(slots=True)
+class Connection:
+    """One keep-alive connection a closed-loop client sends its POSTs on, one at a time
+    (opened again when the server closed it while idle)."""
+
+    host: str
+    port: int
+    headers: dict[str, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+    @classmethod
+    async def open(cls, host: str, port: int, headers: dict[str, str]) -> Connection:
+        return cls(host, port, headers, *await asyncio.open_connection(host, port))
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """The answer's status code and body."""
+        if self.reader.at_eof():
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(post(self.host, self.port, path, self.headers, body))
+        return await answer(self.reader)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +77,8 @@ class Result:
         return found[min(len(found) - 1, int(q * len(found)))] if found else 0.0
 
 
-async def _answer(reader: asyncio.StreamReader) -> int:
-    """Read one response; its status code."""
+async def answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Read one response: its status code and body."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = 0
@@ -54,8 +86,7 @@ async def _answer(reader: asyncio.StreamReader) -> int:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
-    await reader.readexactly(length)
-    return status
+    return status, await reader.readexactly(length)
 
 
 async def run(target: Target, rate: float, seconds: float, connections: int) -> Result:
@@ -73,7 +104,7 @@ async def run(target: Target, rate: float, seconds: float, connections: int) -> 
         if time.perf_counter() > due + 0.001:
             late += 1
         writer.write(payload)
-        status = await _answer(reader)
+        status, _ = await answer(reader)
         latencies.append((time.perf_counter() - due) * 1000)
         failures += not 200 <= status < 300
         idle.put_nowait((reader, writer))
