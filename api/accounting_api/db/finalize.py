@@ -31,16 +31,16 @@ WITH counter AS (
   ON CONFLICT (organization_id) DO UPDATE SET last_number = c.last_number + 1
   RETURNING last_number
 ), invoice AS (
-  UPDATE invoices SET status = $14, number = (SELECT last_number FROM counter),
-         issue_date = $15, due_date = $16, finalized_at = now(),
-         paid_at = CASE WHEN $14 = 'paid' THEN now() END
-   WHERE id = $13
+  UPDATE invoices SET status = $15, number = (SELECT last_number FROM counter),
+         issue_date = $16, due_date = $17, finalized_at = now(),
+         paid_at = CASE WHEN $15 = 'paid' THEN now() END
+   WHERE id = $14
   RETURNING {INVOICE_COLUMNS}
 ), {posting.entries(_NUMBERED, ", invoice i")},
 links AS (
   INSERT INTO invoice_entries (organization_id, invoice_id, kind, journal_entry_id)
-  SELECT $1, $13, * FROM unnest($17::text[], $4::text[])
-), {posting.moves(18)}
+  SELECT $1, $14, * FROM unnest($18::text[], $4::text[])
+), {posting.moves(19)}
 SELECT * FROM invoice
 """
 

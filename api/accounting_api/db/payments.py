@@ -114,13 +114,13 @@ WITH {posting.entries()},
 payment AS (
   INSERT INTO payments (organization_id, id, customer_id, currency, amount, method,
                         received_on, description, journal_entry_id)
-  VALUES ($1, $13, $14, $15, $16, $17, $18, $19, $4[1])
+  VALUES ($1, $14, $15, $16, $17, $18, $19, $20, $4[1])
 ), applications AS (
   INSERT INTO payment_applications (organization_id, payment_id, invoice_id, currency,
                                     position, amount)
-  SELECT $1, $13, a.invoice_id, $15, a.position - 1, a.amount
-    FROM unnest($20::text[], $21::int8[]) WITH ORDINALITY AS a(invoice_id, amount, position)
-), {posting.moves(22)}
+  SELECT $1, $14, a.invoice_id, $16, a.position - 1, a.amount
+    FROM unnest($21::text[], $22::int8[]) WITH ORDINALITY AS a(invoice_id, amount, position)
+), {posting.moves(23)}
 SELECT 1
 """
 

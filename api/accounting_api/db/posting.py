@@ -2,10 +2,12 @@
 larger statement, so that a use case's whole write is one round trip.
 
 A statement built with `entries()` takes, first, the parameters `entry_args` gives:
-$1 the organization, $2 created_by, $3 request_id, $4-$6 the entries (ids, dates,
-descriptions), $7-$12 their postings. Foreign keys are checked at the end of the
-statement, so its other parts may refer to the entries it writes; the deferred checks
-(balanced entries, receivable moves matching the postings) run at commit as always.
+$1 the organization, $2 created_by, $3 request_id, $4-$7 the entries (ids, dates,
+descriptions, the entries they reverse), $8-$13 their postings (the layout of
+db/ledger's insert_entries); the statement's own parameters follow, from $14. Foreign
+keys are checked at the end of the statement, so its other parts may refer to the
+entries it writes; the deferred checks (balanced entries, receivable moves matching the
+postings) run at commit as always.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ from collections.abc import Sequence
 
 from accounting_api.domain import ledger, receivables
 
-ENTRY_PARAMETERS = 12
-"""The statement's own parameters start at ${ENTRY_PARAMETERS + 1}."""
-
 
 def entries(description: str = "e.description", source: str = "") -> str:
     """The CTEs `entries` and `postings` (to follow WITH). `description` may compute each
@@ -24,14 +23,15 @@ def entries(description: str = "e.description", source: str = "") -> str:
     (e.g. ", invoice i")."""
     return f"""entries AS (
   INSERT INTO journal_entries (organization_id, created_by, request_id, id, entry_date,
-                               description)
-  SELECT $1, $2, $3, e.id, e.entry_date, {description}
-    FROM unnest($4::text[], $5::date[], $6::text[]) AS e(id, entry_date, description){source}
+                               description, reverses_entry_id)
+  SELECT $1, $2, $3, e.id, e.entry_date, {description}, e.reverses_entry_id
+    FROM unnest($4::text[], $5::date[], $6::text[], $7::text[])
+         AS e(id, entry_date, description, reverses_entry_id){source}
 ), postings AS (
   INSERT INTO postings (organization_id, journal_entry_id, line, account_id, currency, amount,
                         entry_date)
-  SELECT $1, * FROM unnest($7::text[], $8::int2[], $9::text[], $10::text[], $11::int8[],
-                           $12::date[])
+  SELECT $1, * FROM unnest($8::text[], $9::int2[], $10::text[], $11::text[], $12::int8[],
+                           $13::date[])
 )"""
 
 
@@ -50,6 +50,7 @@ def entry_args(
         [e.id for e in posted],
         [e.entry_date for e in posted],
         [e.description for e in posted],
+        [e.reverses_entry_id for e in posted],
         [e.id for e, _, _ in lines],
         [i for _, i, _ in lines],
         [p.account_id for _, _, p in lines],
