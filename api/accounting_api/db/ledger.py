@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from accounting_api.db import posting
 from accounting_api.db.connection import Connection
 from accounting_api.domain import errors, ledger
 
@@ -119,24 +120,11 @@ async def insert_entries(
     Foreign keys are checked at the end of the statement, so the postings may refer
     to the entries the same statement inserts.
     """
-    lines = [(e, i, p) for e in entries for i, p in enumerate(e.postings)]
+    args = posting.entry_args(
+        organization_id, entries, created_by=created_by, request_id=request_id
+    )
     try:
-        await conn.execute(
-            _INSERT_ENTRIES,
-            organization_id,
-            created_by,
-            request_id,
-            [e.id for e in entries],
-            [e.entry_date for e in entries],
-            [e.description for e in entries],
-            [e.reverses_entry_id for e in entries],
-            [e.id for e, _, _ in lines],
-            [i for _, i, _ in lines],
-            [p.account_id for _, _, p in lines],
-            [p.currency for _, _, p in lines],
-            [p.signed for _, _, p in lines],
-            [e.entry_date for e, _, _ in lines],
-        )
+        await conn.execute(_INSERT_ENTRIES, *args)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name != "journal_entries_one_reversal":
             raise
