@@ -22,6 +22,17 @@ def load(name: str) -> dict[str, Any]:
     return resource
 
 
+def rendered_platform(name: str) -> render.Platform:
+    """The example as the operator sees it, after the API server's defaults."""
+    resource = load(name)
+    return render.Platform(
+        name=resource["metadata"]["name"],
+        namespace="books",
+        uid=helpers.UID,
+        spec=AccountingPlatformSpec.model_validate(helpers.server_defaulted(resource["spec"])),
+    )
+
+
 def secret_names(tree: Any) -> set[str]:
     """Names of every *SecretRef in a spec."""
     if isinstance(tree, list):
@@ -46,13 +57,7 @@ def test_example_is_admitted_and_parses(name: str) -> None:
 
 @pytest.mark.parametrize("name", PLATFORMS)
 def test_example_renders_valid_objects(name: str) -> None:
-    resource = load(name)
-    platform = render.Platform(
-        name=resource["metadata"]["name"],
-        namespace="books",
-        uid=helpers.UID,
-        spec=AccountingPlatformSpec.model_validate(helpers.server_defaulted(resource["spec"])),
-    )
+    platform = rendered_platform(name)
     for manifest in render.render(platform):
         assert helpers.k8s_validate(manifest) == helpers.KUBERNETES_VERSION
 
@@ -73,3 +78,16 @@ def test_secret_values_are_marked_fake() -> None:
         for key, value in secret["stringData"].items():
             if key != "username":
                 assert "FAKE" in value, (secret["metadata"]["name"], key)
+
+
+def test_the_production_example_reads_reports_from_its_two_replicas() -> None:
+    platform = rendered_platform("production.yaml")
+    data = render.config.config_map(platform)["data"]
+    assert data["DATABASE_REPLICAS"] == (
+        "pg-1.postgres.databases.svc.cluster.local:5432,"
+        "pg-2.postgres.databases.svc.cluster.local:5432"
+    )
+    assert (data["DATABASE_REPLICA_MAX_LAG_BYTES"], data["DATABASE_REPLICA_WAIT_MS"]) == (
+        "16777216",
+        "100",
+    )
