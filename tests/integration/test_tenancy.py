@@ -195,3 +195,99 @@ async def test_the_app_role_cannot_read_the_login_directory(
     await set_tenant(app_conn, pair.a.org_id)
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await app_conn.fetch("SELECT email FROM user_logins")
+
+
+# --- the policies of the SECURITY DEFINER functions ----------------------------------------
+
+# Tables whose policies let the SECURITY DEFINER functions (maintenance, the worker's
+# discovery, the audit trail, the version bump, the period check) past the tenant.
+DEFINER_TABLES = (
+    "idempotency_keys",
+    "audit_events",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "revenue_recognitions",
+    "invoice_due_watch",
+    "accounting_periods",
+    "ledger_versions",
+)
+
+
+@pytest.fixture(scope="module")
+async def b_secrets(client: httpx.AsyncClient, pair: Pair) -> None:
+    """Rows of b's that a look at another tenant would reveal: a stored idempotent answer
+    and a webhook endpoint with its signing secret."""
+    posted = await post_entry(
+        client,
+        pair.b,
+        entry(pair.b.accounts["1000"], pair.b.accounts["4000"], 7),
+        **{"Idempotency-Key": f"secret-{secrets.token_hex(4)}"},
+    )
+    assert posted.status_code == 201, posted.text
+    hook = await client.post(
+        "/v1/webhook-endpoints",
+        json={"url": "https://hooks.example.com/books"},
+        headers=pair.b.auth,
+    )
+    assert hook.status_code == 201, hook.text
+
+
+@pytest.mark.parametrize("table", DEFINER_TABLES)
+async def test_set_role_to_the_group_role_shows_no_other_tenants_rows(
+    app_conn: asyncpg.Connection,
+    owner_conn: asyncpg.Connection,
+    pair: Pair,
+    b_secrets: None,
+    table: str,
+) -> None:
+    # The login role is a member of accounting_app; becoming it must not match the
+    # policies meant for the functions' owner.
+    await set_tenant(app_conn, pair.a.org_id)
+    await app_conn.execute("SET ROLE accounting_app")
+    try:
+        seen = await app_conn.fetch(f"SELECT DISTINCT organization_id FROM {table}")
+    finally:
+        await app_conn.execute("RESET ROLE")
+    assert {r["organization_id"] for r in seen} <= {pair.a.org_id}
+
+
+async def test_b_has_rows_in_the_tables_a_must_not_see(
+    owner_conn: asyncpg.Connection, pair: Pair, b_secrets: None
+) -> None:
+    for table in ("idempotency_keys", "audit_events", "webhook_endpoints", "ledger_versions"):
+        found = await owner_conn.fetchval(
+            f"SELECT count(*) FROM {table} WHERE organization_id = $1", pair.b.org_id
+        )
+        assert found > 0, table
+
+
+async def test_set_role_cannot_rewrite_another_tenants_stored_answer(
+    app_conn: asyncpg.Connection, owner_conn: asyncpg.Connection, pair: Pair, b_secrets: None
+) -> None:
+    stored = (
+        "SELECT md5(string_agg(status_code || encode(response_body, 'hex'), ',' ORDER BY key))"
+        " FROM idempotency_keys"
+    )
+    before = await owner_conn.fetchval(f"{stored} WHERE organization_id = $1", pair.b.org_id)
+    await set_tenant(app_conn, pair.a.org_id)
+    await app_conn.execute("SET ROLE accounting_app")
+    try:
+        changed = await app_conn.execute(
+            "UPDATE idempotency_keys SET status_code = 200 WHERE organization_id = $1",
+            pair.b.org_id,
+        )
+    finally:
+        await app_conn.execute("RESET ROLE")
+    assert changed == "UPDATE 0"
+    after = await owner_conn.fetchval(f"{stored} WHERE organization_id = $1", pair.b.org_id)
+    assert after == before
+
+
+async def test_no_policy_admits_a_role_by_comparing_it_with_the_session_user(
+    owner_conn: asyncpg.Connection,
+) -> None:
+    loose = await owner_conn.fetch(
+        "SELECT tablename, policyname FROM pg_policies WHERE schemaname = 'public'"
+        " AND (qual ILIKE '%session_user%' OR with_check ILIKE '%session_user%')"
+    )
+    assert [tuple(r) for r in loose] == []
