@@ -91,7 +91,7 @@ def _middleware(
         Middleware(
             RequestContextMiddleware,
             max_body_bytes=settings.max_body_bytes,
-            trust_forwarded_for=settings.trust_forwarded_for,
+            trusted_proxies=settings.trusted_proxies if settings.trust_forwarded_for else 0,
         ),
         Middleware(AuthenticationMiddleware, codec=codec),
         Middleware(

@@ -141,7 +141,10 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_config=None,
-        proxy_headers=settings.trust_forwarded_for,
+        # The client address behind proxies is the app's (http/context.py: counted from
+        # the right of X-Forwarded-For); no banner names the server.
+        proxy_headers=False,
+        server_header=False,
         access_log=False,
         timeout_graceful_shutdown=25,
     )

@@ -103,6 +103,10 @@ class Settings:
     """Socket timeout for Redis calls; past it the API fails open (or closed for auth)."""
     trust_forwarded_for: bool = False
     """Take the client IP from X-Forwarded-For (set only behind a trusted proxy)."""
+    trusted_proxies: int = 1
+    """With TRUST_FORWARDED_FOR: how many proxies in front of the API append to
+    X-Forwarded-For; the client is the address the outermost one saw (the entry this many
+    from the right), never an entry a client wrote."""
     webhook_allow_insecure: bool = False
     """Accept http:// webhook URLs and URLs naming private or loopback addresses (local
     development and tests only; the worker has the same switch, WEBHOOK_ALLOW_INSECURE)."""
@@ -111,6 +115,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log_level", self.log_level.upper())
+        if not 1 <= self.trusted_proxies <= 10:
+            raise SettingsError("TRUSTED_PROXIES must be between 1 and 10")
         if self.database_replica_max_lag_bytes < 0 or self.database_replica_wait_ms < 0:
             raise SettingsError("DATABASE_REPLICA_MAX_LAG_BYTES and _WAIT_MS must be >= 0")
         if self.db_read_pool_max < 1:

@@ -178,3 +178,20 @@ async def test_the_token_endpoint_has_its_own_tighter_limit(
     assert [r.status_code for r in responses] == [401, 401, 429]
     assert responses[2].headers["ratelimit-limit"] == "2"
     assert listing.status_code == 200
+
+
+async def test_behind_a_proxy_a_spoofed_forwarded_for_does_not_evade_the_limit(
+    make_app: MakeApp,
+) -> None:
+    # The proxy (the peer) appends the address it saw; a client rotating the entries it
+    # writes itself on the left stays one client.
+    seen = fresh_ip()
+    app = limited(make_app, 2, trust_forwarded_for=True, trusted_proxies=1)
+    async with serve(app, client_ip="10.0.0.2") as http:
+        responses = [
+            await http.get("/v1/accounts", headers={"X-Forwarded-For": f"{fresh_ip()}, {seen}"})
+            for _ in range(3)
+        ]
+        other = await http.get("/v1/accounts", headers={"X-Forwarded-For": fresh_ip()})
+    assert [r.status_code for r in responses] == [401, 401, 429]
+    assert other.status_code == 401

@@ -28,13 +28,33 @@ def state(scope: Scope) -> dict[str, Any]:
     return result
 
 
-def client_ip(scope: Scope, *, trust_forwarded_for: bool) -> str:
-    if trust_forwarded_for:
-        forwarded = Headers(scope=scope).get("x-forwarded-for", "")
+def client_ip(scope: Scope, *, trusted_proxies: int) -> str:
+    """The peer's address, or behind `trusted_proxies` proxies the address the outermost
+    of them saw: counted from the right of X-Forwarded-For (each proxy appends the address
+    it was connected from), never the leftmost entries a client can write itself."""
+    if trusted_proxies > 0:
+        forwarded = [
+            hop.strip()
+            for header in Headers(scope=scope).getlist("x-forwarded-for")
+            for hop in header.split(",")
+            if hop.strip()
+        ]
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            return forwarded[-min(trusted_proxies, len(forwarded))]
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+def secured(headers: list[tuple[bytes, bytes]], path: str) -> None:
+    """Headers every answer carries: no content sniffing, and no cache keeps an API
+    answer (account data, tokens) unless the handler chose its own Cache-Control."""
+    headers.append(_NOSNIFF)
+    if path.startswith("/v1/") and not any(k.lower() == b"cache-control" for k, _ in headers):
+        headers.append(_NO_STORE)
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -70,10 +90,10 @@ def replay(body: bytes) -> Receive:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, trust_forwarded_for: bool) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, trusted_proxies: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.trust_forwarded_for = trust_forwarded_for
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,9 +107,9 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append(
-                    (b"x-request-id", st["request_id"].encode())
-                )
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", st["request_id"].encode()))
+                secured(headers, scope["path"])
             await send(message)
 
         try:
@@ -108,7 +128,7 @@ class RequestContextMiddleware:
         st = state(scope)
         given = Headers(scope=scope).get("x-request-id", "")
         st["request_id"] = given if _REQUEST_ID.match(given) else f"req_{uuid.uuid4().hex}"
-        st["client_ip"] = client_ip(scope, trust_forwarded_for=self.trust_forwarded_for)
+        st["client_ip"] = client_ip(scope, trusted_proxies=self.trusted_proxies)
         return st
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
