@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 
@@ -31,6 +32,7 @@ def test_claims_carry_issuer_audience_and_lifetime() -> None:
         "sub": ALICE.user_id,
         "org": ALICE.organization_id,
         "role": "accountant",
+        "ver": 0,
         "iss": "https://issuer.test",
         "aud": "accounting-api",
         "iat": 1_700_000_000,
@@ -125,3 +127,29 @@ def test_a_validly_signed_token_with_bad_claims_is_refused(
 ) -> None:
     claims = valid_claims() | {claim: value}
     assert named in expect_refusal(jwt.encode(claims, SECRET, algorithm="HS256"))
+
+
+def test_a_token_names_the_users_token_version() -> None:
+    token, _ = CODEC.issue(dataclasses.replace(ALICE, token_version=7))
+    assert CODEC.verify(token).token_version == 7
+
+
+def test_a_token_of_the_previous_release_stands_for_version_zero() -> None:
+    claims = {
+        "sub": ALICE.user_id,
+        "org": ALICE.organization_id,
+        "role": "accountant",
+        "iss": "https://issuer.test",
+        "aud": "accounting-api",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+    }
+    token = jwt.encode(claims, CODEC.secret, algorithm="HS256")
+    assert CODEC.verify(token).token_version == 0
+
+
+@pytest.mark.parametrize("version", [-1, "3", True, 1.5])
+def test_a_token_with_an_invalid_version_is_refused(version: object) -> None:
+    claims = jwt.decode(CODEC.issue(ALICE)[0], options={"verify_signature": False})
+    forged = jwt.encode(claims | {"ver": version}, CODEC.secret, algorithm="HS256")
+    assert "version" in expect_refusal(forged)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -13,6 +13,7 @@ import asyncpg
 from accounting_api import metrics
 from accounting_api.db import servers
 from accounting_api.domain import audit, errors, ids
+from accounting_api.domain.roles import Session
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -145,22 +146,37 @@ class Database:
             self._pool = None
 
     @asynccontextmanager
-    async def transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
-        """A transaction of its own, with the tenant set inside it.
+    async def transaction(
+        self, organization_id: str | None, *, session: Session | None = None
+    ) -> AsyncIterator[Connection]:
+        """A transaction of its own, with the tenant set inside it (and the caller's
+        session checked, if not yet: begin_sql).
 
         With organization_id None, every row-level-security policy matches nothing
         but rows that belong to no tenant.
         """
         with translated_errors():
-            async with self._own_transaction(organization_id) as conn:
+            async with self._own_transaction(organization_id, session) as conn:
                 yield conn
 
+    def checking(self, session: Session | None) -> Database | Checked:
+        """This pool's transactions as one request's: each checks its session first."""
+        return self if session is None else Checked(self, session)
+
+    async def check(self, session: Session) -> None:
+        """Check the session on its own (a request that ran no transaction of its tenant)."""
+        async with self.transaction(session.organization_id, session=session):
+            pass
+
     @asynccontextmanager
-    async def _own_transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
+    async def _own_transaction(
+        self, organization_id: str | None, session: Session | None = None
+    ) -> AsyncIterator[Connection]:
         async with self.pool.acquire() as conn:
-            # BEGIN and the tenant in one round trip; the id is checked to be a
-            # well-formed org id before it is written into SQL text.
-            await conn.execute(f"BEGIN; {tenant_sql(organization_id)}")
+            # BEGIN, the tenant and the session check in one round trip; the ids are
+            # checked to be well formed before they are written into SQL text.
+            await conn.execute(begin_sql("BEGIN", organization_id, session))
+            began(organization_id, session)
             try:
                 yield conn
             except BaseException:
@@ -172,16 +188,29 @@ class Database:
             await conn.execute("COMMIT")
 
     @asynccontextmanager
-    async def unit_of_work(self, organization_id: str | None = None) -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(
+        self, organization_id: str | None = None, *, session: Session | None = None
+    ) -> AsyncIterator[UnitOfWork]:
         """One transaction for a whole request: the use cases it runs join it through
         UnitOfWork.transaction. Commits unless something inside raised or called
         UnitOfWork.fail()."""
         with suppress(_RollBack), translated_errors():
-            async with self._own_transaction(organization_id) as conn:
+            async with self._own_transaction(organization_id, session) as conn:
                 unit = UnitOfWork(conn, organization_id)
                 yield unit
                 if unit.failed:
                     raise _RollBack
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A pool's transactions for one request, each checking the request's session."""
+
+    db: Database
+    session: Session
+
+    def transaction(self, organization_id: str | None) -> AbstractAsyncContextManager[Connection]:
+        return self.db.transaction(organization_id, session=self.session)
 
 
 class _RollBack(Exception):
@@ -271,8 +300,32 @@ def translated_errors() -> Iterator[None]:
             "the request collided with a concurrent one and was rolled back; retry it",
             retry_after=1,
         ) from None
+    except asyncpg.RaiseError as exc:
+        if exc.constraint_name != "session_ended":
+            raise
+        raise errors.SessionEnded(
+            "the access token has ended (signed out, or the user's role, password or"
+            " membership changed): sign in again"
+        ) from None
     except UNAVAILABLE:
         raise errors.ServiceUnavailable("the database is unavailable; retry later") from None
+
+
+def begin_sql(begin: str, organization_id: str | None, session: Session | None) -> str:
+    """`begin` (BEGIN, BEGIN READ ONLY), the tenant, and the caller's session check when
+    this is the request's first transaction in its organization: one round trip."""
+    sql = f"{begin}; {tenant_sql(organization_id)}"
+    if session is None or session.checked or organization_id != session.organization_id:
+        return sql
+    if not ids.has_prefix(session.user_id, "user"):
+        raise ValueError(f"not a user id: {session.user_id!r}")
+    return f"{sql}; SELECT app_check_session('{session.user_id}', {int(session.token_version)})"
+
+
+def began(organization_id: str | None, session: Session | None) -> None:
+    """After begin_sql's statement succeeded: the session is checked for the request."""
+    if session is not None and organization_id == session.organization_id:
+        session.checked = True
 
 
 def tenant_sql(organization_id: str | None) -> str:

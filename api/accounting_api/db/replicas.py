@@ -29,6 +29,7 @@ import asyncpg
 from accounting_api import metrics
 from accounting_api.db import connection, servers
 from accounting_api.db.connection import Connection
+from accounting_api.domain.roles import Session
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -181,10 +182,16 @@ class ReadRouter:
             await asyncio.gather(*(pool.close() for pool in pools))
             self._pools = None
 
-    def reader(self, position: int | None, *, primary_only: bool = False) -> Reader:
+    def reader(
+        self,
+        position: int | None,
+        *,
+        primary_only: bool = False,
+        session: Session | None = None,
+    ) -> Reader:
         """The reads of one request that must see at least WAL `position` (None: any
-        healthy replica will do)."""
-        return Reader(self, position, primary_only=primary_only)
+        healthy replica will do), checking the caller's `session` first."""
+        return Reader(self, position, primary_only=primary_only, session=session)
 
     async def primary_position(self) -> int | None:
         """The primary's WAL position now (None if it cannot be read): asked after a
@@ -273,9 +280,18 @@ class Reader:
     """One request's reads, with the `transaction(organization_id)` of `Database`: a
     read-only transaction with the tenant set, on the server the first one picked."""
 
-    def __init__(self, router: ReadRouter, position: int | None, *, primary_only: bool) -> None:
+    def __init__(
+        self,
+        router: ReadRouter,
+        position: int | None,
+        *,
+        primary_only: bool,
+        session: Session | None = None,
+    ) -> None:
         self._router = router
         self._position = position
+        self._session = session
+        """Checked on the server that serves the read: on a replica, as of its replay."""
         self._picked = primary_only
         self._replica: Replica | None = None
         self.replica_failed = False
@@ -286,7 +302,9 @@ class Reader:
         with connection.translated_errors():
             async with self._connection() as conn:
                 try:
-                    await conn.execute(f"BEGIN READ ONLY; {connection.tenant_sql(organization_id)}")
+                    begin = connection.begin_sql("BEGIN READ ONLY", organization_id, self._session)
+                    await conn.execute(begin)
+                    connection.began(organization_id, self._session)
                     yield conn
                     await conn.execute("COMMIT")
                 except BaseException as exc:

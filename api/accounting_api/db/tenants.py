@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncpg
 
 from accounting_api.db.connection import Connection
 from accounting_api.domain import errors
 from accounting_api.domain.organizations import Profile
-from accounting_api.domain.roles import Role, User
+from accounting_api.domain.roles import Role, User, UserStatus
 
-_USER_COLUMNS = "id, organization_id, email, name, role, created_at"
+_USER_COLUMNS = "id, organization_id, email, name, role, created_at, deactivated_at, removed_at"
 
 
 def _user(row: asyncpg.Record) -> User:
+    status = (
+        UserStatus.REMOVED
+        if row["removed_at"] is not None
+        else UserStatus.DEACTIVATED
+        if row["deactivated_at"] is not None
+        else UserStatus.ACTIVE
+    )
     return User(
         row["id"],
         row["organization_id"],
@@ -20,6 +29,7 @@ def _user(row: asyncpg.Record) -> User:
         row["name"],
         Role(row["role"]),
         row["created_at"],
+        status,
     )
 
 
@@ -104,11 +114,19 @@ async def find_login(conn: Connection, email: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT organization_id, user_id FROM find_login($1)", email)
 
 
-async def get_credentials(conn: Connection, user_id: str) -> tuple[User, str] | None:
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    user: User
+    password_hash: str
+    token_version: int
+
+
+async def get_credentials(conn: Connection, user_id: str) -> Credentials | None:
     row = await conn.fetchrow(
-        f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE id = $1", user_id
+        f"SELECT {_USER_COLUMNS}, password_hash, token_version FROM users WHERE id = $1",
+        user_id,
     )
-    return (_user(row), row["password_hash"]) if row else None
+    return Credentials(_user(row), row["password_hash"], row["token_version"]) if row else None
 
 
 async def list_users(conn: Connection, *, limit: int, before: str | None) -> list[User]:
@@ -119,3 +137,55 @@ async def list_users(conn: Connection, *, limit: int, before: str | None) -> lis
         limit,
     )
     return [_user(row) for row in rows]
+
+
+async def get_user(conn: Connection, user_id: str) -> User | None:
+    row = await conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+    return _user(row) if row else None
+
+
+async def lock_active_owners(conn: Connection) -> list[str]:
+    """The organization's active owners, locked until the transaction ends: two requests
+    that could each remove an owner take turns, so the last one never goes."""
+    rows = await conn.fetch(
+        "SELECT id FROM users WHERE role = 'owner' AND deactivated_at IS NULL"
+        " AND removed_at IS NULL ORDER BY id FOR UPDATE"
+    )
+    return [row["id"] for row in rows]
+
+
+async def update_user(
+    conn: Connection, user_id: str, *, role: Role | None, active: bool | None
+) -> User:
+    """Change the role and/or whether the user is active (the database moves the user's
+    token version on: 0025_sessions.sql)."""
+    row = await conn.fetchrow(
+        "UPDATE users SET role = coalesce($2, role),"
+        " deactivated_at = CASE WHEN $3::boolean IS NULL THEN deactivated_at"
+        "   WHEN $3 THEN NULL ELSE coalesce(deactivated_at, now()) END"
+        f" WHERE id = $1 RETURNING {_USER_COLUMNS}",
+        user_id,
+        role.value if role is not None else None,
+        active,
+    )
+    assert row is not None  # the caller locked and found it
+    return _user(row)
+
+
+async def remove_user(conn: Connection, user_id: str) -> User:
+    """The row stays (the audit trail names it); the login goes, the e-mail is free."""
+    row = await conn.fetchrow(
+        f"UPDATE users SET removed_at = now() WHERE id = $1 RETURNING {_USER_COLUMNS}", user_id
+    )
+    await conn.execute("SELECT release_login($1)", user_id)
+    assert row is not None
+    return _user(row)
+
+
+async def set_password(conn: Connection, user_id: str, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+
+
+async def end_tokens(conn: Connection, user_id: str) -> None:
+    """Sign-out: every token issued to the user so far ends."""
+    await conn.execute("UPDATE users SET token_version = token_version + 1 WHERE id = $1", user_id)

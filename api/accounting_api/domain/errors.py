@@ -38,6 +38,10 @@ class Unauthenticated(AccountingError):
     code = "unauthenticated"
 
 
+class SessionEnded(Unauthenticated):
+    """The token's user changed role, password or membership, or signed out, since."""
+
+
 class Forbidden(AccountingError):
     status = 403
     code = "forbidden"
@@ -51,6 +55,18 @@ class NotFound(AccountingError):
 class Conflict(AccountingError):
     status = 409
     code = "conflict"
+
+
+class LastOwner(Conflict):
+    code = "last_owner"
+
+
+class UserRemoved(Conflict):
+    code = "user_removed"
+
+
+class CurrentPasswordIncorrect(ValidationFailed):
+    code = "current_password_incorrect"
 
 
 class AlreadyReversed(Conflict):

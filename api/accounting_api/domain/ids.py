@@ -13,7 +13,7 @@ import time
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _FROM_RFC4648 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
 PREFIXES = frozenset(
-    {"org", "user", "acct", "je", "cus", "inv", "pay", "re", "evt", "il", "aud", "we", "cn"}
+    {"org", "user", "acct", "je", "cus", "inv", "pay", "re", "evt", "il", "aud", "we", "cn", "sev"}
 )
 
 

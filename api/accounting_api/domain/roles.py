@@ -33,10 +33,38 @@ class Principal:
     user_id: str
     organization_id: str
     role: Role
+    token_version: int = 0
+    """The user's token version when the token was issued (a token of the previous
+    release, without one, stands for version 0)."""
 
     def require(self, role: Role) -> None:
         if not self.role.allows(role):
             raise errors.Forbidden(f"this action needs the {role} role or higher")
+
+
+@dataclass(slots=True)
+class Session:
+    """One request's claim to act as its token's user, checked against the user's row by
+    the first statement of the request's first transaction in its organization
+    (0025_sessions.sql): a token whose user changed role, password or membership, signed
+    out, or was deactivated or removed since it was issued is refused there."""
+
+    user_id: str
+    organization_id: str
+    token_version: int
+    checked: bool = False
+
+    @classmethod
+    def of(cls, principal: Principal) -> Session:
+        return cls(principal.user_id, principal.organization_id, principal.token_version)
+
+
+class UserStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    """May not sign in or use a token until reactivated."""
+    REMOVED = "removed"
+    """No longer a member: the row stays for the audit trail; the e-mail is free again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +75,4 @@ class User:
     name: str
     role: Role
     created_at: datetime.datetime
+    status: UserStatus = UserStatus.ACTIVE

@@ -6,9 +6,14 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from accounting_api.domain import errors
+from accounting_api.domain.roles import Principal, Session
 from accounting_api.http import problems
 from accounting_api.http.context import state
 from accounting_api.services.auth import TokenCodec
+
+SESSION = "session"
+"""Where the request's `Session` is in the request state: the database checks it in the
+request's first transaction (routes: support.db, support.reads, routes/work.py)."""
 
 
 class AuthenticationMiddleware:
@@ -23,13 +28,15 @@ class AuthenticationMiddleware:
             header = Headers(scope=scope).get("authorization")
             if header is not None:
                 try:
-                    state(scope)["principal"] = self._verify(header)
+                    principal = self._verify(header)
+                    state(scope)["principal"] = principal
+                    state(scope)[SESSION] = Session.of(principal)
                 except errors.AccountingError as exc:
                     await problems.response(scope, exc)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
-    def _verify(self, header: str) -> object:
+    def _verify(self, header: str) -> Principal:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.Unauthenticated("the Authorization header must be 'Bearer <token>'")

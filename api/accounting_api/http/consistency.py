@@ -18,6 +18,7 @@ from accounting_api import metrics
 from accounting_api.db import replicas
 from accounting_api.domain import errors
 from accounting_api.http import problems
+from accounting_api.http.auth import SESSION
 from accounting_api.http.context import state
 
 HEADER = "Consistency-Token"
@@ -74,7 +75,8 @@ class ConsistencyMiddleware:
         except errors.InvalidRequest as exc:
             await problems.response(scope, exc)(scope, receive, send)
             return
-        reader = self.router.reader(wanted)
+        session = state(scope).get(SESSION)
+        reader = self.router.reader(wanted, session=session)
         state(scope)[READER] = reader
         started = False
 
@@ -92,5 +94,5 @@ class ConsistencyMiddleware:
                 raise
         if reader.replica_failed and not started:
             metrics.DB_READ_FALLBACKS.labels("replica_failed").inc()
-            state(scope)[READER] = self.router.reader(wanted, primary_only=True)
+            state(scope)[READER] = self.router.reader(wanted, primary_only=True, session=session)
             await self.app(scope, receive, send)

@@ -16,6 +16,7 @@ from accounting_api.routes import (
     ops,
     payments,
     reports,
+    security,
     tenancy,
     webhooks,
     work,
@@ -31,6 +32,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *reports.ENDPOINTS,
     *credit_notes.ENDPOINTS,
     *audit.ENDPOINTS,
+    *security.ENDPOINTS,
     *ops.ENDPOINTS,
     *webhooks.ENDPOINTS,
 )

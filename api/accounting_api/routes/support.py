@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from accounting_api import redis_connection
-from accounting_api.domain import errors, ids
-from accounting_api.domain.roles import Principal
-from accounting_api.http import consistency
+from accounting_api.domain import errors, ids, security
+from accounting_api.domain.roles import Principal, Session
+from accounting_api.http import auth, consistency
+from accounting_api.services import security as security_service
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
 from accounting_api.services.ports import Store, Transactions, Unit
@@ -48,9 +49,15 @@ _UNIT = "unit_of_work"
 
 def db(request: Request) -> Transactions:
     """Where this request's use cases run: its unit of work for a write (routes/work.py),
-    the pool for a read."""
+    the pool for a read (checking the caller's session first)."""
     unit: Unit | None = request.scope.get("state", {}).get(_UNIT)
-    return unit if unit is not None else deps(request).db
+    return unit if unit is not None else deps(request).db.checking(session(request))
+
+
+def session(request: Request) -> Session | None:
+    """The caller's session (http/auth.py), checked by the request's first transaction."""
+    found: Session | None = request.scope.get("state", {}).get(auth.SESSION)
+    return found
 
 
 def unit(request: Request) -> Unit:
@@ -76,7 +83,7 @@ def reads(request: Request) -> Transactions:
     """The handle a report or list reads through (accounting_api.db.replicas.Reader: the
     `transaction` of `Database`, on a caught-up replica or the primary)."""
     reader: Transactions | None = request.scope.get("state", {}).get(consistency.READER)
-    return reader if reader is not None else deps(request).db
+    return reader if reader is not None else deps(request).db.checking(session(request))
 
 
 def principal(request: Request) -> Principal:
@@ -95,11 +102,28 @@ def path_id(request: Request, prefix: str) -> str:
 
 
 def authenticated(handler: Handler) -> Handler:
-    """Refuse a request without a principal before its body is even read."""
+    """Refuse a request without a principal before its body is even read, and one whose
+    session has ended: checked by its first transaction, or here if it ran none."""
 
     async def guarded(request: Request) -> Response:
         principal(request)
-        return await handler(request)
+        found = session(request)
+        try:
+            try:
+                response = await handler(request)
+            except errors.AccountingError:
+                if found is not None and not found.checked:
+                    await deps(request).db.check(found)  # an ended session answers 401 first
+                raise
+            if found is not None and not found.checked:
+                await deps(request).db.check(found)
+        except errors.SessionEnded:
+            assert found is not None
+            kind = security.Kind.TOKEN_ENDED
+            ended = security.NewEvent(kind, found.organization_id, found.user_id, origin(request))
+            await security_service.record(deps(request).db, ended)
+            raise
+        return response
 
     guarded.__name__ = handler.__name__
     guarded.__doc__ = handler.__doc__
@@ -109,6 +133,12 @@ def authenticated(handler: Handler) -> Handler:
 def request_id(request: Request) -> str | None:
     value = request.scope.get("state", {}).get("request_id")
     return str(value) if value else None
+
+
+def origin(request: Request) -> security.Origin:
+    """Where the request came from, for its security events."""
+    address = request.scope.get("state", {}).get("client_ip")
+    return security.Origin(str(address) if address else None, request_id(request))
 
 
 def _param(loc: tuple[int | str, ...]) -> str:

@@ -60,7 +60,8 @@ def _in_unit_of_work(endpoint: Endpoint) -> Handler:
         caller = request.scope.get("state", {}).get("principal")
         key = idempotency.key_of(request.scope)
         org = caller.organization_id if caller else None
-        async with support.deps(request).db.unit_of_work(org) as unit:
+        session = support.session(request)
+        async with support.deps(request).db.unit_of_work(org, session=session) as unit:
             unit.actor = caller.user_id if caller else None
             with support.bound(request, unit):
                 if key is None:

@@ -6,13 +6,15 @@ import asyncio
 import functools
 import time
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import argon2
 import jwt
 
 from accounting_api.db import tenants
-from accounting_api.domain import errors, ids
-from accounting_api.domain.roles import Principal, Role
+from accounting_api.domain import errors, ids, security
+from accounting_api.domain.roles import Principal, Role, UserStatus
+from accounting_api.services import security as security_service
 from accounting_api.services.ports import Transactions
 
 _hasher = argon2.PasswordHasher()
@@ -29,7 +31,7 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-async def _verify(password_hash: str, password: str) -> bool:
+async def verify_password(password_hash: str, password: str) -> bool:
     try:
         return await asyncio.to_thread(_hasher.verify, password_hash, password)
     except argon2.exceptions.VerificationError:
@@ -57,6 +59,7 @@ class TokenCodec:
             "sub": principal.user_id,
             "org": principal.organization_id,
             "role": principal.role.value,
+            "ver": principal.token_version,
             "iss": self.issuer,
             "aud": self.audience,
             "iat": issued,
@@ -94,8 +97,13 @@ class TokenCodec:
             raise errors.Unauthenticated("the access token signature is invalid") from None
         except jwt.PyJWTError as exc:
             raise errors.Unauthenticated(f"the access token is invalid: {exc}") from None
+        version = claims.get("ver", 0)  # a token of the previous release: version 0
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise errors.Unauthenticated("the access token has an invalid version")
         try:
-            principal = Principal(str(claims["sub"]), str(claims["org"]), Role(claims["role"]))
+            principal = Principal(
+                str(claims["sub"]), str(claims["org"]), Role(claims["role"]), version
+            )
         except ValueError:
             raise errors.Unauthenticated("the access token names an unknown role") from None
         if not ids.has_prefix(principal.organization_id, "org"):
@@ -103,16 +111,35 @@ class TokenCodec:
         return principal, int(claims["exp"])
 
 
-async def authenticate(db: Transactions, email: str, password: str) -> Principal:
-    """The principal whose email and password these are, or Unauthenticated."""
+async def authenticate(
+    db: Transactions, email: str, password: str, origin: security.Origin = security.NOWHERE
+) -> Principal:
+    """The principal whose email and password these are, or Unauthenticated; either way
+    a security event (a failure names its reason, never the password)."""
     async with db.transaction(None) as conn:
         login = await tenants.find_login(conn, email.lower())
     if login is None:
-        await _verify(_dummy_hash(), password)
-        raise errors.Unauthenticated("invalid email or password")
-    async with db.transaction(login["organization_id"]) as conn:
-        found = await tenants.get_credentials(conn, login["user_id"])
-    if found is None or not await _verify(found[1], password):
-        raise errors.Unauthenticated("invalid email or password")
-    user = found[0]
-    return Principal(user.id, user.organization_id, user.role)
+        await verify_password(_dummy_hash(), password)
+        await _failed(db, None, None, origin, "unknown_email")
+    org, user_id = login["organization_id"], login["user_id"]
+    async with db.transaction(org) as conn:
+        found = await tenants.get_credentials(conn, user_id)
+    # A deactivated user gets the answer a wrong password gets, after the same work.
+    if found is None or not await verify_password(found.password_hash, password):
+        await _failed(db, org, user_id, origin, "wrong_password")
+    if found.user.status is not UserStatus.ACTIVE:
+        await _failed(db, org, user_id, origin, found.user.status.value)
+    event = security.NewEvent(security.Kind.SIGN_IN_SUCCEEDED, org, user_id, origin)
+    await security_service.record(db, event)
+    user = found.user
+    return Principal(user.id, user.organization_id, user.role, found.token_version)
+
+
+async def _failed(
+    db: Transactions, org: str | None, user_id: str | None, origin: security.Origin, reason: str
+) -> NoReturn:
+    event = security.NewEvent(
+        security.Kind.SIGN_IN_FAILED, org, user_id, origin, {"reason": reason}
+    )
+    await security_service.record(db, event)
+    raise errors.Unauthenticated("invalid email or password")

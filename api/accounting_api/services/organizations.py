@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import tenants
-from accounting_api.domain import audit, errors, fiscal, ids, ledger, money
+from accounting_api.domain import audit, errors, fiscal, ids, ledger, money, security
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Principal, Role, User
 from accounting_api.services import auth
+from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
 from accounting_api.services.ports import Transactions, Unit
 
@@ -95,14 +96,21 @@ async def set_fiscal_year_end(db: Unit, principal: Principal, month: int) -> Pro
 
 @records("user", "created")
 async def create_user(
-    db: Unit, principal: Principal, *, email: str, password: str, name: str, role: Role
+    db: Unit,
+    principal: Principal,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    role: Role,
+    origin: security.Origin = security.NOWHERE,
 ) -> User:
     principal.require(Role.ADMIN)
     if role is Role.OWNER and principal.role is not Role.OWNER:
         raise errors.Forbidden("only an owner may create another owner", param="role")
     password_hash = await auth.hash_password(password)
     async with db.transaction(principal.organization_id) as conn:
-        return await tenants.insert_user(
+        user = await tenants.insert_user(
             conn,
             user_id=ids.new_id("user"),
             organization_id=principal.organization_id,
@@ -111,6 +119,12 @@ async def create_user(
             role=role.value,
             password_hash=password_hash,
         )
+    detail = {"role": role.value, "by": principal.user_id}
+    event = security.NewEvent(
+        security.Kind.USER_CREATED, principal.organization_id, user.id, origin, detail
+    )
+    await security_service.record(db, event)
+    return user
 
 
 async def list_users(

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from accounting_api.db.connection import Connection
 from accounting_api.domain import audit
+from accounting_api.domain.roles import Session
 
 
 class Transactions(Protocol):
@@ -54,8 +55,16 @@ class Unit(Transactions, Protocol):
 
 
 class Store(Transactions, Protocol):
-    """The database as the app holds it: transactions, and units of work for writes."""
+    """The database as the app holds it: transactions, and units of work for writes; for
+    a request, each checks the caller's session first (domain.roles.Session)."""
 
     def unit_of_work(
-        self, organization_id: str | None = None
+        self, organization_id: str | None = None, *, session: Session | None = None
     ) -> AbstractAsyncContextManager[Unit]: ...
+
+    def checking(self, session: Session | None) -> Transactions:
+        """The transactions of one request: each checks `session` until one has."""
+        ...
+
+    async def check(self, session: Session) -> None:
+        """Check `session` on its own: Unauthenticated if it has ended."""

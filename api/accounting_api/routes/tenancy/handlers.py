@@ -10,12 +10,17 @@ from accounting_api.domain.roles import User
 from accounting_api.routes import schemas as common
 from accounting_api.routes import support
 from accounting_api.routes.tenancy import schemas
-from accounting_api.services import auth, organizations
+from accounting_api.services import auth, organizations, users
 
 
 def user_out(user: User) -> schemas.UserOut:
     return schemas.UserOut(
-        id=user.id, email=user.email, name=user.name, role=user.role, created_at=user.created_at
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        status=user.status,
+        created_at=user.created_at,
     )
 
 
@@ -66,7 +71,7 @@ async def update_organization(request: Request) -> Response:
 async def issue_token(request: Request) -> Response:
     data = await support.body(request, schemas.TokenIn)
     deps = support.deps(request)
-    principal = await auth.authenticate(deps.db, data.email, data.password)
+    principal = await auth.authenticate(deps.db, data.email, data.password, support.origin(request))
     token, ttl = deps.codec.issue(principal)
     return support.json(schemas.TokenOut(access_token=token, expires_in=ttl))
 
@@ -80,6 +85,7 @@ async def create_user(request: Request) -> Response:
         password=data.password,
         name=data.name,
         role=data.role,
+        origin=support.origin(request),
     )
     return support.json(user_out(user), 201)
 
@@ -93,3 +99,52 @@ async def list_users(request: Request) -> Response:
         starting_after=page.starting_after,
     )
     return support.page(users, page.limit, user_out)
+
+
+async def get_user(request: Request) -> Response:
+    user = await users.get_user(
+        support.db(request), support.principal(request), support.path_id(request, "user")
+    )
+    return support.json(user_out(user))
+
+
+async def update_user(request: Request) -> Response:
+    data = await support.body(request, schemas.UserChangeIn)
+    user = await users.update_user(
+        support.unit(request),
+        support.principal(request),
+        support.path_id(request, "user"),
+        role=data.role,
+        active=data.active,
+        origin=support.origin(request),
+    )
+    return support.json(user_out(user))
+
+
+async def remove_user(request: Request) -> Response:
+    user = await users.remove_user(
+        support.unit(request),
+        support.principal(request),
+        support.path_id(request, "user"),
+        origin=support.origin(request),
+    )
+    return support.json(user_out(user))
+
+
+async def change_password(request: Request) -> Response:
+    data = await support.body(request, schemas.PasswordChangeIn)
+    await users.change_password(
+        support.unit(request),
+        support.principal(request),
+        current_password=data.current_password,
+        new_password=data.new_password,
+        origin=support.origin(request),
+    )
+    return Response(status_code=204)
+
+
+async def sign_out(request: Request) -> Response:
+    await users.sign_out(
+        support.unit(request), support.principal(request), origin=support.origin(request)
+    )
+    return Response(status_code=204)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import EmailStr, Field, StringConstraints, model_validator
 
-from accounting_api.domain.roles import Role
+from accounting_api.domain.roles import Role, UserStatus
 from accounting_api.routes.schemas import (
     Body,
     Currency,
@@ -48,7 +48,31 @@ class UserOut(Out):
     email: str
     name: str
     role: Role
+    status: UserStatus = Field(
+        description="active; deactivated (may not sign in until reactivated); removed (no"
+        " longer a member: kept for the audit trail, the e-mail is free again)."
+    )
     created_at: datetime.datetime
+
+
+class UserChangeIn(Body):
+    role: Role | None = Field(
+        default=None, description="The new role (only an owner makes or unmakes an owner)."
+    )
+    active: bool | None = Field(
+        default=None, description="false: deactivate (every token ends); true: reactivate."
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> UserChangeIn:
+        if self.role is None and self.active is None:
+            raise ValueError("give at least one of role and active")
+        return self
+
+
+class PasswordChangeIn(Body):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    new_password: Password
 
 
 class OrganizationOut(Out):

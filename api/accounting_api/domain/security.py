@@ -1,0 +1,77 @@
+"""Security events: what happened to whose access, and how much it matters."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Kind(enum.StrEnum):
+    """Every event the API records (the `event` of GET /v1/security-events)."""
+
+    SIGN_IN_SUCCEEDED = "auth.sign_in_succeeded"
+    SIGN_IN_FAILED = "auth.sign_in_failed"
+    TOKEN_ENDED = "auth.token_ended"
+    """A request carried a token its user's changes or sign-out had ended."""
+    SIGNED_OUT = "user.signed_out"
+    USER_CREATED = "user.created"
+    ROLE_CHANGED = "user.role_changed"
+    DEACTIVATED = "user.deactivated"
+    REACTIVATED = "user.reactivated"
+    REMOVED = "user.removed"
+    PASSWORD_CHANGED = "user.password_changed"
+
+    @property
+    def severity(self) -> Severity:
+        return _SEVERITY.get(self, Severity.INFO)
+
+
+_SEVERITY = {
+    Kind.SIGN_IN_FAILED: Severity.WARNING,
+    Kind.TOKEN_ENDED: Severity.WARNING,
+    Kind.ROLE_CHANGED: Severity.WARNING,
+    Kind.DEACTIVATED: Severity.WARNING,
+    Kind.REMOVED: Severity.WARNING,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from, as its security events record it."""
+
+    client_ip: str | None = None
+    request_id: str | None = None
+
+
+NOWHERE = Origin()
+"""A request's origin when it has none to give (a command, a test)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    kind: Kind
+    organization_id: str | None
+    user_id: str | None
+    origin: Origin = NOWHERE
+    detail: dict[str, Any] = field(default_factory=dict)
+    """Never a secret: what the event is about (e.g. the new role, the failure's reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    event: str
+    severity: Severity
+    user_id: str | None
+    client_ip: str | None
+    request_id: str | None
+    detail: dict[str, Any]
+    occurred_at: datetime.datetime
