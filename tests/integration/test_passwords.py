@@ -3,13 +3,18 @@ one built from the e-mail name or the organization's name, and write nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 
+from tests.integration import conftest
 from tests.integration.helpers import PASSWORD, Tenant, sign_up
 
 COMMON = "Password1234"
@@ -124,6 +129,23 @@ async def test_adding_a_user_with_an_uncommon_passphrase_works(
     }
     response = await client.post("/v1/users", json=body, headers=tenant.auth)
     assert response.status_code == 201, response.text
+
+
+async def test_create_org_on_the_command_line_refuses_a_common_password(
+    database: conftest.TestDatabase, owner_conn: asyncpg.Connection
+) -> None:
+    email = new_email()
+    command = Path(sys.executable).with_name("accounting-api")
+    args = ["create-org", "--name", "Cli Org", "--email", email, "--owner-name", "Ann"]
+    env = os.environ | {"DATABASE_URL": database.app_url, "OWNER_PASSWORD": COMMON}
+    process = await asyncio.create_subprocess_exec(
+        command, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await process.communicate()
+    assert process.returncode == 2
+    assert "list of commonly used passwords" in stderr.decode()
+    assert COMMON.lower() not in stderr.decode().lower()
+    assert await users_with(owner_conn, email) == 0
 
 
 async def test_the_openapi_document_states_the_password_rules(client: httpx.AsyncClient) -> None:

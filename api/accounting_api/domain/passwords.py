@@ -37,7 +37,7 @@ def check(
     the error's detail says what to do and never repeats the password."""
     if len(password) < MIN_LENGTH:
         raise errors.ValidationFailed(
-            f"{param} must have at least {MIN_LENGTH} characters: use {ADVICE}", param=param
+            f"a password must have at least {MIN_LENGTH} characters: use {ADVICE}", param=param
         )
     if is_common(password):
         raise errors.PasswordTooCommon(
