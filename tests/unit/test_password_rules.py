@@ -70,6 +70,13 @@ def test_a_password_built_from_the_email_name_or_organization_name_is_refused(
     assert password not in refused.value.detail
 
 
+def test_a_password_over_256_characters_is_refused() -> None:
+    with pytest.raises(errors.ValidationFailed) as refused:
+        passwords.check(PASSPHRASE * 8, param="new_password")
+    assert (refused.value.code, refused.value.param) == ("validation_error", "new_password")
+    assert "at most 256 characters" in refused.value.detail
+
+
 def test_names_under_four_letters_are_not_looked_for() -> None:
     passwords.check("annual report of abc books", email="ann@example.com", organization="ABC")
 

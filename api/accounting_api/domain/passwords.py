@@ -39,6 +39,10 @@ def check(
         raise errors.ValidationFailed(
             f"a password must have at least {MIN_LENGTH} characters: use {ADVICE}", param=param
         )
+    if len(password) > MAX_LENGTH:
+        raise errors.ValidationFailed(
+            f"a password must have at most {MAX_LENGTH} characters", param=param
+        )
     if is_common(password):
         raise errors.PasswordTooCommon(
             "this password is on a list of commonly used passwords, which are guessed first:"
