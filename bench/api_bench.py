@@ -40,7 +40,7 @@ FIXED_RATE_SECONDS = int(os.environ.get("BENCH_FIXED_RATE_SECONDS", "10"))
 ONLY_BATCH = os.environ.get("BENCH_ONLY") == "batch"
 """BENCH_ONLY=batch: the batch measurement alone, with its CPU per entry."""
 BATCH = 1000
-PASSWORD = "bench-password-123"
+PASSWORD = "a-long-enough-password"
 
 
 def cpu_seconds(pids: list[int]) -> float:

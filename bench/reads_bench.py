@@ -43,7 +43,7 @@ CLIENTS = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 READS_PER_WRITE = 4
 LIMIT = 0.8
 HEADER = "Consistency-Token"
-PASSWORD = "bench-password-123"
+PASSWORD = "a-long-enough-password"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -132,6 +132,16 @@ async def test_a_password_change_needs_the_current_one_and_ends_every_token(
         path, json={"current_password": PASSWORD, "new_password": "short"}, headers=member.auth
     )
     assert short.status_code == 422
+    common = await client.post(
+        path,
+        json={"current_password": PASSWORD, "new_password": "password1234"},
+        headers=member.auth,
+    )
+    assert (common.status_code, common.json()["code"], common.json()["param"]) == (
+        422,
+        "password_too_common",
+        "new_password",
+    )
     changed = await client.post(
         path, json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}, headers=member.auth
     )

@@ -127,6 +127,21 @@ class ResourceMissing(AccountingError):
     code = "resource_missing"
 
 
+# --- users ----------------------------------------------------------------------------
+
+
+class PasswordTooCommon(ValidationFailed):
+    """A new password on the list of common passwords (domain/passwords.py)."""
+
+    code = "password_too_common"
+
+
+class PasswordTooPersonal(ValidationFailed):
+    """A new password that contains the e-mail address's name or the organization's."""
+
+    code = "password_too_personal"
+
+
 # --- billing ------------------------------------------------------------------------
 
 

@@ -30,6 +30,8 @@ _HTTP_CODES = {
 SHAPE_CODES = frozenset(
     {
         "validation_error",
+        "password_too_common",
+        "password_too_personal",
         "invalid_json",
         "invalid_request",
         "payload_too_large",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import tenants
-from accounting_api.domain import audit, errors, fiscal, ids, ledger, money, security
+from accounting_api.domain import audit, errors, fiscal, ids, ledger, money, passwords, security
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Principal, Role, User
 from accounting_api.services import auth
@@ -55,6 +55,7 @@ async def sign_up(
 ) -> Organization:
     money.exponent(base_currency, param="base_currency")
     fiscal.check_end_month(fiscal_year_end_month)
+    passwords.check(password, email=email, organization=name, param="owner.password")
     org_id = ids.new_id("org")
     password_hash = await auth.hash_password(password)
     async with db.transaction(org_id) as conn:
@@ -108,6 +109,7 @@ async def create_user(
     principal.require(Role.ADMIN)
     if role is Role.OWNER and principal.role is not Role.OWNER:
         raise errors.Forbidden("only an owner may create another owner", param="role")
+    await check_password(db, principal.organization_id, password, email=email)
     password_hash = await auth.hash_password(password)
     async with db.transaction(principal.organization_id) as conn:
         user = await tenants.insert_user(
@@ -125,6 +127,17 @@ async def create_user(
     )
     await security_service.record(db, event)
     return user
+
+
+async def check_password(
+    db: Transactions, organization_id: str, password: str, *, email: str, param: str = "password"
+) -> None:
+    """Refuse a new password of one of the organization's users that the rules do not
+    allow (domain/passwords.py), the organization's name included: for adding a user and
+    for a change of password."""
+    async with db.transaction(organization_id) as conn:
+        organization = await tenants.profile(conn)
+    passwords.check(password, email=email, organization=organization.name, param=param)
 
 
 async def list_users(

@@ -9,7 +9,7 @@ from accounting_api.db import tenants
 from accounting_api.db.connection import Connection
 from accounting_api.domain import audit, errors, security
 from accounting_api.domain.roles import Principal, Role, User, UserStatus
-from accounting_api.services import auth
+from accounting_api.services import auth, organizations
 from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
 from accounting_api.services.ports import Transactions, Unit
@@ -138,6 +138,9 @@ async def change_password(
         raise errors.CurrentPasswordIncorrect(
             "the current password is not correct", param="current_password"
         )
+    await organizations.check_password(
+        db, principal.organization_id, new_password, email=found.user.email, param="new_password"
+    )
     new_hash = await auth.hash_password(new_password)
     async with db.transaction(principal.organization_id) as conn:
         await tenants.set_password(conn, principal.user_id, new_hash)

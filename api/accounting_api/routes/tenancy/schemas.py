@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, StringConstraints, model_validator
 
+from accounting_api.domain import passwords
 from accounting_api.domain.roles import Role, UserStatus
 from accounting_api.routes.schemas import (
     Body,
@@ -16,7 +17,16 @@ from accounting_api.routes.schemas import (
     Text,
 )
 
-Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
+Password = Annotated[
+    str,
+    StringConstraints(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH),
+    Field(
+        description=f"At least {passwords.MIN_LENGTH} characters. Refused (422) when it is a"
+        " common password, in any letter case (`password_too_common`: about 4.2 million of"
+        " 10 characters or more, from SecLists), or when it contains the e-mail address's"
+        " name (before the @) or the organization's name (`password_too_personal`)."
+    ),
+]
 
 
 FiscalYearEndMonth = Annotated[
