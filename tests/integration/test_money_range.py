@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from accounting_api.domain import money
 from tests.integration.billing import customer, draft, finalized, line
@@ -71,6 +72,29 @@ async def test_the_api_and_the_database_hold_amounts_to_one_documented_maximum(
     assert await owner_conn.fetchval("SELECT money_max_amount()") == MAX == 999_999_999_999_999
     document = (await client.get("/openapi.json")).json()
     assert document["components"]["schemas"]["PostingIn"]["properties"]["amount"]["maximum"] == MAX
+
+
+async def test_the_database_refuses_an_amount_above_the_maximum_whatever_sql_is_sent(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    t = await sign_up(client)
+    async with owner_conn.transaction():
+        await owner_conn.execute("SELECT set_config('app.organization_id', $1, true)", t.org_id)
+        await owner_conn.execute(
+            "INSERT INTO journal_entries (id, organization_id, entry_date, description)"
+            " VALUES ('je_over_max', $1, '2026-01-15', 'direct SQL')",
+            t.org_id,
+        )
+        with pytest.raises(asyncpg.CheckViolationError) as caught:
+            await owner_conn.execute(
+                "INSERT INTO postings (organization_id, journal_entry_id, line, account_id,"
+                " currency, amount, entry_date)"
+                " VALUES ($1, 'je_over_max', 0, $2, 'USD', $3, '2026-01-15')",
+                t.org_id,
+                t.accounts["1000"],
+                -(MAX + 1),
+            )
+    assert caught.value.constraint_name == "postings_amount_in_range"
 
 
 async def test_two_entries_at_the_maximum_to_one_account_read_exactly(
@@ -159,6 +183,33 @@ async def test_an_account_past_the_64_bit_range_reports_closes_and_reopens_exact
     await act_on(client, t, "2026-06", "reopen")
     await assert_sales_read(client, t, sales)
     assert trial_line((await reports(client, t, "2026-06-30"))["trial"], "3900") == (0, 0)
+
+
+async def test_a_fiscal_year_too_large_for_one_closing_entry_is_refused_and_nothing_written(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    """17,000 postings at the maximum to revenue: closing them takes 34,000 postings of at
+    most the maximum (revenue and retained earnings), more than the 32,768 lines of one
+    entry."""
+    t = await sign_up(client)
+    june = {"fiscal_year_end_month": 6}
+    assert (await client.patch("/v1/organization", json=june, headers=t.auth)).is_success
+    for _ in range(4):
+        body = {"entries": [big_sale(t)] * 17}
+        posted = await client.post("/v1/journal-entries/batch", json=body, headers=t.auth)
+        assert posted.status_code == 201, posted.text
+    entries = await owner_conn.fetchval(
+        "SELECT count(*) FROM journal_entries WHERE organization_id = $1", t.org_id
+    )
+    refused = await client.post("/v1/periods/2026-06/close", headers=t.auth)
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert (problem["code"], problem["param"]) == ("fiscal_year_closing_too_large", "period")
+    assert "34000 postings" in problem["detail"]
+    assert (await get(client, t, "/v1/periods"))["data"] == []
+    assert entries == await owner_conn.fetchval(
+        "SELECT count(*) FROM journal_entries WHERE organization_id = $1", t.org_id
+    )
 
 
 async def test_a_customers_credit_past_the_64_bit_range_reads_exactly(

@@ -19,7 +19,8 @@
 --    for the previous version).
 -- 4. The closing entry of a fiscal year (0019) posts each revenue and expense account's
 --    balance: one posting per account cannot carry a balance above the maximum, so it
---    posts it in pieces of at most the maximum each.
+--    posts it in pieces of at most the maximum each (at most 32,768 of them: an entry's
+--    line is a smallint; beyond, the close is refused with fiscal_year_closing_too_large).
 --
 -- An expand step (docs/migrations.md): a nullable column, constraints, new functions.
 
@@ -168,10 +169,20 @@ CREATE OR REPLACE FUNCTION post_fiscal_year_closing(
   p_user_id text, p_request_id text
 ) RETURNS void
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  pieces bigint;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM fiscal_year_closing_pieces(p_ends_on, p_after_period,
-                                                          p_after_ends_on)) THEN
+  SELECT count(*) INTO pieces
+    FROM fiscal_year_closing_pieces(p_ends_on, p_after_period, p_after_ends_on);
+  IF pieces = 0 THEN
     RETURN;
+  END IF;
+  -- An entry's lines are numbered by a smallint: a year whose income passes about
+  -- 1.6 * 10^19 minor units cannot be closed in one entry. Refused, naming the figures.
+  IF pieces > 32768 THEN
+    PERFORM period_refused('fiscal_year_closing_too_large',
+      format('closing the fiscal year ending %s takes %s postings of at most %s each; one '
+             'entry holds at most 32768', p_ends_on, pieces, money_max_amount()));
   END IF;
   INSERT INTO journal_entries (id, organization_id, entry_date, description, created_by,
                                request_id, closes_fiscal_year)
