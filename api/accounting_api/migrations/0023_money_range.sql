@@ -133,8 +133,9 @@ CREATE FUNCTION customer_credit(p_customer_id text) RETURNS numeric
            WHERE customer_id = p_customer_id) $$;
 
 -- 4. 0019's closing lines, from the exact closing balances, each account's balance (and
--- each currency's retained earnings line) in pieces of at most the maximum.
-CREATE FUNCTION fiscal_year_closing_pieces(
+-- each currency's retained earnings line) in pieces of at most the maximum: the lines of
+-- one account are its pieces.
+CREATE OR REPLACE FUNCTION fiscal_year_closing_lines(
   p_ends_on date, p_after_period date, p_after_ends_on date
 ) RETURNS TABLE (account_id text, currency text, code text, amount bigint)
   LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
@@ -173,7 +174,7 @@ DECLARE
   pieces bigint;
 BEGIN
   SELECT count(*) INTO pieces
-    FROM fiscal_year_closing_pieces(p_ends_on, p_after_period, p_after_ends_on);
+    FROM fiscal_year_closing_lines(p_ends_on, p_after_period, p_after_ends_on);
   IF pieces = 0 THEN
     RETURN;
   END IF;
@@ -194,11 +195,10 @@ BEGIN
   SELECT app_current_org(), p_entry_id,
          (row_number() OVER (ORDER BY l.currency, l.code, l.account_id, l.amount) - 1)::smallint,
          l.account_id, l.currency, l.amount, p_ends_on
-    FROM fiscal_year_closing_pieces(p_ends_on, p_after_period, p_after_ends_on) l;
+    FROM fiscal_year_closing_lines(p_ends_on, p_after_period, p_after_ends_on) l;
 END $$;
 
 -- money_max_amount() and bigint_or_null() stay executable by every role: the CHECKs above
 -- call them for whoever writes the rows (a restore included).
-REVOKE ALL ON FUNCTION customer_credit(text), fiscal_year_closing_pieces(date, date, date)
-  FROM PUBLIC;
+REVOKE ALL ON FUNCTION customer_credit(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION customer_credit(text) TO accounting_app;
