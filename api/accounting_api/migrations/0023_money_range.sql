@@ -8,7 +8,9 @@
 --    the existing CHECKs already say (amount_paid <= total, ...): within bigint for good.
 --    The constraints are NOT VALID: rows written before this migration (up to 2^63 - 1,
 --    which the API accepted then) are immutable ledger rows that no migration may refuse;
---    they stay readable, as every sum over them is now numeric. New rows are checked.
+--    they stay readable, as every sum over them is now numeric. New rows are checked, and
+--    so is a change to an old one: a document above the maximum from before is read, paid
+--    or credited no more (refused by its CHECK), as it could not be issued today.
 -- 2. Sums over many rows are numeric. The one stored such sum, an account's closing
 --    balance (0004), outgrows bigint after 9,223 postings at the maximum: it gains an
 --    exact numeric column that the closes write and the reports read. `balance` keeps the
@@ -22,7 +24,10 @@
 --    posts it in pieces of at most the maximum each (at most 32,768 of them: an entry's
 --    line is a smallint; beyond, the close is refused with fiscal_year_closing_too_large).
 --
--- An expand step (docs/migrations.md): a nullable column, constraints, new functions.
+-- An expand step (docs/migrations.md): a nullable column, constraints, new functions,
+-- redefined ones with their signatures. The previous version, rolled back to, keeps
+-- working but for an amount above the maximum, which its API accepted and these CHECKs
+-- now refuse: the very writes that made its own reads fail.
 
 CREATE FUNCTION money_max_amount() RETURNS bigint
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 999999999999999::bigint $$;
