@@ -9,8 +9,8 @@
 --    The constraints are NOT VALID: rows written before this migration (up to 2^63 - 1,
 --    which the API accepted then) are immutable ledger rows that no migration may refuse;
 --    they stay readable, as every sum over them is now numeric. New rows are checked, and
---    so is a change to an old one: a document above the maximum from before is read, paid
---    or credited no more (refused by its CHECK), as it could not be issued today.
+--    so is a change to an old one: a document above the maximum from before is still read,
+--    but no longer paid or credited (refused by its CHECK), as it could not be issued today.
 -- 2. Sums over many rows are numeric. The one stored such sum, an account's closing
 --    balance (0004), outgrows bigint after 9,223 postings at the maximum: it gains an
 --    exact numeric column that the closes write and the reports read. `balance` keeps the
