@@ -9,13 +9,17 @@ close and reopen to the exact sums.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from starlette.applications import Starlette
 
+from accounting_api.db import migrations
 from accounting_api.domain import money
+from tests.integration import conftest
 from tests.integration.billing import customer, draft, finalized, line
 from tests.integration.helpers import Tenant, entry, post_entry, sign_up
 from tests.integration.payments import paid
@@ -264,3 +268,51 @@ async def record_payments(conn: asyncpg.Connection, t: Tenant, who: str, count: 
             count,
             MAX,
         )
+
+
+# --- books from before the range -----------------------------------------------------------
+
+
+async def legacy_entry(conn: asyncpg.Connection, t: Tenant, amount: int) -> None:
+    """Cash debit, revenue credit of `amount`, as the API wrote it before 0023."""
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.organization_id', $1, true)", t.org_id)
+        await conn.execute(
+            "INSERT INTO journal_entries (id, organization_id, entry_date, description)"
+            " VALUES ('je_legacy', $1, '2026-01-15', 'Before the range')",
+            t.org_id,
+        )
+        await conn.execute(
+            "INSERT INTO postings (organization_id, journal_entry_id, line, account_id,"
+            " currency, amount, entry_date) SELECT $1, 'je_legacy', line, account, 'USD',"
+            " signed, '2026-01-15' FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY"
+            " AS l(account, signed, line)",
+            t.org_id,
+            [t.accounts["1000"], t.accounts["4000"]],
+            [amount, -amount],
+        )
+
+
+async def test_books_from_before_the_range_read_exactly_after_migration_0023(
+    make_app: Callable[..., Starlette],
+) -> None:
+    """An entry of 2^63 - 1 and January closed on it under 0022; after 0023 an entry at
+    the maximum on top reads, and closes, to the exact sum beyond a bigint."""
+    db = await conftest.create_empty_database("ua_money")
+    owner = await asyncpg.connect(db.owner_url)
+    app = make_app(database_url=db.app_url, migration_database_url=db.owner_url)
+    try:
+        await migrations.apply(owner, through=22)
+        async with conftest.serve(app) as client:
+            t = await sign_up(client)
+            await legacy_entry(owner, t, BIGINT)
+            await act_on(client, t, "2026-01", "close")
+            await migrations.apply(owner)
+            later = entry(t.accounts["1000"], t.accounts["4000"], MAX, "2026-02-10")
+            assert (await post_entry(client, t, later)).status_code == 201
+            await assert_sales_read(client, t, BIGINT + MAX)
+            await act_on(client, t, "2026-02", "close")
+            await assert_sales_read(client, t, BIGINT + MAX)
+    finally:
+        await owner.close()
+        await conftest.drop_database(db.name)
