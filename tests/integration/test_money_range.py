@@ -3,8 +3,13 @@ accepted, and no sum of accepted amounts makes a later read fail.
 
 Two entries at the maximum to one account, or two payments at the maximum from one
 customer, once made the reports and the customer answer 500 ("bigint out of range"); the
-same books past the 64-bit range (9,500 postings at the maximum to one account) now read,
-close and reopen to the exact sums.
+same books past the 64-bit range (9,500 postings at the maximum to one account, 9,224
+payments at the maximum from one customer) now read, close and reopen to the exact sums;
+so do books written before the range existed. Above the maximum, the database refuses an
+amount whatever SQL is sent, and a fiscal year too large for one closing entry is refused
+with nothing written. (The API's 422s at the maximum + 1 are in the bad-input corpora:
+test_bad_input.py, test_invoice_bad_input.py, test_payment_bad_input.py,
+test_credit_note_bad_input.py.)
 """
 
 from __future__ import annotations
