@@ -83,26 +83,34 @@ async def test_the_api_and_the_database_hold_amounts_to_one_documented_maximum(
     assert document["components"]["schemas"]["PostingIn"]["properties"]["amount"]["maximum"] == MAX
 
 
+async def sql_entry(conn: asyncpg.Connection, t: Tenant, entry_id: str, amount: int) -> None:
+    """Cash debit, revenue credit of `amount`, written by SQL behind the API's back."""
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.organization_id', $1, true)", t.org_id)
+        await conn.execute(
+            "INSERT INTO journal_entries (id, organization_id, entry_date, description)"
+            " VALUES ($2, $1, '2026-01-15', 'direct SQL')",
+            t.org_id,
+            entry_id,
+        )
+        await conn.execute(
+            "INSERT INTO postings (organization_id, journal_entry_id, line, account_id,"
+            " currency, amount, entry_date) SELECT $1, $2, line, account, 'USD', signed,"
+            " '2026-01-15' FROM unnest($3::text[], $4::int8[]) WITH ORDINALITY"
+            " AS l(account, signed, line)",
+            t.org_id,
+            entry_id,
+            [t.accounts["1000"], t.accounts["4000"]],
+            [amount, -amount],
+        )
+
+
 async def test_the_database_refuses_an_amount_above_the_maximum_whatever_sql_is_sent(
     client: httpx.AsyncClient, owner_conn: asyncpg.Connection
 ) -> None:
     t = await sign_up(client)
-    async with owner_conn.transaction():
-        await owner_conn.execute("SELECT set_config('app.organization_id', $1, true)", t.org_id)
-        await owner_conn.execute(
-            "INSERT INTO journal_entries (id, organization_id, entry_date, description)"
-            " VALUES ('je_over_max', $1, '2026-01-15', 'direct SQL')",
-            t.org_id,
-        )
-        with pytest.raises(asyncpg.CheckViolationError) as caught:
-            await owner_conn.execute(
-                "INSERT INTO postings (organization_id, journal_entry_id, line, account_id,"
-                " currency, amount, entry_date)"
-                " VALUES ($1, 'je_over_max', 0, $2, 'USD', $3, '2026-01-15')",
-                t.org_id,
-                t.accounts["1000"],
-                -(MAX + 1),
-            )
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        await sql_entry(owner_conn, t, "je_over_max", MAX + 1)
     assert caught.value.constraint_name == "postings_amount_in_range"
 
 
@@ -278,26 +286,6 @@ async def record_payments(conn: asyncpg.Connection, t: Tenant, who: str, count: 
 # --- books from before the range -----------------------------------------------------------
 
 
-async def legacy_entry(conn: asyncpg.Connection, t: Tenant, amount: int) -> None:
-    """Cash debit, revenue credit of `amount`, as the API wrote it before 0023."""
-    async with conn.transaction():
-        await conn.execute("SELECT set_config('app.organization_id', $1, true)", t.org_id)
-        await conn.execute(
-            "INSERT INTO journal_entries (id, organization_id, entry_date, description)"
-            " VALUES ('je_legacy', $1, '2026-01-15', 'Before the range')",
-            t.org_id,
-        )
-        await conn.execute(
-            "INSERT INTO postings (organization_id, journal_entry_id, line, account_id,"
-            " currency, amount, entry_date) SELECT $1, 'je_legacy', line, account, 'USD',"
-            " signed, '2026-01-15' FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY"
-            " AS l(account, signed, line)",
-            t.org_id,
-            [t.accounts["1000"], t.accounts["4000"]],
-            [amount, -amount],
-        )
-
-
 async def test_books_from_before_the_range_read_exactly_after_migration_0023(
     make_app: Callable[..., Starlette],
 ) -> None:
@@ -310,7 +298,7 @@ async def test_books_from_before_the_range_read_exactly_after_migration_0023(
         await migrations.apply(owner, through=22)
         async with conftest.serve(app) as client:
             t = await sign_up(client)
-            await legacy_entry(owner, t, BIGINT)
+            await sql_entry(owner, t, "je_legacy", BIGINT)  # as the API wrote it then
             await act_on(client, t, "2026-01", "close")
             await migrations.apply(owner)
             later = entry(t.accounts["1000"], t.accounts["4000"], MAX, "2026-02-10")
