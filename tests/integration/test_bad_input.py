@@ -12,11 +12,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from accounting_api.domain import money
 from tests.integration.conftest import serve
 from tests.integration.helpers import PASSWORD, Tenant, entry, sign_up, token
 
 PROBLEM = "application/problem+json"
-MAX = 2**63 - 1
+MAX = money.MAX_AMOUNT
 V, UNBALANCED, MISSING = "validation_error", "unbalanced_entry", "resource_missing"
 A0 = "postings[0].amount"
 
@@ -163,6 +164,7 @@ CASES = [
     # --- amounts out of range ---
     E("amount-zero", amount(0), V, A0),
     E("amount-negative", amount(-100), V, A0),
+    E("amount-over-the-maximum", amount(MAX + 1), V, A0),
     E("amount-2**63-over-bigint", amount(2**63), V, A0),
     # --- double entry ---
     E("one-posting", lines(("cash", "debit", 100)), V, P),
@@ -325,7 +327,7 @@ async def test_oversized_body_is_refused_with_413(
     assert (after["entries"], after["postings"]) == (before["entries"] + 1, before["postings"] + 2)
 
 
-async def test_largest_bigint_amount_is_accepted_when_balanced(
+async def test_the_largest_amount_is_accepted_when_balanced(
     client: httpx.AsyncClient,
 ) -> None:
     t = await sign_up(client)

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from accounting_api.domain import money
 from tests.integration.bad_requests import Bad, Build, Ids, Shop, assert_refused, resolved
 from tests.integration.billing import (
     act,
@@ -24,6 +25,7 @@ from tests.integration.payments import PAID_ON, paid
 
 V, MISSING, OVER = "validation_error", "resource_missing", "amount_exceeds_creditable"
 RA = "refund_amount"
+OVER_MAX = money.MAX_AMOUNT + 1
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,7 @@ CASES = [
     N("zero", note(amount=0), 422, V, "amount"),
     N("negative", note(amount=-1), 422, V, "amount"),
     N("float", note(amount=10.5), 422, V, "amount"),
+    N("over-the-maximum", note(amount=OVER_MAX), 422, V, "amount"),
     N("neither-amount-nor-lines", note(amount=None), 422, V, "amount"),
     N("amount-and-lines", note(LINE, amount=1_000), 422, V, "amount"),
     N("over-the-invoice", note(amount=10_001), 409, OVER, "amount"),
@@ -89,6 +92,13 @@ CASES = [
     N("line-neither", note({"line": "@line"}), 422, V, "lines[0].quantity"),
     N("line-zero-quantity", note({"line": "@line", "quantity": 0}), 422, V, "lines[0].quantity"),
     N("line-zero-amount", note({"line": "@line", "amount": 0}), 422, V, "lines[0].amount"),
+    N(
+        "line-amount-over-the-maximum",
+        note({"line": "@line", "amount": OVER_MAX}),
+        422,
+        V,
+        "lines[0].amount",
+    ),
     N("unknown-line", note({"line": "il_nope", "quantity": 1}), 422, MISSING, "lines[0].line"),
     N(
         "another-invoices-line",
@@ -112,11 +122,13 @@ CASES = [
     N("long-memo", note(memo="x" * 1_001), 422, V, "memo"),
     N("unknown-field", note(refund=True), 422, V, "refund"),
     N("negative-refund-amount", note(refund_amount=-1), 422, V, RA),
+    N("refund-amount-over-the-maximum", note(refund_amount=OVER_MAX), 422, V, RA),
     N("refund-amount-of-unpaid", note(refund_amount=1), 409, "refund_exceeds_credit", RA),
     N("refund-amount-not-a-number", note(refund_amount="all"), 422, V, RA),
     # --- applying credit ---
     A("spend-zero", "open", spend(amount=0), 422, V, "amount"),
     A("spend-negative", "open", spend(amount=-1), 422, V, "amount"),
+    A("spend-over-the-maximum", "open", spend(amount=OVER_MAX), 422, V, "amount"),
     A("spend-more-than-held", "open", spend(amount=3_001), 409, "insufficient_credit", "amount"),
     A(
         "spend-more-than-due",

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from accounting_api.domain import money
 from tests.integration.billing import (
     act,
     add_user,
@@ -23,7 +24,7 @@ from tests.integration.billing import (
 )
 from tests.integration.helpers import Tenant, sign_up
 
-MAX = 2**63 - 1
+MAX = money.MAX_AMOUNT
 V, MISSING, MISMATCH = "validation_error", "resource_missing", "currency_mismatch"
 Ids = dict[str, str]
 Build = Callable[[Ids], Any]
@@ -143,6 +144,8 @@ CASES = [
     I("quantity-boolean", with_line(quantity=True), 422, V, f"{L1}quantity"),
     I("unit-amount-negative", with_line(unit_amount=-1), 422, V, f"{L1}unit_amount"),
     I("unit-amount-text", with_line(unit_amount="100"), 422, V, f"{L1}unit_amount"),
+    I("unit-amount-over-the-maximum", with_line(unit_amount=MAX + 1), 422, V, f"{L1}unit_amount"),
+    I("discount-over-the-maximum", with_line(discount=MAX + 1), 422, V, f"{L1}discount"),
     I("discount-negative", with_line(discount=-5), 422, V, f"{L1}discount"),
     I("tax-rate-over-100%", with_line(tax_rate_bps=10_001), 422, V, f"{L1}tax_rate_bps"),
     # --- tax_rate: percent text with up to 4 decimals (or an integer), never a float ---
@@ -198,14 +201,21 @@ CASES = [
         f"{L1}discount",
     ),
     I(
-        "line-amount-over-bigint",
-        with_line(quantity=10**9, unit_amount=MAX),
+        "line-amount-over-the-maximum",
+        with_line(quantity=2, unit_amount=MAX // 2 + 1),
         422,
         "amount_too_large",
         f"{L1}unit_amount",
     ),
     I(
-        "total-over-bigint",
+        "line-total-with-tax-over-the-maximum",
+        with_line(unit_amount=MAX, tax_rate="0.0001"),
+        422,
+        "amount_too_large",
+        f"{L1}tax_rate",
+    ),
+    I(
+        "total-over-the-maximum",
         invoice("usd", line(MAX // 2 + 1), line(MAX // 2 + 1)),
         422,
         "amount_too_large",

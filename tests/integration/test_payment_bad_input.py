@@ -9,12 +9,14 @@ import asyncpg
 import httpx
 import pytest
 
+from accounting_api.domain import money
 from tests.integration.bad_requests import Bad, Build, Ids, Shop, assert_refused, resolved
 from tests.integration.billing import act, add_user, assert_problem, customer, draft, finalized
 from tests.integration.helpers import sign_up
 from tests.integration.payments import PAID_ON, credited, paid
 
 V, MISSING = "validation_error", "resource_missing"
+OVER_MAX = money.MAX_AMOUNT + 1
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,8 @@ CASES = [
     P("zero", payment(amount=0), 422, V, "amount"),
     P("negative", payment(amount=-5), 422, V, "amount"),
     P("float", payment(amount=10.5), 422, V, "amount"),
+    P("over-the-maximum", payment(amount=OVER_MAX), 422, V, "amount"),
+    P("applied-over-the-maximum", payment(("open", OVER_MAX)), 422, V, "applied_to[0].amount"),
     P("applied-zero", payment(("open", 0)), 422, V, "applied_to[0].amount"),
     P("applied-negative", payment(("open", -1)), 422, V, "applied_to[0].amount"),
     P("empty-applied", payment(applied_to=[]), 422, V, "applied_to"),
@@ -128,6 +132,7 @@ CASES = [
     R("refund-more-than-paid", refund(amount=10_001), 409, "refund_exceeds_payment", "amount"),
     R("refund-zero", refund(amount=0), 422, V, "amount"),
     R("refund-negative", refund(amount=-1), 422, V, "amount"),
+    R("refund-over-the-maximum", refund(amount=OVER_MAX), 422, V, "amount"),
     R("refund-before-payment", refund(date="2026-01-31"), 422, V, "date"),
     R(
         "refund-credited-invoice",

@@ -114,8 +114,8 @@ def test_a_line_is_priced_per_line_with_half_up_rounding(
     ],
     ids=[
         "discount-over-amount",
-        "amount-over-bigint",
-        "total-over-bigint",
+        "amount-over-the-maximum",
+        "total-over-the-maximum",
         "thousandth-of-a-cent",
         "just-under-half-a-cent",
         "0.001-x-4.99",

@@ -43,7 +43,7 @@ def test_is_currency_answers_without_raising(code: str, expected: bool) -> None:
         (1234, "BHD", "1.234 BHD"),
         (5, "BHD", "0.005 BHD"),
         (-12345, "BHD", "-12.345 BHD"),
-        (money.MAX_AMOUNT, "USD", "92233720368547758.07 USD"),
+        (money.MAX_AMOUNT, "USD", "9999999999999.99 USD"),
     ],
 )
 def test_format_shows_the_decimal_amount_and_its_sign(
@@ -55,3 +55,11 @@ def test_format_shows_the_decimal_amount_and_its_sign(
 def test_format_of_an_unknown_currency_raises() -> None:
     with pytest.raises(errors.ValidationFailed):
         money.Money(1, "ZZZ").format()
+
+
+def test_the_maximum_amount_is_fifteen_digits_exact_as_a_double_with_bigint_headroom() -> None:
+    """README, "Amounts": any one amount survives a JSON reader that parses doubles, and
+    9,223 of them (a document's figures, with room to spare) still fit in a bigint."""
+    assert money.MAX_AMOUNT == 999_999_999_999_999
+    assert float(money.MAX_AMOUNT) == money.MAX_AMOUNT < 2**53
+    assert 9_223 * money.MAX_AMOUNT < 2**63 <= 9_224 * money.MAX_AMOUNT

@@ -17,7 +17,7 @@ from accounting_api.domain.billing import Billed, Customer, Invoice, Line
 
 _CUSTOMER_COLUMNS = (
     "id, name, email, currency, tier, billing_address, archived_at, created_at,"
-    " customer_credit_balance(id) AS credit_balance"
+    " customer_credit(id) AS credit_balance"
 )
 
 
@@ -32,7 +32,7 @@ def _customer(row: asyncpg.Record) -> Customer:
         billing_address=json.loads(address) if address is not None else None,
         archived_at=row["archived_at"],
         created_at=row["created_at"],
-        credit_balance=row["credit_balance"],
+        credit_balance=int(row["credit_balance"]),
     )
 
 

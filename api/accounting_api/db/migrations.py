@@ -43,8 +43,9 @@ def load() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-async def apply(conn: Connection) -> list[Migration]:
-    """Apply every pending migration; return those applied by this call."""
+async def apply(conn: Connection, *, through: int | None = None) -> list[Migration]:
+    """Apply every pending migration (up to version `through`, for a test that needs the
+    schema a release before); return those applied by this call."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
         await conn.execute(
@@ -56,6 +57,8 @@ async def apply(conn: Connection) -> list[Migration]:
         done = {row["version"]: row["checksum"] for row in rows}
         applied = []
         for migration in load():
+            if through is not None and migration.version > through:
+                break
             if migration.version in done:
                 if done[migration.version] != migration.checksum:
                     raise MigrationError(

@@ -16,6 +16,7 @@ _REFUSALS: dict[str, type[errors.AccountingError]] = {
     "period_out_of_order": errors.PeriodOutOfOrder,
     "period_not_closed": errors.PeriodNotClosed,
     "period_not_latest": errors.PeriodNotLatest,
+    "fiscal_year_closing_too_large": errors.FiscalYearClosingTooLarge,
 }
 
 

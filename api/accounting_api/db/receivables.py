@@ -32,7 +32,7 @@ async def insert(conn: Connection, organization_id: str, entry: receivables.Entr
 async def invoice_balance(conn: Connection, invoice_id: str) -> int:
     """What the invoice's receivable holds now."""
     balance = await conn.fetchval(
-        "SELECT coalesce(sum(amount), 0)::bigint FROM receivable_entries WHERE invoice_id = $1",
+        "SELECT coalesce(sum(amount), 0) FROM receivable_entries WHERE invoice_id = $1",
         invoice_id,
     )
     return int(balance)

@@ -20,12 +20,13 @@ SELECT period, ends_on FROM accounting_periods
 """
 
 
-def _as_of(key: str, closings: str, rows: str) -> str:
-    """Per key, signed (column `total`): the closing of period $2 plus the rows dated
-    after $3 up to $1, as_of. Constant table and column names only."""
+def _as_of(key: str, closings: str, balance: str, rows: str) -> str:
+    """Per key, signed (column `total`, numeric: a sum of any number of amounts never
+    overflows, README "Amounts"): the closing of period $2 plus the rows dated after $3
+    up to $1, as_of. Constant table and column names only."""
     return f"""
-  SELECT {key}, sum(amount)::bigint AS total FROM (
-    SELECT {key}, balance AS amount FROM {closings}
+  SELECT {key}, sum(amount) AS total FROM (
+    SELECT {key}, {balance} AS amount FROM {closings}
      WHERE organization_id = app_current_org() AND period = $2
     UNION ALL
     SELECT {key}, amount FROM {rows}
@@ -34,7 +35,7 @@ def _as_of(key: str, closings: str, rows: str) -> str:
 
 
 _BALANCES = f"""
-WITH totals AS ({_as_of("account_id", "closing_balances", "postings")})
+WITH totals AS ({_as_of("account_id", "closing_balances", "balance_exact", "postings")})
 SELECT a.id, a.code, a.name, a.type, a.currency, a.normal_balance, a.created_at,
        coalesce(t.total, 0) AS signed
   FROM accounts a LEFT JOIN totals t ON t.account_id = a.id
@@ -75,7 +76,7 @@ async def balances(conn: Connection, as_of: datetime.date) -> list[reports.Accou
 # (0015_receivable_closings.sql) plus the sub-ledger rows after it, an index range on
 # receivable_entries_by_date; summed per invoice before the invoices are joined.
 _OWED = f"""
-WITH owed AS ({_as_of("invoice_id", "receivable_closings", "receivable_entries")}
+WITH owed AS ({_as_of("invoice_id", "receivable_closings", "balance", "receivable_entries")}
   HAVING sum(amount) <> 0)
 SELECT i.customer_id, c.name, i.currency, i.due_date, o.total AS due
   FROM owed o
@@ -97,13 +98,15 @@ async def open_invoices(conn: Connection, as_of: datetime.date) -> list[reports.
     listed from then, even if it is still unpaid.
     """
     return [
-        reports.OpenInvoice(r["customer_id"], r["name"], r["currency"], r["due_date"], r["due"])
+        reports.OpenInvoice(
+            r["customer_id"], r["name"], r["currency"], r["due_date"], int(r["due"])
+        )
         for r in await conn.fetch(_OWED, as_of, *await _latest_closing(conn, as_of))
     ]
 
 
 _CLOSING_MOVES = """
-SELECT p.account_id, sum(p.amount)::bigint AS total
+SELECT p.account_id, sum(p.amount) AS total
   FROM journal_entries e
   JOIN postings p ON p.journal_entry_id = e.id AND p.organization_id = app_current_org()
  WHERE e.organization_id = app_current_org() AND e.closes_fiscal_year IS NOT NULL

@@ -293,6 +293,13 @@ class FiscalYearClosed(Conflict):
     code = "fiscal_year_closed"
 
 
+class FiscalYearClosingTooLarge(Conflict):
+    """The fiscal year's closing entry would need more postings (of at most the maximum
+    amount each) than one entry holds (migration 0023)."""
+
+    code = "fiscal_year_closing_too_large"
+
+
 class PeriodNotEnded(ValidationFailed):
     code = "period_not_ended"
 

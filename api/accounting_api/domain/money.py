@@ -9,8 +9,19 @@ from iso4217 import Currency
 
 from accounting_api.domain import errors
 
-MAX_AMOUNT = 2**63 - 1
-"""Largest amount one posting may carry (PostgreSQL bigint)."""
+MAX_AMOUNT = 10**15 - 1
+"""Largest amount, in minor units, that one posting, invoice line (quantity x unit amount,
+and its total with tax), invoice total, payment, application, credit note or refund may
+carry: 999,999,999,999,999, fifteen digits (9,999,999,999,999.99 USD; 999 trillion JPY).
+
+Why this bound (README, "Amounts"): Stripe caps most currencies at eight digits; a ledger
+books sums a card network never sees, so it gets seven more, above any single real
+transaction. It stays below 2**53, so any one amount is exact even for a JSON reader that
+parses numbers as doubles. And it leaves bigint room for what is stored per document:
+9,223 amounts at the maximum still fit in a bigint, so a document's figures, each checked
+against this bound when written, never overflow. Sums over many documents (balances,
+reports, a customer's credit) are unbounded and computed in `numeric`, returned as exact
+integers. Migration 0023 holds the database to the same bound."""
 
 
 @functools.cache

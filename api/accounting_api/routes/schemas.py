@@ -12,9 +12,19 @@ from accounting_api.domain import money
 T = TypeVar("T")
 
 
+_RANGE = f"at most {money.MAX_AMOUNT:,} (the money range: README, Amounts)"
+
 Amount = Annotated[
-    int, Field(gt=0, le=money.MAX_AMOUNT, description="Integer minor units (cents), > 0.")
+    int,
+    Field(gt=0, le=money.MAX_AMOUNT, description=f"Integer minor units (cents), > 0, {_RANGE}."),
 ]
+"""Every amount a request gives: a posting, a payment, an application, a refund, a credit."""
+
+AmountOrZero = Annotated[
+    int,
+    Field(ge=0, le=money.MAX_AMOUNT, description=f"Integer minor units (cents), >= 0, {_RANGE}."),
+]
+"""A unit amount, a discount, a part to refund at once: 0 allowed."""
 
 
 Currency = Annotated[

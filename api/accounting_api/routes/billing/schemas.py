@@ -15,9 +15,10 @@ from pydantic import (
     field_validator,
 )
 
-from accounting_api.domain import billing, money, tax_rates
+from accounting_api.domain import billing, tax_rates
 from accounting_api.domain.billing import CustomerTier, EntryKind, InvoiceStatus
 from accounting_api.routes.schemas import (
+    AmountOrZero,
     Body,
     Currency,
     Description,
@@ -28,9 +29,6 @@ from accounting_api.routes.schemas import (
     Text,
 )
 
-MinorUnits = Annotated[
-    int, Field(ge=0, le=money.MAX_AMOUNT, description="Integer minor units (cents), >= 0.")
-]
 Short = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
@@ -147,8 +145,8 @@ class ServicePeriod(Body):
 class LineIn(Body):
     description: Annotated[Text, StringConstraints(min_length=1, max_length=500)]
     quantity: Quantity = 1
-    unit_amount: MinorUnits
-    discount: MinorUnits = Field(default=0, description="Off this line, in minor units.")
+    unit_amount: AmountOrZero
+    discount: AmountOrZero = Field(default=0, description="Off this line, in minor units.")
     tax_rate: TaxRate | None = Field(
         default=None,
         description="Percent on (amount - discount), up to 4 decimals: '8.875'. 0 by default.",

@@ -11,8 +11,16 @@ from pydantic import Field
 from accounting_api.domain import billing
 from accounting_api.domain.credit_notes import Reason
 from accounting_api.routes.billing.schemas import Quantity
-from accounting_api.routes.payments.schemas import Positive
-from accounting_api.routes.schemas import Body, Currency, Description, ListQuery, Out, Ref
+from accounting_api.routes.schemas import (
+    Amount,
+    AmountOrZero,
+    Body,
+    Currency,
+    Description,
+    ListQuery,
+    Out,
+    Ref,
+)
 
 
 class CreditLineIn(Body):
@@ -23,14 +31,14 @@ class CreditLineIn(Body):
         " took yet take q/R of what is left of the line's amount and of its tax, each rounded"
         " half up (the last remaining units take all of it).",
     )
-    amount: Positive | None = Field(
+    amount: Amount | None = Field(
         default=None, description="Or the part of the line's total (tax included) to credit."
     )
 
 
 class CreditNoteIn(Body):
     invoice: Ref = Field(description="An open, paid or uncollectible invoice.")
-    amount: Positive | None = Field(
+    amount: Amount | None = Field(
         default=None,
         description="Tax included, spread over the lines in proportion to what is left of"
         " them. Give amount or lines.",
@@ -44,7 +52,7 @@ class CreditNoteIn(Body):
     date: datetime.date | None = Field(
         default=None, description="When it is booked: today (UTC) by default."
     )
-    refund_amount: Annotated[int, Field(ge=0)] = Field(
+    refund_amount: AmountOrZero = Field(
         default=0,
         description="Of the part that becomes the customer's credit (what the invoice had"
         " already been paid), how much to give back as money at once: a refund of this"
@@ -94,7 +102,7 @@ class CreditNoteOut(Out):
 
 
 class ApplyCreditIn(Body):
-    amount: Positive = Field(
+    amount: Amount = Field(
         description="At most the customer's available credit and what the invoice still owes."
     )
     date: datetime.date | None = Field(

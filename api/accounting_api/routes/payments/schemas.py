@@ -7,23 +7,27 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from accounting_api.domain import money, payments
+from accounting_api.domain import payments
 from accounting_api.domain.payments import Method, PaymentStatus
-from accounting_api.routes.schemas import Body, Currency, Description, ListQuery, Out, Ref
-
-Positive = Annotated[
-    int, Field(gt=0, le=money.MAX_AMOUNT, description="Integer minor units (cents), > 0.")
-]
+from accounting_api.routes.schemas import (
+    Amount,
+    Body,
+    Currency,
+    Description,
+    ListQuery,
+    Out,
+    Ref,
+)
 
 
 class ApplicationIn(Body):
     invoice: Ref = Field(description="An open or uncollectible invoice of the customer.")
-    amount: Positive = Field(description="At most what the invoice still owes.")
+    amount: Amount = Field(description="At most what the invoice still owes.")
 
 
 class PaymentIn(Body):
     customer: Ref
-    amount: Positive
+    amount: Amount
     currency: Currency | None = Field(default=None, description="Must be the customer's.")
     method: Method
     date: datetime.date | None = Field(default=None, description="Received on; today (UTC).")
@@ -77,7 +81,7 @@ class RefundIn(Body):
         description="Or a credit note whose customer credit to give back as money (goods"
         " returned): its invoice stays as it is.",
     )
-    amount: Positive = Field(
+    amount: Amount = Field(
         description="At most what the payment has not refunded yet, or the credit the credit"
         " note still holds."
     )
