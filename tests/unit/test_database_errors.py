@@ -40,6 +40,9 @@ UNAVAILABLE = {
         asyncpg.TooManyConnectionsError, "53300", "sorry, too many clients already"
     ),
     "a closed connection": asyncpg.InterfaceError("cannot call execute(): connection is closed"),
+    "a connection the pool detached": asyncpg.InterfaceError(
+        "cannot call Connection.execute(): connection has been released back to the pool"
+    ),
     "a closing pool": asyncpg.InterfaceError("pool is closing"),
     "a half-read FATAL": asyncpg.InternalClientError("another operation is in progress"),
 }

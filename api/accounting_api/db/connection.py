@@ -44,7 +44,14 @@ UNAVAILABLE = (
 """What asyncpg raises when PostgreSQL cannot be reached or drops the connection (and
 `unavailable` adds the InterfaceError of a connection or pool already closed)."""
 
-_CLOSED = ("connection is closed", "pool is closing", "pool is closed")
+_CLOSED = (
+    "connection is closed",
+    # A pool detaches a connection the server closed from the proxy its holder uses; this
+    # code never keeps a proxy past its `acquire()` block, so here it is that loss.
+    "connection has been released back to the pool",
+    "pool is closing",
+    "pool is closed",
+)
 """asyncpg's InterfaceError texts for a connection (or pool) that is gone; its other
 InterfaceErrors are the caller's mistakes (bad arguments, concurrent use)."""
 
@@ -206,14 +213,15 @@ class Database:
         """COMMIT; a connection lost while it runs leaves the outcome unknown (the server
         may have committed before it went): the 503 says so. A retry with the same
         Idempotency-Key then replays the stored answer if it did, or runs once if not."""
-        closed_before = conn.is_closed()  # then COMMIT is never sent: nothing committed
+        if _closed(conn):  # COMMIT cannot be sent: nothing was committed
+            lost = asyncpg.InterfaceError("connection is closed")
+            raise _unavailable(lost, self.availability, UNAVAILABLE_DETAIL)
         try:
             await conn.execute("COMMIT")
         except Exception as exc:
             if not unavailable(exc):
                 raise
-            detail = UNAVAILABLE_DETAIL if closed_before else OUTCOME_UNKNOWN_DETAIL
-            raise _unavailable(exc, self.availability, detail) from None
+            raise _unavailable(exc, self.availability, OUTCOME_UNKNOWN_DETAIL) from None
         self.availability.answered()
 
     @asynccontextmanager
@@ -323,6 +331,13 @@ def translated_errors(seen_by: availability.Availability | None = None) -> Itera
         if not unavailable(exc):
             raise
         raise _unavailable(exc, seen_by, UNAVAILABLE_DETAIL) from None
+
+
+def _closed(conn: Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool detached it from its proxy: closed
+        return True
 
 
 def _unavailable(
