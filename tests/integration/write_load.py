@@ -105,9 +105,10 @@ class WriteLoad:
         return found
 
     async def answered_since(self, count: int) -> None:
-        """Wait until `count` more requests have been answered 2xx."""
+        """Wait until `count` more requests have been answered 2xx (a bound, not a
+        measure: a service that never serves again fails the drill instead of hanging it)."""
         target = self.acknowledged + count
-        async with self._answered:
+        async with asyncio.timeout(GIVE_UP_SECONDS), self._answered:
             await self._answered.wait_for(lambda: self.acknowledged >= target)
 
     async def _write(self, client: Client) -> None:
