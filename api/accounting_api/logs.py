@@ -56,6 +56,21 @@ class ScrubbingFormatter(JsonFormatter):
         return log_data
 
 
+class _ReasonOnly(logging.Filter):
+    """asyncpg's pool keeps reconnecting its minimum of connections while the database is
+    down (backing off to a minute) and logs each failure with a traceback. The outage is
+    logged once (db/availability.py); its retries keep the reason, not the stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.msg} ({type(record.exc_info[1]).__name__})"
+            record.exc_info = None
+        return True
+
+
+_REASON_ONLY = _ReasonOnly()
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
@@ -68,3 +83,4 @@ def configure(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("asyncpg.pool").addFilter(_REASON_ONLY)  # once, however often called

@@ -28,7 +28,7 @@ import asyncpg
 import httpx
 import yaml
 
-from accounting_api.db import backups as books_sql
+from tests import drill_support
 from tests.e2e import helpers
 from tests.e2e import operating as op
 from tests.e2e.helpers import Cluster, Manifest
@@ -231,26 +231,12 @@ def wait_condition(
 @contextlib.contextmanager
 def api(database_url: str, log: Path, **settings: str) -> Iterator[str]:
     """`accounting-api serve` on a free loopback port; its base URL once /ready."""
-    port = op.free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "JWT_SECRET": "drill-secret-" + "x" * 32,
-        "RATE_LIMIT_MAX": "100000000",
-        "AUTH_RATE_LIMIT_MAX": "100000000",
-        **settings,
-    }
-    command = [str(Path(sys.executable).parent / "accounting-api"), "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    process = drill_support.ApiProcess(drill_support.api_settings(database_url) | settings, log)
     try:
-        helpers.wait_for(
-            "the API's /ready", lambda: op.http_get(f"{base}/ready")[0] == 200, timeout=60
-        )
-        yield base
+        process.start()
+        yield process.base
     finally:
-        op.terminate(process, timeout=20)
+        process.stop(timeout=20)
 
 
 # --- a steady load of journal entries ----------------------------------------------------
@@ -382,18 +368,6 @@ async def books_problems(replicas: ReplicaSet, server: str) -> list[str]:
     """Unbalanced trial balances and broken audit chains, of every organization."""
     conn = await replicas.connect(server)
     try:
-        orgs = await books_sql.organizations(conn)
-        books = await books_sql.books(conn, orgs)
-        problems = [
-            f"{org} {currency}: debits {t.debits} != credits {t.credits}"
-            for org, balance in books.trial_balances.items()
-            for currency, t in balance.items()
-            if t.debits != t.credits
-        ]
-        for org in orgs:
-            broken = await books_sql.verify_chain(conn, org)
-            if broken is not None:
-                problems.append(str(broken))
+        return await drill_support.books_problems(conn)
     finally:
         await conn.close()
-    return problems

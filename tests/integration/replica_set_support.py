@@ -95,18 +95,33 @@ class ReplicaSet:
     async def start(self, n: int) -> None:
         """pg_ctl start, as the postgres user; retried while the killed server's backends
         still hold its shared memory."""
-        pg_ctl = Path(self.env["REPLSET_PG_BIN"]) / "pg_ctl"
-        log = Path(self.env["REPLSET_DIR"]) / f"pg{n}.log"
-        command = ["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(self.data(n))]
-        command += ["-l", str(log), "-w", "-t", "30", "start"]
         for _ in range(50):
-            process = await asyncio.create_subprocess_exec(
-                *command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            if await process.wait() == 0:
+            if await self.pg_ctl(n, "start") == 0:
                 return
             await asyncio.sleep(0.1)
-        raise AssertionError(f"server pg{n} did not start; see {log}")
+        raise AssertionError(f"server pg{n} did not start; see {self.log(n)}")
+
+    async def stop(self, n: int, mode: str = "fast") -> None:
+        """pg_ctl stop: fast ends every session with 57P01 (admin shutdown); immediate
+        quits at once and leaves crash recovery to the next start."""
+        assert await self.pg_ctl(n, "stop", "-m", mode) == 0, f"pg{n} did not stop"
+
+    async def restart(self, n: int) -> None:
+        """pg_ctl restart -m fast: a stop as above and a start (about half a second)."""
+        assert await self.pg_ctl(n, "restart", "-m", "fast") == 0, f"see {self.log(n)}"
+
+    def log(self, n: int) -> Path:
+        return Path(self.env["REPLSET_DIR"]) / f"pg{n}.log"
+
+    async def pg_ctl(self, n: int, *args: str) -> int:
+        """pg_ctl on server n as the postgres user, waiting for it; its exit status."""
+        pg_ctl = Path(self.env["REPLSET_PG_BIN"]) / "pg_ctl"
+        command = ["runuser", "-u", "postgres", "--", str(pg_ctl), "-D", str(self.data(n))]
+        command += ["-l", str(self.log(n)), "-w", "-t", "30", *args]
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        return await process.wait()
 
     async def fetchval(
         self, role: str, n: int, query: str, *args: Any, database: str = "accounting"

@@ -8,13 +8,18 @@ a window boundary (the windows are fixed and aligned to the epoch).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import redis.asyncio as redis
 from starlette.applications import Starlette
 
+from tests import drill_support
 from tests.integration.conftest import serve
 from tests.integration.helpers import PASSWORD, Tenant, entry, sign_up, token
 
@@ -42,6 +47,48 @@ def limited(make_app: MakeApp, maximum: int, **changes: Any) -> Starlette:
 
 async def accounts(http: httpx.AsyncClient, tenant: Tenant) -> httpx.Response:
     return await http.get("/v1/accounts", headers=tenant.auth)
+
+
+class RedisServer:
+    """A redis-server of one test's own on a free loopback port, to kill and start again
+    (never the shared one other tests use)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = drill_support.free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._directory = directory
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self._directory),
+            stdout=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        try:
+            for _ in range(100):
+                try:
+                    if await client.ping():
+                        return
+                except redis.ConnectionError:
+                    await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+        raise AssertionError(f"redis-server on port {self.port} did not start")
+
+    async def kill(self) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+            await self._process.wait()
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    await server.start()
+    yield server
+    await server.kill()
 
 
 async def test_the_request_past_the_limit_is_refused_with_retry_headers(
@@ -148,6 +195,36 @@ async def test_without_redis_health_is_degraded_but_serving(make_app: MakeApp) -
     components = {c["name"]: c for c in report["components"]}
     assert components["redis"]["status"] == "unhealthy"
     assert components["database"]["status"] == "healthy"
+
+
+async def test_redis_going_away_mid_traffic_fails_no_request_and_limits_return_with_it(
+    client: httpx.AsyncClient, make_app: MakeApp, own_redis: RedisServer
+) -> None:
+    t = await sign_up(client)
+    app = limited(make_app, 100, redis_url=own_redis.url)
+    body = entry(t.accounts["1000"], t.accounts["3000"], 100)
+    async with serve(app, client_ip=fresh_ip()) as http:
+        before = await accounts(http, t)
+        await own_redis.kill()
+        during = [
+            await accounts(http, t),
+            await http.post("/v1/journal-entries", json=body, headers=t.auth),
+            await http.get("/v1/reports/trial-balance", headers=t.auth),  # its cache is Redis
+        ]
+        degraded = await http.get("/health")
+        await own_redis.start()  # empty: every window starts again
+        after = [await accounts(http, t) for _ in range(3)]
+        healthy = await http.get("/health")
+    assert (before.status_code, before.headers["ratelimit-remaining"]) == (200, "99")
+    assert [r.status_code for r in during] == [200, 201, 200]
+    assert not [r for r in during if "ratelimit-limit" in r.headers]  # served unthrottled
+    components = {c["name"]: c["status"] for c in degraded.json()["components"]}
+    assert (degraded.status_code, degraded.json()["status"]) == (200, "degraded")
+    assert components == {"database": "healthy", "redis": "unhealthy"}
+    # The first request after the return may find its pooled connection broken.
+    assert [r.status_code for r in after] == [200, 200, 200]
+    assert after[-1].headers["ratelimit-limit"] == "100"
+    assert (healthy.status_code, healthy.json()["status"]) == (200, "healthy")
 
 
 async def test_without_redis_the_token_endpoint_stays_limited(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from accounting_api import metrics
-from accounting_api.db import servers
+from accounting_api.db import availability, servers
 from accounting_api.domain import audit, errors, ids
 from accounting_api.domain.roles import Session
 
@@ -25,16 +25,50 @@ else:
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = (
+    # Refused, reset or unreachable; TimeoutError (a connect or pool timeout) is one too.
     OSError,
+    # SQLSTATE class 08, and ConnectionDoesNotExistError: the connection was lost mid-query.
     asyncpg.PostgresConnectionError,
+    # 57P01: the server is shutting down (pg_ctl stop or restart), or a fence or an admin
+    # terminated the backend; 57P02: another backend crashed and the server restarts;
+    # 57P03: the server is starting up or recovering.
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
+    # 53300: every connection slot is taken; one frees up soon.
+    asyncpg.TooManyConnectionsError,
     # A pooled connection whose server just died (kill -9, a fence's pg_terminate_backend)
     # may have read the backend's last FATAL message but not yet the end of the stream:
     # the next query fails with "another operation is in progress". It is the same loss.
     asyncpg.InternalClientError,
 )
-"""What asyncpg raises when PostgreSQL cannot be reached or drops the connection."""
+"""What asyncpg raises when PostgreSQL cannot be reached or drops the connection (and
+`unavailable` adds the InterfaceError of a connection or pool already closed)."""
+
+_CLOSED = (
+    "connection is closed",
+    # A pool detaches a connection the server closed from the proxy its holder uses; this
+    # code never keeps a proxy past its `acquire()` block, so here it is that loss.
+    "connection has been released back to the pool",
+    "pool is closing",
+    "pool is closed",
+)
+"""asyncpg's InterfaceError texts for a connection (or pool) that is gone; its other
+InterfaceErrors are the caller's mistakes (bad arguments, concurrent use)."""
+
+UNAVAILABLE_DETAIL = "the database is unavailable; retry later"
+OUTCOME_UNKNOWN_DETAIL = (
+    "the connection to the database was lost while the request committed: it may or may"
+    " not have taken effect; retry it with the same Idempotency-Key to get its one answer"
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says PostgreSQL cannot be reached or dropped the connection (rather
+    than refused the request, or a bug)."""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    return type(exc) is asyncpg.InterfaceError and any(text in str(exc) for text in _CLOSED)
 
 
 def _log_query(record: Any) -> None:
@@ -105,7 +139,11 @@ class Database:
         self._statement_timeout_ms = statement_timeout_ms
         self.timeline = servers.TimelineFloor(min_timeline)
         """The highest timeline seen (or the floor given): older servers are refused."""
-        self._connector = servers.Connector(dsn, self.timeline, self._expire_connections)
+        self.availability = availability.Availability()
+        """Whether the database answers: one log line when it goes away, one when back."""
+        self._connector = servers.Connector(
+            dsn, self.timeline, self._expire_connections, self.availability
+        )
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
     @property
@@ -155,7 +193,7 @@ class Database:
         With organization_id None, every row-level-security policy matches nothing
         but rows that belong to no tenant.
         """
-        with translated_errors():
+        with translated_errors(self.availability):
             async with self._own_transaction(organization_id, session) as conn:
                 yield conn
 
@@ -185,7 +223,22 @@ class Database:
                 with suppress(Exception):
                     await conn.execute("ROLLBACK")
                 raise
+            await self._commit(conn)
+
+    async def _commit(self, conn: Connection) -> None:
+        """COMMIT; a connection lost while it runs leaves the outcome unknown (the server
+        may have committed before it went): the 503 says so. A retry with the same
+        Idempotency-Key then replays the stored answer if it did, or runs once if not."""
+        if _closed(conn):  # COMMIT cannot be sent: nothing was committed
+            lost = asyncpg.InterfaceError("connection is closed")
+            raise _unavailable(lost, self.availability, UNAVAILABLE_DETAIL)
+        try:
             await conn.execute("COMMIT")
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            raise _unavailable(exc, self.availability, OUTCOME_UNKNOWN_DETAIL) from None
+        self.availability.answered()
 
     @asynccontextmanager
     async def unit_of_work(
@@ -194,9 +247,9 @@ class Database:
         """One transaction for a whole request: the use cases it runs join it through
         UnitOfWork.transaction. Commits unless something inside raised or called
         UnitOfWork.fail()."""
-        with suppress(_RollBack), translated_errors():
+        with suppress(_RollBack), translated_errors(self.availability):
             async with self._own_transaction(organization_id, session) as conn:
-                unit = UnitOfWork(conn, organization_id)
+                unit = UnitOfWork(conn, organization_id, seen_by=self.availability)
                 yield unit
                 if unit.failed:
                     raise _RollBack
@@ -229,6 +282,8 @@ class UnitOfWork:
     failed: bool = False
     changes: list[audit.Change] = field(default_factory=list)
     """What the use cases say they changed, recorded as audit events at the end."""
+    seen_by: availability.Availability | None = None
+    """Told when the unit finds the database unavailable (its Database's)."""
 
     def changed(self, *changes: audit.Change) -> None:
         self.changes.extend(changes)
@@ -248,7 +303,7 @@ class UnitOfWork:
         """A use case's part of the unit of work: the same transaction, its tenant set.
         A failure inside fails the whole unit (unless a savepoint around it undoes it)."""
         await self.use_tenant(organization_id)
-        with translated_errors():
+        with translated_errors(self.seen_by):
             try:
                 yield self.conn
             except BaseException:
@@ -265,7 +320,7 @@ class UnitOfWork:
             yield
             # Deferred constraints are checked now, inside the savepoint, so that a
             # violation undoes just what ran in it.
-            with translated_errors():
+            with translated_errors(self.seen_by):
                 await self.conn.execute(
                     "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED;"
                     " RELEASE SAVEPOINT use_case"
@@ -280,8 +335,9 @@ class UnitOfWork:
 
 
 @contextmanager
-def translated_errors() -> Iterator[None]:
-    """Database-enforced ledger rules surface as the same errors the code raises."""
+def translated_errors(seen_by: availability.Availability | None = None) -> Iterator[None]:
+    """Database-enforced ledger rules surface as the same errors the code raises; an
+    unavailable database as a 503 with Retry-After (reported to `seen_by`)."""
     try:
         yield
     except asyncpg.CheckViolationError as exc:
@@ -307,8 +363,25 @@ def translated_errors() -> Iterator[None]:
             "the access token has ended (signed out, or the user's role, password or"
             " membership changed): sign in again"
         ) from None
-    except UNAVAILABLE:
-        raise errors.ServiceUnavailable("the database is unavailable; retry later") from None
+    except (*UNAVAILABLE, asyncpg.InterfaceError) as exc:
+        if not unavailable(exc):
+            raise
+        raise _unavailable(exc, seen_by, UNAVAILABLE_DETAIL) from None
+
+
+def _closed(conn: Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool detached it from its proxy: closed
+        return True
+
+
+def _unavailable(
+    exc: BaseException, seen_by: availability.Availability | None, detail: str
+) -> errors.ServiceUnavailable:
+    if seen_by is not None:
+        seen_by.lost(exc)
+    return errors.ServiceUnavailable(detail, retry_after=availability.RETRY_AFTER_SECONDS)
 
 
 def begin_sql(begin: str, organization_id: str | None, session: Session | None) -> str:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -144,7 +144,9 @@ class ReadRouter:
 
     async def open(self) -> None:
         """Open the pools empty (a server that is down fails no start-up); poll at once."""
-        connector = servers.Connector(self._dsn, self._db.timeline, self._expire_primary)
+        connector = servers.Connector(
+            self._dsn, self._db.timeline, self._expire_primary, self._db.availability
+        )
         primary = await self._pool(connect=connector)
         self._pools = _Pools(primary)
         for address in self._addresses:
@@ -168,6 +170,10 @@ class ReadRouter:
             application_name=READ_APPLICATION,
             **connect,
         )
+
+    def primary_lost(self, exc: BaseException) -> None:
+        """A read on the primary found it unavailable (logged once per outage)."""
+        self._db.availability.lost(exc)
 
     async def _expire_primary(self) -> None:
         await self.pools.primary.expire_connections()
@@ -200,7 +206,9 @@ class ReadRouter:
             async with self._db.pool.acquire() as conn:
                 position: int = await conn.fetchval(POSITION_SQL)
                 return position
-        except connection.UNAVAILABLE:
+        except (*connection.UNAVAILABLE, asyncpg.InterfaceError) as exc:
+            if not connection.unavailable(exc):
+                raise
             return None
 
     async def _poll_forever(self) -> None:
@@ -299,7 +307,7 @@ class Reader:
 
     @asynccontextmanager
     async def transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
-        with connection.translated_errors():
+        with connection.translated_errors(), self._primary_watched():
             async with self._connection() as conn:
                 try:
                     begin = connection.begin_sql("BEGIN READ ONLY", organization_id, self._session)
@@ -312,6 +320,17 @@ class Reader:
                         await conn.execute("ROLLBACK")
                     self._failed(exc)
                     raise
+
+    @contextmanager
+    def _primary_watched(self) -> Iterator[None]:
+        """A read the primary could not serve tells the primary's availability (a replica's
+        failure does not: the read is answered again from the primary)."""
+        try:
+            yield
+        except BaseException as exc:
+            if self._replica is None and connection.unavailable(exc):
+                self._router.primary_lost(exc)
+            raise
 
     def _failed(self, exc: BaseException) -> None:
         if self._replica is not None and isinstance(exc, _REPLICA_FAILURES):

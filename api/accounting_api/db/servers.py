@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from accounting_api import metrics
+from accounting_api.db import availability
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,18 @@ class Connector:
     """asyncpg's pool ``connect=`` callback: the first usable server of the DSN."""
 
     def __init__(
-        self, dsn: str, floor: TimelineFloor, on_new_timeline: Callable[[], Awaitable[None]]
+        self,
+        dsn: str,
+        floor: TimelineFloor,
+        on_new_timeline: Callable[[], Awaitable[None]],
+        seen_by: availability.Availability | None = None,
     ) -> None:
         self._dsn = dsn
         self._addresses: list[Address | None] = [*addresses(dsn)] or [None]
         self._floor = floor
         self._on_new_timeline = on_new_timeline
+        self._seen_by = seen_by
+        """Told of every new connection: the database answers (again)."""
 
     async def __call__(self, *args: Any, **kwargs: Any) -> asyncpg.Connection[Any]:
         # The pool passes the DSN again; the one given at construction is the same.
@@ -102,7 +109,7 @@ class Connector:
         last: BaseException | None = None
         for address in self._addresses:
             try:
-                return await self._try(address, kwargs)
+                conn = await self._try(address, kwargs)
             except _Stale as exc:
                 failures.append(f"{address}: {exc}")
                 last = exc
@@ -111,6 +118,10 @@ class Connector:
                     raise  # a single server's own error, as without this connector
                 failures.append(f"{address}: {_refused(address, exc)}")
                 last = exc
+            else:
+                if self._seen_by is not None:
+                    self._seen_by.answered()
+                return conn
         raise NoUsableServer("no usable database server (" + "; ".join(failures) + ")") from last
 
     async def _try(
@@ -150,6 +161,8 @@ def _refused(address: Address | None, exc: BaseException) -> str:
         "read_only" if isinstance(exc, asyncpg.TargetServerAttributeNotMatched) else "unavailable"
     )
     metrics.DB_SERVERS_REFUSED.labels(reason).inc()
-    # The exception's class and text name no secret (asyncpg never echoes the password).
-    log.info("database server %s not used (%s): %s", address, reason, type(exc).__name__)
+    # Debug only: in an outage every new connection passes here, and the outage itself is
+    # logged once (db/availability.py). The exception's class and text name no secret
+    # (asyncpg never echoes the password).
+    log.debug("database server %s not used (%s): %s", address, reason, type(exc).__name__)
     return f"{reason} ({type(exc).__name__})"
