@@ -55,7 +55,9 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )
-    app.state.deps = Deps(settings, db, redis_client, codec, Pinger(db, redis_client))
+    app.state.deps = Deps(
+        settings, db, redis_client, codec, Pinger(db, redis_client), settings.secret_keys()
+    )
     app.state.openapi = routes.openapi_document()
     return app
 

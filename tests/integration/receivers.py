@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 
 from accounting_api.db.connection import Database
 from accounting_api.services import maintenance, webhooks
+from accounting_api.settings import secret_keys
 from tests.integration import conftest
 from tests.integration.helpers import Tenant
 
@@ -78,7 +80,8 @@ async def run_worker(
     """One worker pass; deliveries go to 127.0.0.1 unless allow_insecure=False."""
     db = Database(database.app_url, min_size=1, max_size=2)
     await db.open()
-    defaults = {"timeout_seconds": 5.0, "allow_insecure": True}
+    keys = secret_keys(os.environ["WEBHOOK_SECRET_KEYS"])
+    defaults = {"timeout_seconds": 5.0, "allow_insecure": True, "keys": keys}
     delivery = webhooks.DeliverySettings(**(defaults | settings))
     try:
         return await maintenance.Worker(db, 1, 86400, webhooks=delivery).run_once(today)
