@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 
 from accounting_api.db.connection import Database
-from accounting_api.services import maintenance, webhooks
+from accounting_api.services import maintenance, webhook_transport, webhooks
 from accounting_api.settings import secret_keys
 from tests.integration import conftest
 from tests.integration.helpers import Tenant
@@ -85,6 +85,21 @@ async def run_worker(
     delivery = webhooks.DeliverySettings(**(defaults | settings))
     try:
         return await maintenance.Worker(db, 1, 86400, webhooks=delivery).run_once(today)
+    finally:
+        await db.close()
+
+
+async def deliver(database: conftest.TestDatabase, org_id: str, keys: str) -> int:
+    """One organization's due deliveries, opening secrets with the key ring `keys` (none
+    when empty), and nothing else a worker pass does (no sealing); how many succeeded."""
+    db = Database(database.app_url, min_size=1, max_size=2)
+    await db.open()
+    settings = webhooks.DeliverySettings(
+        timeout_seconds=5.0, allow_insecure=True, keys=secret_keys(keys)
+    )
+    transport = webhook_transport.Guarded(allow_insecure=True)
+    try:
+        return await webhooks.deliver_organization(db, org_id, transport, settings)
     finally:
         await db.close()
 

@@ -34,7 +34,8 @@ class Unreadable(Exception):
 
 
 def binding(*parts: str) -> bytes:
-    """Associated data naming where a value is stored (table and column, then the row)."""
+    """Associated data naming where a value is stored (table and column, then the row's
+    ids, which never hold a NUL)."""
     return "\x00".join(parts).encode()
 
 
@@ -71,9 +72,11 @@ class KeyRing:
 
 
 def _key(entry: str) -> tuple[str, AESGCM]:
-    key_id, colon, text = entry.strip().partition(":")
+    key_id, colon, text = entry.partition(":")
+    key_id = key_id.strip()
     if not colon or not KEY_ID.fullmatch(key_id):
-        raise KeyRingError(f"each key is <id>:<base64>, the id 1-32 of [A-Za-z0-9_.-]: {key_id!r}")
+        # Not echoed: a key written without its id would be.
+        raise KeyRingError("each key is <id>:<base64>, the id 1-32 of [A-Za-z0-9_.-]")
     try:
         key = base64.b64decode(text.strip().encode(), altchars=b"-_", validate=True)
     except binascii.Error:
