@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import os
 import signal
 import sys
@@ -119,6 +120,7 @@ async def _worker(args: argparse.Namespace) -> int:
     from accounting_api.services import maintenance, webhooks
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
+    keys = secret_keys(os.environ.get("WEBHOOK_SECRET_KEYS", ""))
     db = _database(1, 2)
     await db.open()
     worker = maintenance.Worker(
@@ -131,9 +133,13 @@ async def _worker(args: argparse.Namespace) -> int:
             timeout_seconds=args.webhook_timeout_seconds,
             max_attempts=args.webhook_max_attempts,
             allow_insecure=args.webhook_allow_insecure,
-            keys=secret_keys(os.environ.get("WEBHOOK_SECRET_KEYS", "")),
+            keys=keys,
         ),
     )
+    if keys is None:
+        logging.getLogger("accounting_api.worker").warning(
+            "WEBHOOK_SECRET_KEYS is not set: sealed webhook secrets cannot sign deliveries"
+        )
     try:
         if args.once:
             print(json.dumps(await worker.run_once()))
