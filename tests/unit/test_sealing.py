@@ -40,9 +40,8 @@ def test_after_rotation_the_old_key_opens_and_the_new_one_seals() -> None:
     sealed_before = sealing.parse(f"old:{OLD}").seal(b"whsec_abc", HERE)
     rotated = sealing.parse(f"new:{NEW},old:{OLD}")
     assert rotated.open(sealed_before, HERE) == b"whsec_abc"
-    assert not rotated.is_current(sealed_before)
     resealed = rotated.seal(rotated.open(sealed_before, HERE), HERE)
-    assert rotated.is_current(resealed)
+    assert (sealed_before.split(":")[0], resealed.split(":")[0]) == ("old", "new")
     assert sealing.parse(f"new:{NEW}").open(resealed, HERE) == b"whsec_abc"
     with pytest.raises(sealing.Unreadable, match="'old', which is not in the key ring"):
         sealing.parse(f"new:{NEW}").open(sealed_before, HERE)

@@ -66,10 +66,6 @@ class KeyRing:
         except (binascii.Error, ValueError, InvalidTag):
             raise Unreadable(f"does not open with key {key_id!r} for this place") from None
 
-    def is_current(self, sealed: str) -> bool:
-        """Whether `sealed` is under the current key (a rekey leaves it as it is)."""
-        return sealed.partition(":")[0] == self.current
-
 
 def _key(entry: str) -> tuple[str, AESGCM]:
     key_id, colon, text = entry.partition(":")

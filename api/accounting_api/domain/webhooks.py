@@ -71,8 +71,8 @@ class Delivery:
     event_type: str
     data: dict[str, Any]
     created_at: datetime.datetime
-    endpoint_id: str = ""
-    sealed_secret: str | None = None
+    endpoint_id: str
+    sealed_secret: str | None
     """The secret sealed under the key ring (`secret_binding`)."""
 
     def __repr__(self) -> str:  # never show the secret in logs or tracebacks
