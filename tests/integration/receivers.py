@@ -117,6 +117,18 @@ def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
     return hmac.compare_digest(expected.hexdigest(), fields["v1"])
 
 
+async def stored_secret(conn: asyncpg.Connection, endpoint_id: str) -> asyncpg.Record:
+    """How the database holds an endpoint's secret: `secret` (in the clear),
+    `secret_sealed`, the `key` it is sealed under, and the `whole` row as text."""
+    row = await conn.fetchrow(
+        "SELECT secret, secret_sealed, split_part(secret_sealed, ':', 1) AS key,"
+        " w::text AS whole FROM webhook_endpoints w WHERE id = $1",
+        endpoint_id,
+    )
+    assert row is not None
+    return row
+
+
 async def delivery(conn: asyncpg.Connection, org_id: str) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT id, status, attempts, last_error, next_attempt_at - clock_timestamp() AS wait"
