@@ -238,6 +238,7 @@ export BACKUP_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export VERSITYGW_BIN=$VERSITYGW_BIN
+export WEBHOOK_SECRET_KEYS=local-only:dWEtbG9jYWwtb25seS1ub3QtZm9yLXByb2R1Y3Rpb24=  # base64("ua-local-only-not-for-production")
 ENV
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -55,7 +56,9 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )
-    app.state.deps = Deps(settings, db, redis_client, codec, Pinger(db, redis_client))
+    app.state.deps = Deps(
+        settings, db, redis_client, codec, Pinger(db, redis_client), settings.secret_keys()
+    )
     app.state.openapi = routes.openapi_document()
     return app
 
@@ -105,4 +108,8 @@ def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory` (each worker process builds its own app)."""
     settings = Settings.from_env()
     logs.configure(settings.log_level)
+    if settings.secret_keys() is None:
+        logging.getLogger("accounting_api").warning(
+            "WEBHOOK_SECRET_KEYS is not set: webhook endpoints cannot be created"
+        )
     return create_app(settings)

@@ -84,6 +84,7 @@ def settings(database: TestDatabase) -> Settings:
         auth_rate_limit_max=1_000_000,
         db_pool_max=40,
         webhook_allow_insecure=True,  # the webhook receivers of the tests are on 127.0.0.1
+        webhook_secret_keys=os.environ["WEBHOOK_SECRET_KEYS"],
     )
 
 
