@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import IO
 
 import asyncpg
 import httpx
@@ -91,7 +92,9 @@ def postgres_pids(postmaster: int) -> list[int]:
     return family(postmaster)
 
 
-def start_api() -> subprocess.Popen[bytes]:
+def start_api(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """The API's server on loopback: its log (stdout) discarded and its stderr to a pipe,
+    or both to `log` (a longer run, whose pipe nobody reads, would fill it)."""
     env = os.environ | {
         "JWT_SECRET": "bench-secret-" + "x" * 32,
         "RATE_LIMIT_MAX": "100000000",
@@ -101,7 +104,9 @@ def start_api() -> subprocess.Popen[bytes]:
     }
     cmd = [str(ROOT / ".venv/bin/accounting-api"), "serve", "--port", str(PORT)]
     cmd += ["--workers", str(WORKERS)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if log is None:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def wait_ready(client: httpx.AsyncClient) -> None:

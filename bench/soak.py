@@ -1,0 +1,227 @@
+"""The soak: a mixed load at a fixed arrival rate for ten minutes, and whether latency,
+memory and errors stay where they were at its start.
+
+Starts `accounting-api serve --workers 2` on loopback (bench/api_bench.py's server,
+organization and token), sets up bench/mix.py's books (customers, unpaid invoices), then:
+
+1. warm-up, closed loop: SOAK_CLIENTS connections each sending the mix's next arrival as
+   soon as the last one finished, for SOAK_WARMUP_SECONDS: the arrivals per second the
+   machine sustains for this mix;
+2. the soak, open loop (bench/open_loop.py): arrivals at SOAK_LOAD (one half) of that rate,
+   or at SOAK_RATE per second when set, for SOAK_SECONDS (600), each latency from its due
+   time; meanwhile the summed RSS of uvicorn's worker processes (/proc, every second).
+
+"First minute" is the soak's second minute (its first is its own warm-up) and "last
+minute" its last; with a shorter SOAK_SECONDS, a tenth of it each. Targets, checked in
+the same run: no unexpected non-2xx answer (bench/mix.py expects none; a request without
+an answer counts as status 0), RSS growth from the first minute to the last at most 10 %
+(medians of each minute's samples), the last minute's p99 at most 1.5 times the first's.
+
+Prints one JSON object on its last line and writes it to bench/results/soak.json.
+Run from the repository root as `python -m bench.soak` (make soak; BENCH_PORT for the
+server's port, as bench-api).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import os
+import pathlib
+import statistics
+import time
+from collections.abc import Iterator
+
+import httpx
+from bench import api_bench, mix, open_loop, processes
+
+SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
+WARMUP_SECONDS = float(os.environ.get("SOAK_WARMUP_SECONDS", "20"))
+CLIENTS = int(os.environ.get("SOAK_CLIENTS", "16"))
+CONNECTIONS = int(os.environ.get("SOAK_CONNECTIONS", "64"))
+"""Open loop: arrivals wait for one of these when all are busy (a late start)."""
+LOAD = float(os.environ.get("SOAK_LOAD", "0.5"))
+RATE = os.environ.get("SOAK_RATE")
+P99_GROWTH_MAX = 1.5
+RSS_GROWTH_MAX_PCT = 10.0
+LOG = api_bench.ROOT / "bench/results/soak-api.log"
+
+
+def workers(server: int) -> list[int]:
+    """uvicorn's worker processes: the server's children that run multiprocessing's
+    spawn_main (not its resource tracker)."""
+    found = []
+    for pid in api_bench.family(server)[1:]:
+        with contextlib.suppress(FileNotFoundError):
+            if b"spawn_main" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def rss_kb(server: int) -> int:
+    total = 0
+    for pid in workers(server):
+        with contextlib.suppress(FileNotFoundError, KeyError):
+            total += processes.memory_kb(pid)["VmRSS"]
+    return total
+
+
+async def sample_rss(server: int, into: list[tuple[float, int]], started: float) -> None:
+    """(seconds since `started`, summed worker RSS in kB), every second until cancelled."""
+    while True:
+        into.append((time.perf_counter() - started, rss_kb(server)))
+        await asyncio.sleep(1.0)
+
+
+def minutes(seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The first and last minute (from, to) of a soak of this length: its second and its
+    last (its first is its own warm-up)."""
+    spans = tenths(seconds)
+    return spans[1], spans[-1]
+
+
+def tenths(seconds: float) -> list[tuple[float, float]]:
+    """The soak's minutes (with a shorter SOAK_SECONDS, its tenths)."""
+    width = min(60.0, seconds / 10)
+    return [(n * width, (n + 1) * width) for n in range(round(seconds / width))]
+
+
+def p99(samples: list[open_loop.Sample], span: tuple[float, float] | None = None) -> float:
+    found = [s.latency_ms for s in samples if span is None or span[0] <= s.due_s < span[1]]
+    return round(processes.percentile(found, 0.99), 1) if found else 0.0
+
+
+def unexpected(samples: list[open_loop.Sample]) -> collections.Counter[str]:
+    """'kind status' of each non-2xx answer the mix does not expect."""
+    found: collections.Counter[str] = collections.Counter()
+    for sample in samples:
+        for status in sample.statuses:
+            if not 200 <= status < 300 and status not in mix.EXPECTED_NON_2XX[sample.kind]:
+                found[f"{sample.kind} {status}"] += 1
+    return found
+
+
+def per_kind(samples: list[open_loop.Sample], seconds: float) -> dict[str, dict[str, float]]:
+    first, last = minutes(seconds)
+    out = {}
+    for kind in mix.WEIGHTS:
+        mine = [s for s in samples if s.kind == kind]
+        out[kind] = {
+            "count": len(mine),
+            "p50_ms": round(processes.percentile([s.latency_ms for s in mine], 0.5), 1),
+            "p99_ms": p99(mine),
+            "p99_ms_first_minute": p99(mine, first),
+            "p99_ms_last_minute": p99(mine, last),
+        }
+    return out
+
+
+def rss_mb(rss: list[tuple[float, int]], span: tuple[float, float]) -> float:
+    return statistics.median(kb for t, kb in rss if span[0] <= t < span[1]) / 1024
+
+
+def summary(run: open_loop.Run, rss: list[tuple[float, int]], seconds: float) -> dict[str, object]:
+    first, last = minutes(seconds)
+    p99_first, p99_last = p99(run.samples, first), p99(run.samples, last)
+    rss_first, rss_last = rss_mb(rss, first), rss_mb(rss, last)
+    growth = 100 * (rss_last / rss_first - 1)
+    bad = unexpected(run.samples)
+    return {
+        "operations": len(run.samples),
+        "requests": sum(len(s.statuses) for s in run.samples),
+        "non_2xx_unexpected": sum(bad.values()),
+        "non_2xx_unexpected_by_kind": dict(bad),
+        "late_starts": run.late_starts,
+        "p50_ms": round(processes.percentile([s.latency_ms for s in run.samples], 0.5), 1),
+        "p99_ms": p99(run.samples),
+        "p99_ms_first_minute": p99_first,
+        "p99_ms_last_minute": p99_last,
+        "p99_growth": round(p99_last / max(p99_first, 1e-9), 3),
+        "rss_mb_first_minute": round(rss_first, 1),
+        "rss_mb_last_minute": round(rss_last, 1),
+        "rss_growth_pct": round(growth, 2),
+        "p99_ms_by_minute": [p99(run.samples, span) for span in tenths(seconds)],
+        "rss_mb_by_minute": [round(rss_mb(rss, span), 1) for span in tenths(seconds)],
+        "kinds": per_kind(run.samples, seconds),
+        "passed": not bad
+        and growth <= RSS_GROWTH_MAX_PCT
+        and p99_last <= P99_GROWTH_MAX * p99_first,
+    }
+
+
+@contextlib.contextmanager
+def server() -> Iterator[int]:
+    """The API's server, its log (JSON lines, stdout and stderr) in bench/results/soak-api.log."""
+    LOG.parent.mkdir(exist_ok=True)
+    with LOG.open("wb") as log:
+        process = api_bench.start_api(log)
+        try:
+            yield process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def logged_errors() -> collections.Counter[str]:
+    """The API log's ERROR and CRITICAL lines, by message (500s are logged there)."""
+    found: collections.Counter[str] = collections.Counter()
+    with LOG.open("rb") as lines:
+        for line in lines:
+            if b'"level": "ERROR"' in line or b'"level": "CRITICAL"' in line:
+                with contextlib.suppress(ValueError):
+                    found[str(json.loads(line).get("message"))[:200]] += 1
+    return found
+
+
+async def soak(pid: int, books: mix.Books, rate: float) -> dict[str, object]:
+    pool = await mix.connections(books, CONNECTIONS)
+    rss: list[tuple[float, int]] = []
+    sampler = asyncio.create_task(sample_rss(pid, rss, time.perf_counter()))
+    try:
+        run = await open_loop.drive(mix.arrivals(books), rate, SECONDS, pool)
+    finally:
+        sampler.cancel()
+        for conn in pool:
+            conn.close()
+    return summary(run, rss, SECONDS) | {"payments_on_account": books.payments_on_account}
+
+
+async def main() -> dict[str, object]:
+    load_before = api_bench.loadavg()
+    with server() as pid:
+        async with httpx.AsyncClient(base_url=api_bench.API, timeout=60) as client:
+            await api_bench.wait_ready(client)
+            books = await mix.books(client)
+        sustained = await mix.closed_loop(books, WARMUP_SECONDS, CLIENTS)
+        rate = float(RATE) if RATE else LOAD * sustained
+        source = "SOAK_RATE" if RATE else f"{LOAD} x the closed-loop warm-up"
+        result = await soak(pid, books, rate)
+    return {
+        "benchmark": "soak",
+        "api_log_errors": dict(logged_errors()),
+        "seconds": SECONDS,
+        "api_workers": api_bench.WORKERS,
+        "closed_loop_per_s": round(sustained, 1),
+        "rate_per_s": round(rate, 1),
+        "rate_source": source,
+        "connections": CONNECTIONS,
+        **result,
+        "targets": {
+            "non_2xx_unexpected": 0,
+            "rss_growth_pct_max": RSS_GROWTH_MAX_PCT,
+            "p99_growth_max": P99_GROWTH_MAX,
+        },
+        "cpus": os.cpu_count() or 0,
+        "loadavg_before": load_before,
+        "loadavg_after": api_bench.loadavg(),
+    }
+
+
+if __name__ == "__main__":
+    found = asyncio.run(main())
+    out = api_bench.ROOT / "bench/results"
+    out.mkdir(exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(found, indent=2) + "\n")
+    print(json.dumps(found))
