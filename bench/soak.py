@@ -9,13 +9,16 @@ organization and token), sets up bench/mix.py's books (customers, unpaid invoice
    machine sustains for this mix;
 2. the soak, open loop (bench/open_loop.py): arrivals at SOAK_LOAD (one half) of that rate,
    or at SOAK_RATE per second when set, for SOAK_SECONDS (600), each latency from its due
-   time; meanwhile the summed RSS of uvicorn's worker processes (/proc, every second).
+   time; meanwhile, every second (bench/soak_probe.py), the summed RSS and CPU time of
+   uvicorn's worker processes, PostgreSQL's CPU time and the load average (/proc).
 
 "First minute" is the soak's second minute (its first is its own warm-up) and "last
 minute" its last; with a shorter SOAK_SECONDS, a tenth of it each. Targets, checked in
 the same run: no unexpected non-2xx answer (bench/mix.py expects none; a request without
 an answer counts as status 0), RSS growth from the first minute to the last at most 10 %
 (medians of each minute's samples), the last minute's p99 at most 1.5 times the first's.
+Per minute it also reports the CPU per operation of the API's workers and of PostgreSQL:
+what tells growth in the API's own work apart from other work on a shared machine.
 
 Prints one JSON object on its last line and writes it to bench/results/soak.json.
 Run from the repository root as `python -m bench.soak` (make soak; BENCH_PORT for the
@@ -29,13 +32,10 @@ import collections
 import contextlib
 import json
 import os
-import pathlib
-import statistics
-import time
 from collections.abc import Iterator
 
 import httpx
-from bench import api_bench, mix, open_loop, processes
+from bench import api_bench, mix, open_loop, processes, soak_probe
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 WARMUP_SECONDS = float(os.environ.get("SOAK_WARMUP_SECONDS", "20"))
@@ -47,32 +47,6 @@ RATE = os.environ.get("SOAK_RATE")
 P99_GROWTH_MAX = 1.5
 RSS_GROWTH_MAX_PCT = 10.0
 LOG = api_bench.ROOT / "bench/results/soak-api.log"
-
-
-def workers(server: int) -> list[int]:
-    """uvicorn's worker processes: the server's children that run multiprocessing's
-    spawn_main (not its resource tracker)."""
-    found = []
-    for pid in api_bench.family(server)[1:]:
-        with contextlib.suppress(FileNotFoundError):
-            if b"spawn_main" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-    return found
-
-
-def rss_kb(server: int) -> int:
-    total = 0
-    for pid in workers(server):
-        with contextlib.suppress(FileNotFoundError, KeyError):
-            total += processes.memory_kb(pid)["VmRSS"]
-    return total
-
-
-async def sample_rss(server: int, into: list[tuple[float, int]], started: float) -> None:
-    """(seconds since `started`, summed worker RSS in kB), every second until cancelled."""
-    while True:
-        into.append((time.perf_counter() - started, rss_kb(server)))
-        await asyncio.sleep(1.0)
 
 
 def minutes(seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -118,14 +92,32 @@ def per_kind(samples: list[open_loop.Sample], seconds: float) -> dict[str, dict[
     return out
 
 
-def rss_mb(rss: list[tuple[float, int]], span: tuple[float, float]) -> float:
-    return statistics.median(kb for t, kb in rss if span[0] <= t < span[1]) / 1024
+def cpu_ms_per_operation(
+    run: open_loop.Run, probe: soak_probe.Probe, span: tuple[float, float]
+) -> tuple[float, float]:
+    """The API workers' and PostgreSQL's CPU per operation due within the span."""
+    found = probe.within(span)
+    due = sum(found[0].at_s <= s.due_s < found[-1].at_s for s in run.samples)
+    api, postgres = probe.cpu_s(span)
+    return round(1000 * api / max(due, 1), 2), round(1000 * postgres / max(due, 1), 2)
 
 
-def summary(run: open_loop.Run, rss: list[tuple[float, int]], seconds: float) -> dict[str, object]:
+def by_minute(run: open_loop.Run, probe: soak_probe.Probe, seconds: float) -> dict[str, object]:
+    spans = tenths(seconds)
+    cpu = [cpu_ms_per_operation(run, probe, span) for span in spans]
+    return {
+        "p99_ms_by_minute": [p99(run.samples, span) for span in spans],
+        "rss_mb_by_minute": [round(probe.rss_mb(span), 1) for span in spans],
+        "api_cpu_ms_per_op_by_minute": [api for api, _ in cpu],
+        "postgres_cpu_ms_per_op_by_minute": [postgres for _, postgres in cpu],
+        "loadavg_by_minute": [round(probe.load(span), 2) for span in spans],
+    }
+
+
+def summary(run: open_loop.Run, probe: soak_probe.Probe, seconds: float) -> dict[str, object]:
     first, last = minutes(seconds)
     p99_first, p99_last = p99(run.samples, first), p99(run.samples, last)
-    rss_first, rss_last = rss_mb(rss, first), rss_mb(rss, last)
+    rss_first, rss_last = probe.rss_mb(first), probe.rss_mb(last)
     growth = 100 * (rss_last / rss_first - 1)
     bad = unexpected(run.samples)
     return {
@@ -142,8 +134,7 @@ def summary(run: open_loop.Run, rss: list[tuple[float, int]], seconds: float) ->
         "rss_mb_first_minute": round(rss_first, 1),
         "rss_mb_last_minute": round(rss_last, 1),
         "rss_growth_pct": round(growth, 2),
-        "p99_ms_by_minute": [p99(run.samples, span) for span in tenths(seconds)],
-        "rss_mb_by_minute": [round(rss_mb(rss, span), 1) for span in tenths(seconds)],
+        **by_minute(run, probe, seconds),
         "kinds": per_kind(run.samples, seconds),
         "passed": not bad
         and growth <= RSS_GROWTH_MAX_PCT
@@ -177,15 +168,15 @@ def logged_errors() -> collections.Counter[str]:
 
 async def soak(pid: int, books: mix.Books, rate: float) -> dict[str, object]:
     pool = await mix.connections(books, CONNECTIONS)
-    rss: list[tuple[float, int]] = []
-    sampler = asyncio.create_task(sample_rss(pid, rss, time.perf_counter()))
+    probe = await soak_probe.Probe.of(pid)
+    sampler = asyncio.create_task(probe.run())
     try:
         run = await open_loop.drive(mix.arrivals(books), rate, SECONDS, pool)
     finally:
         sampler.cancel()
         for conn in pool:
             conn.close()
-    return summary(run, rss, SECONDS) | {"payments_on_account": books.payments_on_account}
+    return summary(run, probe, SECONDS) | {"payments_on_account": books.payments_on_account}
 
 
 async def main() -> dict[str, object]:
