@@ -62,6 +62,7 @@ class Books:
     """The organization the load works on, and the invoices finalized and not yet taken
     by a payment (oldest first)."""
 
+    organization: str
     token: str
     debit: str
     credit: str
@@ -151,14 +152,14 @@ async def connections(books: Books, count: int) -> list[open_loop.Connection]:
 
 async def books(client: httpx.AsyncClient) -> Books:
     """A new organization (api_bench's sign-up), its customers and SEED unpaid invoices."""
-    _, token, accounts = await api_bench.tenant(client)
+    organization, token, accounts = await api_bench.tenant(client)
     headers = {"Authorization": f"Bearer {token}"}
     made = []
     for n in range(CUSTOMERS + 1):
         answer = await client.post("/v1/customers", json={"name": f"Soak {n}"}, headers=headers)
         answer.raise_for_status()
         made.append(answer.json()["id"])
-    found = Books(token, accounts["1000"], accounts["4000"], made[:-1], made[-1])
+    found = Books(organization, token, accounts["1000"], accounts["4000"], made[:-1], made[-1])
     [conn] = await connections(found, 1)
     try:
         for _ in range(SEED):

@@ -18,7 +18,9 @@ the same run: no unexpected non-2xx answer (bench/mix.py expects none; a request
 an answer counts as status 0), RSS growth from the first minute to the last at most 10 %
 (medians of each minute's samples), the last minute's p99 at most 1.5 times the first's.
 Per minute it also reports the CPU per operation of the API's workers and of PostgreSQL:
-what tells growth in the API's own work apart from other work on a shared machine.
+what tells growth in the API's own work apart from other work on a shared machine; and the
+organization's postings at the soak's start and end (through MIGRATION_DATABASE_URL), which
+its trial balance and balance sheet read, no month of it being closed.
 
 Prints one JSON object on its last line and writes it to bench/results/soak.json.
 Run from the repository root as `python -m bench.soak` (make soak; BENCH_PORT for the
@@ -34,6 +36,7 @@ import json
 import os
 from collections.abc import Iterator
 
+import asyncpg
 import httpx
 from bench import api_bench, mix, open_loop, processes, soak_probe
 
@@ -166,9 +169,21 @@ def logged_errors() -> collections.Counter[str]:
     return found
 
 
+async def postings(organization: str) -> int:
+    """The organization's postings, all in its open period (no month is closed): what its
+    trial balance and balance sheet read (db/reports.py)."""
+    conn = await asyncpg.connect(os.environ["MIGRATION_DATABASE_URL"])
+    try:
+        query = "SELECT count(*) FROM postings WHERE organization_id = $1"
+        return int(await conn.fetchval(query, organization))
+    finally:
+        await conn.close()
+
+
 async def soak(pid: int, books: mix.Books, rate: float) -> dict[str, object]:
     pool = await mix.connections(books, CONNECTIONS)
     probe = await soak_probe.Probe.of(pid)
+    before = await postings(books.organization)
     sampler = asyncio.create_task(probe.run())
     try:
         run = await open_loop.drive(mix.arrivals(books), rate, SECONDS, pool)
@@ -176,7 +191,11 @@ async def soak(pid: int, books: mix.Books, rate: float) -> dict[str, object]:
         sampler.cancel()
         for conn in pool:
             conn.close()
-    return summary(run, probe, SECONDS) | {"payments_on_account": books.payments_on_account}
+    return summary(run, probe, SECONDS) | {
+        "payments_on_account": books.payments_on_account,
+        "postings_at_start": before,
+        "postings_at_end": await postings(books.organization),
+    }
 
 
 async def main() -> dict[str, object]:
