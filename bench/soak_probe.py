@@ -76,7 +76,10 @@ class Probe:
         )
 
     def within(self, span: tuple[float, float]) -> list[Reading]:
-        return [r for r in self.readings if span[0] <= r.at_s < span[1]]
+        """The span's readings; the one nearest its start if none falls in it (a minute
+        shorter than a second, with a very short SOAK_SECONDS)."""
+        found = [r for r in self.readings if span[0] <= r.at_s < span[1]]
+        return found or [min(self.readings, key=lambda r: abs(r.at_s - span[0]))]
 
     def rss_mb(self, span: tuple[float, float]) -> float:
         """The median of the span's readings."""
