@@ -49,7 +49,8 @@ def cpu_seconds(pids: list[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
-        with contextlib.suppress(FileNotFoundError):
+        # A process that is exiting: ENOENT, or ESRCH (ProcessLookupError) while a zombie.
+        with contextlib.suppress(OSError):
             fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / ticks
     return total
@@ -62,10 +63,12 @@ def loadavg() -> list[str]:
 def family(pid: int) -> list[int]:
     """pid and its direct children (uvicorn's worker processes)."""
     children = []
-    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(FileNotFoundError, IndexError):
-            if parent_pid(int(stat.parent.name)) == pid:
-                children.append(int(stat.parent.name))
+    # Not Path.glob: it stats each /proc/N/stat itself, outside any suppress, and a process
+    # exiting meanwhile makes that raise ProcessLookupError.
+    for name in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if parent_pid(int(name)) == pid:
+                children.append(int(name))
     return [pid, *children]
 
 

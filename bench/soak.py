@@ -187,6 +187,8 @@ async def soak(pid: int, books: mix.Books, rate: float) -> dict[str, object]:
     sampler = asyncio.create_task(probe.run())
     try:
         run = await open_loop.drive(mix.arrivals(books), rate, SECONDS, pool)
+        if sampler.done():
+            sampler.result()  # its error: its minutes would be made of stale readings
     finally:
         sampler.cancel()
         for conn in pool:

@@ -33,7 +33,7 @@ def workers(server: int) -> list[int]:
     spawn_main (not its resource tracker)."""
     found = []
     for pid in api_bench.family(server)[1:]:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # an exiting process
             if b"spawn_main" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(pid)
     return found
@@ -42,7 +42,7 @@ def workers(server: int) -> list[int]:
 def rss_kb(pids: list[int]) -> int:
     total = 0
     for pid in pids:
-        with contextlib.suppress(FileNotFoundError, KeyError):
+        with contextlib.suppress(OSError, KeyError):
             total += processes.memory_kb(pid)["VmRSS"]
     return total
 
