@@ -89,9 +89,12 @@ async def test_while_postgresql_is_down_every_request_is_a_503_to_retry_and_then
     assert set(summary["statuses"]) <= {"200", "201", "503"}
     logged = api.log_messages()
     assert api.tracebacks() == 0
-    # One line when it went away and one when it came back, not one per 503.
+    # One line when it went away and one when it came back, not one per 503. After kill -9
+    # of the postmaster its backends serve on for a moment, so the database may be seen
+    # back and gone again once: each change is still one line, never one per request.
     said = [DOWN if m.startswith(DOWN) else BACK for m in logged if m.startswith((DOWN, BACK))]
-    assert said == [DOWN, BACK]
+    assert said in ([DOWN, BACK], [DOWN, BACK, DOWN, BACK]), said
+    assert len(said) < len(answers) + summary["statuses"].get("503", 0)
 
 
 # --- a COMMIT cut off ---------------------------------------------------------------------
