@@ -148,12 +148,6 @@ async def test_a_block_ends_and_doubles_for_a_repeat_offender(
     assert {e["client_ip"] for e in blocks} == {ip}
 
 
-def test_blocks_double_up_to_their_maximum() -> None:
-    rules = lockout.Rules(block=900, block_max=86400)
-    seconds = [lockout.block_seconds(rules, n) for n in range(1, 10)]
-    assert seconds == [900, 1800, 3600, 7200, 14400, 28800, 57600, 86400, 86400]
-
-
 # --- one account from many addresses ----------------------------------------------------------
 
 LOCKING = {"auth_failures_per_account_address": 2, "auth_failures_per_account": 4}
