@@ -8,6 +8,7 @@ honours it stops. A blocked request is not counted again (the block would never 
 
 from __future__ import annotations
 
+import logging
 import math
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,8 @@ from accounting_api.http.context import state
 from accounting_api.services import lockout as lockout_service
 from accounting_api.services import security as security_service
 from accounting_api.services.ports import Store
+
+log = logging.getLogger("accounting_api.lockout")
 
 
 class AddressBlockMiddleware:
@@ -60,4 +63,7 @@ class AddressBlockMiddleware:
             origin = security.Origin(address, request_id)
             detail = {"seconds": seconds, "failed_requests": self.guard.rules.address_failures}
             event = security.NewEvent(security.Kind.ADDRESS_BLOCKED, None, None, origin, detail)
-            await security_service.record(self.db, event)
+            try:
+                await security_service.record(self.db, event)
+            except errors.AccountingError as exc:  # answered already; the block holds
+                log.warning("address block not recorded: %s", exc.code)
