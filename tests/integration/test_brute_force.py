@@ -200,18 +200,22 @@ async def test_an_admin_unlocks_an_account_and_a_viewer_may_not(
 ) -> None:
     app = make_app(**LOCKING)
     tenant, member = await locked_member(client, app)
-    viewer = await add_member(client, tenant, "viewer")
+    viewer, admin = [await add_member(client, tenant, role) for role in ("viewer", "admin")]
     path = f"/v1/users/{member.id}/unlock"
     refused = await client.post(path, headers=viewer.auth)
     still_locked = await attempt(app, member.email, PASSWORD, fresh_ip())
-    unlocked = await client.post(path, headers=tenant.auth)
+    unlocked = await client.post(path, headers=admin.auth)
     signed_in = await attempt(app, member.email, PASSWORD, fresh_ip())
     assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
     assert still_locked.status_code == 401
     assert (unlocked.status_code, unlocked.json()["id"]) == (200, member.id)
     assert signed_in.status_code == 200
     (event,) = await events(client, tenant, event="user.unlocked")
-    assert (event["user"], event["severity"]) == (member.id, "warning")
+    assert (event["user"], event["severity"], event["detail"]) == (
+        member.id,
+        "warning",
+        {"by": admin.id},
+    )
     audit = await client.get(
         "/v1/audit-events", params={"action": "user.unlocked"}, headers=tenant.auth
     )
@@ -274,6 +278,12 @@ async def test_without_redis_a_pair_is_still_blocked(
     await fail(app, tenant.email, ip, 3)
     assert (await attempt(app, tenant.email, PASSWORD, ip)).status_code == 401
     assert (await attempt(app, tenant.email, PASSWORD, fresh_ip())).status_code == 200
+
+
+async def test_without_redis_an_address_is_still_blocked(make_app: MakeApp) -> None:
+    async with serve(make_app(redis_url=DEAD_REDIS, **SUSPICIOUS), client_ip=fresh_ip()) as http:
+        statuses = [(await http.get("/v1/accounts")).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
 
 
 @pytest.fixture

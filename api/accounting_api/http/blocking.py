@@ -61,7 +61,8 @@ class AddressBlockMiddleware:
         seconds = await self.guard.address_failed(address)
         if seconds:
             origin = security.Origin(address, request_id)
-            detail = {"seconds": seconds, "failed_requests": self.guard.rules.address_failures}
+            threshold = self.guard.rules.address_failures
+            detail = {"seconds": round(seconds), "threshold": threshold}
             event = security.NewEvent(security.Kind.ADDRESS_BLOCKED, None, None, origin, detail)
             try:
                 await security_service.record(self.db, event)

@@ -171,10 +171,10 @@ async def _respond(
     events, with them in one transaction of their own (the refused request's rolls back)."""
     events = []
     if response.blocked:
-        detail = {"seconds": response.blocked, "strikes": response.strikes}
+        detail = {"seconds": round(response.blocked), "strikes": response.strikes}
         events.append((security.Kind.SIGN_INS_BLOCKED, "sign_ins_blocked", detail))
     if response.locked:
-        events.append((security.Kind.LOCKED, "locked", {"seconds": response.locked}))
+        events.append((security.Kind.LOCKED, "locked", {"seconds": round(response.locked)}))
     for kind, verb, detail in events:
         org, user_id = (user.organization_id, user.id) if user else (None, None)
         event = security.NewEvent(kind, org, user_id, origin, detail)
