@@ -47,6 +47,13 @@ async def fail(app: Starlette, email: str, ip: str, times: int) -> None:
         assert (await attempt(app, email, WRONG, ip)).status_code == 401
 
 
+async def scene(
+    client: httpx.AsyncClient, make_app: MakeApp, **changes: Any
+) -> tuple[Tenant, str, Starlette]:
+    """A new account, a new client address, and an app with these settings changed."""
+    return await new_tenant(client), fresh_ip(), make_app(**changes)
+
+
 def answer(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
     """Everything a client sees but the request id and the caller's own rate-limit count."""
     request_id = response.headers["x-request-id"].encode()
@@ -61,8 +68,7 @@ def answer(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
 async def test_five_failures_from_one_address_leave_the_right_password_working(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:
-    tenant, ip = await new_tenant(client), fresh_ip()
-    app = make_app()
+    tenant, ip, app = await scene(client, make_app)
     await fail(app, tenant.email, ip, 5)
     assert (await attempt(app, tenant.email, PASSWORD, ip)).status_code == 200
 
@@ -70,8 +76,7 @@ async def test_five_failures_from_one_address_leave_the_right_password_working(
 async def test_the_sixth_failure_blocks_the_pair_with_the_wrong_password_answer(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:
-    tenant, ip = await new_tenant(client), fresh_ip()
-    app = make_app()
+    tenant, ip, app = await scene(client, make_app)
     await fail(app, tenant.email, ip, 6)
     blocked = await attempt(app, tenant.email, PASSWORD, ip)
     wrong = await attempt(app, tenant.email, WRONG, fresh_ip())
@@ -94,8 +99,7 @@ async def test_the_sixth_failure_blocks_the_pair_with_the_wrong_password_answer(
 async def test_an_unknown_email_is_blocked_with_the_same_answer_as_a_known_one(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:
-    tenant, ip = await new_tenant(client), fresh_ip()
-    app = make_app(**TWO)
+    tenant, ip, app = await scene(client, make_app, **TWO)
     unknown = f"nobody-{ip}@example.com"
     await fail(app, tenant.email, ip, 3)
     await fail(app, unknown, ip, 3)
@@ -108,8 +112,7 @@ async def test_an_unknown_email_is_blocked_with_the_same_answer_as_a_known_one(
 async def test_a_failure_count_ends_with_its_window(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:
-    tenant, ip = await new_tenant(client), fresh_ip()
-    app = make_app(**FAST)
+    tenant, ip, app = await scene(client, make_app, **FAST)
     await fail(app, tenant.email, ip, 2)
     await asyncio.sleep(FAST["auth_failure_window_seconds"] + 0.2)
     await fail(app, tenant.email, ip, 1)  # three failures, but two have left the window
@@ -130,8 +133,7 @@ async def test_a_success_elsewhere_does_not_erase_an_attackers_failures(
 async def test_a_block_ends_and_doubles_for_a_repeat_offender(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:
-    tenant, ip = await new_tenant(client), fresh_ip()
-    app = make_app(**FAST)
+    tenant, ip, app = await scene(client, make_app, **FAST)
     first = FAST["auth_block_seconds"] + 0.2
     await fail(app, tenant.email, ip, 3)
     await asyncio.sleep(first)
@@ -273,8 +275,7 @@ async def test_three_failed_requests_leave_the_address_open(make_app: MakeApp) -
 async def test_without_redis_a_pair_is_still_blocked(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:
-    tenant, ip = await new_tenant(client), fresh_ip()
-    app = make_app(redis_url=DEAD_REDIS, **TWO)
+    tenant, ip, app = await scene(client, make_app, redis_url=DEAD_REDIS, **TWO)
     await fail(app, tenant.email, ip, 3)
     assert (await attempt(app, tenant.email, PASSWORD, ip)).status_code == 401
     assert (await attempt(app, tenant.email, PASSWORD, fresh_ip())).status_code == 200
@@ -296,8 +297,8 @@ async def cluster() -> Any:
 async def test_on_a_redis_cluster_a_pair_is_blocked_and_an_account_locked(
     client: httpx.AsyncClient, make_app: MakeApp, cluster: RedisCluster
 ) -> None:
-    tenant, ip = await new_tenant(client), fresh_ip()
-    app = make_app(redis_url=os.environ["REDIS_CLUSTER_TEST_URL"], redis_cluster=True, **LOCKING)
+    on_cluster = {"redis_url": os.environ["REDIS_CLUSTER_TEST_URL"], "redis_cluster": True}
+    tenant, ip, app = await scene(client, make_app, **on_cluster, **LOCKING)
     await fail(app, tenant.email, ip, 3)
     await fail(app, tenant.email, fresh_ip(), 2)
     keys = lockout.account_keys(tenant.email, ip)
