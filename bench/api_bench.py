@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import IO
 
 import asyncpg
 import httpx
@@ -48,7 +49,8 @@ def cpu_seconds(pids: list[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
-        with contextlib.suppress(FileNotFoundError):
+        # A process that is exiting: ENOENT, or ESRCH (ProcessLookupError) while a zombie.
+        with contextlib.suppress(OSError):
             fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / ticks
     return total
@@ -61,10 +63,12 @@ def loadavg() -> list[str]:
 def family(pid: int) -> list[int]:
     """pid and its direct children (uvicorn's worker processes)."""
     children = []
-    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(FileNotFoundError, IndexError):
-            if parent_pid(int(stat.parent.name)) == pid:
-                children.append(int(stat.parent.name))
+    # Not Path.glob: it stats each /proc/N/stat itself, outside any suppress, and a process
+    # exiting meanwhile makes that raise ProcessLookupError.
+    for name in os.listdir("/proc"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if parent_pid(int(name)) == pid:
+                children.append(int(name))
     return [pid, *children]
 
 
@@ -91,7 +95,9 @@ def postgres_pids(postmaster: int) -> list[int]:
     return family(postmaster)
 
 
-def start_api() -> subprocess.Popen[bytes]:
+def start_api(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """The API's server on loopback: its log (stdout) discarded and its stderr to a pipe,
+    or both to `log` (a longer run, whose pipe nobody reads, would fill it)."""
     env = os.environ | {
         "JWT_SECRET": "bench-secret-" + "x" * 32,
         "RATE_LIMIT_MAX": "100000000",
@@ -101,7 +107,9 @@ def start_api() -> subprocess.Popen[bytes]:
     }
     cmd = [str(ROOT / ".venv/bin/accounting-api"), "serve", "--port", str(PORT)]
     cmd += ["--workers", str(WORKERS)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if log is None:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def wait_ready(client: httpx.AsyncClient) -> None:

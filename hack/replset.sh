@@ -160,8 +160,12 @@ replset_await_streaming() {
 }
 
 replset_start() {
-  local root n
-  root=$(replset_dir)
+  local root n ok=0
+  root=$(replset_dir); listeners
+  for n in 0 1 2; do
+    ports_free "replica set pg$n" UA_PG_REPLSET_PORT $((REPLSET_PORT + n)) "$root/pg$n/postmaster.pid" || ok=1
+  done
+  [ "$ok" = 0 ] || exit 1
   if [ ! -d "$(replset_pristine)" ]; then
     replset_create; replset_copy_pristine
   elif [ ! -d "$root/pg0" ]; then

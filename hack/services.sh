@@ -38,11 +38,12 @@ source "$ROOT/hack/replset.sh"
 
 # PostgreSQL refuses to run as root, so its data lives where the `postgres` user can
 # reach it: the repository's .run/ when every parent is traversable, else /tmp.
+# UA_STATE_DIR names another directory (the tests' own, which collides with no one's).
 state_dir() {
-  local dir="$ROOT/.run"
+  local dir="${UA_STATE_DIR:-$ROOT/.run}"
   mkdir -p "$dir"
   if id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$dir"; then
-    dir="/tmp/universal-accounting-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+    dir="/tmp/universal-accounting-$(printf '%s' "$dir" | cksum | cut -d' ' -f1)"
     mkdir -p "$dir"
   fi
   printf '%s' "$dir"
@@ -60,6 +61,7 @@ install() {
   [ -n "$(find_pg_bin)" ] || need+=(postgresql postgresql-contrib)
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v runuser >/dev/null || need+=(util-linux)
+  command -v ss >/dev/null || need+=(iproute2)
   # The integration tests cross-check the journal export with the real hledger.
   command -v hledger >/dev/null || need+=(hledger)
   if [ ${#need[@]} -gt 0 ]; then
@@ -227,6 +229,57 @@ redis_cluster_stop() {
   [ -z "$stopped" ] || log "Redis Cluster stopped"
 }
 
+# --- ports: before anything starts, each port a service about to start needs must be free;
+# one held by that service's own running process (its pid file here) is not taken.
+
+# The listening TCP sockets with their processes, once per check (ss -p reads every
+# process's file descriptors: about half a second on a busy machine).
+listeners() { LISTENING=$(ss -Hltnp 2>/dev/null || true); }
+
+# "NAME (pid N)" of each process listening on 127.0.0.1:PORT (or on every address), one a line;
+# "?" for a listener whose process ss does not show (another user's, when not root).
+port_holders() {
+  printf '%s\n' "$LISTENING" | awk -v port="$1" '
+    $4 ~ "^(127[.]0[.]0[.]1|0[.]0[.]0[.]0|[*]|[[]::[]]|[[]::ffff:127[.]0[.]0[.]1[]]):" port "$" {
+      if (match($0, /[(]"[^"]*",pid=[0-9]+/)) {
+        split(substr($0, RSTART + 2, RLENGTH - 2), f, "\",pid=")
+        print f[1] " (pid " f[2] ")"
+      } else print "?"
+    }' | sort -u
+}
+
+# Says, for each PORT PIDFILE pair (the pid file of the service's own process), who holds
+# PORT unless it is free or held by that process; returns 1 when any is taken.
+ports_free() {
+  local what=$1 variable=$2 taken=0 port pidfile own holder
+  shift 2
+  while [ $# -gt 0 ]; do
+    port=$1 pidfile=$2; shift 2
+    own=$( { [ -f "$pidfile" ] && head -n 1 "$pidfile"; } 2>/dev/null || true)
+    while IFS= read -r holder; do
+      [ -n "$holder" ] || continue
+      [ -n "$own" ] && [ "$holder" != "${holder%"(pid $own)"}" ] && continue
+      [ "$holder" = "?" ] && holder="a process ss -ltnp does not show (another user's)"
+      log "$what needs 127.0.0.1:$port, which is taken by $holder: stop it, or choose another port with $variable"
+      taken=1
+    done < <(port_holders "$port")
+  done
+  return "$taken"
+}
+
+check_ports() {
+  local dir ok=0 port
+  dir=$(state_dir); listeners
+  ports_free PostgreSQL UA_PG_PORT "$PG_PORT" "$dir/pg/postmaster.pid" || ok=1
+  ports_free Redis UA_REDIS_PORT "$REDIS_PORT" "$dir/redis/redis.pid" || ok=1
+  for port in $(cluster_ports); do
+    ports_free "Redis Cluster" UA_REDIS_CLUSTER_PORT "$port" "$dir/redis-cluster/$port/redis.pid" \
+      $((port + 10000)) "$dir/redis-cluster/$port/redis.pid" || ok=1
+  done
+  ports_free "S3 (versitygw)" UA_S3_PORT "$S3_PORT" "$dir/s3/s3.pid" || ok=1
+  [ "$ok" = 0 ] || exit 1
+}
+
 env_lines() {
   cat <<ENV
 export DATABASE_URL=postgresql://$APP_USER:$APP_PASS@127.0.0.1:$PG_PORT/accounting
@@ -238,12 +291,13 @@ export BACKUP_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 export VERSITYGW_BIN=$VERSITYGW_BIN
+export WEBHOOK_SECRET_KEYS=local-only:dWEtbG9jYWwtb25seS1ub3QtZm9yLXByb2R1Y3Rpb24=  # base64("ua-local-only-not-for-production")
 ENV
 }
 
 case "${1:-}" in
   install) install ;;
-  start) install; pg_start; redis_start; redis_cluster_start; s3_start ;;
+  start) install; check_ports; pg_start; redis_start; redis_cluster_start; s3_start ;;
   stop) s3_stop; redis_cluster_stop; redis_stop; pg_stop; replset_stop ;;
   status) dir=$(state_dir); ls "$dir" ;;
   env) env_lines; replset_env_lines ;;

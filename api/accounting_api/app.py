@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -60,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     pinger = Pinger(db, redis_client)
-    app.state.deps = Deps(settings, db, redis_client, codec, pinger, guard)
+    app.state.deps = Deps(settings, db, redis_client, codec, pinger, guard, settings.secret_keys())
     app.state.openapi = routes.openapi_document()
     return app
 
@@ -130,4 +131,8 @@ def app_from_env() -> Starlette:
     """Factory for `uvicorn --factory` (each worker process builds its own app)."""
     settings = Settings.from_env()
     logs.configure(settings.log_level)
+    if settings.secret_keys() is None:
+        logging.getLogger("accounting_api").warning(
+            "WEBHOOK_SECRET_KEYS is not set: webhook endpoints cannot be created"
+        )
     return create_app(settings)

@@ -1,5 +1,5 @@
-"""`accounting-api`: serve, migrate, worker, create-org, purge-idempotency-keys, backup
-(take, list, verify) and restore."""
+"""`accounting-api`: serve, migrate, worker, create-org, purge-idempotency-keys, webhooks
+rekey, backup (take, list, verify) and restore."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import os
 import signal
 import sys
@@ -15,7 +16,7 @@ from accounting_api import backup_cli, logs
 from accounting_api.db import migrations
 from accounting_api.db.connection import UNAVAILABLE, Database, connected
 from accounting_api.domain import errors
-from accounting_api.settings import Settings, SettingsError, parse_value
+from accounting_api.settings import Settings, SettingsError, parse_value, secret_keys
 
 
 def _database_url(owner: bool) -> str:
@@ -97,10 +98,29 @@ async def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rekey() -> int:
+    """Seal every webhook secret under the current key; exit 1 if one does not open (the
+    key it needs must stay in the ring)."""
+    from accounting_api.services import webhook_secrets
+
+    keys = secret_keys(os.environ.get("WEBHOOK_SECRET_KEYS", ""))
+    if keys is None:
+        raise SettingsError("WEBHOOK_SECRET_KEYS is required")
+    db = _database(1, 1)
+    await db.open()
+    try:
+        done = await webhook_secrets.rekey(db, keys)
+    finally:
+        await db.close()
+    print(json.dumps({"key": keys.current, "sealed": done.sealed, "unreadable": done.unreadable}))
+    return 1 if done.unreadable else 0
+
+
 async def _worker(args: argparse.Namespace) -> int:
     from accounting_api.services import maintenance, webhooks
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
+    keys = secret_keys(os.environ.get("WEBHOOK_SECRET_KEYS", ""))
     db = _database(1, 2)
     await db.open()
     worker = maintenance.Worker(
@@ -113,8 +133,13 @@ async def _worker(args: argparse.Namespace) -> int:
             timeout_seconds=args.webhook_timeout_seconds,
             max_attempts=args.webhook_max_attempts,
             allow_insecure=args.webhook_allow_insecure,
+            keys=keys,
         ),
     )
+    if keys is None:
+        logging.getLogger("accounting_api.worker").warning(
+            "WEBHOOK_SECRET_KEYS is not set: sealed webhook secrets cannot sign deliveries"
+        )
     try:
         if args.once:
             print(json.dumps(await worker.run_once()))
@@ -203,6 +228,11 @@ def parser() -> argparse.ArgumentParser:
         default=_flag(os.environ.get("WEBHOOK_ALLOW_INSECURE", "")),
         help="also deliver over plain http and to private addresses (development only)",
     )
+    webhooks = sub.add_parser("webhooks", help="webhook upkeep")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    webhooks_sub.add_parser(
+        "rekey", help="seal every webhook signing secret under the current key (the first)"
+    )
     purge = sub.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Keys")
     purge.add_argument("--older-than-seconds", type=int, default=86400)
     backup_cli.add_parsers(sub)
@@ -220,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_create_org(args))
         if args.command == "worker":
             return asyncio.run(_worker(args))
+        if args.command == "webhooks":
+            return asyncio.run(_rekey())
         if args.command in backup_cli.COMMANDS:
             return asyncio.run(backup_cli.run(args, _database_url))
         return asyncio.run(_purge(args))

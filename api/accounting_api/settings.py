@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from accounting_api.domain import sealing
+
 
 class SettingsError(ValueError):
     """A required variable is missing or a value does not parse."""
@@ -43,6 +45,16 @@ def _values(cls: type, env: Mapping[str, str] | None) -> dict[str, Any]:
         elif spec.default is dataclasses.MISSING:
             raise SettingsError(f"{spec.name.upper()} is required")
     return values
+
+
+def secret_keys(text: str) -> sealing.KeyRing | None:
+    """A key ring from its text (WEBHOOK_SECRET_KEYS); None when empty."""
+    if not text.strip():
+        return None
+    try:
+        return sealing.parse(text)
+    except sealing.KeyRingError as exc:
+        raise SettingsError(f"WEBHOOK_SECRET_KEYS: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +145,16 @@ class Settings:
     webhook_allow_insecure: bool = False
     """Accept http:// webhook URLs and URLs naming private or loopback addresses (local
     development and tests only; the worker has the same switch, WEBHOOK_ALLOW_INSECURE)."""
+    webhook_secret_keys: str = field(default="", repr=False)
+    """The key ring that seals webhook signing secrets at rest, `<id>:<base64 of 32
+    bytes>`, comma-separated, the current key first (docs/webhook-secrets.md). Without it
+    no webhook endpoint can be created (a secret is never stored in the clear)."""
     log_level: str = "INFO"
     """Root log level (DEBUG, INFO, WARNING, ERROR)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log_level", self.log_level.upper())
+        self.secret_keys()  # a key ring that does not parse stops the process at start
         if not 1 <= self.trusted_proxies <= 10:
             raise SettingsError("TRUSTED_PROXIES must be between 1 and 10")
         if self.database_replica_max_lag_bytes < 0 or self.database_replica_wait_ms < 0:
@@ -162,6 +179,10 @@ class Settings:
         if len(settings.jwt_secret.encode()) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 bytes")
         return settings
+
+    def secret_keys(self) -> sealing.KeyRing | None:
+        """WEBHOOK_SECRET_KEYS parsed; None when it is not set."""
+        return secret_keys(self.webhook_secret_keys)
 
     @property
     def owner_database_url(self) -> str:

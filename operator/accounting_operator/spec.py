@@ -192,6 +192,18 @@ class ServiceMonitorSpec(Model):
     interval: Duration = Field("30s", description="Scrape interval.")
 
 
+class WebhooksSpec(Model):
+    """Webhook deliveries: the key ring that seals their signing secrets at rest."""
+
+    secret_keys_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="Secret key holding the key ring that seals webhook signing secrets "
+        "(WEBHOOK_SECRET_KEYS of the API and worker): `<id>:<base64 of 32 random bytes>`, "
+        "comma-separated, the current key first. Without it no webhook endpoint can be "
+        "created, and secrets already sealed cannot sign deliveries.",
+    )
+
+
 class MonitoringSpec(Model):
     """Metrics collection."""
 
@@ -230,6 +242,9 @@ class AccountingPlatformSpec(Model):
     redis: RedisSpec = Field(description="Redis.")
     jwt_secret_ref: SecretKeyRef = Field(
         description="Secret key holding the HS256 token signing key (at least 32 bytes)."
+    )
+    webhooks: WebhooksSpec = Field(
+        default_factory=WebhooksSpec, description="Webhook signing secrets."
     )
     ingress: IngressSpec = Field(default_factory=IngressSpec, description="External access.")
     backup: BackupSpec = Field(default_factory=BackupSpec, description="Backups to S3.")

@@ -86,6 +86,7 @@ def settings(database: TestDatabase) -> Settings:
         suspicious_ip_requests=1_000_000,
         db_pool_max=40,
         webhook_allow_insecure=True,  # the webhook receivers of the tests are on 127.0.0.1
+        webhook_secret_keys=os.environ["WEBHOOK_SECRET_KEYS"],
     )
 
 

@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,8 @@ import asyncpg
 import httpx
 
 from accounting_api.db.connection import Database
-from accounting_api.services import maintenance, webhooks
+from accounting_api.services import maintenance, webhook_transport, webhooks
+from accounting_api.settings import secret_keys
 from tests.integration import conftest
 from tests.integration.helpers import Tenant
 
@@ -78,10 +80,26 @@ async def run_worker(
     """One worker pass; deliveries go to 127.0.0.1 unless allow_insecure=False."""
     db = Database(database.app_url, min_size=1, max_size=2)
     await db.open()
-    defaults = {"timeout_seconds": 5.0, "allow_insecure": True}
+    keys = secret_keys(os.environ["WEBHOOK_SECRET_KEYS"])
+    defaults = {"timeout_seconds": 5.0, "allow_insecure": True, "keys": keys}
     delivery = webhooks.DeliverySettings(**(defaults | settings))
     try:
         return await maintenance.Worker(db, 1, 86400, webhooks=delivery).run_once(today)
+    finally:
+        await db.close()
+
+
+async def deliver(database: conftest.TestDatabase, org_id: str, keys: str) -> int:
+    """One organization's due deliveries, opening secrets with the key ring `keys` (none
+    when empty), and nothing else a worker pass does (no sealing); how many succeeded."""
+    db = Database(database.app_url, min_size=1, max_size=2)
+    await db.open()
+    settings = webhooks.DeliverySettings(
+        timeout_seconds=5.0, allow_insecure=True, keys=secret_keys(keys)
+    )
+    transport = webhook_transport.Guarded(allow_insecure=True)
+    try:
+        return await webhooks.deliver_organization(db, org_id, transport, settings)
     finally:
         await db.close()
 
@@ -97,6 +115,18 @@ def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
     fields = dict(part.split("=", 1) for part in headers["x-ua-signature"].split(","))
     expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256)
     return hmac.compare_digest(expected.hexdigest(), fields["v1"])
+
+
+async def stored_secret(conn: asyncpg.Connection, endpoint_id: str) -> asyncpg.Record:
+    """How the database holds an endpoint's secret: `secret` (in the clear),
+    `secret_sealed`, the `key` it is sealed under, and the `whole` row as text."""
+    row = await conn.fetchrow(
+        "SELECT secret, secret_sealed, split_part(secret_sealed, ':', 1) AS key,"
+        " w::text AS whole FROM webhook_endpoints w WHERE id = $1",
+        endpoint_id,
+    )
+    assert row is not None
+    return row
 
 
 async def delivery(conn: asyncpg.Connection, org_id: str) -> asyncpg.Record:

@@ -14,6 +14,7 @@ test_credit_note_bad_input.py.)
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +24,11 @@ import pytest
 from starlette.applications import Starlette
 
 from accounting_api.db import migrations
-from accounting_api.domain import money
+from accounting_api.domain import ids, money
+from accounting_api.services import auth, organizations
 from tests.integration import conftest
 from tests.integration.billing import customer, draft, finalized, line
-from tests.integration.helpers import Tenant, entry, post_entry, sign_up
+from tests.integration.helpers import PASSWORD, Tenant, entry, post_entry, sign_up, token
 from tests.integration.payments import paid
 
 MAX = money.MAX_AMOUNT
@@ -286,6 +288,50 @@ async def record_payments(conn: asyncpg.Connection, t: Tenant, who: str, count: 
 # --- books from before the range -----------------------------------------------------------
 
 
+async def legacy_books(owner: asyncpg.Connection) -> Tenant:
+    """Books as the version of 0022 wrote them, by SQL (this version's own writes need its
+    later migrations): an organization, its owner, the default chart, an entry of 2^63 - 1,
+    and January closed by 0019's function."""
+    org_id, owner_id = ids.new_id("org"), ids.new_id("user")
+    email = f"owner-{secrets.token_hex(6)}@example.com"
+    chart = organizations.default_chart("USD")
+    async with owner.transaction():
+        await owner.execute("SELECT set_config('app.organization_id', $1, true)", org_id)
+        await owner.execute(
+            "INSERT INTO organizations (id, name, base_currency) VALUES ($1, 'Legacy', 'USD')",
+            org_id,
+        )
+        await owner.execute(
+            "INSERT INTO users (id, organization_id, email, name, role, password_hash)"
+            " VALUES ($1, $2, $3, 'O', 'owner', $4)",
+            owner_id,
+            org_id,
+            email,
+            await auth.hash_password(PASSWORD),
+        )
+        await owner.execute(
+            "INSERT INTO user_logins (email, organization_id, user_id) VALUES ($1, $2, $3)",
+            email,
+            org_id,
+            owner_id,
+        )
+        await owner.executemany(
+            "INSERT INTO accounts (id, organization_id, code, name, type, currency,"
+            " normal_balance) VALUES ($1, $2, $3, $4, $5, 'USD', $6)",
+            [(a.id, org_id, a.code, a.name, a.type, a.normal_balance) for a in chart],
+        )
+    t = Tenant(org_id, email, "", {a.code: a.id for a in chart})
+    await sql_entry(owner, t, "je_legacy", BIGINT)
+    async with owner.transaction():
+        await owner.execute("SELECT set_config('app.organization_id', $1, true)", org_id)
+        await owner.execute(
+            "SELECT FROM close_accounting_period('2026-01-01', $1, NULL, $2)",
+            owner_id,
+            ids.new_id("je"),
+        )
+    return t
+
+
 async def test_books_from_before_the_range_read_exactly_after_migration_0023(
     make_app: Callable[..., Starlette],
 ) -> None:
@@ -296,11 +342,10 @@ async def test_books_from_before_the_range_read_exactly_after_migration_0023(
     app = make_app(database_url=db.app_url, migration_database_url=db.owner_url)
     try:
         await migrations.apply(owner, through=22)
+        t = await legacy_books(owner)
+        await migrations.apply(owner)
         async with conftest.serve(app) as client:
-            t = await sign_up(client)
-            await sql_entry(owner, t, "je_legacy", BIGINT)  # as the API wrote it then
-            await act_on(client, t, "2026-01", "close")
-            await migrations.apply(owner)
+            t.token = await token(client, t.email)
             later = entry(t.accounts["1000"], t.accounts["4000"], MAX, "2026-02-10")
             assert (await post_entry(client, t, later)).status_code == 201
             await assert_sales_read(client, t, BIGINT + MAX)

@@ -147,3 +147,31 @@ def test_the_worker_refuses_a_max_attempts_that_would_never_deliver(
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["worker", "--once"])
     assert "--webhook-max-attempts" in capsys.readouterr().err
+
+
+KEY = "a2V5LW1hdGVyaWFsLW9mLWV4YWN0bHktMzItYnl0ZXM="  # base64 of 32 bytes
+
+
+def test_webhook_secret_keys_are_optional_parsed_and_never_shown() -> None:
+    assert Settings.from_env(REQUIRED).secret_keys() is None
+    settings = Settings.from_env(REQUIRED | {"WEBHOOK_SECRET_KEYS": f"k2:{KEY},k1:{KEY}"})
+    keys = settings.secret_keys()
+    assert keys is not None
+    assert keys.ids == ("k2", "k1")
+    assert KEY not in repr(settings)
+    assert KEY not in repr(keys)
+
+
+@pytest.mark.parametrize("raw", [KEY, "k:short", f"k:{KEY},k:{KEY}"])
+def test_webhook_secret_keys_that_do_not_parse_stop_the_start(raw: str) -> None:
+    with pytest.raises(SettingsError, match=r"^WEBHOOK_SECRET_KEYS: ") as refused:
+        Settings.from_env(REQUIRED | {"WEBHOOK_SECRET_KEYS": raw})
+    assert KEY not in str(refused.value)
+
+
+def test_webhooks_rekey_without_a_key_ring_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET_KEYS", "")
+    assert cli.main(["webhooks", "rekey"]) == 2
+    assert "WEBHOOK_SECRET_KEYS is required" in capsys.readouterr().err

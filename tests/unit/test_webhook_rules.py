@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import hmac
@@ -9,8 +10,8 @@ import json
 
 import pytest
 
-from accounting_api.domain import webhooks
-from accounting_api.services.webhooks import DeliverySettings
+from accounting_api.domain import sealing, webhooks
+from accounting_api.services.webhooks import DeliverySettings, signing_secret
 
 DELIVERY = webhooks.Delivery(
     7,
@@ -21,6 +22,8 @@ DELIVERY = webhooks.Delivery(
     "invoice.paid",
     {"object": "invoice", "id": "inv_1"},
     datetime.datetime(2026, 1, 15, tzinfo=datetime.UTC),
+    "we_1",
+    "k:c2VhbGVk",
 )
 
 
@@ -62,3 +65,43 @@ def test_the_default_attempts_span_about_three_days() -> None:
     assert 2.5 * 86400 < sum(delays) < 3.5 * 86400
     assert not webhooks.gives_up(settings.max_attempts - 1, settings.max_attempts)
     assert webhooks.gives_up(settings.max_attempts, settings.max_attempts)
+
+
+KEYS = sealing.parse("k1:" + "a" * 43 + "=")
+SEALED = KEYS.seal(b"whsec_sealed", webhooks.secret_binding("org_1", "we_1"))
+
+
+@pytest.mark.parametrize(
+    ("plain", "sealed", "keys", "signs_with"),
+    [
+        ("whsec_plain", None, None, "whsec_plain"),  # the previous version's row
+        ("whsec_plain", None, KEYS, "whsec_plain"),
+        (None, SEALED, KEYS, "whsec_sealed"),
+    ],
+)
+def test_a_delivery_signs_with_its_secret_in_the_clear_or_opened(
+    plain: str | None, sealed: str | None, keys: sealing.KeyRing | None, signs_with: str
+) -> None:
+    delivery = dataclasses.replace(DELIVERY, secret=plain, sealed_secret=sealed)
+    assert signing_secret(delivery, "org_1", keys) == signs_with
+
+
+@pytest.mark.parametrize(
+    ("plain", "sealed", "organization_id", "keys", "why"),
+    [
+        (None, SEALED, "org_1", None, "WEBHOOK_SECRET_KEYS is not set"),
+        (None, SEALED, "org_2", KEYS, "does not open with key 'k1' for this place"),
+        ("", None, "org_1", KEYS, "no signing secret"),
+        (None, None, "org_1", KEYS, "no signing secret"),
+    ],
+)
+def test_a_delivery_whose_secret_does_not_open_is_never_signed(
+    plain: str | None,
+    sealed: str | None,
+    organization_id: str,
+    keys: sealing.KeyRing | None,
+    why: str,
+) -> None:
+    delivery = dataclasses.replace(DELIVERY, secret=plain, sealed_secret=sealed)
+    with pytest.raises(sealing.Unreadable, match=why):
+        signing_secret(delivery, organization_id, keys)

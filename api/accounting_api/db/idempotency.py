@@ -21,7 +21,7 @@ async def try_lock(conn: Connection, scope: str, key: str) -> bool:
 
 async def find(conn: Connection, scope: str, key: str, ttl_seconds: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT request_hash, status_code, response_body FROM idempotency_keys"
+        "SELECT request_hash, status_code, response_body, response_sealed FROM idempotency_keys"
         " WHERE scope = $1 AND key = $2 AND created_at > now() - make_interval(secs => $3)",
         scope,
         key,
@@ -38,13 +38,17 @@ async def store(
     request_hash: str,
     status_code: int,
     body: bytes,
+    sealed: str | None = None,
 ) -> None:
+    """`sealed`: the whole answer sealed, when it holds a secret (`body` is then the answer
+    without it)."""
     # An expired row under the same key is replaced; the advisory lock serialises us.
     await conn.execute(
         "INSERT INTO idempotency_keys (scope, key, organization_id, request_hash,"
-        " status_code, response_body) VALUES ($1, $2, $3, $4, $5, $6)"
+        " status_code, response_body, response_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash,"
         " status_code = excluded.status_code, response_body = excluded.response_body,"
+        " response_sealed = excluded.response_sealed,"
         " created_at = now(), organization_id = excluded.organization_id",
         scope,
         key,
@@ -52,6 +56,7 @@ async def store(
         request_hash,
         status_code,
         body,
+        sealed,
     )
 
 

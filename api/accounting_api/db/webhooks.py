@@ -13,14 +13,9 @@ from accounting_api.domain.webhooks import Delivery, DeliveryRecord, Endpoint
 _ENDPOINT_COLUMNS = "id, url, description, created_at, disabled_at"
 
 
-def _endpoint(row: asyncpg.Record, *, with_secret: bool = False) -> Endpoint:
+def _endpoint(row: asyncpg.Record) -> Endpoint:
     return Endpoint(
-        row["id"],
-        row["url"],
-        row["description"],
-        row["created_at"],
-        row["disabled_at"] is not None,
-        row["secret"] if with_secret else None,
+        row["id"], row["url"], row["description"], row["created_at"], row["disabled_at"] is not None
     )
 
 
@@ -31,19 +26,20 @@ async def insert_endpoint(
     *,
     url: str,
     description: str,
-    secret: str,
+    sealed_secret: str,
 ) -> Endpoint:
+    """A new endpoint whose secret is stored sealed only (never in `secret`)."""
     row = await conn.fetchrow(
-        "INSERT INTO webhook_endpoints (id, organization_id, url, description, secret)"
-        f" VALUES ($1, $2, $3, $4, $5) RETURNING {_ENDPOINT_COLUMNS}, secret",
+        "INSERT INTO webhook_endpoints (id, organization_id, url, description, secret_sealed)"
+        f" VALUES ($1, $2, $3, $4, $5) RETURNING {_ENDPOINT_COLUMNS}",
         endpoint_id,
         organization_id,
         url,
         description,
-        secret,
+        sealed_secret,
     )
     assert row is not None
-    return _endpoint(row, with_secret=True)
+    return _endpoint(row)
 
 
 async def list_endpoints(conn: Connection, *, limit: int, after: str | None) -> list[Endpoint]:
@@ -178,16 +174,20 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         row["type"],
         json.loads(row["data"]),
         row["created_at"],
+        row["endpoint_id"],
+        row["secret_sealed"],
     )
 
 
 async def claim_due(conn: Connection, lease_seconds: float, limit: int) -> list[Delivery]:
     """Take due deliveries of the current tenant for a lease: until it ends, no other
-    worker claims them; if this one dies, they are due again when it ends."""
+    worker claims them; if this one dies, they are due again when it ends. Setting
+    claimed_at tells the database this claim opens sealed secrets (0026: the previous
+    version's claims skip endpoints without a plaintext secret)."""
     rows = await conn.fetch(
         "WITH claimed AS ("
         " UPDATE webhook_deliveries SET attempts = attempts + 1,"
-        " next_attempt_at = now() + make_interval(secs => $1)"
+        " next_attempt_at = now() + make_interval(secs => $1), claimed_at = clock_timestamp()"
         " WHERE id IN (SELECT id FROM webhook_deliveries"
         "  WHERE organization_id = app_current_org() AND status = 'pending'"
         "  AND next_attempt_at <= now() AND EXISTS (SELECT 1 FROM webhook_endpoints w"
@@ -195,8 +195,9 @@ async def claim_due(conn: Connection, lease_seconds: float, limit: int) -> list[
         "  ORDER BY next_attempt_at, id LIMIT $2"
         "  FOR UPDATE SKIP LOCKED)"
         " RETURNING id, attempts, event_id, endpoint_id)"
-        " SELECT c.id, c.attempts, w.url, w.secret, e.id AS event_id, e.type, e.data,"
-        " e.created_at FROM claimed c JOIN outbox_events e ON e.id = c.event_id"
+        " SELECT c.id, c.attempts, w.url, w.secret, w.secret_sealed, c.endpoint_id,"
+        " e.id AS event_id, e.type, e.data, e.created_at"
+        " FROM claimed c JOIN outbox_events e ON e.id = c.event_id"
         " JOIN webhook_endpoints w ON w.id = c.endpoint_id ORDER BY c.id",
         lease_seconds,
         limit,

@@ -326,6 +326,12 @@ class WebhookUrlNotPublic(ValidationFailed):
     code = "webhook_url_not_public"
 
 
+class WebhookSecretKeysMissing(ServiceUnavailable):
+    """No key ring to seal a new endpoint's signing secret with: the server's setup."""
+
+    code = "webhook_secret_keys_missing"
+
+
 class WebhookDeliveryNotFailed(Conflict):
     """Only a failed (dead-lettered) delivery is retried on request."""
 

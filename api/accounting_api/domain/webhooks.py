@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from accounting_api.domain import sealing
+
 SIGNATURE_HEADER = "X-UA-Signature"
 MAX_ERROR_LENGTH = 1000
 
@@ -30,6 +32,11 @@ class Endpoint:
     """A disabled endpoint is sent nothing until it is enabled again."""
     secret: str | None = None
     """Only when just created: the secret is never listed."""
+
+
+def secret_binding(organization_id: str, endpoint_id: str) -> bytes:
+    """What an endpoint's sealed secret is bound to: it opens in that row only."""
+    return sealing.binding("webhook_endpoints.secret_sealed", organization_id, endpoint_id)
 
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
@@ -58,11 +65,15 @@ class Delivery:
     id: int
     attempts: int
     url: str
-    secret: str
+    secret: str | None
+    """In the clear: only in a row the previous version wrote and no rekey sealed yet."""
     event_id: str
     event_type: str
     data: dict[str, Any]
     created_at: datetime.datetime
+    endpoint_id: str
+    sealed_secret: str | None
+    """The secret sealed under the key ring (`secret_binding`)."""
 
     def __repr__(self) -> str:  # never show the secret in logs or tracebacks
         return f"Delivery(id={self.id}, event_id={self.event_id}, attempts={self.attempts})"

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from accounting_api import redis_connection
-from accounting_api.domain import errors, ids, security
+from accounting_api.domain import errors, ids, sealing, security
 from accounting_api.domain.roles import Principal, Session
 from accounting_api.http import auth, consistency
 from accounting_api.services import lockout
@@ -38,6 +38,8 @@ class Deps:
     codec: TokenCodec
     pinger: Pinger
     guard: lockout.Guard
+    keys: sealing.KeyRing | None = None
+    """Seals secrets at rest (WEBHOOK_SECRET_KEYS); None when not configured."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -207,6 +209,15 @@ def page(found: Sequence[T], limit: int, convert: Callable[[T], pydantic.BaseMod
 
 def json(model: pydantic.BaseModel, status: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status, media_type="application/json")
+
+
+class SecretAnswer(Response):
+    """A JSON answer holding a secret. Its copy kept for Idempotency-Key replays is sealed
+    (routes/work.py); `public` is the same answer without the secret."""
+
+    def __init__(self, model: pydantic.BaseModel, public: pydantic.BaseModel, status: int) -> None:
+        super().__init__(model.model_dump_json(), status_code=status, media_type="application/json")
+        self.public = public.model_dump_json().encode()
 
 
 def today() -> datetime.date:

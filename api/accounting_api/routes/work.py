@@ -83,9 +83,10 @@ async def _idempotent(request: Request, endpoint: Endpoint, unit: Unit, key: str
     caller = request.scope.get("state", {}).get("principal")
     scope = caller.user_id if caller else f"ip:{request.scope['state']['client_ip']}"
     digest = idempotency.request_hash(request.scope, await request.body())
-    ttl = support.deps(request).settings.idempotency_ttl_seconds
+    deps = support.deps(request)
+    ttl = deps.settings.idempotency_ttl_seconds
     found = await idempotency_service.claim(
-        unit, scope=scope, key=key, request_hash=digest, ttl_seconds=ttl
+        unit, scope=scope, key=key, request_hash=digest, ttl_seconds=ttl, keys=deps.keys
     )
     if found is not None:
         return idempotency.replay(found.status_code, found.body)
@@ -101,7 +102,9 @@ async def _idempotent(request: Request, endpoint: Endpoint, unit: Unit, key: str
     if 200 <= response.status_code < 300:
         await _record_audit(request, unit)
     if idempotency.stored(response.status_code, request.scope):
-        answer = idempotency_service.Stored(response.status_code, bytes(response.body))
+        # An answer holding a secret says so by its type; its stored copy is sealed.
+        public = response.public if isinstance(response, support.SecretAnswer) else None
+        answer = idempotency_service.Stored(response.status_code, bytes(response.body), public)
         await idempotency_service.store(
             unit,
             scope=scope,
@@ -109,6 +112,7 @@ async def _idempotent(request: Request, endpoint: Endpoint, unit: Unit, key: str
             organization_id=caller.organization_id if caller else None,
             request_hash=digest,
             answer=answer,
+            keys=deps.keys,
         )
     return response
 

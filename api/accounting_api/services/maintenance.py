@@ -6,7 +6,8 @@ the overdue mark, revenue recognition and webhook deliveries claim their rows wi
 FOR UPDATE SKIP LOCKED in one transaction per organization and batch, so no row is
 processed twice (webhooks: at least once, see services.webhooks). Audit linking takes
 each organization's chain lock, so two workers link an organization one after the
-other and the second finds nothing left.
+other and the second finds nothing left. Sealing webhook secrets under the current key
+locks the rows it seals (SKIP LOCKED): two workers seal each secret once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ import logging
 from accounting_api.db import idempotency
 from accounting_api.db import recognition as recognition_db
 from accounting_api.db.connection import Database
-from accounting_api.services import audit, recognition, webhook_transport, webhooks
+from accounting_api.services import (
+    audit,
+    recognition,
+    webhook_secrets,
+    webhook_transport,
+    webhooks,
+)
 
 log = logging.getLogger("accounting_api.worker")
 
@@ -70,7 +77,14 @@ class Worker:
         """Every job once; `today` (UTC by default) decides what is due."""
         today = today or _today()
         purged = await purge_expired_keys(self.db, self.idempotency_ttl_seconds)
+        keys = self.webhooks.keys
+        # Without a key ring, nothing can be sealed (nor opened: webhooks.signing_secret).
+        sealed = webhook_secrets.Rekeyed(0, 0)
+        if keys is not None:
+            sealed = await webhook_secrets.rekey(self.db, keys)
         result = {
+            "webhook_secrets_sealed": sealed.sealed,
+            "webhook_secrets_unreadable": sealed.unreadable,
             "idempotency_keys_purged": purged,
             "invoices_marked_overdue": await mark_overdue(self.db, today),
             "revenue_recognitions_posted": await recognition.recognize_due(self.db, today),

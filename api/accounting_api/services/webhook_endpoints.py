@@ -13,7 +13,7 @@ import secrets
 
 from accounting_api.db import webhooks as webhooks_db
 from accounting_api.db.connection import Connection
-from accounting_api.domain import audit, errors, ids, webhook_urls, webhooks
+from accounting_api.domain import audit, errors, ids, sealing, webhook_urls, webhooks
 from accounting_api.domain.roles import Principal, Role
 from accounting_api.services.audit import records
 from accounting_api.services.ports import Transactions, Unit
@@ -26,21 +26,36 @@ def _without_secret(endpoint: webhooks.Endpoint) -> webhooks.Endpoint:
 
 @records("webhook_endpoint", "created", state=_without_secret)
 async def create_endpoint(
-    db: Unit, principal: Principal, *, url: str, description: str, allow_insecure: bool
+    db: Unit,
+    principal: Principal,
+    *,
+    url: str,
+    description: str,
+    allow_insecure: bool,
+    keys: sealing.KeyRing | None,
 ) -> webhooks.Endpoint:
-    """A new endpoint with a fresh signing secret, returned this once."""
+    """A new endpoint with a fresh signing secret, returned this once and stored sealed
+    (refused without a key ring: a secret is never stored in the clear)."""
     principal.require(Role.ADMIN)
     webhook_urls.check(url, allow_insecure=allow_insecure)
+    if keys is None:
+        raise errors.WebhookSecretKeysMissing(
+            "webhook endpoints cannot be created: no key to seal their signing secrets"
+            " (WEBHOOK_SECRET_KEYS) is configured"
+        )
     secret = f"whsec_{secrets.token_hex(32)}"
-    async with db.transaction(principal.organization_id) as conn:
-        return await webhooks_db.insert_endpoint(
+    endpoint_id, organization_id = ids.new_id("we"), principal.organization_id
+    sealed = keys.seal(secret.encode(), webhooks.secret_binding(organization_id, endpoint_id))
+    async with db.transaction(organization_id) as conn:
+        endpoint = await webhooks_db.insert_endpoint(
             conn,
-            principal.organization_id,
-            ids.new_id("we"),
+            organization_id,
+            endpoint_id,
             url=url,
             description=description,
-            secret=secret,
+            sealed_secret=sealed,
         )
+    return dataclasses.replace(endpoint, secret=secret)
 
 
 async def list_endpoints(

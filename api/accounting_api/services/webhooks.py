@@ -5,7 +5,9 @@ Delivery is at least once: a delivery is claimed for a lease in a short transact
 transaction open, then marked delivered (2xx), rescheduled with exponential backoff,
 or failed for good after the last allowed attempt. A worker killed mid-delivery leaves
 the claim to expire and be taken again.
-Endpoint secrets never reach a log line: deliveries log ids only.
+Endpoint secrets never reach a log line: deliveries log ids only. A secret is sealed at
+rest (docs/webhook-secrets.md) and opened here, just before signing; one that does not open
+fails the attempt like an unreachable receiver: nothing is sent, nothing is signed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import time
 
 from accounting_api.db import webhooks as webhooks_db
-from accounting_api.domain import webhooks
+from accounting_api.domain import sealing, webhooks
 from accounting_api.services import webhook_transport
 from accounting_api.services.ports import Transactions
 
@@ -41,16 +43,38 @@ class DeliverySettings:
     allow_insecure: bool = False
     """Deliver over plain http and to private, loopback and other internal addresses
     (local development and tests only)."""
+    keys: sealing.KeyRing | None = None
+    """The key ring that opens sealed endpoint secrets (WEBHOOK_SECRET_KEYS); without it
+    only a secret the previous version left in the clear can sign."""
+
+
+def signing_secret(
+    delivery: webhooks.Delivery, organization_id: str, keys: sealing.KeyRing | None
+) -> str:
+    """The endpoint's secret, opened; sealing.Unreadable when it cannot be."""
+    if delivery.sealed_secret is None:
+        if not delivery.secret:  # the table's check forbids it; never sign with nothing
+            raise sealing.Unreadable("the endpoint has no signing secret")
+        return delivery.secret
+    if keys is None:
+        raise sealing.Unreadable("WEBHOOK_SECRET_KEYS is not set")
+    bound_to = webhooks.secret_binding(organization_id, delivery.endpoint_id)
+    return keys.open(delivery.sealed_secret, bound_to).decode()
 
 
 async def _attempt(
     delivery: webhooks.Delivery,
+    organization_id: str,
     transport: webhook_transport.Transport,
     settings: DeliverySettings,
 ) -> str | None:
     """Post one delivery; None on a 2xx answer, else what went wrong."""
+    try:
+        secret = signing_secret(delivery, organization_id, settings.keys)
+    except sealing.Unreadable as exc:
+        return webhooks.short_error(f"the signing secret cannot be opened ({exc}): not sent")
     body = webhooks.body(delivery)
-    header = webhooks.signature(delivery.secret, int(time.time()), body)
+    header = webhooks.signature(secret, int(time.time()), body)
     try:
         status = await transport(
             delivery.url, body, {webhooks.SIGNATURE_HEADER: header}, settings.timeout_seconds
@@ -107,7 +131,7 @@ async def deliver_organization(
         claimed = await webhooks_db.claim_due(conn, settings.lease_seconds, settings.batch_size)
     delivered = 0
     for delivery in claimed:
-        error = await _attempt(delivery, transport, settings)
+        error = await _attempt(delivery, organization_id, transport, settings)
         await _settle(db, organization_id, delivery, error, settings)
         delivered += error is None
     return delivered

@@ -33,10 +33,12 @@ def credentials_env(credentials: DatabaseCredentialsRef) -> list[Manifest]:
 def app_env(platform: Platform, credentials: DatabaseCredentialsRef) -> list[Manifest]:
     """The secret settings; the rest come from the ConfigMap through envFrom."""
     spec = platform.spec
+    keys = spec.webhooks.secret_keys_secret_ref
     return [
         *credentials_env(credentials),
         secret_env("REDIS_URL", spec.redis.url_secret_ref),
         secret_env("JWT_SECRET", spec.jwt_secret_ref),
+        *([secret_env("WEBHOOK_SECRET_KEYS", keys)] if keys is not None else []),
     ]
 
 

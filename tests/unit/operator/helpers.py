@@ -41,6 +41,7 @@ MINIMAL: dict[str, Any] = {
 FULL: dict[str, Any] = {
     **MINIMAL,
     "environment": "production",
+    "webhooks": {"secretKeysSecretRef": {"name": "webhook-keys", "key": "keys"}},
     "database": {
         "primary": {"host": "pg-0.db.internal", "port": 5433, "database": "books"},
         "replicas": [{"host": "pg-1.db.internal"}, {"host": "pg-2.db.internal"}],

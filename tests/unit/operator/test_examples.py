@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from accounting_api.domain import sealing
 from accounting_operator import render
 from accounting_operator.spec import AccountingPlatformSpec
 from tests.unit.operator import helpers
@@ -68,9 +69,16 @@ def test_example_secrets_exist(name: str) -> None:
     provided = {s["metadata"]["name"]: set(s["stringData"]) for s in secrets}
     spec = load(name)["spec"]
     assert secret_names(spec) <= set(provided)
-    for ref in ("redis", "jwtSecretRef"):
-        tree = spec[ref]["urlSecretRef"] if ref == "redis" else spec[ref]
+    refs = [spec["redis"]["urlSecretRef"], spec["jwtSecretRef"]]
+    refs += [spec["webhooks"]["secretKeysSecretRef"]] if "webhooks" in spec else []
+    for tree in refs:
         assert tree["key"] in provided[tree["name"]]
+
+
+def test_the_example_webhook_key_ring_is_one_the_api_accepts() -> None:
+    secrets = yaml.safe_load_all((EXAMPLES / "secrets.example.yaml").read_text())
+    [ring] = [s["stringData"]["keys"] for s in secrets if s["metadata"]["name"].endswith("-keys")]
+    assert sealing.parse(ring).current == "FAKE-2026-01"
 
 
 def test_secret_values_are_marked_fake() -> None:

@@ -44,7 +44,7 @@ ALL = [(name, m) for name, p in PLATFORMS.items() for m in render.render(p)]
 IDS = [f"{name}-{m['kind']}-{m['metadata']['name']}" for name, m in ALL]
 # Kinds without a schema in kubernetes-validate (CRDs of other projects).
 FOREIGN = {"ServiceMonitor"}
-SECRET_VARIABLES = {"PGUSER", "PGPASSWORD", "REDIS_URL", "JWT_SECRET"}
+SECRET_VARIABLES = {"PGUSER", "PGPASSWORD", "REDIS_URL", "JWT_SECRET", "WEBHOOK_SECRET_KEYS"}
 
 
 def kinds(p: render.Platform) -> list[str]:

@@ -87,6 +87,15 @@ def test_app_secrets(kind: str) -> None:
     }
 
 
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_the_webhook_key_ring_reaches_the_api_and_worker_by_reference_only(kind: str) -> None:
+    ref = {"name": "webhook-keys", "key": "keys"}
+    platform = helpers.platform({"webhooks": {"secretKeysSecretRef": ref}})
+    assert env(WORKLOADS[kind](platform))["WEBHOOK_SECRET_KEYS"] == ref
+    assert "WEBHOOK_SECRET_KEYS" not in env(WORKLOADS["migration"](platform))
+    assert "WEBHOOK_SECRET_KEYS" not in config.config_map(platform)["data"]
+
+
 def test_api_probes_ports_and_resources() -> None:
     container = only_container(api.deployment(helpers.platform()))
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]

@@ -302,6 +302,11 @@ SCHEMA: list[tuple[str, dict[str, Any], str]] = [
         "spec.redis.urlSecretRef.key",
     ),
     ("jwt-secret-bad-name", {"jwtSecretRef": {"name": "Not_A_Name"}}, "spec.jwtSecretRef.name"),
+    (
+        "webhook-keys-without-key",
+        {"webhooks": {"secretKeysSecretRef": {"name": "webhook-keys"}}},
+        "spec.webhooks.secretKeysSecretRef.key",
+    ),
     ("ingress-host-bare", {"ingress": {"host": "localhost"}}, "spec.ingress.host"),
     ("retention-zero", {"backup": {"retentionDays": 0}}, "spec.backup.retentionDays"),
     (

@@ -55,12 +55,12 @@ async def create_webhook_endpoint(request: Request) -> Response:
         url=data.url,
         description=data.description,
         allow_insecure=deps.settings.webhook_allow_insecure,
+        keys=deps.keys,
     )
     assert endpoint.secret is not None
-    created = wm.WebhookEndpointCreatedOut(
-        **endpoint_out(endpoint).model_dump(), secret=endpoint.secret
-    )
-    return support.json(created, 201)
+    public = endpoint_out(endpoint)
+    created = wm.WebhookEndpointCreatedOut(**public.model_dump(), secret=endpoint.secret)
+    return support.SecretAnswer(created, public, 201)
 
 
 async def list_webhook_endpoints(request: Request) -> Response:
