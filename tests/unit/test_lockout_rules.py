@@ -79,9 +79,11 @@ async def test_in_memory_strikes_count_within_the_recidive_period_only() -> None
 
 async def test_in_memory_holds_run_out_and_clear() -> None:
     local = LocalBackend()
-    await local.hold("block", 0, 30)
-    await local.hold("lock", 0, 60)
+    await local.count(["failures"], 0, 100)
+    await local.hold("block", 0, 30, "failures")
+    await local.hold("lock", 0, 60, "other")
     assert await local.left(["block", "lock", "none"], 20) == [10, 40, 0]
+    assert await local.count(["failures"], 20, 100) == [1]  # forgotten when the block began
     assert await local.left(["block"], 31) == [0]
     await local.clear(["lock"])
     assert await local.left(["lock"], 20) == [0]

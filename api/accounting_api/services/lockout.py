@@ -33,8 +33,9 @@ class Backend(Protocol):
     async def strike(self, key: str, now: float, ttl: float) -> int:
         """One more block of a pair within `ttl` seconds of its last: how many now."""
 
-    async def hold(self, key: str, now: float, seconds: float) -> None:
-        """Block or lock for `seconds`."""
+    async def hold(self, key: str, now: float, seconds: float, forget: str) -> None:
+        """Block or lock for `seconds`, and forget the failure log `forget` at once: the
+        count starts again from zero once the block ends."""
 
     async def left(self, keys: list[str], now: float) -> list[float]:
         """Seconds left of each block or lock (0 if none)."""
@@ -60,6 +61,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return n
 """
 
+_HOLD_SCRIPT = """
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('DEL', KEYS[2])
+"""
+
 _LEFT_SCRIPT = """
 local left = {}
 for i, key in ipairs(KEYS) do left[i] = redis.call('PTTL', key) end
@@ -76,6 +82,7 @@ class RedisBackend:
         self.client = client
         self._count = client.register_script(_COUNT_SCRIPT)
         self._strike = client.register_script(_STRIKE_SCRIPT)
+        self._hold = client.register_script(_HOLD_SCRIPT)
         self._left = client.register_script(_LEFT_SCRIPT)
 
     async def count(self, keys: list[str], now: float, window: float) -> list[int]:
@@ -86,8 +93,8 @@ class RedisBackend:
     async def strike(self, key: str, now: float, ttl: float) -> int:
         return int(await self._strike(keys=[key], args=[_ms(ttl)]))
 
-    async def hold(self, key: str, now: float, seconds: float) -> None:
-        await self.client.set(key, "1", px=_ms(seconds))
+    async def hold(self, key: str, now: float, seconds: float, forget: str) -> None:
+        await self._hold(keys=[key, forget], args=[_ms(seconds)])
 
     async def left(self, keys: list[str], now: float) -> list[float]:
         found = await self._left(keys=keys, args=[])
@@ -124,10 +131,11 @@ class LocalBackend:
         self._strikes[key] = (count, now + ttl)
         return count
 
-    async def hold(self, key: str, now: float, seconds: float) -> None:
+    async def hold(self, key: str, now: float, seconds: float, forget: str) -> None:
         if len(self._until) > _LOCAL_MAX_KEYS:
             self._until = {k: v for k, v in self._until.items() if v > now}
         self._until[key] = now + seconds
+        self._logs.pop(forget, None)
 
     async def left(self, keys: list[str], now: float) -> list[float]:
         return [max(self._until.get(key, now) - now, 0.0) for key in keys]
@@ -180,17 +188,16 @@ class Guard:
         if block:
             strikes = await self.counts.run(lambda b: b.strike(keys.strikes, now, rules.recidive))
             seconds = lockout.block_seconds(rules, strikes)
-            await self._hold(keys.pair_block, keys.pair_failures, now, seconds)
+            await self.counts.run(
+                lambda b: b.hold(keys.pair_block, now, seconds, keys.pair_failures)
+            )
             response = lockout.Response(seconds, strikes)
         if lock:
-            await self._hold(keys.lock, keys.account_failures, now, rules.lock)
+            await self.counts.run(
+                lambda b: b.hold(keys.lock, now, rules.lock, keys.account_failures)
+            )
             response = lockout.Response(response.blocked, response.strikes, rules.lock)
         return response
-
-    async def _hold(self, key: str, failures: str, now: float, seconds: float) -> None:
-        """Block or lock, and count again from zero once it ends."""
-        await self.counts.run(lambda b: b.hold(key, now, seconds))
-        await self.counts.run(lambda b: b.clear([failures]))
 
     async def succeeded(self, email: str, client_ip: str) -> None:
         """Forget this address's failures for the account, and only those: the failures
@@ -216,5 +223,5 @@ class Guard:
         )
         if count <= rules.address_failures:
             return 0.0
-        await self._hold(keys.block, keys.failures, now, rules.address_block)
+        await self.counts.run(lambda b: b.hold(keys.block, now, rules.address_block, keys.failures))
         return rules.address_block
