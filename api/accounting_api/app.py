@@ -12,12 +12,15 @@ from starlette.middleware import Middleware
 from accounting_api import logs, redis_connection, routes
 from accounting_api.db import replicas, servers
 from accounting_api.db.connection import Database
+from accounting_api.domain import lockout as domain_lockout
 from accounting_api.http import problems
 from accounting_api.http.auth import AuthenticationMiddleware
+from accounting_api.http.blocking import AddressBlockMiddleware
 from accounting_api.http.consistency import ConsistencyMiddleware
 from accounting_api.http.context import RequestContextMiddleware
 from accounting_api.http.ratelimit import Limit, RateLimiter, RateLimitMiddleware
 from accounting_api.routes.support import Deps
+from accounting_api.services import lockout
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
 from accounting_api.settings import Settings
@@ -38,6 +41,7 @@ def create_app(settings: Settings) -> Starlette:
     )
 
     reads = read_router(settings, db)
+    guard = lockout.Guard(lockout.Counts(lockout.RedisBackend(redis_client)), rules(settings))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,15 +56,30 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=routes.starlette_routes(),
-        middleware=_middleware(settings, db, reads, redis_client, codec),
+        middleware=_middleware(settings, db, reads, redis_client, codec, guard=guard),
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )
-    app.state.deps = Deps(
-        settings, db, redis_client, codec, Pinger(db, redis_client), settings.secret_keys()
-    )
+    pinger = Pinger(db, redis_client)
+    app.state.deps = Deps(settings, db, redis_client, codec, pinger, guard, settings.secret_keys())
     app.state.openapi = routes.openapi_document()
     return app
+
+
+def rules(settings: Settings) -> domain_lockout.Rules:
+    """The brute-force thresholds of the settings (README: Brute-force defence)."""
+    return domain_lockout.Rules(
+        failures_per_account_address=settings.auth_failures_per_account_address,
+        failures_per_account=settings.auth_failures_per_account,
+        window=settings.auth_failure_window_seconds,
+        block=settings.auth_block_seconds,
+        block_max=settings.auth_block_max_seconds,
+        recidive=settings.auth_recidive_seconds,
+        lock=settings.auth_lock_seconds,
+        address_failures=settings.suspicious_ip_requests,
+        address_window=settings.suspicious_ip_window_seconds,
+        address_block=settings.suspicious_ip_block_seconds,
+    )
 
 
 def read_router(settings: Settings, db: Database) -> replicas.ReadRouter:
@@ -85,9 +104,12 @@ def _middleware(
     reads: replicas.ReadRouter,
     redis_client: redis_connection.Client,
     codec: TokenCodec,
+    *,
+    guard: lockout.Guard,
 ) -> list[Middleware]:
-    """Outermost first: request context, authentication, rate limits, consistency tokens
-    and read routing, idempotency."""
+    """Outermost first: request context, blocked addresses (it sees every answer below it,
+    401s, 403s and 429s included), authentication, rate limits, consistency tokens and read
+    routing, idempotency."""
     general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)
     auth = Limit("auth", settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds)
     return [
@@ -96,6 +118,7 @@ def _middleware(
             max_body_bytes=settings.max_body_bytes,
             trusted_proxies=settings.trusted_proxies if settings.trust_forwarded_for else 0,
         ),
+        Middleware(AddressBlockMiddleware, guard=guard, db=db),
         Middleware(AuthenticationMiddleware, codec=codec),
         Middleware(
             RateLimitMiddleware, limiter=RateLimiter(redis_client), general=general, auth=auth

@@ -81,6 +81,29 @@ class Settings:
     """Token requests allowed per client IP in one auth window (kept even without Redis)."""
     auth_rate_limit_window_seconds: int = 300
     """Length of the auth rate-limit window."""
+    auth_failures_per_account_address: int = 5
+    """Failed sign-ins of one account (e-mail) from one client address allowed within
+    AUTH_FAILURE_WINDOW_SECONDS; one more blocks that pair (README: Brute-force defence)."""
+    auth_failure_window_seconds: int = 900
+    """The sliding window failed sign-ins count in."""
+    auth_block_seconds: int = 900
+    """A pair's first block; each block again within AUTH_RECIDIVE_SECONDS doubles it."""
+    auth_block_max_seconds: int = 86400
+    """The longest block of a pair."""
+    auth_recidive_seconds: int = 86400
+    """A pair blocked again within this long of its last block is blocked twice as long."""
+    auth_failures_per_account: int = 20
+    """Failed sign-ins of one account from any address allowed within the window; one
+    more locks the account until an owner or admin unlocks it or the lock expires."""
+    auth_lock_seconds: int = 3600
+    """How long a lock lasts unless lifted (POST /v1/users/{id}/unlock)."""
+    suspicious_ip_requests: int = 100
+    """Failed requests (answered 401, 403 or 429) of one client address allowed within
+    SUSPICIOUS_IP_WINDOW_SECONDS; one more blocks the address (429 with Retry-After)."""
+    suspicious_ip_window_seconds: int = 900
+    """The sliding window an address's failed requests count in."""
+    suspicious_ip_block_seconds: int = 900
+    """How long a blocked address gets 429 for every request (but /health, /ready, /metrics)."""
     idempotency_ttl_seconds: int = 86400
     """How long a stored Idempotency-Key response is replayed."""
     max_body_bytes: int = 1_048_576
@@ -136,6 +159,12 @@ class Settings:
             raise SettingsError("TRUSTED_PROXIES must be between 1 and 10")
         if self.database_replica_max_lag_bytes < 0 or self.database_replica_wait_ms < 0:
             raise SettingsError("DATABASE_REPLICA_MAX_LAG_BYTES and _WAIT_MS must be >= 0")
+        if min(self.auth_failure_window_seconds, self.auth_block_seconds,
+               self.suspicious_ip_window_seconds, self.suspicious_ip_block_seconds,
+               self.auth_lock_seconds, self.auth_recidive_seconds) < 1:  # fmt: skip
+            raise SettingsError("brute-force windows, blocks and locks must be >= 1 second")
+        if self.auth_block_max_seconds < self.auth_block_seconds:
+            raise SettingsError("AUTH_BLOCK_MAX_SECONDS must be >= AUTH_BLOCK_SECONDS")
         if self.db_read_pool_max < 1:
             raise SettingsError("DB_READ_POOL_MAX must be at least 1")
         for part in filter(None, (p.strip() for p in self.database_replicas.split(","))):

@@ -26,6 +26,36 @@ def test_required_variables_alone_give_the_documented_defaults() -> None:
     assert settings.owner_database_url == REQUIRED["DATABASE_URL"]
 
 
+def test_brute_force_thresholds_default_to_the_deployment_guides() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert (
+        settings.auth_failures_per_account_address,
+        settings.auth_failure_window_seconds,
+        settings.auth_block_seconds,
+        settings.auth_block_max_seconds,
+        settings.auth_recidive_seconds,
+    ) == (5, 900, 900, 86400, 86400)
+    assert (settings.auth_failures_per_account, settings.auth_lock_seconds) == (20, 3600)
+    assert (
+        settings.suspicious_ip_requests,
+        settings.suspicious_ip_window_seconds,
+        settings.suspicious_ip_block_seconds,
+    ) == (100, 900, 900)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AUTH_FAILURE_WINDOW_SECONDS": "0"}, "1 second"),
+        ({"SUSPICIOUS_IP_BLOCK_SECONDS": "-5"}, "1 second"),
+        ({"AUTH_BLOCK_SECONDS": "600", "AUTH_BLOCK_MAX_SECONDS": "60"}, "AUTH_BLOCK_MAX_SECONDS"),
+    ],
+)
+def test_brute_force_windows_and_blocks_must_make_sense(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(REQUIRED | env)
+
+
 def test_ints_floats_and_strings_are_parsed() -> None:
     env = REQUIRED | {
         "RATE_LIMIT_MAX": "7",

@@ -28,6 +28,13 @@ class Kind(enum.StrEnum):
     REACTIVATED = "user.reactivated"
     REMOVED = "user.removed"
     PASSWORD_CHANGED = "user.password_changed"
+    SIGN_INS_BLOCKED = "auth.sign_ins_blocked"
+    """Too many failed sign-ins of one account from one address: that pair is blocked."""
+    ADDRESS_BLOCKED = "auth.address_blocked"
+    """Too many failed requests from one address: every request from it is refused."""
+    LOCKED = "user.locked"
+    """Too many failed sign-ins of one account from any address: the account is locked."""
+    UNLOCKED = "user.unlocked"
 
     @property
     def severity(self) -> Severity:
@@ -40,6 +47,10 @@ _SEVERITY = {
     Kind.ROLE_CHANGED: Severity.WARNING,
     Kind.DEACTIVATED: Severity.WARNING,
     Kind.REMOVED: Severity.WARNING,
+    Kind.SIGN_INS_BLOCKED: Severity.WARNING,
+    Kind.ADDRESS_BLOCKED: Severity.WARNING,
+    Kind.LOCKED: Severity.CRITICAL,
+    Kind.UNLOCKED: Severity.WARNING,
 }
 
 

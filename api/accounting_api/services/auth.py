@@ -6,16 +6,17 @@ import asyncio
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import NoReturn
 
 import argon2
 import jwt
 
 from accounting_api.db import tenants
-from accounting_api.domain import errors, ids, security
-from accounting_api.domain.roles import Principal, Role, UserStatus
+from accounting_api.domain import audit, errors, ids, lockout, security
+from accounting_api.domain.roles import Principal, Role, User, UserStatus
+from accounting_api.services import audit as audit_service
+from accounting_api.services import lockout as lockout_service
 from accounting_api.services import security as security_service
-from accounting_api.services.ports import Transactions
+from accounting_api.services.ports import Store, Transactions
 
 _hasher = argon2.PasswordHasher()
 
@@ -112,34 +113,95 @@ class TokenCodec:
 
 
 async def authenticate(
-    db: Transactions, email: str, password: str, origin: security.Origin = security.NOWHERE
+    db: Store,
+    guard: lockout_service.Guard,
+    email: str,
+    password: str,
+    origin: security.Origin = security.NOWHERE,
 ) -> Principal:
     """The principal whose email and password these are, or Unauthenticated; either way
-    a security event (a failure names its reason, never the password)."""
+    a security event (a failure names its reason, never the password).
+
+    A blocked pair or a locked account gets the answer a wrong password gets, after the
+    same work, and an unknown e-mail is counted, blocked and locked as a known one is:
+    no answer tells a stranger whether an account exists."""
+    address = origin.client_ip or "unknown"
+    held = await guard.held(email, address)
     async with db.transaction(None) as conn:
         login = await tenants.find_login(conn, email.lower())
+    found = None
     if login is None:
         await verify_password(_dummy_hash(), password)
-        await _failed(db, None, None, origin, "unknown_email")
-    org, user_id = login["organization_id"], login["user_id"]
-    async with db.transaction(org) as conn:
-        found = await tenants.get_credentials(conn, user_id)
-    # A deactivated user gets the answer a wrong password gets, after the same work.
-    if found is None or not await verify_password(found.password_hash, password):
-        await _failed(db, org, user_id, origin, "wrong_password")
-    if found.user.status is not UserStatus.ACTIVE:
-        await _failed(db, org, user_id, origin, found.user.status.value)
+        reason: str | None = "unknown_email"
+    else:
+        async with db.transaction(login["organization_id"]) as conn:
+            found = await tenants.get_credentials(conn, login["user_id"])
+        reason = await _refusal(found, password)
+    org, user_id = (login["organization_id"], login["user_id"]) if login else (None, None)
+    if held.reason is not None:  # not counted again: the block or lock is the answer
+        await _record_failure(db, org, user_id, origin, held.reason)
+        raise _refused()
+    if reason is not None:
+        response = await guard.failed(email, address)
+        await _record_failure(db, org, user_id, origin, reason)
+        await _respond(db, found.user if found else None, origin, response)
+        raise _refused()
+    assert found is not None
+    await guard.succeeded(email, address)
     event = security.NewEvent(security.Kind.SIGN_IN_SUCCEEDED, org, user_id, origin)
     await security_service.record(db, event)
     user = found.user
     return Principal(user.id, user.organization_id, user.role, found.token_version)
 
 
-async def _failed(
+async def _refusal(found: tenants.Credentials | None, password: str) -> str | None:
+    """Why a known e-mail's sign-in fails (None: it does not). A deactivated user gets
+    the answer a wrong password gets, after the same work."""
+    if found is None or not await verify_password(found.password_hash, password):
+        return "wrong_password"
+    if found.user.status is not UserStatus.ACTIVE:
+        return found.user.status.value
+    return None
+
+
+async def _respond(
+    db: Store, user: User | None, origin: security.Origin, response: lockout.Response
+) -> None:
+    """The security events of a block and a lock; for a known account also its audit
+    events, with them in one transaction of their own (the refused request's rolls back)."""
+    events = []
+    if response.blocked:
+        detail = {"seconds": round(response.blocked), "strikes": response.strikes}
+        events.append((security.Kind.SIGN_INS_BLOCKED, "sign_ins_blocked", detail))
+    if response.locked:
+        events.append((security.Kind.LOCKED, "locked", {"seconds": round(response.locked)}))
+    for kind, verb, detail in events:
+        org, user_id = (user.organization_id, user.id) if user else (None, None)
+        event = security.NewEvent(kind, org, user_id, origin, detail)
+        if user is None:
+            await security_service.record(db, event)
+            continue
+        async with db.unit_of_work(user.organization_id) as unit:
+            await security_service.record(unit, event)
+            change = audit.changed("user", verb, user)
+            await audit_service.record(
+                unit,
+                organization_id=user.organization_id,
+                actor_user_id=None,
+                request_id=origin.request_id,
+                changes=[change],
+            )
+
+
+async def _record_failure(
     db: Transactions, org: str | None, user_id: str | None, origin: security.Origin, reason: str
-) -> NoReturn:
+) -> None:
     event = security.NewEvent(
         security.Kind.SIGN_IN_FAILED, org, user_id, origin, {"reason": reason}
     )
     await security_service.record(db, event)
-    raise errors.Unauthenticated("invalid email or password")
+
+
+def _refused() -> errors.Unauthenticated:
+    """Every refused sign-in's one answer, whatever the reason."""
+    return errors.Unauthenticated("invalid email or password")

@@ -9,7 +9,7 @@ from accounting_api.db import tenants
 from accounting_api.db.connection import Connection
 from accounting_api.domain import audit, errors, security
 from accounting_api.domain.roles import Principal, Role, User, UserStatus
-from accounting_api.services import auth, organizations
+from accounting_api.services import auth, lockout, organizations
 from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
 from accounting_api.services.ports import Transactions, Unit
@@ -120,6 +120,31 @@ async def remove_user(
         removed = await tenants.remove_user(conn, user_id)
     await _record(db, principal, security.Kind.REMOVED, user_id, origin)
     return removed
+
+
+async def unlock_user(
+    db: Unit,
+    principal: Principal,
+    user_id: str,
+    *,
+    guard: lockout.Guard,
+    origin: security.Origin,
+) -> User:
+    """Lift the lock that failed sign-ins from many addresses put on the user's account
+    (owners and admins), and forget those failures. Blocks of single addresses run out on
+    their own. Lifted at once, before the audit event commits: an unlock left without its
+    event by a failed commit gives no one more than a lock's expiry would."""
+    principal.require(Role.ADMIN)
+    async with db.transaction(principal.organization_id) as conn:
+        target = await tenants.get_user(conn, user_id)
+    if target is None:
+        raise errors.NotFound(f"no user {user_id}", param="id")
+    if target.status is UserStatus.REMOVED:
+        raise errors.UserRemoved(f"user {target.id} has been removed", param="id")
+    await guard.unlock(target.email)
+    db.changed(audit.changed("user", "unlocked", target))
+    await _record(db, principal, security.Kind.UNLOCKED, user_id, origin)
+    return target
 
 
 async def change_password(

@@ -107,6 +107,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "POST",
+        "/v1/users/{id}/unlock",
+        handlers.unlock_user,
+        "Unlock a user's account locked by failed sign-ins from many addresses (admin or"
+        " owner); the answer is the same whether it was locked or not",
+        200,
+        None,
+        None,
+        schemas.UserOut,
+        tag="tenancy",
+        role=Role.ADMIN,
+        body_required=False,
+    ),
+    Endpoint(
+        "POST",
         "/v1/users/me/password",
         handlers.change_password,
         "Change your own password (the current one first); every token of yours ends",

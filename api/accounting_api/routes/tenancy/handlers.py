@@ -71,7 +71,9 @@ async def update_organization(request: Request) -> Response:
 async def issue_token(request: Request) -> Response:
     data = await support.body(request, schemas.TokenIn)
     deps = support.deps(request)
-    principal = await auth.authenticate(deps.db, data.email, data.password, support.origin(request))
+    principal = await auth.authenticate(
+        deps.db, deps.guard, data.email, data.password, support.origin(request)
+    )
     token, ttl = deps.codec.issue(principal)
     return support.json(schemas.TokenOut(access_token=token, expires_in=ttl))
 
@@ -126,6 +128,17 @@ async def remove_user(request: Request) -> Response:
         support.unit(request),
         support.principal(request),
         support.path_id(request, "user"),
+        origin=support.origin(request),
+    )
+    return support.json(user_out(user))
+
+
+async def unlock_user(request: Request) -> Response:
+    user = await users.unlock_user(
+        support.unit(request),
+        support.principal(request),
+        support.path_id(request, "user"),
+        guard=support.deps(request).guard,
         origin=support.origin(request),
     )
     return support.json(user_out(user))
