@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from accounting_api.domain import errors, ledger
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH_PATTERN = r"^([0-9]{4})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 def parse_period(text: str) -> datetime.date:

@@ -212,7 +212,7 @@ class InvoiceListQuery(ListQuery):
     customer: Ref | None = None
 
 
-class PeriodOut(Out):
+class ServicePeriodOut(Out):
     start: datetime.date
     end: datetime.date
 
@@ -234,7 +234,7 @@ class LineOut(Out):
     tax: int = Field(description="On amount - discount at tax_rate, rounded half up.")
     total: int
     revenue_account_id: str
-    service_period: PeriodOut | None
+    service_period: ServicePeriodOut | None
 
 
 class PostedEntryOut(Out):
