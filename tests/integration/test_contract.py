@@ -94,3 +94,17 @@ async def test_periods_answer_what_the_document_says(
     assert_documented(document, "/v1/periods/{period}/reopen", "post", reopened.json())
     properties = document["components"]["schemas"]["PeriodOut"]["properties"]
     assert {"period", "starts_on", "ends_on", "status", "closed_at", "closed_by"} <= set(properties)
+
+
+@pytest.mark.parametrize(
+    ("month", "status", "code"),
+    [("0000-01", 422, "validation_error"), ("9999-12", 422, "period_not_ended")],
+)
+async def test_a_month_at_the_ends_of_the_calendar_is_refused_not_failed(
+    client: httpx.AsyncClient, tenant: Tenant, month: str, status: int, code: str
+) -> None:
+    for action in ("close", "reopen"):
+        response = await client.post(f"/v1/periods/{month}/{action}", headers=tenant.auth)
+        assert response.status_code < 500, response.text
+    closed = await client.post(f"/v1/periods/{month}/close", headers=tenant.auth)
+    assert_problem(closed, status, code, "period")

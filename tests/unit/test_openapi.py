@@ -10,6 +10,7 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
+from accounting_api.domain import reports
 from accounting_api.routes import openapi, openapi_document
 
 
@@ -94,4 +95,4 @@ def test_query_parameters_are_documented_with_their_type_format_and_bounds(
 def test_a_period_in_a_path_is_documented_as_a_month() -> None:
     operation = DOCUMENT["paths"]["/v1/periods/{period}/close"]["post"]
     (period,) = [p for p in operation["parameters"] if p["in"] == "path"]
-    assert period["schema"]["pattern"] == "^([0-9]{4})-(0[1-9]|1[0-2])$"
+    assert period["schema"]["pattern"] == reports.MONTH_PATTERN
