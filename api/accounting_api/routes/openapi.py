@@ -202,7 +202,12 @@ def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Universal Accounting API", "version": __version__},
+        "info": {
+            "title": "Universal Accounting API",
+            "version": __version__,
+            "description": "Bodies are JSON (Content-Type: application/json); an integer"
+            " is a JSON integer (100, never 100.0).",
+        },
         "paths": paths,
         "components": {
             "schemas": components.schemas,

@@ -29,8 +29,14 @@ FiscalYearEndMonth = Annotated[
 ]
 
 
+Email = Annotated[
+    EmailStr,
+    Field(description="A deliverable address: no special-use domain such as .test or .local."),
+]
+
+
 class OwnerIn(Body):
-    email: EmailStr
+    email: Email
     password: Password
     name: Name
 
@@ -87,7 +93,7 @@ class TokenOut(Out):
 
 
 class UserIn(Body):
-    email: EmailStr
+    email: Email
     password: Password
     name: Name
     role: Role
