@@ -11,7 +11,7 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator clean
+        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator fuzz clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-ledger-version  posting throughput with the report cache's version bump on/off"
 	@echo "make bench-backup  backup and restore test (1M postings, 100 organizations) against plain pg_dump/pg_restore"
 	@echo "make bench-failover  kill -9 drills and a switchover under API load: RTO, lost writes (none)"
+	@echo "make fuzz        Schemathesis over every operation of /openapi.json (20,000+ requests)"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
@@ -107,6 +108,11 @@ bench-backup: services-up
 bench-api: migrate
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.api_bench
+
+# Every operation of /openapi.json fuzzed by Schemathesis (bench/contract_fuzz.py) on a
+# scratch database; the last line printed is the JSON summary.
+fuzz: services-up
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.contract_fuzz
 
 bench-billing: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.billing_bench
