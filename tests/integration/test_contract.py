@@ -108,3 +108,35 @@ async def test_a_month_at_the_ends_of_the_calendar_is_refused_not_failed(
         assert response.status_code < 500, response.text
     closed = await client.post(f"/v1/periods/{month}/close", headers=tenant.auth)
     assert_problem(closed, status, code, "period")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "0001-01-01", "to": "0001-01-01"},
+        {"from": "9999-12-31", "to": "9999-12-31"},
+    ],
+)
+async def test_an_income_statement_at_the_ends_of_the_calendar_is_answered(
+    client: httpx.AsyncClient, tenant: Tenant, query: dict[str, str]
+) -> None:
+    response = await client.get("/v1/reports/income-statement", params=query, headers=tenant.auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["from"] == query["from"]
+
+
+@pytest.mark.parametrize("end_month", [1, 12])
+@pytest.mark.parametrize("as_of", ["0001-01-01", "9999-12-31"])
+async def test_a_balance_sheet_at_the_ends_of_the_calendar_is_answered(
+    client: httpx.AsyncClient, as_of: str, end_month: int
+) -> None:
+    t = await sign_up(client)
+    moved = await client.patch(
+        "/v1/organization", json={"fiscal_year_end_month": end_month}, headers=t.auth
+    )
+    assert moved.status_code == 200, moved.text
+    response = await client.get(
+        "/v1/reports/balance-sheet", params={"as_of": as_of}, headers=t.auth
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["as_of"] == as_of
