@@ -5,21 +5,37 @@ check on. No answer may be a 5xx, or disagree with the document."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
 from bench import contract_fuzz
 
 from accounting_api import routes
 from accounting_api.app import create_app
 from accounting_api.settings import Settings
+from tests.integration import conftest
 
 EXAMPLES = 20
 SECONDS_PER_OPERATION = 6.0
 """A cap, so that the run stays within a few minutes on a busy 2-core machine."""
 
 
+@pytest.fixture
+async def scratch(settings: Settings) -> AsyncIterator[Settings]:
+    """A database of its own: the fuzzer leaves webhook deliveries and closed months that
+    the session's other tests (the worker's) must not find."""
+    database = await conftest.create_database()
+    yield dataclasses.replace(
+        settings, database_url=database.app_url, migration_database_url=database.owner_url
+    )
+    await conftest.drop_database(database.name)
+
+
 def test_no_request_the_contract_allows_fails_and_every_answer_is_as_documented(
-    settings: Settings,
+    scratch: Settings,
 ) -> None:
-    with contract_fuzz.serve(create_app(settings)) as base_url:
+    with contract_fuzz.serve(create_app(scratch)) as base_url:
         summary = contract_fuzz.run(
             base_url, examples=EXAMPLES, seconds_per_operation=SECONDS_PER_OPERATION
         )
