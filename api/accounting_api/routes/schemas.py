@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import iso4217
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from accounting_api.domain import money
 
@@ -37,6 +37,12 @@ def _no_nul(value: str) -> str:
 
 Text = Annotated[
     str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})
+]
+
+
+Email = Annotated[
+    EmailStr,
+    Field(description="A deliverable address: no special-use domain such as .test or .local."),
 ]
 
 

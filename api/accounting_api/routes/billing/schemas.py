@@ -6,7 +6,6 @@ import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    EmailStr,
     Field,
     PlainValidator,
     StringConstraints,
@@ -102,7 +101,7 @@ class AddressIn(Body):
 
 class CustomerIn(Body):
     name: Name
-    email: EmailStr | None = None
+    email: common.Email | None = None
     currency: Currency | None = Field(
         default=None,
         description="What the customer is billed in; the organization's base"

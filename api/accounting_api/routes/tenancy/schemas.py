@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from accounting_api.domain.roles import Role
+from accounting_api.routes import schemas as common
 from accounting_api.routes.schemas import (
     Body,
     Currency,
@@ -29,14 +30,8 @@ FiscalYearEndMonth = Annotated[
 ]
 
 
-Email = Annotated[
-    EmailStr,
-    Field(description="A deliverable address: no special-use domain such as .test or .local."),
-]
-
-
 class OwnerIn(Body):
-    email: Email
+    email: common.Email
     password: Password
     name: Name
 
@@ -93,7 +88,7 @@ class TokenOut(Out):
 
 
 class UserIn(Body):
-    email: Email
+    email: common.Email
     password: Password
     name: Name
     role: Role
