@@ -11,7 +11,7 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator soak clean
+        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator soak fuzz clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-backup  backup and restore test (1M postings, 100 organizations) against plain pg_dump/pg_restore"
 	@echo "make bench-failover  kill -9 drills and a switchover under API load: RTO, lost writes (none)"
 	@echo "make soak        a mixed API load at half the sustained rate for 10 minutes: p99 and memory, first vs last minute"
+	@echo "make fuzz        Schemathesis over every operation of /openapi.json (20,000+ requests)"
 	@echo "make lint        ruff, mypy --strict, import-linter contracts"
 	@echo "make cluster-up  local Kubernetes control plane (kwok, built from source); prints the kubeconfig path"
 	@echo "make kind-up     a kind cluster instead (needs Docker); prints the kubeconfig path"
@@ -113,6 +114,11 @@ bench-api: migrate
 # (600) on the local `accounting` database, brought to the current schema first.
 soak: migrate
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.soak
+
+# Every operation of /openapi.json fuzzed by Schemathesis (bench/contract_fuzz.py) on a
+# scratch database; the last line printed is the JSON summary.
+fuzz: services-up
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.contract_fuzz
 
 bench-billing: services-up
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.billing_bench

@@ -51,7 +51,8 @@ class Bad:
     param: str | None = None
     method: str = "POST"
     who: Literal["owner", "viewer", "none"] = "owner"
-    content_type: str = "application/json"
+    content_type: str | None = "application/json"
+    """None: the body is sent without a Content-Type."""
 
 
 def usd(i: dict[str, str], amount: Any = 100, **extra: Any) -> dict[str, Any]:
@@ -147,6 +148,8 @@ CASES = [
     E("body-is-a-list", lambda i: [], V, None),
     E("text-plain", GOOD, UNSUPPORTED, None, status=415, content_type="text/plain"),
     E("form-encoded", b"a=1", UNSUPPORTED, None, status=415, content_type=FORM),
+    E("untyped-json", GOOD, UNSUPPORTED, None, status=415, content_type=None),
+    E("untyped-batch", batch(GOOD), UNSUPPORTED, None, status=415, content_type=None, path=BATCH),
     # --- wrong types: amounts are JSON integers, never strings, floats or booleans ---
     E("amount-string", amount("100"), V, A0),
     E("amount-float", amount(10.5), V, A0),
@@ -276,7 +279,8 @@ async def send(client: httpx.AsyncClient, ledger: Ledger, case: Bad) -> httpx.Re
         content = case.body
     else:
         content = json.dumps(case.body(ledger.ids)).encode()
-    headers = ledger.headers(case.who) | ({"Content-Type": case.content_type} if content else {})
+    typed = {"Content-Type": case.content_type} if content and case.content_type else {}
+    headers = ledger.headers(case.who) | typed
     path = case.path.format(**ledger.ids)
     return await client.request(case.method, path, content=content, headers=headers)
 

@@ -116,6 +116,8 @@ CASES = [
     C("credentials", "https://user:secret@hooks.example.com/ua", MALFORMED),
     C("unencoded-path", "https://hooks.example.com/\u65e5\u672c", MALFORMED),
     C("empty-label", "https://hooks..example.com/ua", MALFORMED),
+    C("unclosed-ipv6-bracket", "https://[x", MALFORMED),
+    C("stray-ipv6-bracket", "https://example.com]", MALFORMED),
     C("ftp", "ftp://hooks.example.com/ua", V),
     C("no-host", "https://", V),
     C("not-a-string", 42, V),

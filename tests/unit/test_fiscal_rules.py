@@ -21,7 +21,12 @@ D = datetime.date
      (D(2024, 2, 29), 1, D(2024, 2, 1), D(2025, 1, 31)),
      (D(2024, 1, 31), 1, D(2023, 2, 1), D(2024, 1, 31)),
      (D(2024, 3, 1), 2, D(2024, 3, 1), D(2025, 2, 28)),
-     (D(2023, 12, 15), 2, D(2023, 3, 1), D(2024, 2, 29))],
+     (D(2023, 12, 15), 2, D(2023, 3, 1), D(2024, 2, 29)),
+     # cut at the calendar's ends, where the fiscal year would run past them
+     (D(1, 1, 1), 1, D(1, 1, 1), D(1, 1, 31)),
+     (D(1, 1, 1), 12, D(1, 1, 1), D(1, 12, 31)),
+     (D(9999, 12, 31), 1, D(9999, 2, 1), D(9999, 12, 31)),
+     (D(9999, 12, 31), 12, D(9999, 1, 1), D(9999, 12, 31))],
 )  # fmt: skip
 def test_the_fiscal_year_a_day_lies_in(
     day: datetime.date, end_month: int, starts_on: datetime.date, ends_on: datetime.date

@@ -14,7 +14,8 @@ D = datetime.date
 @pytest.mark.parametrize(
     ("text", "first", "last"),
     [("2026-01", D(2026, 1, 1), D(2026, 1, 31)), ("2024-02", D(2024, 2, 1), D(2024, 2, 29)),
-     ("2026-12", D(2026, 12, 1), D(2026, 12, 31))],
+     ("2026-12", D(2026, 12, 1), D(2026, 12, 31)), ("0001-01", D(1, 1, 1), D(1, 1, 31)),
+     ("9999-12", D(9999, 12, 1), D(9999, 12, 31))],
 )  # fmt: skip
 def test_months_parse_and_end(text: str, first: datetime.date, last: datetime.date) -> None:
     assert reports.parse_period(text) == first
@@ -22,7 +23,18 @@ def test_months_parse_and_end(text: str, first: datetime.date, last: datetime.da
     assert reports.period_label(first) == text
 
 
-@pytest.mark.parametrize("text", ["2026-13", "2026-1", "2026-00", "january", "2026-01-01"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-13",
+        "2026-1",
+        "2026-00",
+        "january",
+        "2026-01-01",
+        "0000-01",
+        "\u0662\u0660\u0662\u0666-01",
+    ],
+)
 def test_bad_months_are_refused(text: str) -> None:
     with pytest.raises(errors.ValidationFailed):
         reports.parse_period(text)

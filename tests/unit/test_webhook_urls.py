@@ -75,6 +75,10 @@ def test_creation_refuses_http_and_literal_internal_addresses(
         ("https://user:pass@hooks.example.com/x", "credentials"),
         ("https://hooks.example.com/\u65e5\u672c", "percent-encoded"),
         ("https://a..b.example.com/x", "not a valid domain name"),
+        ("https://[x", "not a valid IPv6 literal"),
+        ("https://example.com]/x", "not a valid IPv6 literal"),
+        ("https://[::1/x", "not a valid IPv6 literal"),
+        ("https://[v1.x]/x", "not a valid IPv6 literal"),
     ],
 )
 def test_urls_no_delivery_could_be_made_to_are_refused_even_for_local_development(

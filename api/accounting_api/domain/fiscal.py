@@ -39,14 +39,22 @@ class FiscalYear:
 
 
 def _month_end(year: int, month: int) -> datetime.date:
-    following = datetime.date(year + month // 12, month % 12 + 1, 1)
-    return following - datetime.timedelta(days=1)
+    if year > datetime.MAXYEAR:
+        return datetime.date.max
+    if month == 12:
+        return datetime.date(year, 12, 31)
+    return datetime.date(year, month + 1, 1) - datetime.timedelta(days=1)
+
+
+def _month_start(year: int, month: int) -> datetime.date:
+    return datetime.date.min if year < datetime.MINYEAR else datetime.date(year, month, 1)
 
 
 def fiscal_year(day: datetime.date, end_month: int) -> FiscalYear:
-    """The fiscal year that `day` lies in, for a fiscal year ending in `end_month`."""
+    """The fiscal year that `day` lies in, for a fiscal year ending in `end_month` (cut
+    at the calendar's first and last days, 0001-01-01 and 9999-12-31)."""
     check_end_month(end_month)
     end_year = day.year if day.month <= end_month else day.year + 1
     ends_on = _month_end(end_year, end_month)
-    starts_on = datetime.date(end_year - 1 + end_month // 12, end_month % 12 + 1, 1)
+    starts_on = _month_start(end_year - 1 + end_month // 12, end_month % 12 + 1)
     return FiscalYear(starts_on, ends_on)

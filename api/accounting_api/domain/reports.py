@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 from accounting_api.domain import errors, ledger
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH_PATTERN = r"^([0-9]{3}[1-9]|[0-9]{2}[1-9]0|[0-9][1-9]00|[1-9]000)-(0[1-9]|1[0-2])$"
+"""YYYY-MM, of the years a date has (0001 to 9999), in ASCII digits."""
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 def parse_period(text: str) -> datetime.date:
@@ -38,8 +40,9 @@ def period_label(period: datetime.date) -> str:
 
 
 def period_end(period: datetime.date) -> datetime.date:
-    following = datetime.date(period.year + period.month // 12, period.month % 12 + 1, 1)
-    return following - datetime.timedelta(days=1)
+    if period.month == 12:  # the following month of 9999-12 is no date
+        return period.replace(day=31)
+    return period.replace(month=period.month + 1) - datetime.timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +58,10 @@ class ClosedPeriod:
 
 def check_period_ended(period: datetime.date, today: datetime.date) -> None:
     """A month can be closed once it is over, never while entries may still be dated in it."""
-    if period_end(period) >= today:
+    end = period_end(period)
+    if end >= today:
         raise errors.PeriodNotEnded(
-            f"{period_label(period)} has not ended yet; it can be closed from "
-            f"{period_end(period) + datetime.timedelta(days=1)}",
+            f"{period_label(period)} has not ended yet; it can be closed after {end}",
             param="period",
         )
 

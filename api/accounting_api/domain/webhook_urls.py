@@ -63,9 +63,18 @@ def literal_address(host: str) -> Address | None:
         return None
 
 
+_NOT_IPV6 = "its host is not a valid IPv6 literal or domain name"
+
+
 def _malformed(url: str) -> str | None:
     """Why a delivery could not even be attempted to this URL, or None."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed or stray bracket
+        return _NOT_IPV6
+    bracketed = "[" in parts.netloc.rpartition("@")[2]
+    if bracketed and not isinstance(literal_address(parts.hostname or ""), ipaddress.IPv6Address):
+        return _NOT_IPV6
     try:
         parts.port  # noqa: B018 (raises on a port out of range)
     except ValueError:

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+from pydantic import json_schema
+from pydantic.json_schema import JsonSchemaMode
 
 from accounting_api import __version__
+from accounting_api.domain import reports
 from accounting_api.domain.roles import Role
+from accounting_api.http import idempotency
 from accounting_api.routes.support import Handler
 
 
@@ -32,24 +36,70 @@ class Endpoint:
     auth=False. The use case checks it again."""
 
 
-def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
-    def ref(model: type[pydantic.BaseModel]) -> dict[str, str]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
+REF = "#/components/schemas/{model}"
 
+
+class SchemaNameClash(ValueError):
+    """Two different schemas would be published under one name in components.schemas."""
+
+
+class Components:
+    """The document's components.schemas, filled as operations refer to models. A name
+    names one schema only: the document keys schemas by name, so a second model of the
+    same name would silently describe the first one's endpoints."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+
+    def ref(self, model: type[pydantic.BaseModel], mode: JsonSchemaMode) -> dict[str, str]:
+        """A reference to `model` (a request body in validation mode, a response in
+        serialization mode), its schema and those it uses added."""
+        refs, top = json_schema.models_json_schema([(model, mode)], ref_template=REF)
+        self.add(top.get("$defs", {}))
+        return {"$ref": refs[(model, mode)]["$ref"]}
+
+    def query(self, model: type[pydantic.BaseModel]) -> dict[str, Any]:
+        """The schema of each query parameter of `model`, by name (alias)."""
+        schema = model.model_json_schema(ref_template=REF)
+        self.add(schema.get("$defs", {}))
+        return {name: _parameter_schema(field) for name, field in schema["properties"].items()}
+
+    def add(self, schemas: dict[str, Any]) -> None:
+        for name, schema in schemas.items():
+            taken = self.schemas.setdefault(name, schema)
+            if taken != schema:
+                raise SchemaNameClash(
+                    f"two different schemas are named {name!r} (properties"
+                    f" {sorted(taken.get('properties', {}))} and"
+                    f" {sorted(schema.get('properties', {}))}): rename one of the models"
+                )
+
+
+def _parameter_schema(field: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: an optional one is left out, never sent as null."""
+    schema = {k: v for k, v in field.items() if k not in {"anyOf", "title", "description"}}
+    branches = [b for b in field.get("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema |= branches[0]
+    elif branches:
+        schema["anyOf"] = branches
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+    return schema
+
+
+def _operation(endpoint: Endpoint, components: Components) -> dict[str, Any]:
+    response = (
+        {"application/json": {"schema": components.ref(endpoint.response, "serialization")}}
+        if endpoint.response
+        else {}
+    )
     op: dict[str, Any] = {
         "summary": endpoint.summary,
         "operationId": endpoint.handler.__name__,
         "tags": [endpoint.tag],
         "responses": {
-            str(endpoint.status): {
-                "description": "OK",
-                "content": {"application/json": {"schema": ref(endpoint.response)}}
-                if endpoint.response
-                else {},
-            },
+            str(endpoint.status): {"description": "OK", "content": response},
             "default": {
                 "description": "An RFC 9457 problem",
                 "content": {
@@ -58,13 +108,15 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
             },
         },
     }
-    params = _parameters(endpoint)
+    params = _parameters(endpoint, components)
     if params:
         op["parameters"] = params
     if endpoint.body is not None:
         op["requestBody"] = {
             "required": endpoint.body_required,
-            "content": {"application/json": {"schema": ref(endpoint.body)}},
+            "content": {
+                "application/json": {"schema": components.ref(endpoint.body, "validation")}
+            },
         }
     if endpoint.auth:
         op["security"] = [{"bearer": []}]
@@ -73,19 +125,40 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
-def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "period": {"type": "string", "pattern": reports.MONTH_PATTERN, "description": "YYYY-MM"},
+}
+"""Path parameters of a known shape; any other is an opaque id string."""
+
+IDEMPOTENCY_KEY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": idempotency.MAX_KEY_LENGTH,
+    "pattern": "^[!-~]([ -~]*[!-~])?$",
+    "description": "Printable ASCII (HTTP trims a header's surrounding spaces).",
+}
+
+
+def _parameters(endpoint: Endpoint, components: Components) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETERS.get(name, {"type": "string"}),
+        }
         for name in _path_params(endpoint.path)
     ]
     if endpoint.query is not None:
+        schemas = components.query(endpoint.query)
         for name, field in endpoint.query.model_fields.items():
+            alias = field.alias or name
             params.append(
                 {
-                    "name": field.alias or name,
+                    "name": alias,
                     "in": "query",
                     "required": field.is_required(),
-                    "schema": {"type": "string"},
+                    "schema": schemas[alias],
                     "description": field.description or "",
                 }
             )
@@ -95,7 +168,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string", "maxLength": 255},
+                "schema": IDEMPOTENCY_KEY,
             }
         )
     return params
@@ -122,16 +195,22 @@ PROBLEM_SCHEMA = {
 
 def document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of these endpoints (so it matches the routes served)."""
-    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+    components = Components()
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
-        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, schemas)
+        operation = _operation(endpoint, components)
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Universal Accounting API", "version": __version__},
+        "info": {
+            "title": "Universal Accounting API",
+            "version": __version__,
+            "description": "Bodies are JSON (Content-Type: application/json); an integer"
+            " is a JSON integer (100, never 100.0).",
+        },
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": components.schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },

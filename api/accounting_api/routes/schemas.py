@@ -3,9 +3,10 @@ fields refused): the field types, the base models and the list envelope."""
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+import iso4217
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from accounting_api.domain import money
 
@@ -27,8 +28,13 @@ AmountOrZero = Annotated[
 """A unit amount, a discount, a part to refund at once: 0 allowed."""
 
 
+CURRENCIES = sorted(c.code for c in iso4217.Currency if money.is_currency(c.code))
+"""The ISO-4217 codes money can be booked in (those with a minor unit)."""
+
 Currency = Annotated[
-    str, StringConstraints(pattern=r"^[A-Z]{3}$"), Field(description="ISO-4217 code, e.g. USD.")
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    Field(description="ISO-4217 code, e.g. USD.", json_schema_extra={"enum": CURRENCIES}),
 ]
 
 
@@ -39,7 +45,15 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+Text = Annotated[
+    str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})
+]
+
+
+Email = Annotated[
+    EmailStr,
+    Field(description="A deliverable address: no special-use domain such as .test or .local."),
+]
 
 
 Name = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -54,6 +68,26 @@ Description = Annotated[Text, StringConstraints(max_length=1000)]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _given(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def exactly_one_of(first: str, second: str) -> ConfigDict:
+    """A body's model config that documents: give `first` or `second` (not null), not both
+    (a rule its handler checks)."""
+    return Body.model_config | ConfigDict(
+        json_schema_extra={"oneOf": [_given(first), _given(second)]}
+    )
+
+
+def at_most_one_of(first: str, second: str) -> ConfigDict:
+    """A body's model config that documents: `first` and `second` are not both given."""
+    both = _given(first)
+    both["required"].append(second)
+    both["properties"] |= _given(second)["properties"]
+    return Body.model_config | ConfigDict(json_schema_extra={"not": both})
 
 
 class Out(BaseModel):

@@ -170,13 +170,15 @@ async def body(request: Request, model: type[M], *, optional: bool = False) -> M
     raw = request.scope.get("state", {}).get("body")
     if raw is None:
         raw = await request.body()
-    if not raw.strip() and optional:
-        raw = b"{}"
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if raw.strip() and content_type not in {"application/json", ""}:
+    if raw.strip() and content_type != "application/json":
         raise errors.UnsupportedMediaType(
             f"request bodies must be application/json, not {content_type}"
+            if content_type
+            else "a request body needs Content-Type: application/json"
         )
+    if not raw.strip() and optional:
+        raw = b"{}"
     try:
         return model.model_validate_json(raw)
     except pydantic.ValidationError as exc:

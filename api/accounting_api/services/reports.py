@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from accounting_api.db import reports as reports_db
 from accounting_api.db import tenants
+from accounting_api.db.connection import Connection
 from accounting_api.domain import errors, fiscal, reports
 from accounting_api.domain.roles import Principal
 from accounting_api.services import report_cache
@@ -45,6 +46,13 @@ async def trial_balance(
     return reports.trial_balance(balances)
 
 
+async def _balances_before(conn: Connection, day: datetime.date) -> list[reports.AccountBalance]:
+    """Balances at the end of the day before `day` (none before the calendar's first)."""
+    if day == datetime.date.min:
+        return []
+    return await reports_db.balances(conn, day - datetime.timedelta(days=1))
+
+
 async def balance_sheet(
     db: Transactions, principal: Principal, as_of: datetime.date
 ) -> tuple[fiscal.FiscalYear, list[reports.BalanceSheet]]:
@@ -54,7 +62,7 @@ async def balance_sheet(
         profile = await tenants.profile(conn)
         year = fiscal.fiscal_year(as_of, profile.fiscal_year_end_month)
         balances = await reports_db.balances(conn, as_of)
-        before = await reports_db.balances(conn, year.starts_on - datetime.timedelta(days=1))
+        before = await _balances_before(conn, year.starts_on)
         # A closing entry of this fiscal year (on its last day) moved this year's earnings
         # into 3900: left out, they stay current earnings up to the year's last day.
         closing = await reports_db.closing_moves(conn, year.starts_on, as_of)
@@ -69,7 +77,7 @@ async def income_statement(
     if end < start:
         raise errors.ValidationFailed("'to' must not be before 'from'", param="to")
     async with db.transaction(principal.organization_id) as conn:
-        before = await reports_db.balances(conn, start - datetime.timedelta(days=1))
+        before = await _balances_before(conn, start)
         after = await reports_db.balances(conn, end)
         closing = await reports_db.closing_moves(conn, start, end)
     return reports.income_statement(reports.without(reports.movements(before, after), closing))

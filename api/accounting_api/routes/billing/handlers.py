@@ -79,7 +79,7 @@ async def archive_customer(request: Request) -> Response:
 def line_out(line: billing.Line) -> m.LineOut:
     period = None
     if line.service_start is not None and line.service_end is not None:
-        period = m.PeriodOut(start=line.service_start, end=line.service_end)
+        period = m.ServicePeriodOut(start=line.service_start, end=line.service_end)
     return m.LineOut(
         id=line.id,
         description=line.description,

@@ -6,7 +6,6 @@ import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    EmailStr,
     Field,
     PlainValidator,
     StringConstraints,
@@ -17,6 +16,7 @@ from pydantic import (
 
 from accounting_api.domain import billing, tax_rates
 from accounting_api.domain.billing import CustomerTier, EntryKind, InvoiceStatus
+from accounting_api.routes import schemas as common
 from accounting_api.routes.schemas import (
     AmountOrZero,
     Body,
@@ -40,6 +40,11 @@ def _quantity(value: object) -> int | str:
     return value
 
 
+QUANTITY_PATTERN = r"^([1-9][0-9]{0,8}(\.[0-9]{1,3})?|0\.[0-9]{0,2}[1-9]|1000000000(\.0{1,3})?)$"
+"""The decimal texts of quantities from 0.001 to MAX_QUANTITY (without leading zeros)."""
+TAX_RATE_PATTERN = r"^(100(\.0{1,4})?|[0-9]{1,2}(\.[0-9]{1,4})?)$"
+"""The decimal texts of percentages from 0 to 100 (without leading zeros)."""
+
 Quantity = Annotated[
     int | str,
     PlainValidator(_quantity),
@@ -47,7 +52,7 @@ Quantity = Annotated[
         {
             "anyOf": [
                 {"type": "integer", "minimum": 1, "maximum": billing.MAX_QUANTITY},
-                {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,3})?$"},
+                {"type": "string", "pattern": QUANTITY_PATTERN},
             ],
             "description": "Units, > 0: an integer or a decimal string with up to 3 decimals"
             " ('1.5'). Never a JSON float.",
@@ -70,7 +75,7 @@ TaxRate = Annotated[
         {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": 100},
-                {"type": "string", "pattern": r"^\d{1,3}(\.\d{1,4})?$"},
+                {"type": "string", "pattern": TAX_RATE_PATTERN},
             ],
             "description": "Percent of (amount - discount), 0 to 100, with up to 4 decimals:"
             " '8.875' is 8.875 %. A decimal string or an integer; never a JSON float.",
@@ -94,7 +99,7 @@ class AddressIn(Body):
 
 class CustomerIn(Body):
     name: Name
-    email: EmailStr | None = None
+    email: common.Email | None = None
     currency: Currency | None = Field(
         default=None,
         description="What the customer is billed in; the organization's base"
@@ -143,6 +148,8 @@ class ServicePeriod(Body):
 
 
 class LineIn(Body):
+    model_config = common.at_most_one_of("tax_rate", "tax_rate_bps")
+
     description: Annotated[Text, StringConstraints(min_length=1, max_length=500)]
     quantity: Quantity = 1
     unit_amount: AmountOrZero
@@ -181,6 +188,8 @@ class LineIn(Body):
 
 
 class InvoiceIn(Body):
+    model_config = common.at_most_one_of("due_date", "days_until_due")
+
     customer: Ref
     currency: Currency | None = Field(default=None, description="Must be the customer's.")
     description: Description = ""
@@ -210,7 +219,7 @@ class InvoiceListQuery(ListQuery):
     customer: Ref | None = None
 
 
-class PeriodOut(Out):
+class ServicePeriodOut(Out):
     start: datetime.date
     end: datetime.date
 
@@ -232,7 +241,7 @@ class LineOut(Out):
     tax: int = Field(description="On amount - discount at tax_rate, rounded half up.")
     total: int
     revenue_account_id: str
-    service_period: PeriodOut | None
+    service_period: ServicePeriodOut | None
 
 
 class PostedEntryOut(Out):

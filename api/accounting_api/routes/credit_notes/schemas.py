@@ -10,6 +10,7 @@ from pydantic import Field
 
 from accounting_api.domain import billing
 from accounting_api.domain.credit_notes import Reason
+from accounting_api.routes import schemas as common
 from accounting_api.routes.billing.schemas import Quantity
 from accounting_api.routes.schemas import (
     Amount,
@@ -24,6 +25,8 @@ from accounting_api.routes.schemas import (
 
 
 class CreditLineIn(Body):
+    model_config = common.exactly_one_of("quantity", "amount")
+
     line: Ref = Field(description="A line of the credited invoice.")
     quantity: Quantity | None = Field(
         default=None,
@@ -37,6 +40,8 @@ class CreditLineIn(Body):
 
 
 class CreditNoteIn(Body):
+    model_config = common.exactly_one_of("amount", "lines")
+
     invoice: Ref = Field(description="An open, paid or uncollectible invoice.")
     amount: Amount | None = Field(
         default=None,

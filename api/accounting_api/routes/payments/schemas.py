@@ -9,6 +9,7 @@ from pydantic import Field
 
 from accounting_api.domain import payments
 from accounting_api.domain.payments import Method, PaymentStatus
+from accounting_api.routes import schemas as common
 from accounting_api.routes.schemas import (
     Amount,
     Body,
@@ -71,6 +72,8 @@ class PaymentOut(Out):
 
 
 class RefundIn(Body):
+    model_config = common.exactly_one_of("payment", "credit_note")
+
     payment: Ref | None = Field(
         default=None,
         description="The payment to refund: its credit first, then its invoices. Give"

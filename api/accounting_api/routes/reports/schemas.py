@@ -19,7 +19,7 @@ class AsOfQuery(BaseModel):
 class RangeQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     start: datetime.date = Field(alias="from", description="First day included.")
-    end: datetime.date = Field(alias="to", description="Last day included.")
+    end: datetime.date = Field(alias="to", description="Last day included; not before from.")
 
 
 class PeriodOut(Out):

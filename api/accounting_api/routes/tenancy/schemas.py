@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from accounting_api.domain import passwords
 from accounting_api.domain.roles import Role, UserStatus
+from accounting_api.routes import schemas as common
 from accounting_api.routes.schemas import (
     Body,
     Currency,
@@ -40,7 +41,7 @@ FiscalYearEndMonth = Annotated[
 
 
 class OwnerIn(Body):
-    email: EmailStr
+    email: common.Email
     password: Password
     name: Name
 
@@ -121,7 +122,7 @@ class TokenOut(Out):
 
 
 class UserIn(Body):
-    email: EmailStr
+    email: common.Email
     password: Password
     name: Name
     role: Role
