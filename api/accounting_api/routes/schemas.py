@@ -82,6 +82,14 @@ def exactly_one_of(first: str, second: str) -> ConfigDict:
     )
 
 
+def at_least_one_of(first: str, second: str) -> ConfigDict:
+    """A body's model config that documents: give `first` or `second` (not null), or both
+    (a rule its model checks)."""
+    return Body.model_config | ConfigDict(
+        json_schema_extra={"anyOf": [_given(first), _given(second)]}
+    )
+
+
 def at_most_one_of(first: str, second: str) -> ConfigDict:
     """A body's model config that documents: `first` and `second` are not both given."""
     both = _given(first)

@@ -67,6 +67,7 @@ class UserOut(Out):
 
 
 class UserChangeIn(Body):
+    model_config = common.at_least_one_of("role", "active")
     role: Role | None = Field(
         default=None, description="The new role (only an owner makes or unmakes an owner)."
     )
