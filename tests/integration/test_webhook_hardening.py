@@ -131,16 +131,19 @@ async def test_void_uncollectible_overdue_and_refund_events_are_delivered(
 async def test_the_worker_refuses_a_name_resolving_to_loopback_without_connecting(
     make_app: Callable[..., Starlette], database: conftest.TestDatabase
 ) -> None:
+    # Creation refuses `localhost` itself (unit tests); an endpoint made while insecure
+    # URLs were allowed, delivered by a worker without that setting, is refused when the
+    # name resolves, before any connection.
     async with (
-        conftest.serve(make_app(webhook_allow_insecure=False)) as secure,
+        conftest.serve(make_app(webhook_allow_insecure=True)) as api,
         receiving(Receiver()) as receiver,
     ):
-        t = await sign_up(secure)
+        t = await sign_up(api)
         port = receiver.url.split(":")[2].split("/")[0]
-        hook = await endpoint(secure, t, f"https://localhost:{port}/hooks")
-        await finalized(secure, t, (await customer(secure, t))["id"])
+        hook = await endpoint(api, t, f"https://localhost:{port}/hooks")
+        await finalized(api, t, (await customer(api, t))["id"])
         await run_worker(database, allow_insecure=False)
-        [refused] = await deliveries(secure, t, hook["id"])
+        [refused] = await deliveries(api, t, hook["id"])
     assert receiver.connections == 0
     assert refused["status"] == "pending"
     assert refused["last_error"].startswith("Refused: localhost resolves to ")

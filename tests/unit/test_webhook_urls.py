@@ -88,3 +88,31 @@ def test_urls_no_delivery_could_be_made_to_are_refused_even_for_local_developmen
         with pytest.raises(errors.WebhookUrlMalformed, match=reason) as raised:
             webhook_urls.check(url, allow_insecure=allow_insecure)
         assert raised.value.param == "url"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.1/hook",
+        "https://2130706433/hook",
+        "https://0177.0.0.1/hook",
+        "https://0x7f000001/hook",
+        "https://0x7f.1/hook",
+        "https://10.1/hook",
+        "https://localhost/hook",
+        "https://LOCALHOST./hook",
+        "https://api.localhost/hook",
+        "https://metadata/hook",
+    ],
+)
+def test_creation_refuses_internal_addresses_in_every_form_the_resolver_reads(url: str) -> None:
+    with pytest.raises(errors.WebhookUrlNotPublic) as refused:
+        webhook_urls.check(url, allow_insecure=False)
+    assert refused.value.param == "url"
+
+
+@pytest.mark.parametrize(
+    "url", ["https://134744072/hook", "https://1e100.net/hook", "https://deadbeef.cafe/hook"]
+)
+def test_public_numbers_and_names_that_look_numeric_are_accepted(url: str) -> None:
+    webhook_urls.check(url, allow_insecure=False)

@@ -1,16 +1,19 @@
 """Where webhooks may go: https URLs to public internet addresses (SSRF protection).
 
-An endpoint URL is checked twice. At creation: https only, and a host given as a
-literal IP must be public. At delivery: the host is resolved and every address it
-resolves to must be public; the worker then connects to that checked address, never
-resolving again, so a name that changes its answer in between (DNS rebinding) gains
-nothing. Private networks and plain http are allowed only by a setting meant for local
-development and tests.
+An endpoint URL is checked twice. At creation: https only, a host given as a number
+(in any form the resolver reads: `127.1`, `2130706433`, `0x7f000001`) must be a public
+address, and a name may not be a loopback or single-label one. At delivery: the host is
+resolved and every address it resolves to must be public; the worker then connects to
+that checked address, never resolving again, so a name that changes its answer in
+between (DNS rebinding) gains nothing. Private networks and plain http are allowed only
+by a setting meant for local development and tests.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from urllib.parse import urlsplit
 
 from accounting_api.domain import errors
@@ -56,11 +59,34 @@ def refusal(address: Address) -> str | None:
     return None if target.is_global else "not a public address"
 
 
+_NUMERIC_HOST = re.compile(r"^[0-9][0-9a-fA-FxX.]*$")
+
+
 def literal_address(host: str) -> Address | None:
+    """The address a host written as a number stands for, in every form the resolver
+    takes (`127.0.0.1`, and `127.1`, `2130706433`, `0177.0.0.1`, `0x7f000001` as
+    inet_aton reads them), or None for a name."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    if not _NUMERIC_HOST.match(host.rstrip(".")):
         return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+    except OSError:
+        return None
+
+
+def name_refusal(host: str) -> str | None:
+    """Why a host name can never be a public internet address, or None: loopback names
+    (RFC 6761) and single-label names (resolved by search domains inside a network)."""
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return "a loopback name"
+    if "." not in name:
+        return "a name without a domain (an internal one)"
+    return None
 
 
 _NOT_IPV6 = "its host is not a valid IPv6 literal or domain name"
@@ -102,10 +128,11 @@ def check(url: str, *, allow_insecure: bool) -> None:
         return
     if parts.scheme != "https":
         raise errors.WebhookUrlInsecure("url: webhook endpoints must use https", param="url")
-    address = literal_address(parts.hostname or "")
-    reason = refusal(address) if address is not None else None
+    host = parts.hostname or ""
+    address = literal_address(host)
+    reason = refusal(address) if address is not None else name_refusal(host)
     if reason is not None:
         raise errors.WebhookUrlNotPublic(
-            f"url: {address} is {reason}; webhooks go to public internet addresses only",
+            f"url: {address or host} is {reason}; webhooks go to public internet addresses only",
             param="url",
         )
