@@ -102,6 +102,7 @@ def start_api(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
         "JWT_SECRET": "bench-secret-" + "x" * 32,
         "RATE_LIMIT_MAX": "100000000",
         "AUTH_RATE_LIMIT_MAX": "100000000",
+        "SUSPICIOUS_IP_REQUESTS": "100000000",
         "DB_POOL_MAX": str(CONCURRENCY),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     }

@@ -6,17 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests import drill_support
 from tests.integration import conftest
 from tests.integration.helpers import PASSWORD, sign_up
-
-CLI = Path(sys.executable).parent / "accounting-api"
 
 
 async def test_authenticated_answers_are_never_stored_or_sniffed(
@@ -56,13 +53,9 @@ def free_port() -> int:
 async def served(database: conftest.TestDatabase) -> AsyncIterator[str]:
     """`accounting-api serve`, the real uvicorn server, on a loopback port."""
     port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": database.app_url,
-        "JWT_SECRET": "s" * 40,
-        "RATE_LIMIT_MAX": "1000000",  # the loopback address's counter is every test's
-    }
+    env = os.environ | drill_support.api_settings(database.app_url)
     process = await asyncio.create_subprocess_exec(
-        str(CLI),
+        str(drill_support.CLI),
         *("serve", "--host", "127.0.0.1", "--port", str(port)),
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
