@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 
 import asyncpg
@@ -81,17 +80,6 @@ async def list_accounts(conn: Connection, *, limit: int, after: str | None) -> l
         limit,
     )
     return [_account(row) for row in rows]
-
-
-async def account_balance(conn: Connection, account_id: str, as_of: datetime.date) -> int:
-    """Debit-positive sum of the account's postings dated on or before as_of."""
-    total = await conn.fetchval(
-        "SELECT coalesce(sum(amount), 0) FROM postings"
-        " WHERE organization_id = app_current_org() AND account_id = $1 AND entry_date <= $2",
-        account_id,
-        as_of,
-    )
-    return int(total)
 
 
 _INSERT_ENTRIES = """

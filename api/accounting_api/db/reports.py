@@ -10,9 +10,9 @@ import asyncpg
 from accounting_api.db.connection import Connection
 from accounting_api.domain import ledger, reports
 
-# The latest closing on or before as_of is read first, so that the tail (the postings
-# after it up to as_of) is planned with real dates: an index range on postings_by_date
-# whose cost is a month's postings, not the book's.
+# The latest closing on or before as_of is read first, so that the tail (what moved after
+# it up to as_of) is planned with real dates: an index range on daily_balances (0028)
+# whose cost is a row per account and day of the open period, not its postings.
 _LATEST_CLOSING = """
 SELECT period, ends_on FROM accounting_periods
  WHERE organization_id = app_current_org() AND ends_on <= $1
@@ -23,7 +23,7 @@ SELECT period, ends_on FROM accounting_periods
 def _as_of(key: str, closings: str, balance: str, rows: str) -> str:
     """Per key, signed (column `total`, numeric: a sum of any number of amounts never
     overflows, README "Amounts"): the closing of period $2 plus the rows dated after $3
-    up to $1, as_of. Constant table and column names only."""
+    up to $1, as_of (column `entry_date`). Constant table and column names only."""
     return f"""
   SELECT {key}, sum(amount) AS total FROM (
     SELECT {key}, {balance} AS amount FROM {closings}
@@ -35,7 +35,8 @@ def _as_of(key: str, closings: str, balance: str, rows: str) -> str:
 
 
 _BALANCES = f"""
-WITH totals AS ({_as_of("account_id", "closing_balances", "balance_exact", "postings")})
+WITH totals AS (
+  {_as_of("account_id", "closing_balances", "balance_exact", "daily_balances")})
 SELECT a.id, a.code, a.name, a.type, a.currency, a.normal_balance, a.created_at,
        coalesce(t.total, 0) AS signed
   FROM accounts a LEFT JOIN totals t ON t.account_id = a.id
@@ -55,6 +56,25 @@ def _balance(row: asyncpg.Record) -> reports.AccountBalance:
         created_at=row["created_at"],
     )
     return reports.AccountBalance(account, int(row["signed"]))
+
+
+_ACCOUNT = f"""
+SELECT coalesce(sum(total), 0) FROM (
+  {_as_of("account_id", "closing_balances", "balance_exact", "daily_balances")}
+) t WHERE account_id = $4
+"""
+
+
+async def account_balance(conn: Connection, account_id: str, as_of: datetime.date) -> int:
+    """The account's signed (debit-positive) balance at the end of as_of."""
+    period, after = await _latest_closing(conn, as_of)
+    return int(await conn.fetchval(_ACCOUNT, as_of, period, after, account_id))
+
+
+async def fold_daily_balances(conn: Connection, limit: int) -> int:
+    """Fold at most `limit` writers' rows of daily_balances (every organization) into one
+    row per account and day; returns how many (0028: skips rows a writer holds)."""
+    return int(await conn.fetchval("SELECT fold_daily_balances($1)", limit))
 
 
 async def _latest_closing(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
+from accounting_api.db import reports as reports_db
 from accounting_api.db.connection import Connection
 from accounting_api.domain import audit, errors, ids, ledger, money
 from accounting_api.domain.roles import Principal, Role
@@ -125,7 +126,7 @@ async def account_balance(
         account = await ledger_db.get_account(conn, account_id)
         if account is None:
             raise errors.NotFound(f"no account {account_id}", param="id")
-        total = await ledger_db.account_balance(conn, account_id, as_of)
+        total = await reports_db.account_balance(conn, account_id, as_of)
     return Balance(account, as_of, ledger.balance_on_normal_side(account.type, total))
 
 

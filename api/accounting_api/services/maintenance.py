@@ -19,6 +19,7 @@ import logging
 
 from accounting_api.db import idempotency
 from accounting_api.db import recognition as recognition_db
+from accounting_api.db import reports as reports_db
 from accounting_api.db.connection import Database
 from accounting_api.services import (
     audit,
@@ -58,6 +59,22 @@ async def mark_overdue(db: Database, today: datetime.date) -> int:
     return marked
 
 
+FOLD_BATCH_SIZE = 10_000
+"""Rows of daily balances folded per transaction."""
+
+
+async def fold_daily_balances(db: Database) -> int:
+    """Fold the rows each database session added to daily balances (0028) into one per
+    account and day, so that reports read a row per account and day; returns how many."""
+    folded = 0
+    while True:
+        async with db.transaction(None) as conn:
+            batch = await reports_db.fold_daily_balances(conn, FOLD_BATCH_SIZE)
+        folded += batch
+        if batch < FOLD_BATCH_SIZE:
+            return folded
+
+
 def _today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
@@ -92,6 +109,7 @@ class Worker:
                 self.db, self.webhooks, self.transport
             ),
             "audit_events_linked": await audit.link_all(self.db),
+            "daily_balances_folded": await fold_daily_balances(self.db),
         }
         log.info("worker pass", extra=result)
         return result
