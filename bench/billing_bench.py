@@ -40,8 +40,8 @@ from bench.api_bench import (
     ROOT,
     cpu_seconds,
     family,
-    postgres_pids,
     postmaster_pid,
+    server_cpu_seconds,
     start_api,
     tenant,
     wait_ready,
@@ -258,7 +258,7 @@ async def throughput() -> dict[str, object]:
             postmaster = await postmaster_pid(os.environ["DATABASE_URL"])
 
             def postgres() -> float:
-                return cpu_seconds(postgres_pids(postmaster))
+                return server_cpu_seconds(postmaster)
 
             # The paths alternate in short rounds so that all see the same machine.
             for _ in range(ROUNDS):

@@ -1,11 +1,13 @@
-"""What the ledger-version bump (0009_report_cache.sql) costs the posting path.
+"""What the summary rows that postings keep cost the posting path: the ledger-version bump
+(0009_report_cache.sql, at commit since 0013/0022) and the daily balances (0028).
 
 Creates a scratch database (migrated, dropped afterwards) with one organization, then
-posts single two-line entries as the app role (tenant set, one statement, the same
-triggers as the API) from BENCH_CONCURRENCY connections, in three rounds of three
-modes: the bump trigger on (16 slots per organization, as shipped), off (the limit),
-and on with a single counter row per organization (what the slots avoid). Prints one
-JSON object on the last line and writes it to bench/results/ledger_version.json.
+posts single two-line entries (one day, two accounts) as the app role (tenant set, one
+statement, the same triggers as the API) from BENCH_CONCURRENCY connections, in three
+rounds of five modes: as shipped (both on), the bump off, the daily balances off, both off
+(the limit), and the daily balances with one row per account and day instead of one per
+session (what the sessions' rows avoid). Prints one JSON object on the last line and
+writes it to bench/results/ledger_version.json.
 """
 
 from __future__ import annotations
@@ -33,18 +35,24 @@ INSERT INTO postings (organization_id, journal_entry_id, line, account_id, curre
 SELECT $2, e.id, l, ($3::text[])[l + 1], 'USD', CASE l WHEN 0 THEN 5 ELSE -5 END, '2026-11-01'
   FROM e, generate_series(0, 1) l
 """
-_BUMP = """
-CREATE OR REPLACE FUNCTION bump_ledger_version(p_organization_id text) RETURNS void
-  LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-  INSERT INTO ledger_versions AS v (organization_id, slot, version)
-  VALUES (p_organization_id, {slot}, 1)
-  ON CONFLICT (organization_id, slot) DO UPDATE SET version = v.version + 1
-$$
+_DAILY = """
+CREATE OR REPLACE FUNCTION add_to_daily_balances() RETURNS trigger
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  INSERT INTO daily_balances AS d (organization_id, entry_date, account_id, slot, amount)
+  SELECT organization_id, entry_date, account_id, {slot}, sum(amount)
+    FROM new_postings GROUP BY organization_id, entry_date, account_id
+  ON CONFLICT (organization_id, entry_date, account_id, slot)
+    DO UPDATE SET amount = d.amount + excluded.amount;
+  RETURN NULL;
+END $$
 """
-MODES = {  # trigger state, slot expression
-    "sixteen_slots": ("ENABLE", "pg_backend_pid() % 16"),
-    "off": ("DISABLE", "pg_backend_pid() % 16"),
-    "one_row": ("ENABLE", "0"),
+MODES = {  # bump trigger, daily balances trigger, daily balances slot
+    "shipped": ("ENABLE", "ENABLE", "pg_backend_pid()"),
+    "bump_off": ("DISABLE", "ENABLE", "pg_backend_pid()"),
+    "daily_balances_off": ("ENABLE", "DISABLE", "pg_backend_pid()"),
+    "off": ("DISABLE", "DISABLE", "pg_backend_pid()"),
+    "daily_one_row": ("ENABLE", "ENABLE", "0"),
 }
 
 
@@ -85,10 +93,13 @@ async def run(owner_url: str, app_url: str) -> dict[str, object]:
         org, accounts = await setup(owner)
         rates: dict[str, list[float]] = {mode: [] for mode in MODES}
         for _ in range(3):  # alternate so every mode sees the same machine
-            for mode, (state, slot) in MODES.items():
-                await owner.execute(_BUMP.format(slot=slot))
+            for mode, (bump, daily, slot) in MODES.items():
+                await owner.execute(_DAILY.format(slot=slot))
                 await owner.execute(
-                    f"ALTER TABLE journal_entries {state} TRIGGER journal_entries_bump_version"
+                    f"ALTER TABLE journal_entries {bump} TRIGGER journal_entries_bump_version"
+                )
+                await owner.execute(
+                    f"ALTER TABLE postings {daily} TRIGGER postings_add_to_daily_balances"
                 )
                 rates[mode].append(await entries_per_second(pool, org, accounts))
     finally:
@@ -100,8 +111,10 @@ async def run(owner_url: str, app_url: str) -> dict[str, object]:
         "entries": ENTRIES,
         "concurrency": CONCURRENCY,
         "entries_per_s": median,
-        "ratio_to_off": round(median["sixteen_slots"] / median["off"], 3),
-        "one_row_ratio_to_off": round(median["one_row"] / median["off"], 3),
+        "ratio_to_off": round(median["shipped"] / median["off"], 3),
+        "daily_balances_ratio": round(median["shipped"] / median["daily_balances_off"], 3),
+        "bump_ratio": round(median["shipped"] / median["bump_off"], 3),
+        "daily_one_row_ratio": round(median["daily_one_row"] / median["shipped"], 3),
     }
 
 

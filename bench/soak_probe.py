@@ -66,12 +66,11 @@ class Probe:
 
     def read(self, at_s: float) -> Reading:
         pids = workers(self.server)
-        postgres = api_bench.postgres_pids(self.postmaster)
         return Reading(
             at_s,
             rss_kb(pids),
             api_bench.cpu_seconds(pids),
-            api_bench.cpu_seconds(postgres),
+            api_bench.server_cpu_seconds(self.postmaster),
             processes.loadavg(),
         )
 

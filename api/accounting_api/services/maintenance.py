@@ -7,7 +7,9 @@ FOR UPDATE SKIP LOCKED in one transaction per organization and batch, so no row 
 processed twice (webhooks: at least once, see services.webhooks). Audit linking takes
 each organization's chain lock, so two workers link an organization one after the
 other and the second finds nothing left. Sealing webhook secrets under the current key
-locks the rows it seals (SKIP LOCKED): two workers seal each secret once.
+locks the rows it seals (SKIP LOCKED): two workers seal each secret once. Folding the
+daily balances takes a lock only one fold holds at a time (the other folds nothing) and
+skips the rows a writer holds.
 """
 
 from __future__ import annotations
