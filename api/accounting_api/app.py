@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> Starlette:
         max_size=settings.db_pool_max,
         statement_timeout_ms=settings.db_statement_timeout_ms,
         min_timeline=settings.database_min_timeline,
+        acquire_timeout_s=settings.db_pool_acquire_timeout_seconds,
     )
 
     reads = read_router(settings, db)

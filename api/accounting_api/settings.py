@@ -112,6 +112,9 @@ class Settings:
     """Connections the pool keeps open."""
     db_pool_max: int = 20
     """Connections the pool may open."""
+    db_pool_acquire_timeout_seconds: float = 10.0
+    """How long a request waits for a free connection of the write pool before it answers
+    503 with Retry-After (every connection busy: a slow or overloaded database)."""
     db_statement_timeout_ms: int = 30_000
     """Server-side statement timeout for app connections."""
     database_min_timeline: int = 0
@@ -167,6 +170,8 @@ class Settings:
             raise SettingsError("AUTH_BLOCK_MAX_SECONDS must be >= AUTH_BLOCK_SECONDS")
         if self.db_read_pool_max < 1:
             raise SettingsError("DB_READ_POOL_MAX must be at least 1")
+        if self.db_pool_acquire_timeout_seconds <= 0:
+            raise SettingsError("DB_POOL_ACQUIRE_TIMEOUT_SECONDS must be more than 0")
         for part in filter(None, (p.strip() for p in self.database_replicas.split(","))):
             _, colon, port = part.rpartition(":")
             if not colon or not port.isdigit() or "/" in part or "@" in part:

@@ -12,13 +12,15 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from accounting_api.db import connection as db_connection
 from accounting_api.db import migrations
 from tests import drill_support
-from tests.integration import write_load
+from tests.integration import conftest, write_load
 from tests.integration.helpers import PASSWORD, Tenant, entry, sign_up
 from tests.integration.replica_set_support import ReplicaSet, connection, eventually
 
@@ -151,3 +153,39 @@ async def test_a_request_cut_off_at_its_commit_takes_effect_once_when_sent_again
     assert (again.headers.get("idempotent-replayed") == "true") is committed
     assert in_books == [again.json()["id"]]
     assert api.tracebacks() == 0
+
+
+async def test_when_every_database_connection_is_busy_a_request_answers_503_instead_of_waiting(
+    make_app: Callable[..., Starlette], owner_conn: asyncpg.Connection
+) -> None:
+    """A write pool of one connection, held by a write that waits on a lock: the next
+    write gets 503 with Retry-After once the acquire timeout passes, with nothing written;
+    the first then completes."""
+    app = make_app(db_pool_min=1, db_pool_max=1, db_pool_acquire_timeout_seconds=0.3)
+    async with conftest.serve(app) as client:
+        t = await sign_up(client)
+        async with owner_conn.transaction():
+            await owner_conn.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+            account = {"code": "1999", "name": "Held", "type": "asset", "currency": "USD"}
+            held = asyncio.create_task(client.post("/v1/accounts", json=account, headers=t.auth))
+            await eventually(lambda: locked_waiters(owner_conn), within=10)
+            busy = await client.post("/v1/customers", json={"name": "Busy"}, headers=t.auth)
+        assert (await held).status_code == 201
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["code"] == "service_unavailable"
+    assert busy.headers["Retry-After"] == "1"
+    assert "no database connection became free" in busy.json()["detail"]
+    customers = await owner_conn.fetchval(
+        "SELECT count(*) FROM customers WHERE organization_id = $1", t.org_id
+    )
+    assert customers == 0
+
+
+async def locked_waiters(owner_conn: asyncpg.Connection) -> bool:
+    """Whether a backend is waiting for a lock (the held request's query)."""
+    return bool(
+        await owner_conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+    )

@@ -24,6 +24,13 @@ def test_required_variables_alone_give_the_documented_defaults() -> None:
     assert settings.trust_forwarded_for is False
     assert settings.webhook_allow_insecure is False
     assert settings.owner_database_url == REQUIRED["DATABASE_URL"]
+    assert settings.db_pool_acquire_timeout_seconds == 10.0
+
+
+@pytest.mark.parametrize("raw", ["0", "-1"])
+def test_a_pool_acquire_timeout_must_be_positive(raw: str) -> None:
+    with pytest.raises(SettingsError, match="DB_POOL_ACQUIRE_TIMEOUT_SECONDS"):
+        Settings.from_env(REQUIRED | {"DB_POOL_ACQUIRE_TIMEOUT_SECONDS": raw})
 
 
 def test_brute_force_thresholds_default_to_the_deployment_guides() -> None:

@@ -57,6 +57,9 @@ _CLOSED = (
 InterfaceErrors are the caller's mistakes (bad arguments, concurrent use)."""
 
 UNAVAILABLE_DETAIL = "the database is unavailable; retry later"
+BUSY_DETAIL = (
+    "no database connection became free in time (the database is slow or overloaded); retry later"
+)
 OUTCOME_UNKNOWN_DETAIL = (
     "the connection to the database was lost while the request committed: it may or may"
     " not have taken effect; retry it with the same Idempotency-Key to get its one answer"
@@ -132,8 +135,10 @@ class Database:
         max_size: int = 20,
         statement_timeout_ms: int = 30_000,
         min_timeline: int = 0,
+        acquire_timeout_s: float | None = None,
     ) -> None:
         self._dsn = dsn
+        self._acquire_timeout_s = acquire_timeout_s
         self._min_size = min_size
         self._max_size = max_size
         self._statement_timeout_ms = statement_timeout_ms
@@ -210,7 +215,7 @@ class Database:
     async def _own_transaction(
         self, organization_id: str | None, session: Session | None = None
     ) -> AsyncIterator[Connection]:
-        async with self.pool.acquire() as conn:
+        async with self._acquired() as conn:
             # BEGIN, the tenant and the session check in one round trip; the ids are
             # checked to be well formed before they are written into SQL text.
             await conn.execute(begin_sql("BEGIN", organization_id, session))
@@ -224,6 +229,22 @@ class Database:
                     await conn.execute("ROLLBACK")
                 raise
             await self._commit(conn)
+
+    @asynccontextmanager
+    async def _acquired(self) -> AsyncIterator[Connection]:
+        """A connection of the pool, waited for at most the acquire timeout: then every
+        connection is busy (a slow or overloaded database), and the request answers 503
+        with Retry-After instead of queueing for as long as its client waits."""
+        try:
+            conn = await self.pool.acquire(timeout=self._acquire_timeout_s)
+        except TimeoutError:
+            raise errors.ServiceUnavailable(
+                BUSY_DETAIL, retry_after=availability.RETRY_AFTER_SECONDS
+            ) from None
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
 
     async def _commit(self, conn: Connection) -> None:
         """COMMIT; a connection lost while it runs leaves the outcome unknown (the server

@@ -34,6 +34,11 @@ class Endpoint:
     """The least role that may call it, checked before anything else (an
     Idempotency-Key's stored answer included); None: any member, or no one for
     auth=False. The use case checks it again."""
+    own_transactions: bool = False
+    """The handler runs its own transactions (the token endpoint: a refused sign-in's
+    security events must outlive its 401), so no unit of work is opened around it: it
+    never holds one pool connection idle while it waits for another, and takes no
+    Idempotency-Key (a sign-in is never replayed)."""
 
 
 REF = "#/components/schemas/{model}"
@@ -162,7 +167,7 @@ def _parameters(endpoint: Endpoint, components: Components) -> list[dict[str, An
                     "description": field.description or "",
                 }
             )
-    if endpoint.method == "POST":
+    if endpoint.method == "POST" and not endpoint.own_transactions:
         params.append(
             {
                 "name": "Idempotency-Key",

@@ -54,6 +54,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         schemas.TokenOut,
         auth=False,
         tag="tenancy",
+        own_transactions=True,
     ),
     Endpoint(
         "POST",
