@@ -17,6 +17,7 @@ tests/integration/test_contract_fuzz.py runs the same with 20.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import dataclasses
@@ -311,6 +312,8 @@ def main() -> None:
             auth_failures_per_account_address=10**9,
             auth_failures_per_account=10**9,
             suspicious_ip_requests=10**9,
+            # Webhook endpoints are created only with a key ring to seal their secrets.
+            webhook_secret_keys="fuzz:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         )
         started = time.monotonic()
         with serve(create_app(settings)) as base_url:

@@ -98,6 +98,28 @@ async def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _compliance_report(args: argparse.Namespace) -> int:
+    """The organization's compliance report on stdout (JSON or Markdown), under this
+    environment's settings (run it where the API runs); exit 1 if a control fails."""
+    from accounting_api import routes
+    from accounting_api.domain.roles import Principal, Role
+    from accounting_api.routes.compliance import schemas
+    from accounting_api.services import compliance
+
+    settings = Settings.from_env()
+    endpoints = {f"{e.method} {e.path}" for e in routes.ENDPOINTS}
+    principal = Principal("cli", args.organization, Role.OWNER)
+    db = _database(1, 2)
+    await db.open()
+    try:
+        found = await compliance.report(db, principal, compliance.protection(settings), endpoints)
+    finally:
+        await db.close()
+    report = schemas.report_out(found)
+    print(report.model_dump_json(indent=2) if args.format == "json" else schemas.markdown(report))
+    return 0 if report.compliant else 1
+
+
 async def _rekey() -> int:
     """Seal every webhook secret under the current key; exit 1 if one does not open (the
     key it needs must stay in the ring)."""
@@ -233,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
     webhooks_sub.add_parser(
         "rekey", help="seal every webhook signing secret under the current key (the first)"
     )
+    report = sub.add_parser(
+        "compliance-report", help="an organization's compliance report; exit 1 if a control fails"
+    )
+    report.add_argument("--organization", required=True, help="the organization's id (org_...)")
+    report.add_argument("--format", choices=("json", "markdown"), default="json")
     purge = sub.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Keys")
     purge.add_argument("--older-than-seconds", type=int, default=86400)
     backup_cli.add_parsers(sub)
@@ -250,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_create_org(args))
         if args.command == "worker":
             return asyncio.run(_worker(args))
+        if args.command == "compliance-report":
+            return asyncio.run(_compliance_report(args))
         if args.command == "webhooks":
             return asyncio.run(_rekey())
         if args.command in backup_cli.COMMANDS:

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from accounting_api.routes import (
     audit,
     billing,
+    compliance,
     credit_notes,
     ledger,
     openapi,
@@ -36,6 +37,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *credit_notes.ENDPOINTS,
     *audit.ENDPOINTS,
     *security.ENDPOINTS,
+    *compliance.ENDPOINTS,
     *ops.ENDPOINTS,
     *webhooks.ENDPOINTS,
 )
