@@ -200,48 +200,58 @@ class Client:
         body: Manifest | None = None,
         content_type: str | None = None,
     ) -> Any:
-        request = _Request(what, method, path, list(query), body, content_type)
+        request = Request(what, method, path, list(query), body, content_type)
         call = functools.partial(self._request, request)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    def _request(self, request: _Request) -> Any:
+    def _request(self, request: Request) -> Any:
         """One HTTP request, in a worker thread; the decoded JSON response."""
-        what = request.what
-        headers = {"Accept": "application/json"}
-        if request.content_type:
-            headers["Content-Type"] = request.content_type
-        try:
-            serialized = self._api.param_serialize(
-                request.method,
-                request.path,
-                query_params=request.query,
-                header_params=headers,
-                body=request.body,
-                auth_settings=["BearerToken"],
-            )
-            response = self._api.call_api(
-                serialized[0],
-                serialized[1],
-                header_params=serialized[2],
-                body=serialized[3],
-                _request_timeout=self._timeout,
-            )
-            raw = response.read()  # type: ignore[no-untyped-call]
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
-            raise errors.unreachable(what, error) from error
-        if not 200 <= response.status < 300:
-            raise errors.from_response(what, response.status, raw, response.headers)
+        raw = send(self._api, request, self._timeout)
         return json.loads(raw) if raw else None
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
+class Request:
+    """One call: what it does (for errors), and the HTTP request."""
+
     what: str
     method: str
     path: str
     query: list[tuple[str, str]]
-    body: Manifest | None
-    content_type: str | None
+    body: Manifest | None = None
+    content_type: str | None = None
+    accept: str = "application/json"
+
+
+def send(api: k8s.ApiClient, request: Request, timeout: float) -> bytes:
+    """One blocking HTTP request; the raw response body, or an exception from `errors`.
+    (The operator runs it on its thread pool; `kubectl acp` calls it directly.)"""
+    what = request.what
+    headers = {"Accept": request.accept}
+    if request.content_type:
+        headers["Content-Type"] = request.content_type
+    try:
+        serialized = api.param_serialize(
+            request.method,
+            request.path,
+            query_params=request.query,
+            header_params=headers,
+            body=request.body,
+            auth_settings=["BearerToken"],
+        )
+        response = api.call_api(
+            serialized[0],
+            serialized[1],
+            header_params=serialized[2],
+            body=serialized[3],
+            _request_timeout=timeout,
+        )
+        raw: bytes = response.read()  # type: ignore[no-untyped-call]
+    except (ApiException, urllib3.exceptions.HTTPError, OSError) as error:
+        raise errors.unreachable(what, error) from error
+    if not 200 <= response.status < 300:
+        raise errors.from_response(what, response.status, raw, response.headers)
+    return raw
 
 
 def _event(involved: Manifest, kind: str, reason: str, message: str, action: str) -> Manifest:
