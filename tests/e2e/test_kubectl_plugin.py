@@ -33,6 +33,7 @@ BACKUPS: dict[str, Any] = {
     }
 }
 SWITCHOVER = "accounting.universalaccounting.com/switchover-to"
+BACKUP_NOW = "accounting.universalaccounting.com/backup-now"
 
 
 def acp(
@@ -85,7 +86,7 @@ def test_status_shows_what_the_operator_reported(cluster: Cluster, ready: str) -
 
 def test_backup_starts_one_job_and_status_shows_it(cluster: Cluster, ready: str) -> None:
     refused(acp(cluster, "backup", "books", "-n", ready), "backups are off")
-    assert not (op.platform(cluster, ready)["metadata"].get("annotations"))
+    assert BACKUP_NOW not in (op.platform(cluster, ready)["metadata"].get("annotations") or {})
     assert not ({})
 
     op.wait_ready(cluster, ready, op.patch_spec(cluster, ready, BACKUPS))
@@ -163,6 +164,33 @@ def test_report_bundles_everything_but_secret_values(
     assert not any("FAKE-not-a-real-password" in text for text in files.values())
     # The operator of this test runs as a process, not a pod: the bundle says so.
     assert "no operator pod" in files["README.txt"]
+
+
+def test_report_names_operator_logs_it_could_not_read(
+    cluster: Cluster, ready: str, namespaces: NamespaceFactory, tmp_path: Path
+) -> None:
+    """An operator pod whose node serves no logs (a simulated node) is named, with the
+    API server's reason, and the bundle is written all the same."""
+    where = namespaces()
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "acct-op",
+            "labels": {"app.kubernetes.io/name": "accounting-operator"},
+        },
+        "spec": {"containers": [{"name": "operator", "image": helpers.PAUSE_IMAGE}]},
+    }
+    op.kubectl(cluster, "apply", "-n", where, "-f", "-", stdin=json.dumps(pod))
+    archive = tmp_path / "books.tar.gz"
+    done = acp(cluster, "report", "books", "-n", ready, "-f", str(archive),
+               "--operator-namespace", where)  # fmt: skip
+    assert f"wrote {archive}" in ok(done)
+    assert f"logs of {where}/acct-op operator: not gathered" in done.stderr
+    with tarfile.open(archive) as bundle:
+        member = bundle.extractfile(next(m for m in bundle.getmembers() if "README" in m.name))
+        assert member is not None
+        assert f"logs of {where}/acct-op operator: not gathered" in member.read().decode()
 
 
 def test_failures_are_clear(
