@@ -39,10 +39,7 @@ def _status(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(session: Session, name: str, change: requests.Change | None, already: str) -> int:
-    if change is None:
-        print(already)
-        return 0
+def _write(session: Session, name: str, change: requests.Change) -> int:
     what = f"updating AccountingPlatform {session.namespace}/{name}"
     session.merge_patch(what, session.platform_path(name), change.patch)
     print(f"accountingplatform/{name} {change.done}")
@@ -52,22 +49,28 @@ def _write(session: Session, name: str, change: requests.Change | None, already:
 def _backup(session: Session, args: argparse.Namespace) -> int:
     platform = session.platform(args.name)
     change = requests.backup_now(platform, args.token or requests.backup_token(now()))
-    return _write(session, args.name, change, "")
+    return _write(session, args.name, change)
 
 
 def _switchover(session: Session, args: argparse.Namespace) -> int:
     change = requests.switchover(session.platform(args.name), args.to)
-    return _write(session, args.name, change, "")
+    return _write(session, args.name, change)
+
+
+def _set_paused(session: Session, name: str, pause: bool) -> int:
+    change = requests.paused(session.platform(name), pause)
+    if change is None:
+        print(f"accountingplatform/{name} {'already paused' if pause else 'is not paused'}")
+        return 0
+    return _write(session, name, change)
 
 
 def _pause(session: Session, args: argparse.Namespace) -> int:
-    change = requests.paused(session.platform(args.name), True)
-    return _write(session, args.name, change, f"accountingplatform/{args.name} already paused")
+    return _set_paused(session, args.name, True)
 
 
 def _resume(session: Session, args: argparse.Namespace) -> int:
-    change = requests.paused(session.platform(args.name), False)
-    return _write(session, args.name, change, f"accountingplatform/{args.name} is not paused")
+    return _set_paused(session, args.name, False)
 
 
 def _report(session: Session, args: argparse.Namespace) -> int:
