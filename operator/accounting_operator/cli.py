@@ -1,5 +1,5 @@
 """`accounting-operator`: run (the operator), crd (print the CRD), render (print a
-platform's children)."""
+platform's children), selftest (the chart's `helm test`: CRD served, operator healthy)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,38 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selftest(args: argparse.Namespace) -> int:
+    """`helm test`: the CRD is served (API discovery, which every authenticated identity may
+    read) and the operator answers its health endpoint; exit 1 naming what failed."""
+    import asyncio  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    from accounting_operator import GROUP, PLURAL, VERSION  # noqa: PLC0415
+    from accounting_operator.k8s.client import Client  # noqa: PLC0415
+
+    async def served() -> bool:
+        client = Client.connect(workers=1, timeout=args.timeout)
+        try:
+            return await client.serves(f"{GROUP}/{VERSION}", PLURAL)
+        finally:
+            client.close()
+
+    if not asyncio.run(served()):
+        print(
+            f"selftest: the API server does not serve {PLURAL}.{GROUP}/{VERSION}", file=sys.stderr
+        )
+        return 1
+    print(f"selftest: {PLURAL}.{GROUP}/{VERSION} is served")
+    if args.health_url:
+        with urllib.request.urlopen(args.health_url, timeout=args.timeout) as answer:  # noqa: S310
+            status = answer.status
+        if status != 200:
+            print(f"selftest: {args.health_url} answered {status}", file=sys.stderr)
+            return 1
+        print(f"selftest: the operator is healthy ({args.health_url})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accounting-operator", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
@@ -66,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--service-monitor", action="store_true", help="render as if the ServiceMonitor CRD exists"
     )
+    selftest = sub.add_parser("selftest", help="check the CRD is served and the operator healthy")
+    selftest.add_argument("--health-url", help="the operator's /healthz (through its Service)")
+    selftest.add_argument("--timeout", type=float, default=10.0)
     return root
 
 
@@ -76,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "crd":
             return crd.main()
+        if args.command == "selftest":
+            return _selftest(args)
         return _render(args)
     except (OSError, KeyError, yaml.YAMLError, ValueError, SettingsError) as exc:
         print(f"accounting-operator {args.command}: {exc}", file=sys.stderr)

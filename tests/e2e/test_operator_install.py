@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,43 @@ def test_the_operator_refuses_what_its_rbac_does_not_allow(
             ),
         )
         assert running.healthy()
+
+
+def test_helm_test_upgrade_and_uninstall(
+    cluster: Cluster, crd: None, namespaces: NamespaceFactory, tmp_path: Path
+) -> None:
+    """`helm test` runs its selftest Job to completion (simulated nodes complete Job-owned
+    pods; on a real cluster the Job checks the CRD is served and the operator healthy), an
+    upgrade with a changed value reaches the operator's Deployment, and an uninstall leaves
+    nothing of the release behind."""
+    operator_ns = namespaces(op.RESTRICTED)
+    release = f"acct-op-{secrets.token_hex(3)}"
+    helm(cluster, tmp_path, "install", release, str(CHART), "--namespace", operator_ns,
+         "--wait", "--timeout", "120s")  # fmt: skip
+    tested = helm(cluster, tmp_path, "test", release, "--namespace", operator_ns,
+                  "--timeout", "120s")  # fmt: skip
+    assert f"{release}-selftest" in tested
+    assert "Succeeded" in tested
+    # What that Job runs, run here against the same API server (a pod's credentials aside).
+    selftest = [str(Path(sys.executable).with_name("accounting-operator")), "selftest"]
+    env = {**os.environ, "KUBECONFIG": cluster.kubeconfig}
+    passed = subprocess.run(selftest, env=env, capture_output=True, text=True, check=False)
+    assert passed.returncode == 0, passed.stderr
+    served = "accountingplatforms.accounting.universalaccounting.com/v1alpha1 is served"
+    assert served in passed.stdout
+    unhealthy = subprocess.run(
+        [*selftest, "--health-url", "http://127.0.0.1:9/healthz", "--timeout", "2"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert unhealthy.returncode != 0
+    helm(cluster, tmp_path, "upgrade", release, str(CHART), "--namespace", operator_ns,
+         "--reuse-values", "--set", "driftInterval=45", "--wait", "--timeout", "120s")  # fmt: skip
+    deployment = helpers.wire(cluster.apps.read_namespaced_deployment(release, operator_ns))
+    env = {e["name"]: e.get("value") for e in
+           deployment["spec"]["template"]["spec"]["containers"][0]["env"]}  # fmt: skip
+    assert env["ACCOUNTING_OPERATOR_DRIFT_INTERVAL"] == "45"
+    helm(cluster, tmp_path, "uninstall", release, "--namespace", operator_ns, "--wait")
+    left = op.kubectl(cluster, "get", "all,serviceaccounts,roles,rolebindings", "-n",
+                      operator_ns, "-l", f"app.kubernetes.io/instance={release}", "-o",
+                      "name").stdout  # fmt: skip
+    assert left.strip() == ""

@@ -142,3 +142,81 @@ def test_rbac_is_exactly_what_the_operator_uses() -> None:
             needed.add("watch")  # kopf indexes them and reacts to their changes
         expected[(group, child.plural)] = needed
     assert granted == expected
+
+
+def run_helm(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = helm()
+    if binary is None:
+        pytest.fail("helm is not built: run `make k8s-tools` (hack/k8s/build.sh)", pytrace=False)
+    return subprocess.run([binary, *args], capture_output=True, text=True, check=False)
+
+
+COMBINATIONS = [
+    (),
+    ("watchNamespaces={books,ledger}",),
+    ("failover.readSecrets=false",),
+    ("failover.secretNames={books-db-failover}",),
+    ("metrics.service=false",),
+    ("image.tag=1.2.3", "image.pullPolicy=Always", "driftInterval=60", "maxWorkers=4"),
+]
+
+
+@pytest.mark.parametrize("values", COMBINATIONS, ids=lambda v: ",".join(v) or "defaults")
+def test_the_chart_lints_strictly_and_renders_valid_objects(values: tuple[str, ...]) -> None:
+    settings = [arg for value in values for arg in ("--set", value)]
+    linted = run_helm("lint", "--strict", str(CHART), *settings)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    for document in template(*values):
+        assert helpers.k8s_validate(document) == helpers.KUBERNETES_VERSION
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("driftInterval=0", "at '/driftInterval': minimum: got 0, want 1"),
+        ("watchNamespace=books", "additional properties 'watchNamespace' not allowed"),
+        ("postingLevel=LOUD", "at '/postingLevel': value must be one of"),
+        ("metrics.port=80", "at '/metrics/port': minimum: got 80, want 1,024"),
+        ("watchNamespaces={Books}", "at '/watchNamespaces/0'"),
+        ("image.pullPolicy=Sometimes", "at '/image/pullPolicy'"),
+    ],
+    ids=["drift-zero", "typo", "level", "port", "namespace-name", "pull-policy"],
+)
+def test_bad_values_are_refused_with_a_message_naming_them(value: str, message: str) -> None:
+    refused = run_helm("template", "ops", str(CHART), "--set", value)
+    assert refused.returncode != 0
+    assert message in refused.stderr
+
+
+def test_helm_test_is_a_restricted_job_checking_the_crd_and_the_operators_health() -> None:
+    (job,) = [d for d in by_kind(template(), "Job") if d["metadata"]["name"] == "ops-selftest"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["args"] == [
+        "selftest",
+        "--health-url=http://ops-metrics.ops.svc:8080/healthz",
+    ]
+    (service,) = by_kind(template(), "Service")
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+        "metrics": 9090,
+        "health": 8080,
+    }
+    (without,) = by_kind(template("metrics.service=false"), "Job")
+    assert without["spec"]["template"]["spec"]["containers"][0]["args"] == ["selftest"]
+
+
+def test_the_install_notes_say_what_to_do_next() -> None:
+    installed = run_helm(
+        "install", "ops", str(CHART), "--namespace", "ops", "--dry-run=client",
+        "--set", "watchNamespaces={books}", "--set", "failover.readSecrets=false",
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    notes = installed.stdout.split("NOTES:", 1)[1]
+    assert "managing AccountingPlatforms in: books." in notes
+    assert "helm test ops -n ops" in notes
+    assert "kubectl apply --server-side -f charts/accounting-operator/crds/" in notes
+    assert "failover.readSecrets=false" in notes
