@@ -1,5 +1,6 @@
 """`accounting-operator`: run (the operator), crd (print the CRD), render (print a
-platform's children), selftest (the chart's `helm test`: CRD served, operator healthy)."""
+platform's children), reference (the spec's Markdown reference), selftest (the chart's
+`helm test`: CRD served, operator healthy)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from accounting_operator import crd, render
+from accounting_operator import crd, reference, render
 from accounting_operator.settings import Settings, SettingsError
 from accounting_operator.spec import AccountingPlatformSpec
 
@@ -98,6 +99,8 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--service-monitor", action="store_true", help="render as if the ServiceMonitor CRD exists"
     )
+    reference = sub.add_parser("reference", help="print the spec's reference page (Markdown)")
+    reference.add_argument("--root", default=".", help="the checkout whose examples/ to quote")
     selftest = sub.add_parser("selftest", help="check the CRD is served and the operator healthy")
     selftest.add_argument("--health-url", help="the operator's /healthz (through its Service)")
     selftest.add_argument("--timeout", type=float, default=10.0)
@@ -111,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "crd":
             return crd.main()
+        if args.command == "reference":
+            sys.stdout.write(reference.render(Path(args.root)))
+            return 0
         if args.command == "selftest":
             return _selftest(args)
         return _render(args)
