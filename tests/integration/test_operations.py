@@ -183,7 +183,7 @@ async def test_openapi_documents_idempotency_key_on_every_post_but_sign_in(
         # A sign-in runs its own transactions and is never replayed (routes/openapi.py).
         expected = [] if path == "/v1/auth/token" else ["Idempotency-Key"]
         assert [h["name"] for h in headers] == expected, path
-        path_params = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+        path_params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
         assert path_params == set(re.findall(r"{(\w+)}", path)), path
 
 
