@@ -135,7 +135,7 @@ def test_rbac_is_exactly_what_the_operator_uses() -> None:
         ("accounting.universalaccounting.com", "accountingplatforms/status"): {"patch"},
         ("", "events"): {"create"},
     }  # fmt: skip
-    for child in (*resources.CHILDREN, resources.SERVICE_MONITOR):
+    for child in (*resources.CHILDREN, *resources.MONITORING):
         group = child.api_version.rpartition("/")[0]
         needed = {"list", "create", "delete"} | ({"patch"} if child.kind != "Job" else set())
         if child in resources.CHILDREN:

@@ -67,6 +67,12 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("podDisruptionBudget.enabled", True),
     ("monitoring.serviceMonitor.enabled", True),
     ("monitoring.serviceMonitor.interval", "30s"),
+    ("monitoring.prometheusRule.enabled", True),
+    ("monitoring.prometheusRule.labels", {}),
+    ("monitoring.prometheusRule.serverErrorPercent", 5),
+    ("monitoring.prometheusRule.latencyP99Milliseconds", 1000),
+    ("monitoring.prometheusRule.failedSignIns", 5),
+    ("monitoring.grafanaDashboard.enabled", True),
 ]
 
 
