@@ -34,6 +34,7 @@ class Severity(enum.StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
+
 HTTP_DURATION = Histogram(
     "http_request_duration_seconds",
     "HTTP request duration by method, route template and status.",
@@ -167,4 +168,3 @@ def serve_worker(address: str, port: int) -> None:
         WORKER_PASSES.labels(result)  # exported as 0 before the first pass
     if port:
         start_http_server(port, addr=address)
-

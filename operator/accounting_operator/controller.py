@@ -84,9 +84,7 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-async def read_children(
-    ctx: Context, parent: reconcile.Parent, served: Monitoring
-) -> diff.Live:
+async def read_children(ctx: Context, parent: reconcile.Parent, served: Monitoring) -> diff.Live:
     """The watched children, and by a LIST what is not watched: the ServiceMonitors and
     PrometheusRules (their CRDs may come and go), or everything when no watch feeds the
     cache."""

@@ -2,9 +2,9 @@
 
 Pydantic emits JSON Schema 2020-12 with `$ref`s and `anyOf: [X, null]` for optionals;
 the API server wants every schema inlined ("structural"), no `additionalProperties`
-beside `properties` (a map's value schema stays), and booleans for exclusive bounds. This module converts one to the
-other and adds what pydantic does not know: defaults of nested objects and the CEL rules
-(`Model.rules`) as `x-kubernetes-validations`.
+beside `properties` (a map's value schema stays), and booleans for exclusive bounds.
+This module converts one to the other and adds what pydantic does not know: defaults of
+nested objects and the CEL rules (`Model.rules`) as `x-kubernetes-validations`.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from pydantic import Field
 from accounting_operator.fieldtypes import (
     LABEL_KEY,
     DnsSubdomain,
-    LabelValue,
     Duration,
     IngressHost,
+    LabelValue,
     Resources,
     SecretKeyRef,
 )
@@ -206,16 +206,25 @@ class PrometheusRuleSpec(Model):
         "(kube-prometheus-stack selects release: <its release name>).",
     )
     server_error_percent: int = Field(
-        5, ge=1, le=100, description="Alert when more than this share of API requests, in "
-        "percent, is answered 5xx over 5 minutes."
+        5,
+        ge=1,
+        le=100,
+        description="Alert when more than this share of API requests, in "
+        "percent, is answered 5xx over 5 minutes.",
     )
     latency_p99_milliseconds: int = Field(
-        1000, ge=10, le=60_000, description="The API's p99 latency objective: alert when "
-        "the 99th percentile over 5 minutes stays above it for 10 minutes."
+        1000,
+        ge=10,
+        le=60_000,
+        description="The API's p99 latency objective: alert when "
+        "the 99th percentile over 5 minutes stays above it for 10 minutes.",
     )
     failed_sign_ins: int = Field(
-        5, ge=0, le=1_000_000, description="Alert when more failed sign-ins than this, "
-        "platform-wide, happen in 15 minutes (the deployment guide's failedLogins)."
+        5,
+        ge=0,
+        le=1_000_000,
+        description="Alert when more failed sign-ins than this, "
+        "platform-wide, happen in 15 minutes (the deployment guide's failedLogins).",
     )
 
     rules = (
@@ -233,7 +242,7 @@ class GrafanaDashboardSpec(Model):
     """A Grafana dashboard in a ConfigMap that Grafana's sidecar loads."""
 
     enabled: bool = Field(
-        True, description="Create the ConfigMap NAME-dashboard (label grafana_dashboard: \"1\")."
+        True, description='Create the ConfigMap NAME-dashboard (label grafana_dashboard: "1").'
     )
 
 

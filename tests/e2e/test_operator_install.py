@@ -22,6 +22,8 @@ from tests.e2e.conftest import NamespaceFactory
 from tests.e2e.helpers import Cluster
 
 CHART = op.ROOT / "charts" / "accounting-operator"
+
+
 def prometheus_operator_crd(kind: str, plural: str) -> dict[str, Any]:
     """A stand-in for one of the Prometheus Operator's CRDs (any object is accepted)."""
     return {
@@ -147,11 +149,13 @@ def test_alerts_and_a_dashboard_while_monitoring_is_on_none_once_it_is_off(
         op.wait_ready(cluster, namespace, op.patch_spec(cluster, namespace, off))
         helpers.wait_for(
             "the alerts, the dashboard and the scraping to go",
-            lambda: not (
-                listed(cluster, namespace, "prometheusrules")
-                or listed(cluster, namespace, "servicemonitors")
-                or {("ConfigMap", "books-dashboard"), ("Service", "books-worker")}
-                & set(op.children(cluster, namespace))
+            lambda: (
+                not (
+                    listed(cluster, namespace, "prometheusrules")
+                    or listed(cluster, namespace, "servicemonitors")
+                    or {("ConfigMap", "books-dashboard"), ("Service", "books-worker")}
+                    & set(op.children(cluster, namespace))
+                )
             ),
         )
         assert ("ConfigMap", "books-config") in op.children(cluster, namespace)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,15 +80,17 @@ async def operator_metrics() -> str:
         f"metrics.serve('127.0.0.1', {port}); sys.stdout.write('up\\n'); sys.stdout.flush(); "
         "time.sleep(60)"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+    )
     try:
         assert process.stdout is not None
-        await asyncio.to_thread(process.stdout.readline)
+        await asyncio.wait_for(process.stdout.readline(), 30)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             return (await http.get("/metrics")).text
     finally:
         process.kill()
-        process.wait()
+        await process.wait()
 
 
 def own(names: set[str]) -> set[str]:

@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from accounting_operator.render import (
     account,
-    api,
     alerts,
+    api,
     autoscaling,
     backup,
     config,

@@ -42,7 +42,7 @@ def api_alerts(platform: Platform) -> list[Alert]:
     return [
         Alert(
             "AccountingAPIServerErrors",
-            f'{_requests(platform, status_code="~5..")} / {_requests(platform)}'
+            f"{_requests(platform, status_code='~5..')} / {_requests(platform)}"
             f" > {rule.server_error_percent / 100:g}",
             "5m",
             CRITICAL,
@@ -101,7 +101,7 @@ def security_alerts(platform: Platform) -> list[Alert]:
     return [
         Alert(
             "AccountingFailedSignInsHigh",
-            f'{_security_events(platform, "auth.sign_in_failed")} > {limit}',
+            f"{_security_events(platform, 'auth.sign_in_failed')} > {limit}",
             "0s",
             WARNING,
             "Many failed sign-ins",
@@ -125,7 +125,9 @@ def backup_alerts(platform: Platform) -> list[Alert]:
         return []
     name = "accounting_operator_backup_last_success_timestamp_seconds"
     success = promql.operator(platform, name)
-    verified = promql.operator(platform, "accounting_operator_backup_last_verified_timestamp_seconds")
+    verified = promql.operator(
+        platform, "accounting_operator_backup_last_verified_timestamp_seconds"
+    )
     failed = promql.operator(
         platform, "accounting_operator_backup_last_failed_verification_timestamp_seconds"
     )

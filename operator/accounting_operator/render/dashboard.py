@@ -59,10 +59,11 @@ def traffic(p: Platform) -> list[Panel]:
 def database(p: Platform) -> list[Panel]:
     durations = promql.app(p, "db_query_duration_seconds_sum")
     buckets = promql.app(p, "db_query_duration_seconds_bucket")
+    by = "operation"
     return [
-        Panel("Database time by operation", "s", ((_rate(durations, "operation"), "{{operation}}"),)),
-        Panel("Query p99 by operation", "s", ((_quantile(0.99, buckets, "operation"), "{{operation}}"),)),
-    ]  # fmt: skip
+        Panel("Database time by operation", "s", ((_rate(durations, by), "{{operation}}"),)),
+        Panel("Query p99 by operation", "s", ((_quantile(0.99, buckets, by), "{{operation}}"),)),
+    ]
 
 
 def business(p: Platform) -> list[Panel]:
@@ -70,23 +71,35 @@ def business(p: Platform) -> list[Panel]:
     payments = promql.api(p, "payments_processed_total")
     revenue = promql.worker(p, "revenue_recognized_amount_total")
     return [
-        Panel("Invoices created per hour", "short",
-              ((_rate(invoices, "customer_tier", "1h") + " * 3600", "{{customer_tier}}"),)),
-        Panel("Payments per hour", "short",
-              ((_rate(payments, "method, status", "1h") + " * 3600", "{{method}} {{status}}"),)),
-        Panel("Revenue recognized per day (minor units)", "short",
-              ((f"sum by (currency) (increase({revenue}[1d]))", "{{currency}}"),)),
-    ]  # fmt: skip
+        Panel(
+            "Invoices created per hour",
+            "short",
+            ((_rate(invoices, "customer_tier", "1h") + " * 3600", "{{customer_tier}}"),),
+        ),
+        Panel(
+            "Payments per hour",
+            "short",
+            ((_rate(payments, "method, status", "1h") + " * 3600", "{{method}} {{status}}"),),
+        ),
+        Panel(
+            "Revenue recognized per day (minor units)",
+            "short",
+            ((f"sum by (currency) (increase({revenue}[1d]))", "{{currency}}"),),
+        ),
+    ]
 
 
 def security(p: Platform) -> list[Panel]:
     events = promql.api(p, "accounting_security_events_total")
     limited = promql.api(p, "rate_limited_total")
     return [
-        Panel("Security events per 15 minutes", "short",
-              ((f"sum by (event) (increase({events}[15m]))", "{{event}}"),)),
+        Panel(
+            "Security events per 15 minutes",
+            "short",
+            ((f"sum by (event) (increase({events}[15m]))", "{{event}}"),),
+        ),
         Panel("Rate-limited requests", "reqps", ((_rate(limited, "scope"), "{{scope}}"),)),
-    ]  # fmt: skip
+    ]
 
 
 def operations(p: Platform) -> list[Panel]:
@@ -96,13 +109,21 @@ def operations(p: Platform) -> list[Panel]:
     lag = promql.operator(p, "accounting_operator_database_replica_lag_bytes")
     primary = promql.operator(p, "accounting_operator_database_primary_up")
     return [
-        Panel("Age of the newest backup and restore test", "s",
-              ((f"time() - {success}", "backup"), (f"time() - {verified}", "verified"))),
-        Panel("Failovers and primary health", "short",
-              ((f"sum by (kind) (increase({promotions}[1h]))", "{{kind}} per hour"),
-               (primary, "primary up"))),
+        Panel(
+            "Age of the newest backup and restore test",
+            "s",
+            ((f"time() - {success}", "backup"), (f"time() - {verified}", "verified")),
+        ),
+        Panel(
+            "Failovers and primary health",
+            "short",
+            (
+                (f"sum by (kind) (increase({promotions}[1h]))", "{{kind}} per hour"),
+                (primary, "primary up"),
+            ),
+        ),
         Panel("Replica lag", "bytes", ((f"max by (server) ({lag})", "{{server}}"),)),
-    ]  # fmt: skip
+    ]
 
 
 SECTIONS = (
@@ -128,10 +149,10 @@ def _panel(panel: Panel, ident: int, x: int, y: int) -> Manifest:
         "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
         "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
         "targets": [
-            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend, "datasource": DATASOURCE}
-            for i, (expr, legend) in enumerate(panel.targets)
+            {"refId": chr(65 + i), "expr": e, "legendFormat": legend, "datasource": DATASOURCE}
+            for i, (e, legend) in enumerate(panel.targets)
         ],
-    }  # fmt: skip
+    }
 
 
 def panels(platform: Platform) -> list[Manifest]:
@@ -139,8 +160,16 @@ def panels(platform: Platform) -> list[Manifest]:
     out: list[Manifest] = []
     y = 0
     for title, make in SECTIONS:
-        out.append({"id": len(out) + 1, "type": "row", "title": title, "collapsed": False,
-                    "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})  # fmt: skip
+        out.append(
+            {
+                "id": len(out) + 1,
+                "type": "row",
+                "title": title,
+                "collapsed": False,
+                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+                "panels": [],
+            }
+        )
         y += 1
         for index, panel in enumerate(make(platform)):
             out.append(_panel(panel, len(out) + 1, 12 * (index % 2), y + 8 * (index // 2)))
@@ -162,10 +191,14 @@ def document(platform: Platform) -> Manifest:
         "time": {"from": "now-6h", "to": "now"},
         "templating": {
             "list": [
-                {"name": "datasource", "label": "Data source", "type": "datasource",
-                 "query": "prometheus"},
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                },
             ]
-        },  # fmt: skip
+        },
         "panels": panels(platform),
     }
 

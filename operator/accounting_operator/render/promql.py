@@ -57,6 +57,4 @@ def deployment(platform: Platform, name: str, component: str) -> str:
 
 def hpa(platform: Platform, name: str) -> str:
     """A kube-state-metrics series of the API's HorizontalPodAutoscaler."""
-    return series(
-        name, namespace=platform.namespace, horizontalpodautoscaler=platform.child("api")
-    )
+    return series(name, namespace=platform.namespace, horizontalpodautoscaler=platform.child("api"))

@@ -65,27 +65,31 @@ BACKUP = "accounting_operator_backup_last_success_timestamp_seconds"
 VERIFIED = "accounting_operator_backup_last_verified_timestamp_seconds"
 FAILED_TEST = "accounting_operator_backup_last_failed_verification_timestamp_seconds"
 SERVER = {"server": "pg-1.db.internal:5432"}
+HPA = f'namespace="{NS}", horizontalpodautoscaler="{NAME}-api"'
+CURRENT = f"kube_horizontalpodautoscaler_status_current_replicas{{{HPA}}}"
+MAXIMUM = f"kube_horizontalpodautoscaler_spec_max_replicas{{{HPA}}}"
+AVAILABLE = (
+    f'kube_deployment_status_replicas_available{{namespace="{NS}", deployment="{NAME}-api"}}'
+)
+READ_LAG = f'accounting_db_replica_lag_bytes{{{API}, server="pg-1.db.internal:5432"}}'
 
+ERRORS_10_PERCENT = dict([requests("200", 90), requests("500", 10)])
 CASES = [
-    Case("AccountingAPIServerErrors", dict([requests("200", 90), requests("500", 10)]), "15m", [OWN]),
+    Case("AccountingAPIServerErrors", ERRORS_10_PERCENT, "15m", [OWN]),
     Case("AccountingAPIServerErrors", dict([requests("200", 98), requests("500", 2)]), "15m"),
     Case("AccountingAPIServerErrors",
          dict([requests("200", 90), requests("500", 50, job="other-api")]), "15m"),
     Case("AccountingAPILatencyHigh", buckets(slow=True), "20m", [WARN]),
     Case("AccountingAPILatencyHigh", buckets(slow=False), "20m"),
     Case("AccountingAPIPodsNotReady",
-         {f'kube_deployment_status_replicas_available{{namespace="{NS}", deployment="{NAME}-api"}}':
-          "3x10 1x20"}, "20m", [OWN]),
+         {AVAILABLE: "3x10 1x20"}, "20m", [OWN]),
     Case("AccountingAPIPodsNotReady",
-         {f'kube_deployment_status_replicas_available{{namespace="{NS}", deployment="{NAME}-api"}}':
-          "3x30"}, "20m"),
+         {AVAILABLE: "3x30"}, "20m"),
     Case("AccountingAPIAutoscalerMaxedOut",
-         {f'kube_horizontalpodautoscaler_status_current_replicas{{namespace="{NS}", horizontalpodautoscaler="{NAME}-api"}}': "20x30",
-          f'kube_horizontalpodautoscaler_spec_max_replicas{{namespace="{NS}", horizontalpodautoscaler="{NAME}-api"}}': "20x30"},
+         {CURRENT: "20x30", MAXIMUM: "20x30"},
          "20m", [WARN]),
     Case("AccountingAPIAutoscalerMaxedOut",
-         {f'kube_horizontalpodautoscaler_status_current_replicas{{namespace="{NS}", horizontalpodautoscaler="{NAME}-api"}}': "12x30",
-          f'kube_horizontalpodautoscaler_spec_max_replicas{{namespace="{NS}", horizontalpodautoscaler="{NAME}-api"}}': "20x30"},
+         {CURRENT: "12x30", MAXIMUM: "20x30"},
          "20m"),
     # The guide's threshold: more than 5 failed sign-ins in 15 minutes, platform-wide.
     Case("AccountingFailedSignInsHigh", security("auth.sign_in_failed", "0+1x30"), "20m",
@@ -121,10 +125,10 @@ CASES = [
     Case("AccountingDatabaseReplicaLagHigh",
          operator("accounting_operator_database_replica_lag_bytes", "1000x20", **SERVER), "10m"),
     Case("AccountingReplicaReadsLagging",
-         {f'accounting_db_replica_lag_bytes{{{API}, server="pg-1.db.internal:5432"}}': "100000000x20"},
+         {READ_LAG: "100000000x20"},
          "10m", [{**WARN, **SERVER}]),
     Case("AccountingReplicaReadsLagging",
-         {f'accounting_db_replica_lag_bytes{{{API}, server="pg-1.db.internal:5432"}}': "0x20"},
+         {READ_LAG: "0x20"},
          "10m"),
 ]  # fmt: skip
 

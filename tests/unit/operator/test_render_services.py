@@ -220,7 +220,8 @@ def test_network_policy_admits_only_the_namespace_and_listed_ones() -> None:
     assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "books"}}
     assert spec["policyTypes"] == ["Ingress"]
     (rule,) = spec["ingress"]
-    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    # The API's port, and the worker's /metrics for Prometheus.
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}, {"port": 9090, "protocol": "TCP"}]
     assert rule["from"][0] == {"podSelector": {}}
     (expression,) = rule["from"][1]["namespaceSelector"]["matchExpressions"]
     assert expression == {
