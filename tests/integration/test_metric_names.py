@@ -28,7 +28,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 PROCESSES = {"API", "worker", "operator"}
 OTHERS = {"kube-state-metrics", "Prometheus"}
 """Components whose metrics the rules read without this project exposing them."""
-_ROW = re.compile(r"^\| `([a-z_:]+)` \| (counter|gauge|histogram) \| [^|]* \| ([^|]+) \|")
+_ROW = re.compile(r"^\| `([a-z_:]+)` \| (counter|gauge|histogram) \|[^|]*\| ([^|]+) \|")
 _SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
 _RUNTIME = ("process_", "python_")
 """prometheus_client's own metrics of the process."""
