@@ -103,18 +103,23 @@ def test_a_service_monitor_where_prometheus_operator_is_installed(
     tmp_path: Path,
 ) -> None:
     namespace = namespaces(op.RESTRICTED)
-    with op.operator(cluster.kubeconfig, "--namespace", namespace, log_dir=tmp_path):
-        op.apply_example(cluster, namespace)
-        op.wait_ready(cluster, namespace)
-        found = json.loads(
-            op.kubectl(cluster, "get", "servicemonitors", "-n", namespace, "-o", "json").stdout
-        )
-        (monitor,) = found["items"]
+    with ready_example(cluster, namespace, tmp_path):
+        (monitor,) = listed(cluster, namespace, "servicemonitors")
         assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
         assert monitor["metadata"]["ownerReferences"][0]["kind"] == "AccountingPlatform"
 
 
+@contextlib.contextmanager
+def ready_example(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[None]:
+    """The operator running for `namespace`, where examples/minimal.yaml is Ready."""
+    with op.operator(cluster.kubeconfig, "--namespace", namespace, log_dir=tmp_path):
+        op.apply_example(cluster, namespace)
+        op.wait_ready(cluster, namespace)
+        yield
+
+
 def listed(cluster: Cluster, namespace: str, plural: str) -> list[dict[str, Any]]:
+    """Every object of a kind in the namespace."""
     found = op.kubectl(cluster, "get", plural, "-n", namespace, "-o", "json").stdout
     items: list[dict[str, Any]] = json.loads(found)["items"]
     return items
@@ -129,9 +134,7 @@ def test_alerts_and_a_dashboard_while_monitoring_is_on_none_once_it_is_off(
     tmp_path: Path,
 ) -> None:
     namespace = namespaces(op.RESTRICTED)
-    with op.operator(cluster.kubeconfig, "--namespace", namespace, log_dir=tmp_path):
-        op.apply_example(cluster, namespace)
-        op.wait_ready(cluster, namespace)
+    with ready_example(cluster, namespace, tmp_path):
         (rule,) = listed(cluster, namespace, "prometheusrules")
         alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
         assert {"AccountingAPIServerErrors", "AccountingFailedSignInsHigh"} <= alerts

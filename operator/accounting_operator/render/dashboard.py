@@ -23,6 +23,11 @@ class Panel:
     """(PromQL, legend) of each line."""
 
 
+def line(title: str, unit: str, expr: str, legend: str) -> Panel:
+    """A panel of one query."""
+    return Panel(title, unit, ((expr, legend),))
+
+
 def _rate(series: str, by: str = "", window: str = "5m") -> str:
     grouping = f" by ({by})" if by else ""
     return f"sum{grouping} (rate({series}[{window}]))"
@@ -38,7 +43,7 @@ def traffic(p: Platform) -> list[Panel]:
     server_errors = promql.api(p, "http_request_duration_seconds_count", status_code="~5..")
     available = promql.deployment(p, "kube_deployment_status_replicas_available", "api")
     return [
-        Panel("Requests by route", "reqps", ((_rate(requests, "route"), "{{route}}"),)),
+        line("Requests by route", "reqps", _rate(requests, "route"), "{{route}}"),
         Panel(
             "Latency",
             "s",
@@ -52,7 +57,7 @@ def traffic(p: Platform) -> list[Panel]:
                 (f"{_rate(server_errors)} / {_rate(requests)}", "5xx ratio"),
             ),
         ),
-        Panel("Ready API pods", "short", ((available, "available"),)),
+        line("Ready API pods", "short", available, "available"),
     ]
 
 
@@ -61,8 +66,8 @@ def database(p: Platform) -> list[Panel]:
     buckets = promql.app(p, "db_query_duration_seconds_bucket")
     by = "operation"
     return [
-        Panel("Database time by operation", "s", ((_rate(durations, by), "{{operation}}"),)),
-        Panel("Query p99 by operation", "s", ((_quantile(0.99, buckets, by), "{{operation}}"),)),
+        line("Database time by operation", "s", _rate(durations, by), "{{operation}}"),
+        line("Query p99 by operation", "s", _quantile(0.99, buckets, by), "{{operation}}"),
     ]
 
 
@@ -70,36 +75,25 @@ def business(p: Platform) -> list[Panel]:
     invoices = promql.api(p, "invoices_created_total")
     payments = promql.api(p, "payments_processed_total")
     revenue = promql.worker(p, "revenue_recognized_amount_total")
+    hourly = " * 3600"
     return [
-        Panel(
-            "Invoices created per hour",
-            "short",
-            ((_rate(invoices, "customer_tier", "1h") + " * 3600", "{{customer_tier}}"),),
-        ),
-        Panel(
-            "Payments per hour",
-            "short",
-            ((_rate(payments, "method, status", "1h") + " * 3600", "{{method}} {{status}}"),),
-        ),
-        Panel(
-            "Revenue recognized per day (minor units)",
-            "short",
-            ((f"sum by (currency) (increase({revenue}[1d]))", "{{currency}}"),),
-        ),
-    ]
+        line("Invoices created per hour", "short",
+             _rate(invoices, "customer_tier", "1h") + hourly, "{{customer_tier}}"),
+        line("Payments per hour", "short",
+             _rate(payments, "method, status", "1h") + hourly, "{{method}} {{status}}"),
+        line("Revenue recognized per day (minor units)", "short",
+             f"sum by (currency) (increase({revenue}[1d]))", "{{currency}}"),
+    ]  # fmt: skip
 
 
 def security(p: Platform) -> list[Panel]:
     events = promql.api(p, "accounting_security_events_total")
     limited = promql.api(p, "rate_limited_total")
     return [
-        Panel(
-            "Security events per 15 minutes",
-            "short",
-            ((f"sum by (event) (increase({events}[15m]))", "{{event}}"),),
-        ),
-        Panel("Rate-limited requests", "reqps", ((_rate(limited, "scope"), "{{scope}}"),)),
-    ]
+        line("Security events per 15 minutes", "short",
+             f"sum by (event) (increase({events}[15m]))", "{{event}}"),
+        line("Rate-limited requests", "reqps", _rate(limited, "scope"), "{{scope}}"),
+    ]  # fmt: skip
 
 
 def operations(p: Platform) -> list[Panel]:
@@ -122,7 +116,7 @@ def operations(p: Platform) -> list[Panel]:
                 (primary, "primary up"),
             ),
         ),
-        Panel("Replica lag", "bytes", ((f"max by (server) ({lag})", "{{server}}"),)),
+        line("Replica lag", "bytes", f"max by (server) ({lag})", "{{server}}"),
     ]
 
 

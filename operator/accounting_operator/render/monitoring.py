@@ -4,7 +4,7 @@ it finds the worker pods through (the worker serves nothing else)."""
 
 from __future__ import annotations
 
-from accounting_operator.render import meta, pods
+from accounting_operator.render import meta, pods, service
 from accounting_operator.render.platform import Manifest, Platform
 
 
@@ -44,13 +44,4 @@ def worker_service(platform: Platform) -> Manifest | None:
         return None
     port = {"name": pods.METRICS_PORT_NAME, "port": pods.METRICS_PORT,
             "targetPort": pods.METRICS_PORT_NAME, "protocol": "TCP"}  # fmt: skip
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": meta.metadata(platform, platform.child("worker"), meta.WORKER),
-        "spec": {
-            "clusterIP": "None",
-            "selector": meta.selector(platform, meta.WORKER),
-            "ports": [port],
-        },
-    }
+    return service.of(platform, meta.WORKER, port, clusterIP="None")
