@@ -144,7 +144,11 @@ async def _worker(args: argparse.Namespace) -> int:
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
     # One pass (--once) is over before anything could scrape it.
-    metrics.serve_worker(args.metrics_host, 0 if args.once else args.metrics_port)
+    port = 0 if args.once else args.metrics_port
+    try:
+        metrics.serve_worker(args.metrics_host, port)
+    except OSError as exc:  # not PostgreSQL's: say which setting to change
+        raise SettingsError(f"/metrics on {args.metrics_host}:{port}: {exc}") from None
     keys = secret_keys(os.environ.get("WEBHOOK_SECRET_KEYS", ""))
     db = _database(1, 2)
     await db.open()

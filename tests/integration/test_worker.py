@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -88,3 +89,19 @@ async def test_the_worker_serves_its_counters_on_metrics(
     assert purged is not None
     # Counted by the worker alone (revenue recognition), before anything was recognized too.
     assert "revenue_recognized_amount_total" in exposition.names(text)
+
+
+async def test_a_metrics_port_in_use_stops_the_worker_and_says_so(
+    database: conftest.TestDatabase,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = os.environ | {"DATABASE_URL": database.app_url}
+        process = await asyncio.create_subprocess_exec(
+            CLI, "worker", "--metrics-port", str(port), env=env, stderr=asyncio.subprocess.PIPE
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert f"/metrics on 127.0.0.1:{port}" in err.decode()
