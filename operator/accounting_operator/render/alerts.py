@@ -90,6 +90,24 @@ def autoscaling_alerts(platform: Platform) -> list[Alert]:
     ]
 
 
+def worker_alerts(platform: Platform) -> list[Alert]:
+    if platform.spec.worker.replicas == 0:
+        return []
+    failed = promql.worker(platform, "accounting_worker_passes_total", result="failed")
+    succeeded = promql.worker(platform, "accounting_worker_passes_total", result="succeeded")
+    return [
+        Alert(
+            "AccountingWorkerFailing",
+            f"sum(increase({failed}[30m])) > 0 unless sum(increase({succeeded}[30m])) > 0",
+            "0s",
+            CRITICAL,
+            "Every worker pass of the last 30 minutes failed",
+            f"No revenue is recognized, no webhook delivered, no overdue invoice marked: the"
+            f' logs of {platform.child("worker")} say why ("worker pass failed").',
+        ),
+    ]
+
+
 def _security_events(platform: Platform, events: str) -> str:
     series = promql.api(platform, "accounting_security_events_total", event=events)
     return f"sum by (event) (increase({series}[15m]))"
@@ -226,6 +244,7 @@ def alerts(platform: Platform) -> list[Alert]:
     return [
         *api_alerts(platform),
         *autoscaling_alerts(platform),
+        *worker_alerts(platform),
         *security_alerts(platform),
         *backup_alerts(platform),
         *database_alerts(platform),

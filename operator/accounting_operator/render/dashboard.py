@@ -75,6 +75,7 @@ def business(p: Platform) -> list[Panel]:
     invoices = promql.api(p, "invoices_created_total")
     payments = promql.api(p, "payments_processed_total")
     revenue = promql.worker(p, "revenue_recognized_amount_total")
+    done = promql.worker(p, "accounting_worker_items_total")
     hourly = " * 3600"
     return [
         line("Invoices created per hour", "short",
@@ -83,6 +84,8 @@ def business(p: Platform) -> list[Panel]:
              _rate(payments, "method, status", "1h") + hourly, "{{method}} {{status}}"),
         line("Revenue recognized per day (minor units)", "short",
              f"sum by (currency) (increase({revenue}[1d]))", "{{currency}}"),
+        line("Worker: done per hour", "short",
+             f"sum by (job) (increase({done}[1h]))", "{{job}}"),
     ]  # fmt: skip
 
 

@@ -61,6 +61,14 @@ def operator(name: str, values: str, **extra: str) -> dict[str, str]:
     return {f"{name}{{{OPERATOR}{labels}}}": values}
 
 
+def passes(failed: str, succeeded: str) -> dict[str, str]:
+    labels = f'namespace="{NS}", job="{NAME}-worker"'
+    return {
+        f'accounting_worker_passes_total{{{labels}, result="failed"}}': failed,
+        f'accounting_worker_passes_total{{{labels}, result="succeeded"}}': succeeded,
+    }
+
+
 BACKUP = "accounting_operator_backup_last_success_timestamp_seconds"
 VERIFIED = "accounting_operator_backup_last_verified_timestamp_seconds"
 FAILED_TEST = "accounting_operator_backup_last_failed_verification_timestamp_seconds"
@@ -91,6 +99,9 @@ CASES = [
     Case("AccountingAPIAutoscalerMaxedOut",
          {CURRENT: "12x30", MAXIMUM: "20x30"},
          "20m"),
+    Case("AccountingWorkerFailing", passes("0+1x60", "5x60"), "45m", [OWN]),
+    Case("AccountingWorkerFailing", passes("0+1x60", "0+1x60"), "45m"),  # some pass
+    Case("AccountingWorkerFailing", passes("0x60", "0+1x60"), "45m"),
     # The guide's threshold: more than 5 failed sign-ins in 15 minutes, platform-wide.
     Case("AccountingFailedSignInsHigh", security("auth.sign_in_failed", "0+1x30"), "20m",
          [{**WARN, "event": "auth.sign_in_failed"}]),
@@ -162,6 +173,7 @@ def test_thresholds_come_from_the_spec(tmp_path: Path) -> None:
         ({"backup": {"enabled": False}}, {"AccountingBackupTooOld", "AccountingBackupMissing"}),
         ({"failover": {"enabled": False}}, {"AccountingDatabaseFailover"}),
         ({"api": {"autoscaling": {"enabled": False}}}, {"AccountingAPIAutoscalerMaxedOut"}),
+        ({"worker": {"replicas": 0}}, {"AccountingWorkerFailing"}),
         ({"database": {"replicaReads": {"enabled": False}}}, {"AccountingReplicaReadsLagging"}),
     ],
 )
