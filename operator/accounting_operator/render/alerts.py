@@ -190,7 +190,10 @@ def database_alerts(platform: Platform) -> list[Alert]:
     failover = platform.spec.failover
     out = []
     if failover.enabled:
-        promotions = promql.operator(platform, "accounting_operator_failovers_total")
+        # A switchover is asked for: only an automatic promotion is news.
+        promotions = promql.operator(
+            platform, "accounting_operator_failovers_total", kind="Failover"
+        )
         lag = promql.operator(platform, "accounting_operator_database_replica_lag_bytes")
         primary = promql.operator(platform, "accounting_operator_database_primary_up")
         out += [
@@ -199,7 +202,7 @@ def database_alerts(platform: Platform) -> list[Alert]:
                 f"sum by (kind) (increase({promotions}[30m])) > 0",
                 "0s",
                 WARNING,
-                "The operator promoted a database replica",
+                "The operator failed the database over to a replica",
                 "{{ $labels.kind }}: status.failoverHistory has the servers and timings; the"
                 " former primary is fenced (docs/failover.md).",
             ),

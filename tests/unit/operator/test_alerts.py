@@ -126,6 +126,8 @@ CASES = [
          [{**WARN, "kind": "Failover"}]),
     Case("AccountingDatabaseFailover",
          operator("accounting_operator_failovers_total", "0x30", kind="Failover"), "15m"),
+    Case("AccountingDatabaseFailover",
+         operator("accounting_operator_failovers_total", "0x10 1x20", kind="Switchover"), "15m"),
     Case("AccountingDatabasePrimaryDown",
          operator("accounting_operator_database_primary_up", "1x5 0x10"), "10m", [OWN]),
     Case("AccountingDatabasePrimaryDown",
