@@ -73,9 +73,11 @@ test-integration: services-up
 test-e2e: install k8s-tools
 	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
 
-# Kubernetes binaries built from pinned Go modules, cached in ~/.cache/universal-accounting.
+# Kubernetes binaries built from pinned Go modules, and promtool unpacked from Debian's
+# prometheus package (rule checks and rule unit tests), cached in ~/.cache/universal-accounting.
 k8s-tools:
 	hack/k8s/build.sh >/dev/null
+	hack/promtool.sh >/dev/null
 
 # The last line printed is the kubeconfig path.
 cluster-up:

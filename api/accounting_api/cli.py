@@ -139,9 +139,16 @@ async def _rekey() -> int:
 
 
 async def _worker(args: argparse.Namespace) -> int:
+    from accounting_api import metrics
     from accounting_api.services import maintenance, webhooks
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # One pass (--once) is over before anything could scrape it.
+    port = 0 if args.once else args.metrics_port
+    try:
+        metrics.serve_worker(args.metrics_host, port)
+    except OSError as exc:  # not PostgreSQL's: say which setting to change
+        raise SettingsError(f"/metrics on {args.metrics_host}:{port}: {exc}") from None
     keys = secret_keys(os.environ.get("WEBHOOK_SECRET_KEYS", ""))
     db = _database(1, 2)
     await db.open()
@@ -229,6 +236,17 @@ def parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("WORKER_INTERVAL_SECONDS", "60")),
     )
     worker.add_argument("--once", action="store_true", help="run one pass and exit")
+    worker.add_argument(
+        "--metrics-host",
+        default=os.environ.get("WORKER_METRICS_HOST", "127.0.0.1"),
+        help="address the worker's /metrics listens on",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("WORKER_METRICS_PORT", "9090")),
+        help="port of the worker's /metrics (Prometheus); 0: not served",
+    )
     for name, default, text in (
         ("retry-base-seconds", "30", "delay before a failed webhook's first retry (doubles)"),
         ("lease-seconds", "60", "time a claimed webhook delivery is reserved to its worker"),

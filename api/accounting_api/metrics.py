@@ -1,8 +1,39 @@
-"""Prometheus metrics of the API process (names from the deployment guide)."""
+"""Prometheus metrics of the API and worker processes (names from the deployment guide;
+the README's "Metrics" table lists them all). No metric has an organization label: label
+values come from closed sets, so the series stay bounded however many tenants there are."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import enum
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+
+class Service(enum.StrEnum):
+    """The `service` label of errors_total: which process counted the error."""
+
+    API = "api"
+    WORKER = "worker"
+
+
+class ErrorType(enum.StrEnum):
+    """The `type` label of errors_total: what failed (never a client's mistake)."""
+
+    SERVER = "server"
+    """A request answered 5xx."""
+    DATABASE = "database"
+    """A query that failed because of PostgreSQL (unreachable, timed out, out of
+    resources, an internal error), not because of what was asked."""
+    REDIS = "redis"
+    """Redis unreachable: rate limits, blocks or the report cache failed open (or closed)."""
+    WORKER_PASS = "worker_pass"
+    """A worker pass that failed (it is retried at the next interval)."""
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
 
 HTTP_DURATION = Histogram(
     "http_request_duration_seconds",
@@ -18,8 +49,36 @@ DB_QUERY_DURATION = Histogram(
 )
 ERRORS = Counter(
     "errors_total",
-    "Requests answered with an error, by stable error code and status.",
+    "Errors of the service itself (5xx answers, failed dependencies, failed worker passes),"
+    " by type, severity and service; never answers about a client's request (4xx).",
+    ["type", "severity", "service"],
+)
+PROBLEMS = Counter(
+    "accounting_http_problems_total",
+    "Requests answered with an error (4xx and 5xx), by stable error code and status.",
     ["code", "status_code"],
+)
+SECURITY_EVENTS = Counter(
+    "accounting_security_events_total",
+    "Security events recorded (GET /v1/security-events), by event and severity:"
+    " auth.sign_in_failed counts failed sign-ins, auth.sign_ins_blocked, user.locked and"
+    " auth.address_blocked the brute-force defence's blocks and locks.",
+    ["event", "severity"],
+)
+WORKER_PASSES = Counter(
+    "accounting_worker_passes_total",
+    "Worker passes, by result (succeeded, failed).",
+    ["result"],
+)
+WORKER_LAST_PASS = Gauge(
+    "accounting_worker_last_pass_timestamp_seconds",
+    "Unix time the worker's last successful pass ended.",
+)
+WORKER_ITEMS = Counter(
+    "accounting_worker_items_total",
+    "What worker passes did, by job (revenue_recognitions_posted, webhooks_delivered,"
+    " invoices_marked_overdue, ...: the keys of `accounting-api worker --once`).",
+    ["job"],
 )
 RATE_LIMITED = Counter(
     "rate_limited_total", "Requests refused by the rate limiter, by scope.", ["scope"]
@@ -61,7 +120,7 @@ REPORT_CACHE_FAILURES = Counter(
     ["report"],
 )
 DB_SERVERS_REFUSED = Counter(
-    "db_servers_refused_total",
+    "accounting_db_servers_refused_total",
     "Database servers of DATABASE_URL a new connection did not use, by reason: stale_timeline"
     " (a former primary, on a timeline older than the pool has seen), read_only (a replica),"
     " unavailable (unreachable, starting up, or refusing the login: a fenced server).",
@@ -91,3 +150,21 @@ DB_REPLICA_UP = Gauge(
     "1 while the replica answers as a streaming replica (in recovery), else 0.",
     ["server"],
 )
+
+
+_process = {"service": Service.API}
+
+
+def error(kind: ErrorType, severity: Severity = Severity.ERROR) -> None:
+    """Count one error of this process (the API's, or the worker's once `serve_worker`)."""
+    ERRORS.labels(kind.value, severity.value, _process["service"].value).inc()
+
+
+def serve_worker(address: str, port: int) -> None:
+    """The worker's /metrics, from a daemon thread (port 0: not served); its errors are
+    counted with service="worker"."""
+    _process["service"] = Service.WORKER
+    for result in ("succeeded", "failed"):
+        WORKER_PASSES.labels(result)  # exported as 0 before the first pass
+    if port:
+        start_http_server(port, addr=address)

@@ -16,12 +16,8 @@ Pure: no clock (now is passed in), no I/O.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice, pairwise
-
-import cronsim
 
 from accounting_operator.render import backup
 from accounting_operator.render.platform import Manifest, Platform
@@ -37,30 +33,8 @@ from accounting_operator.status import (
 BACKUP_HEALTHY = "BackupHealthy"
 OPERATIONS: dict[str, BackupOperation] = {backup.BACKUP: "Backup", backup.VERIFY: "Verify"}
 
-_MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-_RUNS_SAMPLED = 1000
-_FROM = datetime(2026, 1, 1)  # naive: cron times are in the schedule's zone
-
-
-@functools.cache
-def interval(schedule: str) -> timedelta | None:
-    """The longest gap between two runs of a cron schedule (over its next 1000 runs, a
-    year at least for daily schedules); None when the schedule cannot be read."""
-    expression = _MACROS.get(schedule, schedule).replace("?", "*")
-    try:
-        runs = list(islice(iter(cronsim.CronSim(expression, _FROM)), _RUNS_SAMPLED))
-    except (cronsim.CronSimError, StopIteration):
-        return None
-    gaps = [b - a for a, b in pairwise(runs)]
-    return max(gaps) if gaps else None
+interval = backup.interval
+"""The longest gap between two runs of a cron schedule (see `render.backup.interval`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ def _render(args: argparse.Namespace) -> int:
         uid=metadata.get("uid", "00000000-0000-0000-0000-000000000000"),
         spec=AccountingPlatformSpec.model_validate(resource.get("spec", {})),
         service_monitor_crd=args.service_monitor,
+        prometheus_rule_crd=args.prometheus_rule,
     )
     sys.stdout.write(yaml.safe_dump_all(render.render(platform), sort_keys=False))
     return 0
@@ -98,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--namespace", help="override metadata.namespace")
     show.add_argument(
         "--service-monitor", action="store_true", help="render as if the ServiceMonitor CRD exists"
+    )
+    show.add_argument(
+        "--prometheus-rule", action="store_true", help="render as if the PrometheusRule CRD exists"
     )
     reference = sub.add_parser("reference", help="print the spec's reference page (Markdown)")
     reference.add_argument("--root", default=".", help="the checkout whose examples/ to quote")

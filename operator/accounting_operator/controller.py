@@ -36,12 +36,25 @@ __all__ = [
     "Context",
     "InvalidSpecError",
     "Manifest",
+    "Monitoring",
     "backup_requested",
     "platform_of",
     "retry_delay",
     "run",
     "run_key",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Monitoring:
+    """Which of the Prometheus Operator's kinds the cluster serves."""
+
+    service_monitors: bool = False
+    prometheus_rules: bool = False
+
+    def kinds(self) -> tuple[resources.Resource, ...]:
+        """The kinds to list (and prune) for a platform."""
+        return resources.children(self.service_monitors, self.prometheus_rules)
 
 
 @dataclass
@@ -52,15 +65,16 @@ class Context:
     client: Client
     settings: Settings
     children: cache.Children | None = None
-    _monitoring: tuple[float, bool] = field(default=(float("-inf"), False))
+    _monitoring: tuple[float, Monitoring] = field(default=(float("-inf"), Monitoring()))
 
-    async def service_monitors(self) -> bool:
-        """Whether the cluster serves ServiceMonitors; re-checked once per drift interval."""
+    async def monitoring(self) -> Monitoring:
+        """Whether the cluster serves ServiceMonitors and PrometheusRules (their CRDs may
+        come and go); re-checked once per drift interval."""
         checked, served = self._monitoring
         if time.monotonic() - checked < self.settings.drift_interval:
             return served
-        group_version, plural = "monitoring.coreos.com/v1", resources.SERVICE_MONITOR.plural
-        served = await self.client.serves(group_version, plural)
+        found = [await self.client.serves(r.api_version, r.plural) for r in resources.MONITORING]
+        served = Monitoring(*found)
         self._monitoring = (time.monotonic(), served)
         return served
 
@@ -70,14 +84,13 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-async def read_children(
-    ctx: Context, parent: reconcile.Parent, service_monitors: bool
-) -> diff.Live:
-    """The watched children, and by a LIST what is not watched: the ServiceMonitors (their
-    CRD may come and go), or everything when no watch feeds the cache."""
+async def read_children(ctx: Context, parent: reconcile.Parent, served: Monitoring) -> diff.Live:
+    """The watched children, and by a LIST what is not watched: the ServiceMonitors and
+    PrometheusRules (their CRDs may come and go), or everything when no watch feeds the
+    cache."""
     watched = ctx.children
     live = {} if watched is None else watched.read((parent.namespace, parent.name))
-    kinds = resources.children(service_monitors)
+    kinds = served.kinds()
     if watched is not None:
         kinds = tuple(k for k in kinds if k not in resources.CHILDREN)
     selector = reconcile.selector(parent.name)
@@ -163,13 +176,13 @@ async def report_failure(
 async def reconcile_body(ctx: Context, body: Manifest) -> str:
     """One reconcile of the platform `body`; its phase afterwards."""
     parent = reconcile.Parent.of(body)
-    monitors = await ctx.service_monitors()
+    served = await ctx.monitoring()
     try:
-        platform = reconcile.parse(parent, monitors)
+        platform = reconcile.parse(parent, served.service_monitors, served.prometheus_rules)
     except reconcile.InvalidSpecError as error:
         await report_failure(ctx, body, parent, "InvalidSpec", str(error))
         raise
-    live = await read_children(ctx, parent, monitors)
+    live = await read_children(ctx, parent, served)
     decision = reconcile.decide(parent, platform, live)
     written: list[Manifest] = []
     pruned: list[Manifest] = []
@@ -188,7 +201,11 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
     if status.backup is not None:
         backup = status.backup
         metrics.backup_times(
-            parent.namespace, parent.name, backup.last_successful, backup.last_verified
+            parent.namespace,
+            parent.name,
+            backup.last_successful,
+            backup.last_verified,
+            backup.last_failed_verification,
         )
     return status.phase or ""
 

@@ -45,6 +45,15 @@ Quantity = Annotated[
 Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h)$", max_length=16)]
 """A Prometheus duration such as 30s or 1m."""
 
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+"""A Kubernetes label key: an optional DNS-subdomain prefix and a name (the keys of a
+map field are checked by a CEL rule: CRD schemas have no patternProperties)."""
+
+LabelValue = Annotated[
+    str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)
+]
+"""A Kubernetes label value (may be empty)."""
+
 CronSchedule = Annotated[str, Field(min_length=1, max_length=128)]
 """A cron schedule; its shape is checked by a rule on the owning object (readable message)."""
 

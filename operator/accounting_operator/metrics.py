@@ -48,6 +48,12 @@ BACKUP_LAST_VERIFIED = Gauge(
     "(status.backup.lastVerified).",
     ["namespace", "platform"],
 )
+BACKUP_LAST_FAILED_VERIFICATION = Gauge(
+    "accounting_operator_backup_last_failed_verification_timestamp_seconds",
+    "Unix time the newest failed restore test of a platform ended "
+    "(status.backup.lastFailedVerification); newer than the last verified: it is failing.",
+    ["namespace", "platform"],
+)
 
 FAILOVERS = Counter(
     "accounting_operator_failovers_total",
@@ -72,12 +78,17 @@ REPLICA_LAG = Gauge(
 
 
 def backup_times(
-    namespace: str, platform: str, last_success: datetime | None, last_verified: datetime | None
+    namespace: str,
+    platform: str,
+    last_success: datetime | None,
+    last_verified: datetime | None,
+    last_failed_verification: datetime | None = None,
 ) -> None:
     """Export a platform's backup times; a time not known yet is not exported."""
     for gauge, value in (
         (BACKUP_LAST_SUCCESS, last_success),
         (BACKUP_LAST_VERIFIED, last_verified),
+        (BACKUP_LAST_FAILED_VERIFICATION, last_failed_verification),
     ):
         if value is not None:
             gauge.labels(namespace, platform).set(value.timestamp())
@@ -85,10 +96,18 @@ def backup_times(
 
 def forget(namespace: str, platform: str) -> None:
     """A deleted platform's series go away with it."""
-    for gauge in (BACKUP_LAST_SUCCESS, BACKUP_LAST_VERIFIED, PRIMARY_UP):
+    for gauge in (BACKUP_LAST_SUCCESS, BACKUP_LAST_VERIFIED, BACKUP_LAST_FAILED_VERIFICATION,
+                  PRIMARY_UP):  # fmt: skip
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, platform)
     forget_lag(namespace, platform)
+
+
+def watching(namespace: str, platform: str) -> None:
+    """Export a watched platform's failover counters from 0, so that the first promotion
+    shows as an increase (a counter born at 1 would not)."""
+    for kind in ("Failover", "Switchover"):
+        FAILOVERS.labels(namespace, platform, kind)
 
 
 def forget_lag(namespace: str, platform: str, keep: frozenset[str] = frozenset()) -> None:

@@ -87,7 +87,7 @@ def selector(name: str) -> str:
     return f"app.kubernetes.io/instance={name},app.kubernetes.io/managed-by={meta.MANAGED_BY}"
 
 
-def parse(parent: Parent, service_monitor_crd: bool) -> Platform:
+def parse(parent: Parent, service_monitor_crd: bool, prometheus_rule_crd: bool = False) -> Platform:
     try:
         spec = AccountingPlatformSpec.model_validate(parent.spec)
         return Platform(
@@ -96,6 +96,7 @@ def parse(parent: Parent, service_monitor_crd: bool) -> Platform:
             uid=parent.uid,
             spec=spec,
             service_monitor_crd=service_monitor_crd,
+            prometheus_rule_crd=prometheus_rule_crd,
             database=parent.previous.database,
         )
     except pydantic.ValidationError as error:

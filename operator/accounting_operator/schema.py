@@ -2,9 +2,9 @@
 
 Pydantic emits JSON Schema 2020-12 with `$ref`s and `anyOf: [X, null]` for optionals;
 the API server wants every schema inlined ("structural"), no `additionalProperties`
-beside `properties`, and booleans for exclusive bounds. This module converts one to the
-other and adds what pydantic does not know: defaults of nested objects and the CEL rules
-(`Model.rules`) as `x-kubernetes-validations`.
+beside `properties` (a map's value schema stays), and booleans for exclusive bounds.
+This module converts one to the other and adds what pydantic does not know: defaults of
+nested objects and the CEL rules (`Model.rules`) as `x-kubernetes-validations`.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ def _structural(node: JsonSchema, definitions: dict[str, JsonSchema]) -> JsonSch
     if unsupported:
         raise ValueError(f"no structural equivalent for {sorted(unsupported)} in {node}")
     out = {key: value for key, value in node.items() if key not in _DROPPED}
+    values = node.get("additionalProperties")
+    if isinstance(values, dict) and "properties" not in node:
+        out["additionalProperties"] = _structural(values, definitions)  # a map's values
     if "properties" in out:
         out["type"] = "object"
         out["properties"] = {

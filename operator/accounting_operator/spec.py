@@ -7,14 +7,17 @@ rolling update 1/0, 250m/512Mi requests, 500m/1Gi limits, 5000 requests per hour
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from accounting_operator.fieldtypes import (
+    LABEL_KEY,
     DnsSubdomain,
     Duration,
     IngressHost,
+    LabelValue,
     Resources,
     SecretKeyRef,
 )
@@ -186,10 +189,61 @@ class PodDisruptionBudgetSpec(Model):
 
 
 class ServiceMonitorSpec(Model):
-    """A Prometheus Operator ServiceMonitor for /metrics."""
+    """A Prometheus Operator ServiceMonitor for the API's and the worker's /metrics."""
 
     enabled: bool = Field(True, description="Create it when the ServiceMonitor CRD exists.")
     interval: Duration = Field("30s", description="Scrape interval.")
+
+
+class PrometheusRuleSpec(Model):
+    """A Prometheus Operator PrometheusRule: the platform's alerts (README: Alerts)."""
+
+    enabled: bool = Field(True, description="Create it when the PrometheusRule CRD exists.")
+    labels: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Extra labels of the PrometheusRule, for Prometheus's ruleSelector "
+        "(kube-prometheus-stack selects release: <its release name>).",
+    )
+    server_error_percent: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Alert when more than this share of API requests, in "
+        "percent, is answered 5xx over 5 minutes.",
+    )
+    latency_p99_milliseconds: int = Field(
+        1000,
+        ge=10,
+        le=60_000,
+        description="The API's p99 latency objective: alert when "
+        "the 99th percentile over 5 minutes stays above it for 10 minutes.",
+    )
+    failed_sign_ins: int = Field(
+        5,
+        ge=0,
+        le=1_000_000,
+        description="Alert when more failed sign-ins than this, "
+        "platform-wide, happen in 15 minutes (the deployment guide's failedLogins).",
+    )
+
+    rules = (
+        Rule(
+            cel=f"self.labels.all(k, size(k) <= 253 && k.matches('{LABEL_KEY}'))",
+            message="monitoring.prometheusRule.labels: every key must be a Kubernetes label "
+            "key (an optional DNS prefix and '/', then letters, digits, '-', '_', '.')",
+            check=lambda m: all(len(k) <= 253 and re.fullmatch(LABEL_KEY, k) for k in m.labels),
+            field_path=".labels",
+        ),
+    )
+
+
+class GrafanaDashboardSpec(Model):
+    """A Grafana dashboard in a ConfigMap that Grafana's sidecar loads."""
+
+    enabled: bool = Field(
+        True, description='Create the ConfigMap NAME-dashboard (label grafana_dashboard: "1").'
+    )
 
 
 class WebhooksSpec(Model):
@@ -209,6 +263,12 @@ class MonitoringSpec(Model):
 
     service_monitor: ServiceMonitorSpec = Field(
         default_factory=ServiceMonitorSpec, description="Prometheus Operator scraping."
+    )
+    prometheus_rule: PrometheusRuleSpec = Field(
+        default_factory=PrometheusRuleSpec, description="The platform's alerts."
+    )
+    grafana_dashboard: GrafanaDashboardSpec = Field(
+        default_factory=GrafanaDashboardSpec, description="The platform's dashboard."
     )
 
 

@@ -141,6 +141,7 @@ class Watchdog:
         memory.failures, memory.first_failure, memory.last_lsn = 0, None, probe.lsn
         namespace, name = self.out.key
         metrics.PRIMARY_UP.labels(namespace, name).set(1)
+        metrics.watching(namespace, name)
         probes = await pg.probe_all((*layout.replicas, *layout.fenced), login)
         replicas = probes[: len(layout.replicas)]
         for replica in replicas:

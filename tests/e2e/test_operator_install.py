@@ -1,9 +1,10 @@
 """The operator as a cluster admin installs and runs it: every namespace at once, with
-its Helm chart's least-privilege RBAC, with and without the Prometheus Operator's CRD,
+its Helm chart's least-privilege RBAC, with and without the Prometheus Operator's CRDs,
 and with its /metrics and /healthz endpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -21,33 +23,37 @@ from tests.e2e.conftest import NamespaceFactory
 from tests.e2e.helpers import Cluster
 
 CHART = op.ROOT / "charts" / "accounting-operator"
-SERVICE_MONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "ServiceMonitor",
-            "plural": "servicemonitors",
-            "listKind": "ServiceMonitorList",
+
+
+def prometheus_operator_crd(kind: str, plural: str) -> dict[str, Any]:
+    """A stand-in for one of the Prometheus Operator's CRDs (any object is accepted)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "listKind": f"{kind}List"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
         },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+    }
+
+
+SERVICE_MONITOR_CRD = prometheus_operator_crd("ServiceMonitor", "servicemonitors")
+PROMETHEUS_RULE_CRD = prometheus_operator_crd("PrometheusRule", "prometheusrules")
 
 
 def test_all_namespaces_with_the_staging_and_production_examples(
@@ -66,14 +72,28 @@ def test_all_namespaces_with_the_staging_and_production_examples(
         assert running.sample("accounting_operator_errors_total", error="RejectedError") == 0
 
 
-@pytest.fixture
-def service_monitors(cluster: Cluster) -> Iterator[None]:
-    manifest = json.dumps(SERVICE_MONITOR_CRD)
+@contextlib.contextmanager
+def installed(cluster: Cluster, definition: dict[str, Any]) -> Iterator[None]:
+    manifest = json.dumps(definition)
     op.kubectl(cluster, "apply", "-f", "-", stdin=manifest)
     op.kubectl(cluster, "wait", "--for=condition=Established", "--timeout=60s",
-               "crd/servicemonitors.monitoring.coreos.com")  # fmt: skip
-    yield
-    op.kubectl(cluster, "delete", "-f", "-", "--ignore-not-found", stdin=manifest)
+               f"crd/{definition['metadata']['name']}")  # fmt: skip
+    try:
+        yield
+    finally:
+        op.kubectl(cluster, "delete", "-f", "-", "--ignore-not-found", stdin=manifest)
+
+
+@pytest.fixture
+def service_monitors(cluster: Cluster) -> Iterator[None]:
+    with installed(cluster, SERVICE_MONITOR_CRD):
+        yield
+
+
+@pytest.fixture
+def prometheus_rules(cluster: Cluster) -> Iterator[None]:
+    with installed(cluster, PROMETHEUS_RULE_CRD):
+        yield
 
 
 def test_a_service_monitor_where_prometheus_operator_is_installed(
@@ -84,15 +104,65 @@ def test_a_service_monitor_where_prometheus_operator_is_installed(
     tmp_path: Path,
 ) -> None:
     namespace = namespaces(op.RESTRICTED)
+    with ready_example(cluster, namespace, tmp_path):
+        (monitor,) = listed(cluster, namespace, "servicemonitors")
+        assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+        assert monitor["metadata"]["ownerReferences"][0]["kind"] == "AccountingPlatform"
+
+
+@contextlib.contextmanager
+def ready_example(cluster: Cluster, namespace: str, tmp_path: Path) -> Iterator[None]:
+    """The operator running for `namespace`, where examples/minimal.yaml is Ready."""
     with op.operator(cluster.kubeconfig, "--namespace", namespace, log_dir=tmp_path):
         op.apply_example(cluster, namespace)
         op.wait_ready(cluster, namespace)
-        found = json.loads(
-            op.kubectl(cluster, "get", "servicemonitors", "-n", namespace, "-o", "json").stdout
+        yield
+
+
+def listed(cluster: Cluster, namespace: str, plural: str) -> list[dict[str, Any]]:
+    """Every object of a kind in the namespace."""
+    found = op.kubectl(cluster, "get", plural, "-n", namespace, "-o", "json").stdout
+    items: list[dict[str, Any]] = json.loads(found)["items"]
+    return items
+
+
+def test_alerts_and_a_dashboard_while_monitoring_is_on_none_once_it_is_off(
+    cluster: Cluster,
+    crd: None,
+    service_monitors: None,
+    prometheus_rules: None,
+    namespaces: NamespaceFactory,
+    tmp_path: Path,
+) -> None:
+    namespace = namespaces(op.RESTRICTED)
+    with ready_example(cluster, namespace, tmp_path):
+        (rule,) = listed(cluster, namespace, "prometheusrules")
+        alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+        assert {"AccountingAPIServerErrors", "AccountingFailedSignInsHigh"} <= alerts
+        assert rule["metadata"]["ownerReferences"][0]["kind"] == "AccountingPlatform"
+        kids = op.children(cluster, namespace)
+        board = kids[("ConfigMap", "books-dashboard")]
+        assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert ("Service", "books-worker") in kids  # what the ServiceMonitor scrapes
+        off = {
+            "monitoring": {
+                key: {"enabled": False}
+                for key in ("serviceMonitor", "prometheusRule", "grafanaDashboard")
+            }
+        }
+        op.wait_ready(cluster, namespace, op.patch_spec(cluster, namespace, off))
+        helpers.wait_for(
+            "the alerts, the dashboard and the scraping to go",
+            lambda: (
+                not (
+                    listed(cluster, namespace, "prometheusrules")
+                    or listed(cluster, namespace, "servicemonitors")
+                    or {("ConfigMap", "books-dashboard"), ("Service", "books-worker")}
+                    & set(op.children(cluster, namespace))
+                )
+            ),
         )
-        (monitor,) = found["items"]
-        assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
-        assert monitor["metadata"]["ownerReferences"][0]["kind"] == "AccountingPlatform"
+        assert ("ConfigMap", "books-config") in op.children(cluster, namespace)
 
 
 def helm(cluster: Cluster, tmp_path: Path, *args: str) -> str:

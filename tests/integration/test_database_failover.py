@@ -60,7 +60,9 @@ async def fail_over(rs: ReplicaSet) -> None:
 
 
 def refused(reason: str) -> float:
-    return REGISTRY.get_sample_value("db_servers_refused_total", {"reason": reason}) or 0.0
+    return (
+        REGISTRY.get_sample_value("accounting_db_servers_refused_total", {"reason": reason}) or 0.0
+    )
 
 
 async def test_after_kill9_and_a_promotion_the_pool_writes_to_the_new_primary(

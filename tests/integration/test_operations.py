@@ -145,13 +145,46 @@ async def test_database_query_durations_are_exported(client: httpx.AsyncClient) 
     assert value(text, "db_query_duration_seconds_count", operation="insert") > 0
 
 
-async def test_errors_are_counted_by_code(client: httpx.AsyncClient) -> None:
+SERVER_ERRORS = {"type": "server", "severity": "error", "service": "api"}
+
+
+async def test_error_answers_are_counted_by_code_and_are_not_the_services_errors(
+    client: httpx.AsyncClient,
+) -> None:
     t = await sign_up(client)
     labels = {"code": "not_found", "status_code": "404"}
-    before = value(await scrape(client), "errors_total", **labels)
+    before = await scrape(client)
     missing = await client.get("/v1/accounts/acct_00000000000000000000000000", headers=t.auth)
     assert missing.json()["code"] == "not_found"
-    assert value(await scrape(client), "errors_total", **labels) == before + 1
+    after = await scrape(client)
+    problems = "accounting_http_problems_total"
+    assert value(after, problems, **labels) == value(before, problems, **labels) + 1
+    assert value(after, "errors_total") == value(before, "errors_total")
+
+
+async def test_5xx_answers_of_a_database_outage_count_as_server_errors(
+    make_app: MakeApp,
+) -> None:
+    async with serve(make_app(database_url=DEAD_DATABASE)) as http:
+        before = value(await scrape(http), "errors_total", **SERVER_ERRORS)
+        refused = await http.post(
+            "/v1/auth/token", json={"email": "a@example.com", "password": "x" * 12}
+        )
+        assert refused.status_code == 503
+        assert value(await scrape(http), "errors_total", **SERVER_ERRORS) == before + 1
+
+
+async def test_failed_sign_ins_are_counted_without_an_organization(
+    client: httpx.AsyncClient,
+) -> None:
+    labels = {"event": "auth.sign_in_failed", "severity": "warning"}
+    before = value(await scrape(client), "accounting_security_events_total", **labels)
+    email = f"nobody-{secrets.token_hex(4)}@example.com"
+    wrong = await client.post("/v1/auth/token", json={"email": email, "password": "x" * 12})
+    assert wrong.status_code == 401
+    text = await scrape(client)
+    assert value(text, "accounting_security_events_total", **labels) == before + 1
+    assert all("organization" not in found for found, _ in samples(text, "errors_total"))
 
 
 # --- the OpenAPI document ------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from accounting_api.db import servers
+from accounting_api.db import connection, servers
 from accounting_api.db.connection import translated_errors
 from accounting_api.domain import errors
 from accounting_api.http import problems
@@ -104,3 +104,24 @@ def test_an_unbalanced_entry_refused_by_the_database_is_the_codes_own_422() -> N
     with pytest.raises(errors.Unbalanced) as raised, translated_errors():
         raise refused
     assert (raised.value.status, raised.value.param) == (422, "postings")
+
+
+@pytest.mark.parametrize(
+    ("failure", "counted"),
+    [
+        (asyncpg.ConnectionDoesNotExistError("connection was closed"), True),
+        (postgres(asyncpg.QueryCanceledError, "57014", "statement timeout"), True),
+        (postgres(asyncpg.DiskFullError, "53100", "no space left"), True),
+        (postgres(asyncpg.InternalServerError, "XX000", "internal error"), True),
+        (postgres(asyncpg.UniqueViolationError, "23505", "duplicate key"), False),
+        (postgres(asyncpg.SerializationError, "40001", "could not serialize"), False),
+        (postgres(asyncpg.RaiseError, "P0001", "unbalanced entry"), False),
+    ],
+    ids=["lost", "timeout", "disk-full", "internal", "unique", "serialization", "trigger"],
+)
+def test_only_failures_of_the_server_count_as_database_errors(
+    failure: BaseException, counted: bool
+) -> None:
+    """errors_total{type="database"} counts what PostgreSQL failed, not answers about the
+    request (a constraint, a retry, a rule of the books)."""
+    assert connection.server_failed(failure) is counted

@@ -170,7 +170,7 @@ def test_api_image_runs_what_the_renderers_run_on_their_port() -> None:
     parsed = api_cli.parser().parse_args(args)
     assert (parsed.command, parsed.host, parsed.port) == ("serve", "0.0.0.0", pods.PORT)
     ports = {p["containerPort"] for c in containers for p in c.get("ports", [])}
-    assert exposed(API) == ports == {pods.PORT}
+    assert exposed(API) == ports == {pods.PORT, pods.METRICS_PORT}
 
 
 def test_operator_image_exposes_the_ports_the_chart_probes_and_scrapes() -> None:

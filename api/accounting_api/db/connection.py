@@ -74,12 +74,27 @@ def unavailable(exc: BaseException) -> bool:
     return type(exc) is asyncpg.InterfaceError and any(text in str(exc) for text in _CLOSED)
 
 
+_SERVER_FAILURES = frozenset({"53", "57", "58", "XX"})
+"""SQLSTATE classes of a server that failed the query whatever it was: insufficient
+resources, operator intervention (57014: the statement timeout), system and internal
+errors. Other errors (a constraint, a serialization retry, a trigger's refusal) are
+answers about the request."""
+
+
+def server_failed(exc: BaseException) -> bool:
+    """Whether a query failed because of PostgreSQL rather than because of the query."""
+    state = str(getattr(exc, "sqlstate", "") or "")
+    return unavailable(exc) or state[:2] in _SERVER_FAILURES
+
+
 def _log_query(record: Any) -> None:
     words = record.query.lstrip().split(None, 1)
     operation = words[0].lower() if words else "unknown"
     if operation not in {"select", "insert", "update", "delete", "with", "set"}:
         operation = "other"
     metrics.DB_QUERY_DURATION.labels(operation).observe(record.elapsed)
+    if record.exception is not None and server_failed(record.exception):
+        metrics.error(metrics.ErrorType.DATABASE)
 
 
 async def _init_connection(conn: Connection) -> None:

@@ -148,7 +148,9 @@ class RequestContextMiddleware:
         template = getattr(route, "path", None) or "unmatched"
         metrics.HTTP_DURATION.labels(scope["method"], template, str(status)).observe(elapsed)
         if status >= 400:
-            metrics.ERRORS.labels(st.get("error_code", "http_error"), str(status)).inc()
+            metrics.PROBLEMS.labels(st.get("error_code", "http_error"), str(status)).inc()
+        if status >= 500:
+            metrics.error(metrics.ErrorType.SERVER)
         principal = st.get("principal")
         log.info(
             "request",

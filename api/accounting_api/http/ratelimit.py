@@ -141,6 +141,7 @@ class RateLimitMiddleware:
             return await self.limiter.hit(checks, now)
         except (RedisError, OSError, TimeoutError) as exc:
             metrics.RATE_LIMIT_BACKEND_FAILURES.inc()
+            metrics.error(metrics.ErrorType.REDIS, metrics.Severity.WARNING)
             log.warning("rate limit backend unavailable: %s", type(exc).__name__)
             if not is_auth:
                 return []

@@ -161,6 +161,7 @@ class Counts:
             return await call(self.remote)
         except _BACKEND_ERRORS as exc:
             metrics.RATE_LIMIT_BACKEND_FAILURES.inc()
+            metrics.error(metrics.ErrorType.REDIS, metrics.Severity.WARNING)
             log.warning("brute-force counts fall back to memory: %s", type(exc).__name__)
             return await call(self.local)
 

@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import logging
 
+from accounting_api import metrics
 from accounting_api.db import idempotency
 from accounting_api.db import recognition as recognition_db
 from accounting_api.db import reports as reports_db
@@ -114,6 +115,10 @@ class Worker:
             "daily_balances_folded": await fold_daily_balances(self.db),
         }
         log.info("worker pass", extra=result)
+        for job, done in result.items():
+            metrics.WORKER_ITEMS.labels(job).inc(done)
+        metrics.WORKER_PASSES.labels("succeeded").inc()
+        metrics.WORKER_LAST_PASS.set_to_current_time()
         return result
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -123,6 +128,8 @@ class Worker:
                 await self.run_once()
             except Exception:  # one bad pass must not end the worker
                 log.exception("worker pass failed")
+                metrics.WORKER_PASSES.labels("failed").inc()
+                metrics.error(metrics.ErrorType.WORKER_PASS)
             try:
                 await asyncio.wait_for(stop.wait(), self.interval_seconds)
             except TimeoutError:

@@ -70,4 +70,5 @@ class ReportCache:
     @staticmethod
     def _failed(report: str, what: str, exc: BaseException) -> None:
         metrics.REPORT_CACHE_FAILURES.labels(report).inc()
+        metrics.error(metrics.ErrorType.REDIS, metrics.Severity.WARNING)
         log.warning("report cache %s failed: %s", what, type(exc).__name__)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 
+from accounting_api import metrics
 from accounting_api.db import security as security_db
 from accounting_api.domain import ids, security
 from accounting_api.domain.roles import Principal, Role
@@ -31,6 +32,7 @@ async def record(db: Transactions, event: security.NewEvent) -> None:
     """Store the event (under its organization, if it has one) and log it."""
     async with db.transaction(event.organization_id) as conn:
         await security_db.insert(conn, ids.new_id("sev"), event)
+    metrics.SECURITY_EVENTS.labels(event.kind.value, event.kind.severity.value).inc()
     log.log(
         _LEVEL[event.kind.severity],
         "security event",

@@ -51,11 +51,14 @@ CHILDREN: tuple[Resource, ...] = (
     Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
     Resource("networking.k8s.io/v1", "Ingress", "ingresses"),
 )
-"""Every kind of child the renderers produce, except the optional ServiceMonitor."""
+"""Every kind of child the renderers produce, except the Prometheus Operator's."""
 
 SERVICE_MONITOR = Resource("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors")
+PROMETHEUS_RULE = Resource("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules")
+MONITORING = (SERVICE_MONITOR, PROMETHEUS_RULE)
+"""The Prometheus Operator's kinds: rendered only where their CRDs are served."""
 
-_BY_KIND = {r.kind: r for r in (*CHILDREN, SERVICE_MONITOR, PLATFORM, EVENT)}
+_BY_KIND = {r.kind: r for r in (*CHILDREN, *MONITORING, PLATFORM, EVENT)}
 
 
 class UnknownKindError(KeyError):
@@ -71,6 +74,7 @@ def of(manifest: dict[str, object]) -> Resource:
     return found
 
 
-def children(service_monitors: bool) -> tuple[Resource, ...]:
-    """The kinds to list (and prune) for a platform."""
-    return (*CHILDREN, SERVICE_MONITOR) if service_monitors else CHILDREN
+def children(service_monitors: bool, prometheus_rules: bool = False) -> tuple[Resource, ...]:
+    """The kinds to list (and prune) for a platform: the served monitoring kinds too."""
+    served = (service_monitors, prometheus_rules)
+    return (*CHILDREN, *(r for r, on in zip(MONITORING, served, strict=True) if on))

@@ -32,7 +32,7 @@ from accounting_operator.kubectl.session import Session
 Manifest = dict[str, Any]
 POD = Resource("v1", "Pod", "pods")
 REPLICA_SET = Resource("apps/v1", "ReplicaSet", "replicasets")
-KINDS = (*resources.CHILDREN, resources.SERVICE_MONITOR, REPLICA_SET, POD)
+KINDS = (*resources.CHILDREN, *resources.MONITORING, REPLICA_SET, POD)
 OPERATOR_SELECTOR = "app.kubernetes.io/name=accounting-operator"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
@@ -130,7 +130,7 @@ class Reporter:
                 f"listing {kind.plural}", path, [("labelSelector", selector)]
             )
         except errors.NotFoundError:
-            return  # a kind the cluster does not serve (ServiceMonitor without its CRD)
+            return  # a kind the cluster does not serve (ServiceMonitor without its CRD, ...)
         for item in found:
             manifest = tidy(item, kind)
             self.bundle.add_yaml(f"children/{kind.kind}/{item['metadata']['name']}.yaml", manifest)

@@ -10,10 +10,12 @@ from collections.abc import Callable
 
 from accounting_operator.render import (
     account,
+    alerts,
     api,
     autoscaling,
     backup,
     config,
+    dashboard,
     disruption,
     ingress,
     migration,
@@ -38,7 +40,10 @@ RENDERERS: tuple[Callable[[Platform], Manifest | None], ...] = (
     disruption.pdb,
     network.network_policy,
     ingress.ingress,
+    monitoring.worker_service,
     monitoring.service_monitor,
+    alerts.prometheus_rule,
+    dashboard.config_map,
     backup.backup_cron_job,
     backup.verify_cron_job,
 )

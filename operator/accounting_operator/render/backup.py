@@ -12,7 +12,12 @@ report, `BACKUP_VERIFY_DEADLINE_SECONDS` before Kubernetes would kill it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from datetime import datetime, timedelta
+from itertools import islice, pairwise
+
+import cronsim
 
 from accounting_operator.fieldtypes import Resources, SecretKeyRef
 from accounting_operator.render import meta, pods
@@ -27,6 +32,32 @@ SCRATCH_VOLUME = "scratch"
 SCRATCH_PATH = "/scratch"
 STARTING_DEADLINE_SECONDS = 300
 """A run missed by more than this (controller down) is skipped, not started late."""
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_RUNS_SAMPLED = 1000
+_FROM = datetime(2026, 1, 1)  # naive: cron times are in the schedule's zone
+
+
+@functools.cache
+def interval(schedule: str) -> timedelta | None:
+    """The longest gap between two runs of a cron schedule (over its next 1000 runs, a
+    year at least for daily schedules); None when the schedule cannot be read."""
+    expression = _MACROS.get(schedule, schedule).replace("?", "*")
+    try:
+        runs = list(islice(iter(cronsim.CronSim(expression, _FROM)), _RUNS_SAMPLED))
+    except (cronsim.CronSimError, StopIteration):
+        return None
+    gaps = [b - a for a, b in pairwise(runs)]
+    return max(gaps) if gaps else None
+
+
 HISTORY_LIMIT = 3
 """Succeeded and failed Jobs kept of each CronJob (the status keeps the times)."""
 BACKUP_RETRIES = 2

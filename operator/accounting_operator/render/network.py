@@ -1,7 +1,8 @@
-"""The NetworkPolicy: only the platform's namespace and the listed ones reach the API port.
+"""The NetworkPolicy: only the platform's namespace and the listed ones reach the API port
+and the worker's metrics port.
 
-It selects every pod of the platform, so the worker and the migration Job, which listen
-on nothing, accept no traffic at all. Egress stays open: the database and Redis are
+It selects every pod of the platform, so the migration Job and the backup Jobs, which
+listen on nothing, accept no traffic at all. Egress stays open: the database and Redis are
 often outside the cluster, addressed by DNS names a NetworkPolicy cannot express.
 """
 
@@ -44,7 +45,10 @@ def network_policy(platform: Platform) -> Manifest | None:
             "ingress": [
                 {
                     "from": peers(platform),
-                    "ports": [{"port": pods.PORT, "protocol": "TCP"}],
+                    "ports": [
+                        {"port": pods.PORT, "protocol": "TCP"},
+                        {"port": pods.METRICS_PORT, "protocol": "TCP"},
+                    ],
                 }
             ],
         },

@@ -1,7 +1,7 @@
 """What a renderer is given: the parsed spec plus the facts it cannot know by itself.
 
 Renderers are pure functions of a `Platform`; anything observed in the cluster (the
-active database primary after a failover, whether the ServiceMonitor CRD exists) is
+active database primary after a failover, whether the Prometheus Operator's CRDs exist) is
 passed in here by the caller instead of being looked up.
 """
 
@@ -39,6 +39,8 @@ class Platform:
     """The parsed, validated spec."""
     service_monitor_crd: bool = False
     """Whether the cluster serves monitoring.coreos.com/v1 ServiceMonitor."""
+    prometheus_rule_crd: bool = False
+    """Whether the cluster serves monitoring.coreos.com/v1 PrometheusRule."""
     database: DatabaseStatus | None = None
     """status.database: after a failover, the servers to use instead of the spec's."""
 

@@ -15,6 +15,9 @@ from accounting_operator.render.platform import Manifest, Platform
 
 UID = 10001
 PORT = 8000
+METRICS_PORT = 9090
+METRICS_PORT_NAME = "metrics"
+"""The worker's /metrics (`accounting-api worker --metrics-port`)."""
 TMP_VOLUME = "tmp"
 
 

@@ -8,14 +8,16 @@ from accounting_operator.render.platform import Manifest, Platform
 PORT = 80
 
 
-def service(platform: Platform) -> Manifest:
+def of(platform: Platform, component: str, port: Manifest, **spec: str) -> Manifest:
+    """A Service NAME-component over that component's pods, with one port."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": meta.metadata(platform, platform.child("api"), meta.API),
-        "spec": {
-            "type": "ClusterIP",
-            "selector": meta.selector(platform, meta.API),
-            "ports": [{"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}],
-        },
+        "metadata": meta.metadata(platform, platform.child(component), component),
+        "spec": {**spec, "selector": meta.selector(platform, component), "ports": [port]},
     }
+
+
+def service(platform: Platform) -> Manifest:
+    port = {"name": "http", "port": PORT, "targetPort": "http", "protocol": "TCP"}
+    return of(platform, meta.API, port, type="ClusterIP")

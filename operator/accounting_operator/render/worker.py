@@ -1,4 +1,5 @@
-"""The worker Deployment (`accounting-api worker`): no ports, same hardening as the API."""
+"""The worker Deployment (`accounting-api worker`): one port, its /metrics; same hardening
+as the API."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from accounting_operator.render.platform import Manifest, Platform
 def deployment(platform: Platform) -> Manifest:
     spec = platform.spec
     env = pods.app_env(platform, spec.database.credentials_secret_ref)
-    container = pods.container(platform, "worker", ["worker"], env, spec.worker.resources)
+    args = ["worker", "--metrics-host", "0.0.0.0", "--metrics-port", str(pods.METRICS_PORT)]  # noqa: S104 (in a pod)
+    container = {
+        **pods.container(platform, "worker", args, env, spec.worker.resources),
+        "ports": [
+            {"name": pods.METRICS_PORT_NAME, "containerPort": pods.METRICS_PORT, "protocol": "TCP"}
+        ],
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

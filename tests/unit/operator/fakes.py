@@ -196,11 +196,15 @@ def miss_deadline(server: Server, name: str = "api") -> None:
 
 
 def reconcile_once(
-    server: Server, platform_body: Manifest, now: datetime = NOW, monitors: bool = False
+    server: Server,
+    platform_body: Manifest,
+    now: datetime = NOW,
+    monitors: bool = False,
+    rules: bool = False,
 ) -> tuple[reconcile.Decision, Manifest, list[reconcile.Event]]:
     """One reconcile against `server`: the decision, the new status and the Events."""
     parent = reconcile.Parent.of(platform_body)
-    platform = reconcile.parse(parent, monitors)
+    platform = reconcile.parse(parent, monitors, rules)
     decision = reconcile.decide(parent, platform, dict(server.live))
     written: list[Manifest] = []
     pruned: list[Manifest] = []

@@ -36,6 +36,18 @@ def test_render_prints_every_child(tmp_path: Path, capsys: pytest.CaptureFixture
     assert {d["metadata"]["namespace"] for d in documents} == {"other"}
 
 
+def test_render_shows_the_prometheus_operators_objects_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_platform(tmp_path, helpers.MINIMAL)
+    assert cli.main(["render", str(path), "--service-monitor", "--prometheus-rule"]) == 0
+    kinds = [d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)]
+    assert {"ServiceMonitor", "PrometheusRule"} <= set(kinds)
+    assert cli.main(["render", str(path)]) == 0
+    kinds = [d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)]
+    assert {"ServiceMonitor", "PrometheusRule"}.isdisjoint(kinds)
+
+
 def test_render_reports_an_invalid_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_platform(tmp_path, helpers.merged(helpers.MINIMAL, {"ingress": {"enabled": True}}))
     assert cli.main(["render", str(path)]) == 2

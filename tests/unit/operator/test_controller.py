@@ -189,8 +189,15 @@ async def test_backup_times_are_exported_as_unix_timestamps() -> None:
     client.server.run_cron_job("books-backup", "books-backup-1", "Complete", fakes.LATER)
     await controller.run(context(client), client.body)
     assert REGISTRY.get_sample_value(gauge, labels) == fakes.LATER.timestamp()
+    # A failed restore test is exported too: the alert compares it with the last verified.
+    failed_test = "accounting_operator_backup_last_failed_verification_timestamp_seconds"
+    assert REGISTRY.get_sample_value(failed_test, labels) is None
+    client.server.run_cron_job("books-verify", "books-verify-1", "Failed", fakes.LATER)
+    await controller.run(context(client), client.body)
+    assert REGISTRY.get_sample_value(failed_test, labels) == fakes.LATER.timestamp()
     metrics.forget(helpers.NAMESPACE, helpers.NAME)
     assert REGISTRY.get_sample_value(gauge, labels) is None
+    assert REGISTRY.get_sample_value(failed_test, labels) is None
 
 
 async def test_a_rollback_is_counted_once_and_cleared_from_the_status() -> None:

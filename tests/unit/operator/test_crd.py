@@ -68,10 +68,18 @@ def test_printer_columns() -> None:
 
 @pytest.mark.parametrize(
     "keyword",
-    ["$ref", "$defs", "anyOf", "oneOf", "allOf", "title", "additionalProperties", "nullable"],
+    ["$ref", "$defs", "anyOf", "oneOf", "allOf", "title", "nullable"],
 )
 def test_schema_is_structural(keyword: str) -> None:
     assert [path for path, node in all_nodes() if keyword in node] == []
+
+
+def test_only_maps_have_additional_properties() -> None:
+    """Structural schemas allow additionalProperties for a map's values, never beside
+    properties; the one map is the PrometheusRule's extra labels."""
+    maps = [(path, node) for path, node in all_nodes() if "additionalProperties" in node]
+    assert [path for path, _ in maps] == ["spec.monitoring.prometheusRule.labels"]
+    assert all("properties" not in node for _, node in maps)
 
 
 def test_every_node_has_a_type() -> None:

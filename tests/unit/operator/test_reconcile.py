@@ -193,6 +193,17 @@ def test_service_monitor_only_when_its_crd_exists() -> None:
         assert ("ServiceMonitor" in kinds(decision.plan.writes)) is monitors
 
 
+def test_alerts_and_the_dashboard_are_deleted_when_switched_off() -> None:
+    server = Server()
+    decision, _, _ = fakes.reconcile_once(server, fakes.body(), rules=True)
+    assert {"PrometheusRule", "ConfigMap"} <= set(kinds(decision.plan.writes))
+    off = {"monitoring": {"prometheusRule": {"enabled": False},
+                          "grafanaDashboard": {"enabled": False}}}  # fmt: skip
+    decision, _, _ = fakes.reconcile_once(server, fakes.body(off), rules=True)
+    pruned = {(m["kind"], m["metadata"]["name"]) for m in decision.plan.prune}
+    assert pruned == {("PrometheusRule", "books-alerts"), ("ConfigMap", "books-dashboard")}
+
+
 def test_invalid_spec_names_the_problem() -> None:
     platform = fakes.body()
     platform["spec"]["api"]["replicas"] = 0

@@ -23,6 +23,7 @@ PLATFORMS: dict[str, render.Platform] = {
         uid=helpers.UID,
         spec=AccountingPlatformSpec.model_validate(helpers.FULL),
         service_monitor_crd=True,
+        prometheus_rule_crd=True,
         database=DatabaseStatus(
             active_primary="pg-1.db.internal:5432", fenced=[FENCED], timeline=2
         ),
@@ -33,17 +34,22 @@ PLATFORMS: dict[str, render.Platform] = {
             "worker": {"replicas": 0},
             "networkPolicy": {"enabled": False},
             "podDisruptionBudget": {"enabled": False},
-            "monitoring": {"serviceMonitor": {"enabled": False}},
+            "monitoring": {
+                "serviceMonitor": {"enabled": False},
+                "prometheusRule": {"enabled": False},
+                "grafanaDashboard": {"enabled": False},
+            },
             "api": {"autoscaling": {"enabled": False}, "replicas": 1},
         },
         service_monitor_crd=True,
+        prometheus_rule_crd=True,
     ),
 }
 
 ALL = [(name, m) for name, p in PLATFORMS.items() for m in render.render(p)]
 IDS = [f"{name}-{m['kind']}-{m['metadata']['name']}" for name, m in ALL]
 # Kinds without a schema in kubernetes-validate (CRDs of other projects).
-FOREIGN = {"ServiceMonitor"}
+FOREIGN = {"ServiceMonitor", "PrometheusRule"}
 SECRET_VARIABLES = {"PGUSER", "PGPASSWORD", "REDIS_URL", "JWT_SECRET", "WEBHOOK_SECRET_KEYS"}
 
 
@@ -148,6 +154,7 @@ def test_no_credentials_in_any_value(name: str) -> None:
                 "Deployment",
                 "PodDisruptionBudget",
                 "NetworkPolicy",
+                "ConfigMap",
             ],
         ),
         (
@@ -163,7 +170,10 @@ def test_no_credentials_in_any_value(name: str) -> None:
                 "PodDisruptionBudget",
                 "NetworkPolicy",
                 "Ingress",
+                "Service",
                 "ServiceMonitor",
+                "PrometheusRule",
+                "ConfigMap",
                 "CronJob",
                 "CronJob",
             ],
@@ -179,6 +189,7 @@ def test_no_credentials_in_any_value(name: str) -> None:
                 "Deployment",
                 "PodDisruptionBudget",
                 "NetworkPolicy",
+                "ConfigMap",
             ],
         ),
         (
@@ -194,6 +205,11 @@ def test_objects_follow_the_feature_flags(name: str, expected: list[str]) -> Non
 def test_service_monitor_needs_its_crd_in_the_cluster() -> None:
     assert "ServiceMonitor" not in kinds(helpers.platform(service_monitor_crd=False))
     assert "ServiceMonitor" in kinds(helpers.platform(service_monitor_crd=True))
+
+
+def test_prometheus_rule_needs_its_crd_in_the_cluster() -> None:
+    assert "PrometheusRule" not in kinds(helpers.platform(prometheus_rule_crd=False))
+    assert "PrometheusRule" in kinds(helpers.platform(prometheus_rule_crd=True))
 
 
 def test_render_is_deterministic() -> None:

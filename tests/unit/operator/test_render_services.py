@@ -15,6 +15,7 @@ from accounting_operator.render import (
     monitoring,
     network,
     service,
+    worker,
 )
 from accounting_operator.status import DatabaseStatus, FencedServer
 from tests.unit.operator import helpers
@@ -219,7 +220,8 @@ def test_network_policy_admits_only_the_namespace_and_listed_ones() -> None:
     assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "books"}}
     assert spec["policyTypes"] == ["Ingress"]
     (rule,) = spec["ingress"]
-    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    # The API's port, and the worker's /metrics for Prometheus.
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}, {"port": 9090, "protocol": "TCP"}]
     assert rule["from"][0] == {"podSelector": {}}
     (expression,) = rule["from"][1]["namespaceSelector"]["matchExpressions"]
     assert expression == {
@@ -283,20 +285,42 @@ def test_ingress_off_by_default() -> None:
     assert ingress.ingress(helpers.platform()) is None
 
 
-def test_service_monitor() -> None:
+def test_service_monitor_scrapes_the_api_and_the_worker() -> None:
     patch = {"monitoring": {"serviceMonitor": {"interval": "15s"}}}
-    manifest = monitoring.service_monitor(helpers.platform(patch, service_monitor_crd=True))
+    platform = helpers.platform(patch, service_monitor_crd=True)
+    manifest = monitoring.service_monitor(platform)
     assert manifest is not None
     assert manifest["apiVersion"] == "monitoring.coreos.com/v1"
     assert manifest["spec"]["endpoints"] == [
-        {"port": "http", "path": "/metrics", "interval": "15s"}
+        {"port": "http", "path": "/metrics", "interval": "15s"},
+        {"port": "metrics", "path": "/metrics", "interval": "15s"},
     ]
     assert manifest["spec"]["namespaceSelector"] == {"matchNames": ["acct"]}
+    selector = manifest["spec"]["selector"]
+    scraped = [service.service(platform), monitoring.worker_service(platform)]
+    for found in scraped:
+        assert found is not None
+        labels = found["metadata"]["labels"]
+        assert selector["matchLabels"].items() <= labels.items()
+        (expression,) = selector["matchExpressions"]
+        assert labels[expression["key"]] in expression["values"]
+    ports = {p["name"] for s in scraped if s is not None for p in s["spec"]["ports"]}
+    assert {e["port"] for e in manifest["spec"]["endpoints"]} == ports
+
+
+def test_the_worker_exposes_its_metrics_port_and_the_network_policy_opens_it() -> None:
+    platform = helpers.platform(service_monitor_crd=True)
+    (container,) = worker.deployment(platform)["spec"]["template"]["spec"]["containers"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]
+    assert container["args"][-4:] == ["--metrics-host", "0.0.0.0", "--metrics-port", "9090"]
+    policy = network.network_policy(platform)
+    assert policy is not None
+    assert {"port": 9090, "protocol": "TCP"} in policy["spec"]["ingress"][0]["ports"]
 
 
 @pytest.mark.parametrize(("enabled", "crd_exists"), [(True, False), (False, True), (False, False)])
 def test_service_monitor_absent(enabled: bool, crd_exists: bool) -> None:
     patch = {"monitoring": {"serviceMonitor": {"enabled": enabled}}}
-    assert (
-        monitoring.service_monitor(helpers.platform(patch, service_monitor_crd=crd_exists)) is None
-    )
+    platform = helpers.platform(patch, service_monitor_crd=crd_exists)
+    assert monitoring.service_monitor(platform) is None
+    assert monitoring.worker_service(platform) is None

@@ -66,7 +66,7 @@ def test_runs_the_versioned_image_without_a_service_account_token(kind: str) -> 
     ("kind", "args"),
     [
         ("api", ["serve", "--host", "0.0.0.0", "--port", "8000"]),
-        ("worker", ["worker"]),
+        ("worker", ["worker", "--metrics-host", "0.0.0.0", "--metrics-port", "9090"]),
         ("migration", ["migrate"]),
     ],
 )
@@ -164,7 +164,7 @@ def test_worker_replicas_and_resources() -> None:
     )
     assert manifest["spec"]["replicas"] == 4
     assert only_container(manifest)["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
-    assert "ports" not in only_container(manifest)
+    assert [p["name"] for p in only_container(manifest)["ports"]] == ["metrics"]
 
 
 @pytest.mark.parametrize("kind", ["api", "worker"])

@@ -67,6 +67,12 @@ DEFAULTS: list[tuple[str, Any]] = [
     ("podDisruptionBudget.enabled", True),
     ("monitoring.serviceMonitor.enabled", True),
     ("monitoring.serviceMonitor.interval", "30s"),
+    ("monitoring.prometheusRule.enabled", True),
+    ("monitoring.prometheusRule.labels", {}),
+    ("monitoring.prometheusRule.serverErrorPercent", 5),
+    ("monitoring.prometheusRule.latencyP99Milliseconds", 1000),
+    ("monitoring.prometheusRule.failedSignIns", 5),
+    ("monitoring.grafanaDashboard.enabled", True),
 ]
 
 
@@ -223,6 +229,11 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
         },
         "accessKeyIdKey and secretAccessKeyKey must name different keys of the Secret",
     ),
+    (
+        "rule-label-key-with-space",
+        {"monitoring": {"prometheusRule": {"labels": {"my release": "prom"}}}},
+        "monitoring.prometheusRule.labels: every key must be a Kubernetes label key",
+    ),
 ]
 
 
@@ -378,6 +389,16 @@ SCHEMA: list[tuple[str, dict[str, Any], str]] = [
         "spec.monitoring.serviceMonitor.interval",
     ),
     (
+        "rule-label-value-with-slash",
+        {"monitoring": {"prometheusRule": {"labels": {"release": "a/b"}}}},
+        "spec.monitoring.prometheusRule.labels.release",
+    ),
+    (
+        "error-percent-zero",
+        {"monitoring": {"prometheusRule": {"serverErrorPercent": 0}}},
+        "spec.monitoring.prometheusRule.serverErrorPercent",
+    ),
+    (
         "synchronous-mode-unknown",
         {"failover": {"synchronousMode": "sometimes"}},
         "spec.failover.synchronousMode",
@@ -491,6 +512,16 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("image-registry-port", {"image": "registry.local:5000/team/accounting-api"}),
     ("worker-zero", {"worker": {"replicas": 0}}),
     ("fractional-cpu", {"api": {"resources": {"limits": {"cpu": "1.5", "memory": "2G"}}}}),
+    (
+        "rule-labels",
+        {
+            "monitoring": {
+                "prometheusRule": {
+                    "labels": {"release": "kube-prometheus-stack", "example.com/team": "books"}
+                }
+            }
+        },
+    ),
     ("full", helpers.FULL),
 ]
 
