@@ -311,6 +311,9 @@ def main() -> None:
             auth_failures_per_account_address=10**9,
             auth_failures_per_account=10**9,
             suspicious_ip_requests=10**9,
+            platform_failed_signins=10**9,
+            org_api_calls_per_minute=10**9,
+            org_export_bytes_per_hour=10**15,
         )
         started = time.monotonic()
         with serve(create_app(settings)) as base_url:

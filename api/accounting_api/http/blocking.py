@@ -31,7 +31,8 @@ class AddressBlockMiddleware:
         self.db = db
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in ratelimit.EXEMPT_PATHS:
+        watched = self.guard.rules.address_failures > 0  # SUSPICIOUS_IP_REQUESTS=0: off
+        if scope["type"] != "http" or scope["path"] in ratelimit.EXEMPT_PATHS or not watched:
             await self.app(scope, receive, send)
             return
         address = state(scope)["client_ip"]

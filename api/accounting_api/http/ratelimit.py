@@ -11,13 +11,14 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounting_api import metrics, redis_connection
-from accounting_api.domain import errors
+from accounting_api.domain import errors, responses
 from accounting_api.http import problems
 from accounting_api.http.context import state
 
@@ -118,11 +119,22 @@ def _headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, general: Limit, auth: Limit) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        general: Limit,
+        auth: Limit,
+        halved: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.general = general
         self.auth = auth
+        self.halved = halved
+        """Whether the token endpoint's limit is halved now (http/responses.py)."""
+        self.auth_halved = Limit(auth.name, responses.halved(auth.maximum), auth.window)
 
     def _checks(self, scope: Scope) -> tuple[list[tuple[str, Limit]], bool]:
         st = state(scope)
@@ -132,7 +144,8 @@ class RateLimitMiddleware:
             checks.insert(0, (f"org:{principal.organization_id}", self.general))
         is_auth = scope["path"] in AUTH_PATHS
         if is_auth:
-            checks.append((f"ip:{st['client_ip']}", self.auth))
+            auth = self.auth_halved if self.halved() else self.auth
+            checks.append((f"ip:{st['client_ip']}", auth))
         return checks, is_auth
 
     async def _verdicts(self, checks: list[tuple[str, Limit]], is_auth: bool) -> list[Verdict]:
@@ -147,7 +160,7 @@ class RateLimitMiddleware:
             return [
                 self.limiter.local.hit(key, limit, now)
                 for key, limit in checks
-                if limit is self.auth
+                if limit.name == self.auth.name
             ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
