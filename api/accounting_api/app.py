@@ -20,7 +20,7 @@ from accounting_api.http.blocking import AddressBlockMiddleware
 from accounting_api.http.consistency import ConsistencyMiddleware
 from accounting_api.http.context import RequestContextMiddleware
 from accounting_api.http.ratelimit import Limit, RateLimiter, RateLimitMiddleware
-from accounting_api.http.responses import SecurityResponseMiddleware
+from accounting_api.http.responses import FailedSignInMiddleware
 from accounting_api.routes.support import Deps
 from accounting_api.services import lockout, responses
 from accounting_api.services.auth import TokenCodec
@@ -125,9 +125,9 @@ def _middleware(
     watch: responses.Watch,
 ) -> list[Middleware]:
     """Outermost first: request context, blocked addresses (it sees every answer below it,
-    401s, 403s and 429s included), authentication, the organization's calls per minute and
-    the platform's failed sign-ins, rate limits, consistency tokens and read routing,
-    idempotency."""
+    401s, 403s and 429s included), authentication, the platform's failed sign-ins, rate
+    limits (with the address's block and the organization's calls per minute, in one Redis
+    round trip), consistency tokens and read routing, idempotency."""
     general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)
     auth = Limit("auth", settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds)
     return [
@@ -138,13 +138,15 @@ def _middleware(
         ),
         Middleware(AddressBlockMiddleware, guard=guard, db=db),
         Middleware(AuthenticationMiddleware, codec=codec),
-        Middleware(SecurityResponseMiddleware, watch=watch, db=db),
+        Middleware(FailedSignInMiddleware, watch=watch, db=db),
         Middleware(
             RateLimitMiddleware,
             limiter=RateLimiter(redis_client),
             general=general,
             auth=auth,
-            halved=lambda: watch.halved,
+            guard=guard,
+            watch=watch,
+            db=db,
         ),
         Middleware(ConsistencyMiddleware, router=reads),
     ]

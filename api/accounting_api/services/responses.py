@@ -59,19 +59,28 @@ def _ms(seconds: float) -> int:
     return max(int(seconds * 1000), 1)
 
 
-_CALLS_SCRIPT = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
-if n < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return {n + 1, 0, 0}
+CALLS_FUNCTION = """
+local function calls(log, mark, now, window, limit, member)
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - window)
+  local n = redis.call('ZCARD', log)
+  if n < limit then
+    redis.call('ZADD', log, now, member)
+    redis.call('PEXPIRE', log, window)
+    return {n + 1, 0, 0}
+  end
+  local oldest = tonumber(redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')[2])
+  local first = redis.call('SET', mark, '1', 'NX', 'PX', window) and 1 or 0
+  return {n + 1, math.max(oldest + window - now, 1), first}
 end
-local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-local first = redis.call('SET', KEYS[2], '1', 'NX', 'PX', window) and 1 or 0
-return {n + 1, oldest + window - now, first}
 """
+"""An organization's call counted (or refused past `limit`); the rate limiter's script of
+each request holds it too (http/ratelimit.py: one round trip per request)."""
+
+CALLS_SCRIPT = (
+    CALLS_FUNCTION
+    + "return calls(KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),"
+    " ARGV[4])"
+)
 
 _EXPORTED_SCRIPT = """
 local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -111,7 +120,7 @@ return {n, 0}
 
 class RedisBackend:
     def __init__(self, client: redis_connection.Client) -> None:
-        self._calls = client.register_script(_CALLS_SCRIPT)
+        self._calls = client.register_script(CALLS_SCRIPT)
         self._exported = client.register_script(_EXPORTED_SCRIPT)
         self._failures = client.register_script(_FAILURES_SCRIPT)
 
@@ -119,8 +128,7 @@ class RedisBackend:
         self, keys: responses.OrgKeys, now: float, window: float, limit: int, member: str
     ) -> responses.Calls:
         args: list[int | str] = [_ms(now), _ms(window), limit, member]
-        count, retry_ms, first = await self._calls(keys=[keys.calls, keys.throttled], args=args)
-        return responses.Calls(int(count), int(retry_ms) / 1000, bool(first))
+        return counted_calls(await self._calls(keys=[keys.calls, keys.throttled], args=args))
 
     async def exported(
         self,
@@ -140,6 +148,12 @@ class RedisBackend:
         keys = [responses.PLATFORM_FAILURES, responses.PLATFORM_ALARM]
         count, change = await self._failures(keys=keys, args=[_ms(now), _ms(window), limit, member])
         return int(count), int(change)
+
+
+def counted_calls(found: list[int]) -> responses.Calls:
+    """The answer of CALLS_FUNCTION."""
+    count, retry_ms, first = found
+    return responses.Calls(int(count), int(retry_ms) / 1000, bool(first))
 
 
 _LOCAL_MAX_KEYS = 100_000
@@ -245,6 +259,12 @@ class Watch:
         t, now = self.thresholds, time.time()
         keys, member = responses.org_keys(organization_id), self._member(now)
         return await self._run(lambda b: b.calls(keys, now, t.org_window, t.org_calls, member))
+
+    def call_args(self, organization_id: str, now: float) -> tuple[list[str], list[int | str]]:
+        """The keys and arguments of CALLS_FUNCTION for one call of the organization."""
+        keys, t = responses.org_keys(organization_id), self.thresholds
+        member = self._member(now)
+        return [keys.calls, keys.throttled], [_ms(now), _ms(t.org_window), t.org_calls, member]
 
     async def exported(self, organization_id: str, size: int) -> responses.Exported:
         """Add `size` bytes to the organization's exports of the hour (0: only read them)."""
