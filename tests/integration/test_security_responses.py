@@ -12,8 +12,7 @@ import asyncio
 import datetime
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -23,14 +22,23 @@ import pytest
 from starlette.applications import Starlette
 
 from accounting_api.settings import Settings
+from tests.integration import test_rate_limits
 from tests.integration.conftest import serve
 from tests.integration.helpers import PASSWORD, Tenant, sign_up, token
 from tests.integration.test_account_life import add_member
 from tests.integration.test_brute_force import LOCKING, WRONG, locked_member
-from tests.integration.test_rate_limits import DEAD_REDIS, RedisServer, fresh_ip, new_tenant
+from tests.integration.test_rate_limits import (
+    DEAD_REDIS,
+    RedisServer,
+    fresh_ip,
+    new_tenant,
+)
 from tests.integration.test_security_events import events
 
 MakeApp = Callable[..., Starlette]
+redis_server = test_rate_limits.own_redis
+"""A redis-server of the test's own: the platform's count is one key, that other tests'
+failures would fill."""
 TOKEN = "/v1/auth/token"
 PLATFORM = {
     "platform_failed_signins": 2,
@@ -40,14 +48,6 @@ PLATFORM = {
 }
 """Two failed sign-ins allowed across the platform in 6 s (sign-ins hash passwords: a few
 of them take a second on a busy machine); four sign-ins per address."""
-
-
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    await server.start()
-    yield server
-    await server.kill()
 
 
 async def sign_ins(app: Starlette, tenant: Tenant, password: str, times: int) -> list[int]:
@@ -70,10 +70,10 @@ async def platform_events(conn: asyncpg.Connection, since: datetime.datetime) ->
 
 
 async def test_two_failed_sign_ins_leave_the_token_limit_whole(
-    client: httpx.AsyncClient, make_app: MakeApp, own_redis: RedisServer
+    client: httpx.AsyncClient, make_app: MakeApp, redis_server: RedisServer
 ) -> None:
     tenant = await new_tenant(client)
-    app = make_app(redis_url=own_redis.url, **PLATFORM)
+    app = make_app(redis_url=redis_server.url, **PLATFORM)
     assert await sign_ins(app, tenant, WRONG, 2) == [401, 401]
     assert await sign_ins(app, tenant, PASSWORD, 5) == [200, 200, 200, 200, 429]
 
@@ -81,11 +81,11 @@ async def test_two_failed_sign_ins_leave_the_token_limit_whole(
 async def test_failed_sign_ins_past_the_platform_threshold_halve_the_token_limit_until_they_age_out(
     client: httpx.AsyncClient,
     make_app: MakeApp,
-    own_redis: RedisServer,
+    redis_server: RedisServer,
     owner_conn: asyncpg.Connection,
 ) -> None:
     tenant, since = await new_tenant(client), datetime.datetime.now(datetime.UTC)
-    app = make_app(redis_url=own_redis.url, **PLATFORM)
+    app = make_app(redis_url=redis_server.url, **PLATFORM)
     assert await sign_ins(app, tenant, WRONG, 3) == [401, 401, 401]  # from one address
     halved = await sign_ins(app, tenant, PASSWORD, 3)  # from another
     async with serve(app, client_ip=fresh_ip()) as http:
