@@ -104,6 +104,16 @@ async def test_failed_sign_ins_past_the_platform_threshold_halve_the_token_limit
     ]
 
 
+async def test_failed_sign_ins_of_unknown_e_mails_count_for_the_platform_as_known_ones_do(
+    client: httpx.AsyncClient, make_app: MakeApp, redis_server: RedisServer
+) -> None:
+    tenant = await new_tenant(client)
+    app = make_app(redis_url=redis_server.url, **PLATFORM)
+    unknown = Tenant(tenant.org_id, f"nobody-{fresh_ip()}@example.com", "", {})
+    assert await sign_ins(app, unknown, WRONG, 3) == [401, 401, 401]
+    assert await sign_ins(app, tenant, PASSWORD, 3) == [200, 200, 429]
+
+
 async def test_without_redis_the_platform_count_still_halves_the_token_limit(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:

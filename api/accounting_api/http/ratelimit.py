@@ -1,8 +1,11 @@
-"""Fixed-window rate limits in Redis, shared by every replica.
+"""Fixed-window rate limits in Redis, shared by every replica, read in one round trip
+per request with the client address's block (http/blocking.py) and the organization's
+calls per minute (services/responses.py): one script on one server; on a Redis Cluster
+one call per slot, in parallel.
 
 Ordinary traffic fails open when Redis cannot be reached (and /health says so);
-the token endpoint falls back to an in-process limit, so password guessing stays
-limited whatever happens to Redis.
+the token endpoint falls back to an in-process limit, and the block and the
+organization's calls to in-process counts, so they hold whatever happens to Redis.
 """
 
 from __future__ import annotations
