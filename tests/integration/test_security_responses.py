@@ -205,11 +205,11 @@ async def test_exports_within_the_hourly_bytes_need_no_fresh_token(
 
 
 async def test_exports_past_the_hourly_bytes_need_a_token_from_the_last_five_minutes(
-    client: httpx.AsyncClient, make_app: MakeApp, settings: Settings
+    client: httpx.AsyncClient, make_app: MakeApp, settings: Settings, where: dict[str, Any]
 ) -> None:
     tenant = await sign_up(client)
     old = aged(tenant.token, settings, 301)
-    async with serve(make_app(org_export_bytes_per_hour=200)) as http:
+    async with serve(make_app(org_export_bytes_per_hour=200, **where)) as http:
         first = await http.get(EXPORT, headers=old)
         refused = await http.get(EXPORT, headers=old)
         fresh = {"Authorization": f"Bearer {await token(http, tenant.email)}"}
@@ -249,3 +249,17 @@ async def test_an_owner_sees_that_and_until_when_an_account_is_locked(
     assert 3590 <= left <= 3600
     assert (as_viewer["locked"], as_viewer["locked_until"]) == (None, None)
     assert (unlocked["locked"], unlocked["locked_until"]) == (False, None)
+
+
+# --- each check's off switch ------------------------------------------------------------------
+
+
+async def test_zero_switches_the_address_block_and_the_organizations_limit_off(
+    client: httpx.AsyncClient, make_app: MakeApp
+) -> None:
+    tenant = await new_tenant(client)
+    app = make_app(suspicious_ip_requests=0, org_api_calls_per_minute=0)
+    async with serve(app, client_ip=fresh_ip()) as http:
+        refused = [(await http.get("/v1/accounts")).status_code for _ in range(3)]
+        served = [(await http.get("/v1/accounts", headers=tenant.auth)).status_code for _ in "ab"]
+    assert (refused, served) == ([401, 401, 401], [200, 200])
