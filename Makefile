@@ -11,12 +11,13 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-billing bench-operator soak fuzz clean
+        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-auth bench-billing bench-operator soak fuzz clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
+	@echo "make bench-auth  the security checks' cost: authenticated GET and token endpoint, on vs off"
 	@echo "make bench-reports  trial balance (1M postings) and AR aging (1M sub-ledger rows) against plain sums"
 	@echo "make bench-reads    the primary's CPU per read, alone and with two streaming replicas"
 	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"
@@ -111,6 +112,11 @@ bench-backup: services-up
 bench-api: migrate
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.api_bench
+
+# The security checks' cost: an authenticated GET and the token endpoint, checks on vs off.
+bench-auth: migrate
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.auth_bench
 
 # A mixed load (entries, invoices, payments, reports, lists) open-loop for SOAK_SECONDS
 # (600) on the local `accounting` database, brought to the current schema first.

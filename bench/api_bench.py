@@ -112,6 +112,9 @@ def start_api(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
         "RATE_LIMIT_MAX": "100000000",
         "AUTH_RATE_LIMIT_MAX": "100000000",
         "SUSPICIOUS_IP_REQUESTS": "100000000",
+        "PLATFORM_FAILED_SIGNINS": "100000000",
+        "ORG_API_CALLS_PER_MINUTE": "100000000",
+        "ORG_EXPORT_BYTES_PER_HOUR": "1000000000000",
         "DB_POOL_MAX": str(CONCURRENCY),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     }

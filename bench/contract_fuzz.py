@@ -314,6 +314,9 @@ def main() -> None:
             suspicious_ip_requests=10**9,
             # Webhook endpoints are created only with a key ring to seal their secrets.
             webhook_secret_keys="fuzz:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            platform_failed_signins=10**9,
+            org_api_calls_per_minute=10**9,
+            org_export_bytes_per_hour=10**15,
         )
         started = time.monotonic()
         with serve(create_app(settings)) as base_url:

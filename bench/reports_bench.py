@@ -258,6 +258,7 @@ def _settings(app_url: str, ttl: int) -> Settings:
         redis_url=os.environ["REDIS_URL"],
         jwt_secret="bench-" + "x" * 40,
         rate_limit_max=10**9,
+        org_api_calls_per_minute=10**9,
         report_cache_ttl_seconds=ttl,
     )
 

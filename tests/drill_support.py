@@ -54,6 +54,9 @@ def api_settings(database_url: str) -> dict[str, str]:
         "RATE_LIMIT_MAX": "100000000",
         "AUTH_RATE_LIMIT_MAX": "100000000",
         "SUSPICIOUS_IP_REQUESTS": "100000000",
+        "PLATFORM_FAILED_SIGNINS": "100000000",
+        "ORG_API_CALLS_PER_MINUTE": "100000000",
+        "ORG_EXPORT_BYTES_PER_HOUR": "1000000000000",
     }
 
 

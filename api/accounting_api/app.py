@@ -13,14 +13,16 @@ from accounting_api import logs, redis_connection, routes
 from accounting_api.db import replicas, servers
 from accounting_api.db.connection import Database
 from accounting_api.domain import lockout as domain_lockout
+from accounting_api.domain import responses as domain_responses
 from accounting_api.http import problems
 from accounting_api.http.auth import AuthenticationMiddleware
 from accounting_api.http.blocking import AddressBlockMiddleware
 from accounting_api.http.consistency import ConsistencyMiddleware
 from accounting_api.http.context import RequestContextMiddleware
 from accounting_api.http.ratelimit import Limit, RateLimiter, RateLimitMiddleware
+from accounting_api.http.responses import FailedSignInMiddleware
 from accounting_api.routes.support import Deps
-from accounting_api.services import lockout
+from accounting_api.services import lockout, responses
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
 from accounting_api.settings import Settings
@@ -43,6 +45,7 @@ def create_app(settings: Settings) -> Starlette:
 
     reads = read_router(settings, db)
     guard = lockout.Guard(lockout.Counts(lockout.RedisBackend(redis_client)), rules(settings))
+    watch = responses.Watch(responses.RedisBackend(redis_client), thresholds(settings))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -57,12 +60,14 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=routes.starlette_routes(),
-        middleware=_middleware(settings, db, reads, redis_client, codec, guard=guard),
+        middleware=_middleware(settings, db, reads, redis_client, codec, guard=guard, watch=watch),
         exception_handlers=problems.HANDLERS,
         lifespan=lifespan,
     )
     pinger = Pinger(db, redis_client)
-    app.state.deps = Deps(settings, db, redis_client, codec, pinger, guard, settings.secret_keys())
+    app.state.deps = Deps(
+        settings, db, redis_client, codec, pinger, guard, settings.secret_keys(), watch=watch
+    )
     app.state.openapi = routes.openapi_document()
     return app
 
@@ -80,6 +85,17 @@ def rules(settings: Settings) -> domain_lockout.Rules:
         address_failures=settings.suspicious_ip_requests,
         address_window=settings.suspicious_ip_window_seconds,
         address_block=settings.suspicious_ip_block_seconds,
+    )
+
+
+def thresholds(settings: Settings) -> domain_responses.Thresholds:
+    """The automatic security responses' thresholds (README: Automatic security responses)."""
+    return domain_responses.Thresholds(
+        platform_failed_signins=settings.platform_failed_signins,
+        platform_window=settings.platform_failed_signins_window_seconds,
+        org_calls=settings.org_api_calls_per_minute,
+        export_bytes=settings.org_export_bytes_per_hour,
+        step_up=settings.export_step_up_seconds,
     )
 
 
@@ -107,10 +123,12 @@ def _middleware(
     codec: TokenCodec,
     *,
     guard: lockout.Guard,
+    watch: responses.Watch,
 ) -> list[Middleware]:
     """Outermost first: request context, blocked addresses (it sees every answer below it,
-    401s, 403s and 429s included), authentication, rate limits, consistency tokens and read
-    routing, idempotency."""
+    401s, 403s and 429s included), authentication, the platform's failed sign-ins, rate
+    limits (with the address's block and the organization's calls per minute, in one Redis
+    round trip), consistency tokens and read routing, idempotency."""
     general = Limit("general", settings.rate_limit_max, settings.rate_limit_window_seconds)
     auth = Limit("auth", settings.auth_rate_limit_max, settings.auth_rate_limit_window_seconds)
     return [
@@ -121,8 +139,15 @@ def _middleware(
         ),
         Middleware(AddressBlockMiddleware, guard=guard, db=db),
         Middleware(AuthenticationMiddleware, codec=codec),
+        Middleware(FailedSignInMiddleware, watch=watch, db=db),
         Middleware(
-            RateLimitMiddleware, limiter=RateLimiter(redis_client), general=general, auth=auth
+            RateLimitMiddleware,
+            limiter=RateLimiter(redis_client),
+            general=general,
+            auth=auth,
+            guard=guard,
+            watch=watch,
+            db=db,
         ),
         Middleware(ConsistencyMiddleware, router=reads),
     ]

@@ -150,6 +150,25 @@ DB_REPLICA_UP = Gauge(
     "1 while the replica answers as a streaming replica (in recovery), else 0.",
     ["server"],
 )
+PLATFORM_FAILED_SIGN_INS = Gauge(
+    "accounting_platform_failed_sign_ins",
+    "Failed sign-ins across the platform within PLATFORM_FAILED_SIGNINS_WINDOW_SECONDS, as this"
+    " process last read them (every replica reads the same count, shared in Redis).",
+    multiprocess_mode="max",
+)
+PLATFORM_FAILED_SIGN_INS_ALARM = Gauge(
+    "accounting_platform_failed_sign_ins_alarm",
+    "1 while the platform's failed sign-ins are past PLATFORM_FAILED_SIGNINS (the token"
+    " endpoint's rate limit is then halved), else 0.",
+    multiprocess_mode="max",
+)
+SECURITY_RESPONSES = Counter(
+    "accounting_security_responses_total",
+    "Automatic security responses recorded (once per window each), by security event:"
+    " platform.failed_sign_ins_high / _normal, organization.throttled,"
+    " organization.data_exfiltration.",
+    ["event"],
+)
 
 
 _process = {"service": Service.API}

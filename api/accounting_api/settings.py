@@ -99,11 +99,26 @@ class Settings:
     """How long a lock lasts unless lifted (POST /v1/users/{id}/unlock)."""
     suspicious_ip_requests: int = 100
     """Failed requests (answered 401, 403 or 429) of one client address allowed within
-    SUSPICIOUS_IP_WINDOW_SECONDS; one more blocks the address (429 with Retry-After)."""
+    SUSPICIOUS_IP_WINDOW_SECONDS; one more blocks the address (429 with Retry-After).
+    0: addresses are not watched."""
     suspicious_ip_window_seconds: int = 900
     """The sliding window an address's failed requests count in."""
     suspicious_ip_block_seconds: int = 900
     """How long a blocked address gets 429 for every request (but /health, /ready, /metrics)."""
+    platform_failed_signins: int = 5
+    """Failed sign-ins across the platform (every organization and address) allowed within
+    PLATFORM_FAILED_SIGNINS_WINDOW_SECONDS; past it the token endpoint's rate limit is
+    halved until the count falls back (README: Automatic security responses). 0: off."""
+    platform_failed_signins_window_seconds: int = 900
+    """The sliding window the platform's failed sign-ins count in."""
+    org_api_calls_per_minute: int = 1000
+    """Requests of one organization allowed in any 60 s; past it its requests get 429
+    `organization_rate_limited` with Retry-After. 0: off."""
+    org_export_bytes_per_hour: int = 10_000_000
+    """Bytes one organization may export (GET /v1/exports/ledger.journal) in any hour; past
+    it each export needs a token issued within EXPORT_STEP_UP_SECONDS. 0: off."""
+    export_step_up_seconds: int = 300
+    """How recent a token must be to export past ORG_EXPORT_BYTES_PER_HOUR."""
     idempotency_ttl_seconds: int = 86400
     """How long a stored Idempotency-Key response is replayed."""
     max_body_bytes: int = 1_048_576
@@ -166,6 +181,13 @@ class Settings:
                self.suspicious_ip_window_seconds, self.suspicious_ip_block_seconds,
                self.auth_lock_seconds, self.auth_recidive_seconds) < 1:  # fmt: skip
             raise SettingsError("brute-force windows, blocks and locks must be >= 1 second")
+        if min(self.platform_failed_signins, self.org_api_calls_per_minute,
+               self.org_export_bytes_per_hour, self.suspicious_ip_requests) < 0:  # fmt: skip
+            raise SettingsError("security thresholds must be >= 0 (0: off)")
+        if min(self.platform_failed_signins_window_seconds, self.export_step_up_seconds) < 1:
+            raise SettingsError(
+                "PLATFORM_FAILED_SIGNINS_WINDOW_SECONDS and EXPORT_STEP_UP_SECONDS must be >= 1"
+            )
         if self.auth_block_max_seconds < self.auth_block_seconds:
             raise SettingsError("AUTH_BLOCK_MAX_SECONDS must be >= AUTH_BLOCK_SECONDS")
         if self.db_read_pool_max < 1:

@@ -77,6 +77,40 @@ class RateLimitSpec(Model):
     window_seconds: int = Field(3600, ge=1, le=86400, description="Window length in seconds.")
 
 
+class SecurityThresholdsSpec(Model):
+    """The API's automatic security responses, at the deployment guide's thresholds; 0
+    switches a check off (the API's README: Automatic security responses)."""
+
+    failed_logins: int = Field(
+        5,
+        ge=0,
+        le=1_000_000,
+        description="Failed sign-ins across the platform allowed in 15 minutes; past it the"
+        " token endpoint's rate limit is halved until they fall back (PLATFORM_FAILED_SIGNINS).",
+    )
+    api_calls_per_minute: int = Field(
+        1000,
+        ge=0,
+        le=10_000_000,
+        description="Requests of one organization in any minute; past it they get 429"
+        " (ORG_API_CALLS_PER_MINUTE).",
+    )
+    data_export_size: int = Field(
+        10_000_000,
+        ge=0,
+        le=1_000_000_000_000,
+        description="Bytes one organization may export in any hour; past it an export needs a"
+        " sign-in of the last 5 minutes (ORG_EXPORT_BYTES_PER_HOUR).",
+    )
+    suspicious_ip_requests: int = Field(
+        100,
+        ge=0,
+        le=1_000_000,
+        description="Failed requests (401, 403, 429) of one client address allowed in 15"
+        " minutes; past it the address is blocked (SUSPICIOUS_IP_REQUESTS).",
+    )
+
+
 class RollingUpdateSpec(Model):
     """How a new version replaces the old pods."""
 
@@ -121,6 +155,10 @@ class ApiSpec(Model):
     )
     rolling_update: RollingUpdateSpec = Field(
         default_factory=RollingUpdateSpec, description="Rollout strategy."
+    )
+    security_thresholds: SecurityThresholdsSpec = Field(
+        default_factory=SecurityThresholdsSpec,
+        description="Thresholds of the automatic security responses.",
     )
     progress_deadline_seconds: int = progress_deadline("API")
 

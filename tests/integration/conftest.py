@@ -84,6 +84,11 @@ def settings(database: TestDatabase) -> Settings:
         auth_rate_limit_max=1_000_000,
         # The session's client is one address that many tests refuse on purpose.
         suspicious_ip_requests=1_000_000,
+        # Every test's failed sign-ins count for the platform; organizations call and
+        # export a lot (the contract fuzz): the responses' own tests lower these.
+        platform_failed_signins=1_000_000,
+        org_api_calls_per_minute=1_000_000,
+        org_export_bytes_per_hour=1_000_000_000_000,
         db_pool_max=40,
         webhook_allow_insecure=True,  # the webhook receivers of the tests are on 127.0.0.1
         webhook_secret_keys=os.environ["WEBHOOK_SECRET_KEYS"],

@@ -47,6 +47,12 @@ class Forbidden(AccountingError):
     code = "forbidden"
 
 
+class ReauthenticationRequired(Forbidden):
+    """A step-up: the action needs a token issued in the last few minutes."""
+
+    code = "reauthentication_required"
+
+
 class NotFound(AccountingError):
     status = 404
     code = "not_found"
@@ -109,6 +115,12 @@ class RateLimited(AccountingError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class OrganizationRateLimited(RateLimited):
+    """The organization made more calls in the last minute than ORG_API_CALLS_PER_MINUTE."""
+
+    code = "organization_rate_limited"
 
 
 class ServiceUnavailable(AccountingError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from accounting_api.domain import errors
 
@@ -36,6 +36,8 @@ class Principal:
     token_version: int = 0
     """The user's token version when the token was issued (a token of the previous
     release, without one, stands for version 0)."""
+    issued_at: int = field(default=0, compare=False)
+    """When the token was issued (seconds since the epoch): a step-up asks for a recent one."""
 
     def require(self, role: Role) -> None:
         if not self.role.allows(role):

@@ -35,6 +35,15 @@ class Kind(enum.StrEnum):
     LOCKED = "user.locked"
     """Too many failed sign-ins of one account from any address: the account is locked."""
     UNLOCKED = "user.unlocked"
+    FAILED_SIGN_INS_HIGH = "platform.failed_sign_ins_high"
+    """Failed sign-ins across the platform past PLATFORM_FAILED_SIGNINS: the token
+    endpoint's rate limit is halved (stored without an organization)."""
+    FAILED_SIGN_INS_NORMAL = "platform.failed_sign_ins_normal"
+    """Back under the threshold: the token endpoint's rate limit is restored."""
+    THROTTLED = "organization.throttled"
+    """An organization past ORG_API_CALLS_PER_MINUTE: its requests get 429 (once a minute)."""
+    DATA_EXFILTRATION = "organization.data_exfiltration"
+    """An organization's exports past ORG_EXPORT_BYTES_PER_HOUR: exports need a fresh token."""
 
     @property
     def severity(self) -> Severity:
@@ -51,6 +60,9 @@ _SEVERITY = {
     Kind.ADDRESS_BLOCKED: Severity.WARNING,
     Kind.LOCKED: Severity.CRITICAL,
     Kind.UNLOCKED: Severity.WARNING,
+    Kind.FAILED_SIGN_INS_HIGH: Severity.CRITICAL,
+    Kind.THROTTLED: Severity.WARNING,
+    Kind.DATA_EXFILTRATION: Severity.CRITICAL,
 }
 
 

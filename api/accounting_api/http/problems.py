@@ -40,6 +40,8 @@ SHAPE_CODES = frozenset(
         "unauthenticated",
         "forbidden",
         "rate_limited",
+        "organization_rate_limited",
+        "reauthentication_required",
         "not_found",
     }
 )

@@ -16,7 +16,7 @@ from accounting_api import redis_connection
 from accounting_api.domain import errors, ids, sealing, security
 from accounting_api.domain.roles import Principal, Session
 from accounting_api.http import auth, consistency
-from accounting_api.services import lockout
+from accounting_api.services import lockout, responses
 from accounting_api.services import security as security_service
 from accounting_api.services.auth import TokenCodec
 from accounting_api.services.health import Pinger
@@ -40,6 +40,8 @@ class Deps:
     guard: lockout.Guard
     keys: sealing.KeyRing | None = None
     """Seals secrets at rest (WEBHOOK_SECRET_KEYS); None when not configured."""
+    watch: responses.Watch | None = None
+    """The automatic security responses' counts (exports per organization)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 

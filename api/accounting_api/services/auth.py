@@ -103,7 +103,11 @@ class TokenCodec:
             raise errors.Unauthenticated("the access token has an invalid version")
         try:
             principal = Principal(
-                str(claims["sub"]), str(claims["org"]), Role(claims["role"]), version
+                str(claims["sub"]),
+                str(claims["org"]),
+                Role(claims["role"]),
+                version,
+                issued_at=int(claims["iat"]),
             )
         except ValueError:
             raise errors.Unauthenticated("the access token names an unknown role") from None

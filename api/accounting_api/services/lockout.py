@@ -206,6 +206,12 @@ class Guard:
         keys = lockout.account_keys(email, client_ip)
         await self.counts.run(lambda b: b.clear([keys.pair_failures]))
 
+    async def locked(self, email: str) -> float:
+        """Seconds left of the account's lock (0 if it is not locked)."""
+        key, now = lockout.account_keys(email, "").lock, time.time()
+        (left,) = await self.counts.run(lambda b: b.left([key], now))
+        return left
+
     async def unlock(self, email: str) -> None:
         await self.counts.run(lambda b: b.clear(lockout.lock_keys(email)))
 

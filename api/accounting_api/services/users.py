@@ -5,6 +5,9 @@ its token's version in its first statement (domain.roles.Session)."""
 
 from __future__ import annotations
 
+import datetime
+from dataclasses import dataclass
+
 from accounting_api.db import tenants
 from accounting_api.db.connection import Connection
 from accounting_api.domain import audit, errors, security
@@ -21,6 +24,26 @@ async def get_user(db: Transactions, principal: Principal, user_id: str) -> User
     if user is None:
         raise errors.NotFound(f"no user {user_id}", param="id")
     return user
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """Whether failed sign-ins from many addresses have locked a user's account, and until
+    when (POST /v1/users/{id}/unlock lifts it sooner)."""
+
+    locked: bool
+    until: datetime.datetime | None = None
+
+
+async def lock_of(guard: lockout.Guard, principal: Principal, user: User) -> Lock | None:
+    """The account's lock as owners and admins see it; None for the other roles."""
+    if not principal.role.allows(Role.ADMIN):
+        return None
+    left = await guard.locked(user.email)
+    if left <= 0:
+        return Lock(False)
+    now = datetime.datetime.now(datetime.UTC)
+    return Lock(True, (now + datetime.timedelta(seconds=left)).replace(microsecond=0))
 
 
 def check_change(

@@ -35,6 +35,17 @@ def replica_reads(platform: Platform) -> dict[str, str]:
     }
 
 
+def security_thresholds(platform: Platform) -> dict[str, str]:
+    """The automatic security responses' thresholds (spec.api.securityThresholds)."""
+    t = platform.spec.api.security_thresholds
+    return {
+        "PLATFORM_FAILED_SIGNINS": str(t.failed_logins),
+        "ORG_API_CALLS_PER_MINUTE": str(t.api_calls_per_minute),
+        "ORG_EXPORT_BYTES_PER_HOUR": str(t.data_export_size),
+        "SUSPICIOUS_IP_REQUESTS": str(t.suspicious_ip_requests),
+    }
+
+
 def settings(platform: Platform) -> dict[str, str]:
     """Environment variables of the API and worker that are not secret."""
     spec = platform.spec
@@ -49,6 +60,7 @@ def settings(platform: Platform) -> dict[str, str]:
         "LOG_LEVEL": spec.log_level,
         "RATE_LIMIT_MAX": str(spec.api.rate_limit.max_requests),
         "RATE_LIMIT_WINDOW_SECONDS": str(spec.api.rate_limit.window_seconds),
+        **security_thresholds(platform),
         "REDIS_CLUSTER": "true" if spec.redis.cluster else "false",
         # Behind the ingress controller the client address is in X-Forwarded-For.
         "TRUST_FORWARDED_FOR": "true" if spec.ingress.enabled else "false",

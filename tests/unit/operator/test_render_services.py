@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from accounting_api.settings import Settings
 from accounting_operator.render import (
     account,
     autoscaling,
@@ -40,6 +41,10 @@ def test_config_map_settings() -> None:
         "LOG_LEVEL": "INFO",
         "RATE_LIMIT_MAX": "5000",
         "RATE_LIMIT_WINDOW_SECONDS": "3600",
+        "PLATFORM_FAILED_SIGNINS": "5",
+        "ORG_API_CALLS_PER_MINUTE": "1000",
+        "ORG_EXPORT_BYTES_PER_HOUR": "10000000",
+        "SUSPICIOUS_IP_REQUESTS": "100",
         "REDIS_CLUSTER": "false",
         "TRUST_FORWARDED_FOR": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -147,6 +152,34 @@ def test_config_map_follows_the_spec() -> None:
     assert (data["RATE_LIMIT_MAX"], data["RATE_LIMIT_WINDOW_SECONDS"]) == ("100", "60")
     assert data["TRUST_FORWARDED_FOR"] == "true"
     assert data["REDIS_CLUSTER"] == "true"
+
+
+def test_security_thresholds_reach_the_api_as_its_settings() -> None:
+    thresholds = {"failedLogins": 10, "apiCallsPerMinute": 0, "dataExportSize": 5_000_000}
+    data = config.config_map(helpers.platform({"api": {"securityThresholds": thresholds}}))
+    env = {k: data["data"][k] for k in SECURITY_VARIABLES}
+    assert env == {
+        "PLATFORM_FAILED_SIGNINS": "10",
+        "ORG_API_CALLS_PER_MINUTE": "0",
+        "ORG_EXPORT_BYTES_PER_HOUR": "5000000",
+        "SUSPICIOUS_IP_REQUESTS": "100",
+    }
+    settings = Settings.from_env(env | REQUIRED_API_ENV)  # the API takes what is rendered
+    assert (settings.platform_failed_signins, settings.org_api_calls_per_minute) == (10, 0)
+    assert settings.org_export_bytes_per_hour == 5_000_000
+
+
+SECURITY_VARIABLES = (
+    "PLATFORM_FAILED_SIGNINS",
+    "ORG_API_CALLS_PER_MINUTE",
+    "ORG_EXPORT_BYTES_PER_HOUR",
+    "SUSPICIOUS_IP_REQUESTS",
+)
+REQUIRED_API_ENV = {
+    "DATABASE_URL": "postgresql://a/b",
+    "REDIS_URL": "redis://c",
+    "JWT_SECRET": "s" * 32,
+}
 
 
 def test_service_targets_the_api_pods() -> None:

@@ -17,7 +17,7 @@ from accounting_api.routes import support
 from accounting_api.routes.reports import schemas as rm
 from accounting_api.services import exports as exports_service
 from accounting_api.services import periods as periods_service
-from accounting_api.services import report_cache
+from accounting_api.services import report_cache, responses
 from accounting_api.services import reports as reports_service
 
 T = TypeVar("T")
@@ -234,7 +234,11 @@ async def income_statement(request: Request) -> Response:
 
 
 async def ledger_journal(request: Request) -> Response:
-    chunks = exports_service.journal(support.db(request), support.principal(request))
+    principal, deps = support.principal(request), support.deps(request)
+    chunks = exports_service.journal(support.db(request), principal)
+    if deps.watch is not None:
+        origin = support.origin(request)
+        chunks = await responses.export(deps.watch, deps.db, principal, chunks, origin)
     return StreamingResponse(
         chunks,
         media_type="text/plain; charset=utf-8",

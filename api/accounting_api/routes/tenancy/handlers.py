@@ -13,7 +13,7 @@ from accounting_api.routes.tenancy import schemas
 from accounting_api.services import auth, organizations, users
 
 
-def user_out(user: User) -> schemas.UserOut:
+def user_out(user: User, lock: users.Lock | None = None) -> schemas.UserOut:
     return schemas.UserOut(
         id=user.id,
         email=user.email,
@@ -21,6 +21,8 @@ def user_out(user: User) -> schemas.UserOut:
         role=user.role,
         status=user.status,
         created_at=user.created_at,
+        locked=lock.locked if lock else None,
+        locked_until=lock.until if lock else None,
     )
 
 
@@ -104,10 +106,10 @@ async def list_users(request: Request) -> Response:
 
 
 async def get_user(request: Request) -> Response:
-    user = await users.get_user(
-        support.db(request), support.principal(request), support.path_id(request, "user")
-    )
-    return support.json(user_out(user))
+    principal = support.principal(request)
+    user = await users.get_user(support.db(request), principal, support.path_id(request, "user"))
+    lock = await users.lock_of(support.deps(request).guard, principal, user)
+    return support.json(user_out(user, lock))
 
 
 async def update_user(request: Request) -> Response:

@@ -64,6 +64,16 @@ class UserOut(Out):
         " longer a member: kept for the audit trail, the e-mail is free again)."
     )
     created_at: datetime.datetime
+    locked: bool | None = Field(
+        default=None,
+        description="Whether failed sign-ins from many addresses have locked the account"
+        " (POST /v1/users/{id}/unlock lifts it); shown by GET /v1/users/{id} to owners and"
+        " admins, null otherwise.",
+    )
+    locked_until: datetime.datetime | None = Field(
+        default=None,
+        description="When the lock ends by itself; null when not locked or not shown.",
+    )
 
 
 class UserChangeIn(Body):
