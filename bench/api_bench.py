@@ -112,6 +112,7 @@ def start_api(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
         "RATE_LIMIT_MAX": "100000000",
         "AUTH_RATE_LIMIT_MAX": "100000000",
         "SUSPICIOUS_IP_REQUESTS": "100000000",
+        "SIGN_UP_ATTEMPTS_PER_ADDRESS": "100000000",
         "DB_POOL_MAX": str(CONCURRENCY),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     }

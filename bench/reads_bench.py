@@ -230,6 +230,7 @@ async def main() -> dict[str, object]:
             jwt_secret="bench-secret-" + "x" * 32,
             rate_limit_max=100_000_000,
             auth_rate_limit_max=100_000_000,
+            sign_up_attempts_per_address=100_000_000,
             report_cache_ttl_seconds=0,
             db_pool_max=CLIENTS,
             db_read_pool_max=CLIENTS,

@@ -54,6 +54,7 @@ def api_settings(database_url: str) -> dict[str, str]:
         "RATE_LIMIT_MAX": "100000000",
         "AUTH_RATE_LIMIT_MAX": "100000000",
         "SUSPICIOUS_IP_REQUESTS": "100000000",
+        "SIGN_UP_ATTEMPTS_PER_ADDRESS": "100000000",
     }
 
 

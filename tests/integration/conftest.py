@@ -84,6 +84,7 @@ def settings(database: TestDatabase) -> Settings:
         auth_rate_limit_max=1_000_000,
         # The session's client is one address that many tests refuse on purpose.
         suspicious_ip_requests=1_000_000,
+        sign_up_attempts_per_address=1_000_000,  # every test signs up from this address
         db_pool_max=40,
         webhook_allow_insecure=True,  # the webhook receivers of the tests are on 127.0.0.1
         webhook_secret_keys=os.environ["WEBHOOK_SECRET_KEYS"],
