@@ -16,9 +16,8 @@ from starlette.applications import Starlette
 
 from accounting_api.db import migrations
 from accounting_api.domain import ids
-from accounting_api.services import auth
 from tests.integration import conftest
-from tests.integration.helpers import PASSWORD, Tenant, sign_up
+from tests.integration.helpers import PASSWORD, Tenant, insert_legacy_owner, sign_up
 from tests.integration.test_contract import assert_documented
 
 NEW_PASSWORD = "another-long-enough-password"
@@ -324,24 +323,7 @@ async def legacy_person(owner: asyncpg.Connection) -> tuple[str, str, str]:
     email = f"legacy-{secrets.token_hex(6)}@example.com"
     async with owner.transaction():
         await owner.execute("SELECT set_config('app.organization_id', $1, true)", org_id)
-        await owner.execute(
-            "INSERT INTO organizations (id, name, base_currency) VALUES ($1, 'Legacy', 'USD')",
-            org_id,
-        )
-        await owner.execute(
-            "INSERT INTO users (id, organization_id, email, name, role, password_hash)"
-            " VALUES ($1, $2, $3, 'O', 'owner', $4)",
-            user_id,
-            org_id,
-            email,
-            await auth.hash_password(PASSWORD),
-        )
-        await owner.execute(
-            "INSERT INTO user_logins (email, organization_id, user_id) VALUES ($1, $2, $3)",
-            email,
-            org_id,
-            user_id,
-        )
+        await insert_legacy_owner(owner, org_id, user_id, email)
     return org_id, user_id, email
 
 
