@@ -102,6 +102,10 @@ async def test_a_person_in_two_organizations_signs_in_to_each_and_they_never_mix
     assert (unchosen.status_code, unchosen.json()["code"]) == (409, "organization_required")
     listed = {(o["id"], o["role"]) for o in unchosen.json()["organizations"]}
     assert listed == {(a.org_id, "owner"), (b.org_id, "admin")}
+    # A stranger without the password learns none of it.
+    guessed = await sign_in(client, a.email, password="not-the-password")
+    assert guessed.status_code == 401
+    assert "organizations" not in guessed.json()
     in_a, in_b = await session(client, a.email, a.org_id), await session(client, a.email, b.org_id)
     # The password the admin of B gave was ignored: the person kept theirs.
     ignored = await sign_in(client, a.email, b.org_id, IGNORED_PASSWORD)
@@ -226,9 +230,15 @@ async def test_a_password_change_ends_the_persons_tokens_in_every_organization(
     assert (await works(client, in_a), await works(client, in_b)) == (401, 401)
     assert (await sign_in(client, a.email, a.org_id)).status_code == 401
     in_a = await session(client, a.email, a.org_id, NEW_PASSWORD)
-    in_b = await session(client, a.email, b.org_id, NEW_PASSWORD)
-    kinds = [e["event"] for e in await data(client, "/v1/security-events", in_b)]
-    assert "user.password_changed" in kinds
+    # Each organization's trail says so, of its own member.
+    for org_id in (a.org_id, b.org_id):
+        member = await session(client, a.email, org_id, NEW_PASSWORD)
+        (event,) = await data(client, "/v1/security-events", member, event="user.password_changed")
+        actions = [e["action"] for e in await data(client, "/v1/audit-events", member)]
+        assert "user.password_changed" in actions
+        mine = await data(client, "/v1/users/me/organizations", member)
+        (me,) = [m["user_id"] for m in mine if m["organization_id"] == org_id]
+        assert (event["user"], event["detail"]) == (me, {"by": me})
 
 
 # --- signing up as an existing person ----------------------------------------------------------

@@ -11,6 +11,7 @@ from accounting_api.db.connection import Connection
 from accounting_api.domain import audit, errors, security
 from accounting_api.domain.roles import Principal, Role, User, UserStatus
 from accounting_api.services import auth, lockout, organizations
+from accounting_api.services import memberships as memberships_service
 from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
 from accounting_api.services.ports import Transactions, Unit
@@ -175,6 +176,7 @@ async def change_password(
         await tenants.set_password(conn, principal.user_id, new_hash)
     db.changed(audit.changed("user", "password_changed", found.user))
     await _record(db, principal, security.Kind.PASSWORD_CHANGED, principal.user_id, origin)
+    await memberships_service.password_changed_elsewhere(db, principal, origin)
 
 
 async def sign_out(db: Unit, principal: Principal, *, origin: security.Origin) -> None:
