@@ -5,6 +5,7 @@ and an existing person signs up a new organization by proving their password."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 from collections.abc import Callable
@@ -239,6 +240,33 @@ async def test_a_password_change_ends_the_persons_tokens_in_every_organization(
         mine = await data(client, "/v1/users/me/organizations", member)
         (me,) = [m["user_id"] for m in mine if m["organization_id"] == org_id]
         assert (event["user"], event["detail"]) == (me, {"by": me})
+
+
+async def test_two_password_changes_at_once_leave_one_password_everywhere(
+    client: httpx.AsyncClient,
+) -> None:
+    a, b, _ = await two_organizations(client)
+    in_a, in_b = await session(client, a.email, a.org_id), await session(client, a.email, b.org_id)
+    chosen = {a.org_id: NEW_PASSWORD, b.org_id: "yet-another-long-password"}
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/v1/users/me/password",
+                json={"current_password": PASSWORD, "new_password": chosen[org]},
+                headers=who.auth,
+            )
+            for org, who in ((a.org_id, in_a), (b.org_id, in_b))
+        )
+    )
+    assert [x.status_code for x in answers] == [204, 204], [x.text for x in answers]
+    working = {
+        (org, password)
+        for org in chosen
+        for password in chosen.values()
+        if (await sign_in(client, a.email, org, password)).status_code == 200
+    }
+    (password,) = {p for _, p in working}  # the same one password in both organizations
+    assert working == {(a.org_id, password), (b.org_id, password)}
 
 
 # --- signing up as an existing person ----------------------------------------------------------
