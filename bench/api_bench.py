@@ -115,6 +115,7 @@ def start_api(log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
         "PLATFORM_FAILED_SIGNINS": "100000000",
         "ORG_API_CALLS_PER_MINUTE": "100000000",
         "ORG_EXPORT_BYTES_PER_HOUR": "1000000000000",
+        "SIGN_UP_ATTEMPTS_PER_ADDRESS": "100000000",
         "DB_POOL_MAX": str(CONCURRENCY),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "INFO"),
     }

@@ -312,6 +312,8 @@ def main() -> None:
             auth_failures_per_account_address=10**9,
             auth_failures_per_account=10**9,
             suspicious_ip_requests=10**9,
+            sign_up_attempts_per_email=10**9,
+            sign_up_attempts_per_address=10**9,
             # Webhook endpoints are created only with a key ring to seal their secrets.
             webhook_secret_keys="fuzz:" + base64.b64encode(secrets.token_bytes(32)).decode(),
             platform_failed_signins=10**9,

@@ -231,6 +231,7 @@ async def main() -> dict[str, object]:
             rate_limit_max=100_000_000,
             auth_rate_limit_max=100_000_000,
             org_api_calls_per_minute=10**9,
+            sign_up_attempts_per_address=100_000_000,
             report_cache_ttl_seconds=0,
             db_pool_max=CLIENTS,
             db_read_pool_max=CLIENTS,

@@ -57,6 +57,7 @@ def api_settings(database_url: str) -> dict[str, str]:
         "PLATFORM_FAILED_SIGNINS": "100000000",
         "ORG_API_CALLS_PER_MINUTE": "100000000",
         "ORG_EXPORT_BYTES_PER_HOUR": "1000000000000",
+        "SIGN_UP_ATTEMPTS_PER_ADDRESS": "100000000",
     }
 
 

@@ -85,6 +85,9 @@ def rules(settings: Settings) -> domain_lockout.Rules:
         address_failures=settings.suspicious_ip_requests,
         address_window=settings.suspicious_ip_window_seconds,
         address_block=settings.suspicious_ip_block_seconds,
+        sign_ups_per_email=settings.sign_up_attempts_per_email,
+        sign_ups_per_address=settings.sign_up_attempts_per_address,
+        sign_up_window=settings.sign_up_window_seconds,
     )
 
 

@@ -119,6 +119,13 @@ class Settings:
     it each export needs a token issued within EXPORT_STEP_UP_SECONDS. 0: off."""
     export_step_up_seconds: int = 300
     """How recent a token must be to export past ORG_EXPORT_BYTES_PER_HOUR."""
+    sign_up_attempts_per_email: int = 5
+    """Sign-up attempts (POST /v1/organizations) with one owner e-mail allowed within
+    SIGN_UP_WINDOW_SECONDS; more get 429 with Retry-After (kept even without Redis)."""
+    sign_up_attempts_per_address: int = 20
+    """Sign-up attempts from one client address allowed within SIGN_UP_WINDOW_SECONDS."""
+    sign_up_window_seconds: int = 3600
+    """The sliding window sign-up attempts count in (refused attempts count too)."""
     idempotency_ttl_seconds: int = 86400
     """How long a stored Idempotency-Key response is replayed."""
     max_body_bytes: int = 1_048_576
@@ -188,6 +195,9 @@ class Settings:
             raise SettingsError(
                 "PLATFORM_FAILED_SIGNINS_WINDOW_SECONDS and EXPORT_STEP_UP_SECONDS must be >= 1"
             )
+        if min(self.sign_up_attempts_per_email, self.sign_up_attempts_per_address,
+               self.sign_up_window_seconds) < 1:  # fmt: skip
+            raise SettingsError("sign-up limits and their window must be at least 1")
         if self.auth_block_max_seconds < self.auth_block_seconds:
             raise SettingsError("AUTH_BLOCK_MAX_SECONDS must be >= AUTH_BLOCK_SECONDS")
         if self.db_read_pool_max < 1:

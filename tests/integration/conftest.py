@@ -89,6 +89,7 @@ def settings(database: TestDatabase) -> Settings:
         platform_failed_signins=1_000_000,
         org_api_calls_per_minute=1_000_000,
         org_export_bytes_per_hour=1_000_000_000_000,
+        sign_up_attempts_per_address=1_000_000,  # every test signs up from this address
         db_pool_max=40,
         webhook_allow_insecure=True,  # the webhook receivers of the tests are on 127.0.0.1
         webhook_secret_keys=os.environ["WEBHOOK_SECRET_KEYS"],

@@ -6,7 +6,10 @@ import dataclasses
 import secrets
 from typing import Any
 
+import asyncpg
 import httpx
+
+from accounting_api.services import auth
 
 PASSWORD = "a-long-enough-password"
 
@@ -67,3 +70,28 @@ async def post_entry(
     client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any], **headers: str
 ) -> httpx.Response:
     return await client.post("/v1/journal-entries", json=body, headers=tenant.auth | headers)
+
+
+async def insert_legacy_owner(
+    owner: asyncpg.Connection, org_id: str, user_id: str, email: str
+) -> None:
+    """An organization, its owner and the owner's login, by SQL as every version before
+    memberships (0029) wrote them; in the caller's transaction, tenant set."""
+    await owner.execute(
+        "INSERT INTO organizations (id, name, base_currency) VALUES ($1, 'Legacy', 'USD')",
+        org_id,
+    )
+    await owner.execute(
+        "INSERT INTO users (id, organization_id, email, name, role, password_hash)"
+        " VALUES ($1, $2, $3, 'O', 'owner', $4)",
+        user_id,
+        org_id,
+        email,
+        await auth.hash_password(PASSWORD),
+    )
+    await owner.execute(
+        "INSERT INTO user_logins (email, organization_id, user_id) VALUES ($1, $2, $3)",
+        email,
+        org_id,
+        user_id,
+    )

@@ -25,10 +25,17 @@ from starlette.applications import Starlette
 
 from accounting_api.db import migrations
 from accounting_api.domain import ids, money
-from accounting_api.services import auth, organizations
+from accounting_api.services import organizations
 from tests.integration import conftest
 from tests.integration.billing import customer, draft, finalized, line
-from tests.integration.helpers import PASSWORD, Tenant, entry, post_entry, sign_up, token
+from tests.integration.helpers import (
+    Tenant,
+    entry,
+    insert_legacy_owner,
+    post_entry,
+    sign_up,
+    token,
+)
 from tests.integration.payments import paid
 
 MAX = money.MAX_AMOUNT
@@ -297,24 +304,7 @@ async def legacy_books(owner: asyncpg.Connection) -> Tenant:
     chart = organizations.default_chart("USD")
     async with owner.transaction():
         await owner.execute("SELECT set_config('app.organization_id', $1, true)", org_id)
-        await owner.execute(
-            "INSERT INTO organizations (id, name, base_currency) VALUES ($1, 'Legacy', 'USD')",
-            org_id,
-        )
-        await owner.execute(
-            "INSERT INTO users (id, organization_id, email, name, role, password_hash)"
-            " VALUES ($1, $2, $3, 'O', 'owner', $4)",
-            owner_id,
-            org_id,
-            email,
-            await auth.hash_password(PASSWORD),
-        )
-        await owner.execute(
-            "INSERT INTO user_logins (email, organization_id, user_id) VALUES ($1, $2, $3)",
-            email,
-            org_id,
-            owner_id,
-        )
+        await insert_legacy_owner(owner, org_id, owner_id, email)
         await owner.executemany(
             "INSERT INTO accounts (id, organization_id, code, name, type, currency,"
             " normal_balance) VALUES ($1, $2, $3, $4, $5, 'USD', $6)",

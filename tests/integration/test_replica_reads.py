@@ -45,6 +45,7 @@ def settings_for(rs: ReplicaSet, replicas: str) -> Settings:
         rate_limit_max=1_000_000,
         auth_rate_limit_max=1_000_000,
         org_api_calls_per_minute=1_000_000,
+        sign_up_attempts_per_address=1_000_000,  # every test signs up from 127.0.0.1
         database_replicas=replicas,
         # Long enough that a busy machine's replay still lands within it most of the time;
         # a read that does not find its write on a replica in time reads from the primary.

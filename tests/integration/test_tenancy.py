@@ -210,6 +210,7 @@ DEFINER_TABLES = (
     "invoice_due_watch",
     "accounting_periods",
     "ledger_versions",
+    "users",
 )
 
 

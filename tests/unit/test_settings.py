@@ -48,6 +48,11 @@ def test_brute_force_thresholds_default_to_the_deployment_guides() -> None:
         settings.suspicious_ip_window_seconds,
         settings.suspicious_ip_block_seconds,
     ) == (100, 900, 900)
+    assert (
+        settings.sign_up_attempts_per_email,
+        settings.sign_up_attempts_per_address,
+        settings.sign_up_window_seconds,
+    ) == (5, 20, 3600)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +61,8 @@ def test_brute_force_thresholds_default_to_the_deployment_guides() -> None:
         ({"AUTH_FAILURE_WINDOW_SECONDS": "0"}, "1 second"),
         ({"SUSPICIOUS_IP_BLOCK_SECONDS": "-5"}, "1 second"),
         ({"AUTH_BLOCK_SECONDS": "600", "AUTH_BLOCK_MAX_SECONDS": "60"}, "AUTH_BLOCK_MAX_SECONDS"),
+        ({"SIGN_UP_ATTEMPTS_PER_EMAIL": "0"}, "sign-up limits"),
+        ({"SIGN_UP_WINDOW_SECONDS": "0"}, "sign-up limits"),
     ],
 )
 def test_brute_force_windows_and_blocks_must_make_sense(env: dict[str, str], named: str) -> None:

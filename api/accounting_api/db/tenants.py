@@ -86,26 +86,32 @@ async def insert_user(
     role: str,
     password_hash: str,
 ) -> User:
-    row = await conn.fetchrow(
-        "INSERT INTO users (id, organization_id, email, name, role, password_hash)"
-        " VALUES ($1, $2, $3, $4, $5, $6)"
-        f" RETURNING {_USER_COLUMNS}",
-        user_id,
-        organization_id,
-        email,
-        name,
-        role,
-        password_hash,
-    )
+    """A membership: a new person's first, with this password, or an existing person's
+    next, with theirs (0029_memberships.sql: the hash given is then replaced)."""
     try:
-        await conn.execute(
-            "INSERT INTO user_logins (email, organization_id, user_id) VALUES ($1, $2, $3)",
-            email,
-            organization_id,
+        row = await conn.fetchrow(
+            "INSERT INTO users (id, organization_id, email, name, role, password_hash)"
+            " VALUES ($1, $2, $3, $4, $5, $6)"
+            f" RETURNING {_USER_COLUMNS}",
             user_id,
+            organization_id,
+            email,
+            name,
+            role,
+            password_hash,
         )
     except asyncpg.UniqueViolationError:
-        raise errors.Conflict("a user with this email already exists", param="email") from None
+        raise errors.AlreadyMember(
+            "a user with this email is already a member of the organization", param="email"
+        ) from None
+    # The person's login (the previous version signs in through it) stays where it is.
+    await conn.execute(
+        "INSERT INTO user_logins (email, organization_id, user_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        email,
+        organization_id,
+        user_id,
+    )
     assert row is not None
     return _user(row)
 
@@ -183,6 +189,7 @@ async def remove_user(conn: Connection, user_id: str) -> User:
 
 
 async def set_password(conn: Connection, user_id: str, password_hash: str) -> None:
+    """The person's password, in every organization (0029_memberships.sql)."""
     await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 

@@ -71,6 +71,17 @@ class UserRemoved(Conflict):
     code = "user_removed"
 
 
+class OrganizationRequired(Conflict):
+    """The person is an active member of several organizations and named none; `extra`
+    lists them (only after their password was verified)."""
+
+    code = "organization_required"
+
+
+class AlreadyMember(Conflict):
+    code = "already_member"
+
+
 class CurrentPasswordIncorrect(ValidationFailed):
     code = "current_password_incorrect"
 

@@ -42,6 +42,12 @@ class Rules:
     """Seconds the failed requests of an address count for."""
     address_block: float = 900
     """Seconds an address is blocked."""
+    sign_ups_per_email: int = 5
+    """Sign-up attempts with one e-mail address allowed in the sign-up window."""
+    sign_ups_per_address: int = 20
+    """Sign-up attempts from one client address allowed in the sign-up window."""
+    sign_up_window: float = 3600
+    """Seconds the sign-up attempts count for (each attempt counts, refused ones too)."""
 
 
 def block_seconds(rules: Rules, strikes: int) -> float:
@@ -81,6 +87,15 @@ class AddressKeys:
 def address_keys(client_ip: str) -> AddressKeys:
     tag = f"bf:{{ip:{_digest(client_ip)}}}"
     return AddressKeys(f"{tag}:f", f"{tag}:b")
+
+
+def sign_up_keys(email: str, client_ip: str) -> tuple[str, str]:
+    """The sign-up attempt logs of an e-mail address and of a client address, each its
+    own hash tag (one command each on a Redis Cluster)."""
+    return (
+        f"su:{{a:{_digest(email.strip().lower())}}}",
+        f"su:{{ip:{_digest(client_ip)}}}",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 import argon2
 import jwt
 
+from accounting_api.db import memberships as memberships_db
 from accounting_api.db import tenants
-from accounting_api.domain import audit, errors, ids, lockout, security
+from accounting_api.domain import audit, errors, ids, lockout, memberships, security
 from accounting_api.domain.roles import Principal, Role, User, UserStatus
 from accounting_api.services import audit as audit_service
 from accounting_api.services import lockout as lockout_service
+from accounting_api.services import memberships as memberships_service
 from accounting_api.services import security as security_service
 from accounting_api.services.ports import Store, Transactions
 
@@ -122,26 +124,62 @@ async def authenticate(
     email: str,
     password: str,
     origin: security.Origin = security.NOWHERE,
+    *,
+    organization_id: str | None = None,
 ) -> Principal:
-    """The principal whose email and password these are, or Unauthenticated; either way
-    a security event (a failure names its reason, never the password).
+    """The principal whose email and password these are, in the organization chosen (or
+    the person's only active one), or Unauthenticated; either way a security event (a
+    failure names its reason, never the password). A person active in several
+    organizations who chose none gets OrganizationRequired, listing them, once the
+    password is verified.
 
     A blocked pair or a locked account gets the answer a wrong password gets, after the
-    same work, and an unknown e-mail is counted, blocked and locked as a known one is:
-    no answer tells a stranger whether an account exists."""
+    same work, and so does an organization the person is no active member of; an unknown
+    e-mail is counted, blocked and locked as a known one is: no answer tells a stranger
+    whether an account exists."""
+    found, person = await verify_person(
+        db, guard, email, password, origin, organization_id=organization_id
+    )
+    if memberships.needs_choice(person, organization_id):
+        raise await memberships_service.organization_required(db, found.user)
+    user = found.user
+    event = security.NewEvent(
+        security.Kind.SIGN_IN_SUCCEEDED, user.organization_id, user.id, origin
+    )
+    await security_service.record(db, event)
+    return Principal(user.id, user.organization_id, user.role, found.token_version)
+
+
+async def verify_person(
+    db: Store,
+    guard: lockout_service.Guard,
+    email: str,
+    password: str,
+    origin: security.Origin,
+    *,
+    organization_id: str | None = None,
+    active: bool = True,
+) -> tuple[tenants.Credentials, list[memberships.Membership]]:
+    """The credentials of the membership the sign-in is about (domain.memberships.subject)
+    and all the person's live memberships, once the password is verified (and, if
+    `active`, the membership is active); else Unauthenticated, counted by the brute-force
+    defence and recorded as a failed sign-in."""
     address = origin.client_ip or "unknown"
     held = await guard.held(email, address)
     async with db.transaction(None) as conn:
-        login = await tenants.find_login(conn, email.lower())
+        person = await memberships_db.find(conn, email.lower())
+    subject = memberships.subject(person, organization_id)
     found = None
-    if login is None:
+    if subject is None:
         await verify_password(_dummy_hash(), password)
         reason: str | None = "unknown_email"
     else:
-        async with db.transaction(login["organization_id"]) as conn:
-            found = await tenants.get_credentials(conn, login["user_id"])
-        reason = await _refusal(found, password)
-    org, user_id = (login["organization_id"], login["user_id"]) if login else (None, None)
+        async with db.transaction(subject.organization_id) as conn:
+            found = await tenants.get_credentials(conn, subject.user_id)
+        reason = await _refusal(found, password, active=active)
+        if reason is None and memberships.not_a_member(subject, organization_id):
+            reason = "not_a_member"
+    org, user_id = (subject.organization_id, subject.user_id) if subject else (None, None)
     if held.reason is not None:  # not counted again: the block or lock is the answer
         await _record_failure(db, org, user_id, origin, held.reason)
         raise _refused()
@@ -152,18 +190,17 @@ async def authenticate(
         raise _refused()
     assert found is not None
     await guard.succeeded(email, address)
-    event = security.NewEvent(security.Kind.SIGN_IN_SUCCEEDED, org, user_id, origin)
-    await security_service.record(db, event)
-    user = found.user
-    return Principal(user.id, user.organization_id, user.role, found.token_version)
+    return found, person
 
 
-async def _refusal(found: tenants.Credentials | None, password: str) -> str | None:
+async def _refusal(
+    found: tenants.Credentials | None, password: str, *, active: bool = True
+) -> str | None:
     """Why a known e-mail's sign-in fails (None: it does not). A deactivated user gets
     the answer a wrong password gets, after the same work."""
     if found is None or not await verify_password(found.password_hash, password):
         return "wrong_password"
-    if found.user.status is not UserStatus.ACTIVE:
+    if active and found.user.status is not UserStatus.ACTIVE:
         return found.user.status.value
     return None
 

@@ -11,6 +11,7 @@ Cluster too."""
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from typing import Protocol, TypeVar
 from redis.exceptions import RedisError
 
 from accounting_api import metrics, redis_connection
-from accounting_api.domain import lockout
+from accounting_api.domain import errors, lockout
 
 log = logging.getLogger("accounting_api.lockout")
 
@@ -232,3 +233,23 @@ class Guard:
             return 0.0
         await self.counts.run(lambda b: b.hold(keys.block, now, rules.address_block, keys.failures))
         return rules.address_block
+
+    async def sign_up_attempted(self, email: str, client_ip: str) -> None:
+        """Count a sign-up attempt of the e-mail and of the address; past either limit,
+        RateLimited, with the seconds after which a retry is sure to be allowed (every
+        attempt counts, refused ones too: enumerating e-mail addresses costs time)."""
+        rules, now = self.rules, time.time()
+        by_email, by_address = lockout.sign_up_keys(email, client_ip)
+        limits = ((by_email, rules.sign_ups_per_email), (by_address, rules.sign_ups_per_address))
+        for key, maximum in limits:
+            if await self._attempt(key, now) > maximum:
+                raise errors.RateLimited(
+                    f"too many sign-up attempts: {maximum} per {round(rules.sign_up_window)} s;"
+                    f" retry in {math.ceil(rules.sign_up_window)} s",
+                    retry_after=math.ceil(rules.sign_up_window),
+                )
+
+    async def _attempt(self, key: str, now: float) -> int:
+        window = self.rules.sign_up_window
+        (count,) = await self.counts.run(lambda b: b.count([key], now, window))
+        return count

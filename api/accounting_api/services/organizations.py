@@ -7,14 +7,15 @@ import datetime
 from dataclasses import dataclass
 
 from accounting_api.db import ledger as ledger_db
+from accounting_api.db import memberships as memberships_db
 from accounting_api.db import tenants
 from accounting_api.domain import audit, errors, fiscal, ids, ledger, money, passwords, security
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Principal, Role, User
-from accounting_api.services import auth
+from accounting_api.services import auth, lockout
 from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
-from accounting_api.services.ports import Transactions, Unit
+from accounting_api.services.ports import Store, Transactions, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +53,18 @@ async def sign_up(
     password: str,
     owner_name: str,
     fiscal_year_end_month: int = fiscal.DEFAULT_END_MONTH,
+    password_hash: str | None = None,
 ) -> Organization:
+    """An organization and its owner. `password_hash`: the owner is an existing person
+    whose password was verified (sign_up_person); the password rules then do not apply
+    (it is not a new password). An existing person keeps their password whatever the
+    caller gives (0029_memberships.sql)."""
     money.exponent(base_currency, param="base_currency")
     fiscal.check_end_month(fiscal_year_end_month)
-    passwords.check(password, email=email, organization=name, param="owner.password")
+    if password_hash is None:
+        passwords.check(password, email=email, organization=name, param="owner.password")
+        password_hash = await auth.hash_password(password)
     org_id = ids.new_id("org")
-    password_hash = await auth.hash_password(password)
     async with db.transaction(org_id) as conn:
         await tenants.insert_organization(conn, org_id, name, base_currency, fiscal_year_end_month)
         owner = await tenants.insert_user(
@@ -75,6 +82,47 @@ async def sign_up(
     )
     db.actor = owner.id  # the owner signs the organization up
     db.changed(audit.changed("organization", "created", organization))
+    return organization
+
+
+async def sign_up_person(
+    unit: Unit,
+    store: Store,
+    guard: lockout.Guard,
+    *,
+    name: str,
+    base_currency: str,
+    email: str,
+    password: str,
+    owner_name: str,
+    fiscal_year_end_month: int,
+    origin: security.Origin,
+) -> Organization:
+    """Sign-up by anyone: a new person, or an existing one (any of their memberships,
+    active or not) proving their password, who becomes the new organization's owner. A
+    wrong password gets the token endpoint's answer and counts as a failed sign-in; the
+    attempts of each e-mail and each client address are limited (429)."""
+    await guard.sign_up_attempted(email, origin.client_ip or "unknown")
+    async with store.transaction(None) as conn:
+        existing = await memberships_db.find(conn, email.lower())
+    known = None
+    if existing:
+        found, _ = await auth.verify_person(store, guard, email, password, origin, active=False)
+        known = found.password_hash
+    organization = await sign_up(
+        unit,
+        name=name,
+        base_currency=base_currency,
+        email=email,
+        password=password,
+        owner_name=owner_name,
+        fiscal_year_end_month=fiscal_year_end_month,
+        password_hash=known,
+    )
+    owner = organization.owner
+    detail = {"role": Role.OWNER.value, "by": owner.id}
+    event = security.NewEvent(security.Kind.USER_CREATED, organization.id, owner.id, origin, detail)
+    await security_service.record(unit, event)
     return organization
 
 
@@ -106,6 +154,9 @@ async def create_user(
     role: Role,
     origin: security.Origin = security.NOWHERE,
 ) -> User:
+    """A member of the organization. A person who already exists (a member elsewhere)
+    joins with their own password: the one given here is checked by the same rules, then
+    ignored, so the answer never tells an admin whether the person exists elsewhere."""
     principal.require(Role.ADMIN)
     if role is Role.OWNER and principal.role is not Role.OWNER:
         raise errors.Forbidden("only an owner may create another owner", param="role")

@@ -8,11 +8,13 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from accounting_api.db import memberships as memberships_db
 from accounting_api.db import tenants
 from accounting_api.db.connection import Connection
 from accounting_api.domain import audit, errors, security
 from accounting_api.domain.roles import Principal, Role, User, UserStatus
 from accounting_api.services import auth, lockout, organizations
+from accounting_api.services import memberships as memberships_service
 from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
 from accounting_api.services.ports import Transactions, Unit
@@ -129,7 +131,8 @@ async def _record(
 async def remove_user(
     db: Unit, principal: Principal, user_id: str, *, origin: security.Origin
 ) -> User:
-    """The user leaves the organization: tokens end, the login goes, the row stays."""
+    """The user leaves the organization: tokens end, the login goes, the row stays. The
+    person's memberships of other organizations are untouched."""
     principal.require(Role.ADMIN)
     async with db.transaction(principal.organization_id) as conn:
         target, owners = await _locked_target(conn, user_id)
@@ -178,7 +181,8 @@ async def change_password(
     new_password: str,
     origin: security.Origin,
 ) -> None:
-    """The caller's own password, after the current one; every token of theirs ends."""
+    """The caller's own password, after the current one: the person's, in every
+    organization they are a member of, and every token of theirs ends in each."""
     principal.require(Role.VIEWER)
     async with db.transaction(principal.organization_id) as conn:
         found = await tenants.get_credentials(conn, principal.user_id)
@@ -191,9 +195,11 @@ async def change_password(
     )
     new_hash = await auth.hash_password(new_password)
     async with db.transaction(principal.organization_id) as conn:
+        await memberships_db.lock_person(conn, found.user.email)
         await tenants.set_password(conn, principal.user_id, new_hash)
     db.changed(audit.changed("user", "password_changed", found.user))
     await _record(db, principal, security.Kind.PASSWORD_CHANGED, principal.user_id, origin)
+    await memberships_service.password_changed_elsewhere(db, principal, origin)
 
 
 async def sign_out(db: Unit, principal: Principal, *, origin: security.Origin) -> None:

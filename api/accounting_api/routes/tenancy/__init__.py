@@ -12,7 +12,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/organizations",
         handlers.sign_up,
-        "Sign up: an organization and its owner",
+        "Sign up: an organization and its owner (an existing person proves their password"
+        " and becomes the owner; attempts limited per e-mail and per client address)",
         201,
         schemas.SignUpIn,
         None,
@@ -47,7 +48,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/auth/token",
         handlers.issue_token,
-        "Exchange email and password for a token",
+        "Exchange email and password for a token for one organization (organization_id:"
+        " needed when you are an active member of several)",
         200,
         schemas.TokenIn,
         None,
@@ -144,6 +146,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="tenancy",
         role=Role.VIEWER,
         body_required=False,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/users/me/organizations",
+        handlers.list_my_organizations,
+        "The organizations you are a member of (active or deactivated there), the oldest"
+        " first: sign in to another with POST /v1/auth/token and its organization_id",
+        200,
+        None,
+        None,
+        common.list_of(schemas.MembershipOut),
+        tag="tenancy",
+        role=Role.VIEWER,
     ),
     Endpoint(
         "GET",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from accounting_api.domain.memberships import Listed
 from accounting_api.domain.organizations import Profile
-from accounting_api.domain.roles import User
+from accounting_api.domain.roles import User, UserStatus
 from accounting_api.routes import schemas as common
 from accounting_api.routes import support
 from accounting_api.routes.tenancy import schemas
-from accounting_api.services import auth, organizations, users
+from accounting_api.services import auth, memberships, organizations, users
 
 
 def user_out(user: User, lock: users.Lock | None = None) -> schemas.UserOut:
@@ -28,14 +29,18 @@ def user_out(user: User, lock: users.Lock | None = None) -> schemas.UserOut:
 
 async def sign_up(request: Request) -> Response:
     data = await support.body(request, schemas.SignUpIn)
-    org = await organizations.sign_up(
+    deps = support.deps(request)
+    org = await organizations.sign_up_person(
         support.unit(request),
+        deps.db,
+        deps.guard,
         name=data.name,
         base_currency=data.base_currency,
         email=str(data.owner.email),
         password=data.owner.password,
         owner_name=data.owner.name,
         fiscal_year_end_month=data.fiscal_year_end_month,
+        origin=support.origin(request),
     )
     out = schemas.OrganizationOut(
         id=org.id,
@@ -74,7 +79,12 @@ async def issue_token(request: Request) -> Response:
     data = await support.body(request, schemas.TokenIn)
     deps = support.deps(request)
     principal = await auth.authenticate(
-        deps.db, deps.guard, data.email, data.password, support.origin(request)
+        deps.db,
+        deps.guard,
+        data.email,
+        data.password,
+        support.origin(request),
+        organization_id=data.organization_id,
     )
     token, ttl = deps.codec.issue(principal)
     return support.json(schemas.TokenOut(access_token=token, expires_in=ttl))
@@ -163,3 +173,18 @@ async def sign_out(request: Request) -> Response:
         support.unit(request), support.principal(request), origin=support.origin(request)
     )
     return Response(status_code=204)
+
+
+def membership_out(membership: Listed) -> schemas.MembershipOut:
+    return schemas.MembershipOut(
+        organization_id=membership.organization_id,
+        organization_name=membership.organization_name,
+        user_id=membership.user_id,
+        role=membership.role,
+        status=UserStatus.ACTIVE if membership.active else UserStatus.DEACTIVATED,
+    )
+
+
+async def list_my_organizations(request: Request) -> Response:
+    found = await memberships.list_mine(support.db(request), support.principal(request))
+    return support.page(found, len(found), membership_out)

@@ -124,6 +124,22 @@ class ProfileOut(Out):
 class TokenIn(Body):
     email: Annotated[Text, StringConstraints(min_length=3, max_length=320)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    organization_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="The organization the token is for. Needed when you are an active"
+        " member of several (else 409 `organization_required`, listing them, once the"
+        " password is right); one you are no active member of gets the wrong-password"
+        " answer (401).",
+    )
+
+
+class MembershipOut(Out):
+    object: Literal["membership"] = "membership"
+    organization_id: str
+    organization_name: str
+    user_id: str = Field(description="You, as a user of that organization.")
+    role: Role
+    status: UserStatus = Field(description="active, or deactivated (no sign-in there).")
 
 
 class TokenOut(Out):
