@@ -36,6 +36,9 @@ class Principal:
     token_version: int = 0
     """The user's token version when the token was issued (a token of the previous
     release, without one, stands for version 0)."""
+    enrolment_only: bool = False
+    """A token good only for enrolling in two-factor sign-in: the organization requires
+    it of this owner or admin, who has none yet (docs/two-factor.md)."""
 
     def require(self, role: Role) -> None:
         if not self.role.allows(role):

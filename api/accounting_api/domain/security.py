@@ -35,6 +35,15 @@ class Kind(enum.StrEnum):
     LOCKED = "user.locked"
     """Too many failed sign-ins of one account from any address: the account is locked."""
     UNLOCKED = "user.unlocked"
+    TWO_FACTOR_ENROLMENT_STARTED = "user.two_factor_enrolment_started"
+    TWO_FACTOR_ENABLED = "user.two_factor_enabled"
+    TWO_FACTOR_DISABLED = "user.two_factor_disabled"
+    RECOVERY_CODES_REGENERATED = "user.recovery_codes_regenerated"
+    RECOVERY_CODE_USED = "auth.recovery_code_used"
+    TWO_FACTOR_FAILED = "auth.two_factor_failed"
+    """A wrong or replayed code given to change one's own second factor (a wrong code
+    at sign-in is an auth.sign_in_failed, reason two_factor_code_invalid)."""
+    TWO_FACTOR_REQUIREMENT_CHANGED = "organization.two_factor_requirement_changed"
 
     @property
     def severity(self) -> Severity:
@@ -51,6 +60,10 @@ _SEVERITY = {
     Kind.ADDRESS_BLOCKED: Severity.WARNING,
     Kind.LOCKED: Severity.CRITICAL,
     Kind.UNLOCKED: Severity.WARNING,
+    Kind.TWO_FACTOR_DISABLED: Severity.WARNING,
+    Kind.RECOVERY_CODE_USED: Severity.WARNING,
+    Kind.TWO_FACTOR_FAILED: Severity.WARNING,
+    Kind.TWO_FACTOR_REQUIREMENT_CHANGED: Severity.WARNING,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import argon2
@@ -42,6 +43,8 @@ async def verify_password(password_hash: str, password: str) -> bool:
 
 
 _VERIFIED_CACHE_SIZE = 10_000
+ENROLMENT_SCOPE = "two_factor_enrolment"
+"""The `scp` claim of a token good only for enrolling in two-factor sign-in."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class TokenCodec:
             "iat": issued,
             "exp": issued + self.ttl_seconds,
         }
+        if principal.enrolment_only:
+            claims["scp"] = ENROLMENT_SCOPE
         return jwt.encode(claims, self.secret, algorithm="HS256"), self.ttl_seconds
 
     def verify(self, token: str) -> Principal:
@@ -101,9 +106,16 @@ class TokenCodec:
         version = claims.get("ver", 0)  # a token of the previous release: version 0
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise errors.Unauthenticated("the access token has an invalid version")
+        scope = claims.get("scp")
+        if scope not in (None, ENROLMENT_SCOPE):
+            raise errors.Unauthenticated("the access token has an unknown scope")
         try:
             principal = Principal(
-                str(claims["sub"]), str(claims["org"]), Role(claims["role"]), version
+                str(claims["sub"]),
+                str(claims["org"]),
+                Role(claims["role"]),
+                version,
+                enrolment_only=scope == ENROLMENT_SCOPE,
             )
         except ValueError:
             raise errors.Unauthenticated("the access token names an unknown role") from None
@@ -112,12 +124,19 @@ class TokenCodec:
         return principal, int(claims["exp"])
 
 
+SecondFactor = Callable[[tenants.Credentials], Awaitable[bool]]
+"""The sign-in's second step, after a correct password (services/two_factor.py): raises
+if the second factor is missing or wrong; True when the token may only enrol one."""
+
+
 async def authenticate(
     db: Store,
     guard: lockout_service.Guard,
     email: str,
     password: str,
     origin: security.Origin = security.NOWHERE,
+    *,
+    second_factor: SecondFactor | None = None,
 ) -> Principal:
     """The principal whose email and password these are, or Unauthenticated; either way
     a security event (a failure names its reason, never the password).
@@ -142,16 +161,36 @@ async def authenticate(
         await _record_failure(db, org, user_id, origin, held.reason)
         raise _refused()
     if reason is not None:
-        response = await guard.failed(email, address)
-        await _record_failure(db, org, user_id, origin, reason)
-        await _respond(db, found.user if found else None, origin, response)
+        user = found.user if found else None
+        await count_failure(db, guard, email, org=org, user=user, origin=origin, reason=reason)
         raise _refused()
     assert found is not None
+    enrolment_only = await second_factor(found) if second_factor is not None else False
     await guard.succeeded(email, address)
     event = security.NewEvent(security.Kind.SIGN_IN_SUCCEEDED, org, user_id, origin)
     await security_service.record(db, event)
     user = found.user
-    return Principal(user.id, user.organization_id, user.role, found.token_version)
+    return Principal(user.id, user.organization_id, user.role, found.token_version, enrolment_only)
+
+
+async def count_failure(
+    db: Store,
+    guard: lockout_service.Guard,
+    email: str,
+    *,
+    org: str | None,
+    user: User | None,
+    origin: security.Origin,
+    reason: str,
+    kind: security.Kind = security.Kind.SIGN_IN_FAILED,
+) -> None:
+    """A failed sign-in (or a wrong code of one's second factor) counted against the pair
+    and the account: its security event, and those of the block or lock it sets off."""
+    response = await guard.failed(email, origin.client_ip or "unknown")
+    user_id = user.id if user is not None else None
+    event = security.NewEvent(kind, org, user_id, origin, {"reason": reason})
+    await security_service.record(db, event)
+    await _respond(db, user, origin, response)
 
 
 async def _refusal(found: tenants.Credentials | None, password: str) -> str | None:
