@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from accounting_api.domain import errors
 from accounting_api.domain import two_factor as domain_two_factor
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import User
@@ -65,6 +66,11 @@ async def get_organization(request: Request) -> Response:
 
 async def update_organization(request: Request) -> Response:
     data = await support.body(request, schemas.OrganizationSettingsIn)
+    if data.fiscal_year_end_month is None and data.two_factor_required_for is None:
+        raise errors.ValidationFailed(
+            "give fiscal_year_end_month or two_factor_required_for (not null)",
+            param="fiscal_year_end_month",
+        )
     unit, principal = support.unit(request), support.principal(request)
     profile: Profile | None = None
     if data.two_factor_required_for is not None:

@@ -109,14 +109,6 @@ class OrganizationSettingsIn(Body):
         " it needs a second factor of your own first (409 two_factor_not_enabled).",
     )
 
-    @model_validator(mode="after")
-    def _something(self) -> OrganizationSettingsIn:
-        if self.fiscal_year_end_month is None and self.two_factor_required_for is None:
-            raise ValueError(
-                "give at least one of fiscal_year_end_month and two_factor_required_for"
-            )
-        return self
-
 
 class ProfileOut(Out):
     object: Literal["organization"] = "organization"
