@@ -283,3 +283,14 @@ async def test_malformed_codes_are_refused_before_anything_is_checked(
         answer = await sign_in(client, t.email, **extra)
         assert answer.status_code == 422, (extra, answer.text)
     assert (await sign_in(client, t.email, otp="123456")).status_code == 200  # none enrolled
+
+
+async def test_being_asked_for_the_code_does_not_count_against_the_address(
+    client: httpx.AsyncClient, make_app: MakeApp
+) -> None:
+    e = await enrolled(client)
+    async with serve(make_app(suspicious_ip_requests=2), client_ip=fresh_ip()) as http:
+        for _ in range(4):
+            asked = await sign_in(http, e.tenant.email)
+            assert code_of(asked) == "two_factor_required"
+        assert (await sign_in(http, e.tenant.email, otp=e.next_code())).status_code == 200

@@ -54,7 +54,7 @@ class AddressBlockMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_seen)
-        if lockout.failed_request(status):
+        if lockout.failed_request(status, state(scope).get("error_code")):
             await self._failed(address, state(scope).get("request_id"))
 
     async def _failed(self, address: str, request_id: str | None) -> None:
