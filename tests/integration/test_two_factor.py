@@ -294,3 +294,23 @@ async def test_being_asked_for_the_code_does_not_count_against_the_address(
             asked = await sign_in(http, e.tenant.email)
             assert code_of(asked) == "two_factor_required"
         assert (await sign_in(http, e.tenant.email, otp=e.next_code())).status_code == 200
+
+
+async def test_a_replayed_confirmation_returns_its_recovery_codes_kept_sealed(
+    client: httpx.AsyncClient, owner_conn: asyncpg.Connection
+) -> None:
+    t = await sign_up(client)
+    secret = (await client.post(ME, headers=t.auth)).json()["secret"]
+    code = pyotp.TOTP(secret).generate_otp(two_factor.step_at(time.time()))
+    key = f"confirm-{t.org_id}"
+    headers = t.auth | {"Idempotency-Key": key}
+    first = await client.post(f"{ME}/confirm", json={"otp": code}, headers=headers)
+    again = await client.post(f"{ME}/confirm", json={"otp": code}, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["recovery_codes"] == first.json()["recovery_codes"]
+    stored = await owner_conn.fetchrow(
+        "SELECT response_body, response_sealed FROM idempotency_keys WHERE key = $1", key
+    )
+    assert stored is not None
+    assert stored["response_sealed"] is not None
+    assert first.json()["recovery_codes"][0].encode() not in bytes(stored["response_body"])
