@@ -314,3 +314,23 @@ async def test_a_replayed_confirmation_returns_its_recovery_codes_kept_sealed(
     assert stored is not None
     assert stored["response_sealed"] is not None
     assert first.json()["recovery_codes"][0].encode() not in bytes(stored["response_body"])
+
+
+async def test_the_compliance_report_counts_owners_and_admins_without_a_second_factor(
+    client: httpx.AsyncClient,
+) -> None:
+    t = await sign_up(client)
+    await add_user(client, t, "accountant")  # not counted: neither owner nor admin
+
+    async def control() -> dict[str, Any]:
+        body = (await client.get("/v1/compliance-report", headers=t.auth)).json()
+        found = [c for g in body["groups"] for c in g["controls"] if c["id"] == "access.two_factor"]
+        return dict(found[0])
+
+    before = await control()
+    assert before["status"] == "FAIL"
+    assert before["details"]["owners_and_admins"] == 1
+    await enrol(client, t)
+    after = await control()
+    assert after["status"] == "PASS"
+    assert after["details"]["with_two_factor"] == 1
