@@ -334,3 +334,28 @@ async def test_the_compliance_report_counts_owners_and_admins_without_a_second_f
     after = await control()
     assert after["status"] == "PASS"
     assert after["details"]["with_two_factor"] == 1
+
+
+async def test_re_enrolling_needs_a_code_and_replaces_the_secret_once_confirmed(
+    client: httpx.AsyncClient,
+) -> None:
+    e = await enrolled(client)
+    email, auth = e.tenant.email, e.tenant.auth
+    bare = await client.post(ME, headers=auth)
+    assert (bare.status_code, code_of(bare)) == (422, "two_factor_code_required")
+    again = await client.post(ME, json={"recovery_code": e.recovery_codes[0]}, headers=auth)
+    assert again.status_code == 201, again.text
+    new = pyotp.TOTP(again.json()["secret"])
+    assert (await sign_in(client, email, otp=e.next_code())).status_code == 200  # not yet
+    confirmed = await client.post(
+        f"{ME}/confirm",
+        json={"otp": new.generate_otp(two_factor.step_at(time.time()))},
+        headers=auth,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    ahead = two_factor.step_at(time.time()) + 1
+    old = await sign_in(client, email, otp=pyotp.TOTP(e.secret).generate_otp(ahead))
+    assert code_of(old) == "two_factor_code_invalid"
+    assert (await sign_in(client, email, otp=new.generate_otp(ahead))).status_code == 200
+    stale = await sign_in(client, email, recovery_code=e.recovery_codes[1])
+    assert code_of(stale) == "two_factor_code_invalid"
