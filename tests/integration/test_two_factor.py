@@ -204,6 +204,7 @@ async def test_owners_and_admins_must_enrol_when_the_organization_requires_it(
     admin_factor = await enrol(client, admin_tenant)
     full = await sign_in(client, admin, otp=admin_factor.next_code())
     assert full.json()["scope"] == "full"
+    assert (await client.post("/v1/auth/sign-out", headers=bearer)).status_code == 204
 
     coverage = await client.get("/v1/organization/two-factor-coverage", headers=t.auth)
     assert coverage.status_code == 200, coverage.text
