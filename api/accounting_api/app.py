@@ -162,6 +162,7 @@ def app_from_env() -> Starlette:
     logs.configure(settings.log_level)
     if settings.secret_keys() is None:
         logging.getLogger("accounting_api").warning(
-            "WEBHOOK_SECRET_KEYS is not set: webhook endpoints cannot be created"
+            "WEBHOOK_SECRET_KEYS is not set: webhook endpoints cannot be created, and no one"
+            " can enrol in two-factor sign-in"
         )
     return create_app(settings)

@@ -171,9 +171,11 @@ class Settings:
     """Accept http:// webhook URLs and URLs naming private or loopback addresses (local
     development and tests only; the worker has the same switch, WEBHOOK_ALLOW_INSECURE)."""
     webhook_secret_keys: str = field(default="", repr=False)
-    """The key ring that seals webhook signing secrets at rest, `<id>:<base64 of 32
-    bytes>`, comma-separated, the current key first (docs/webhook-secrets.md). Without it
-    no webhook endpoint can be created (a secret is never stored in the clear)."""
+    """The platform key ring: it seals webhook signing secrets and two-factor secrets at
+    rest, `<id>:<base64 of 32 bytes>`, comma-separated, the current key first
+    (docs/webhook-secrets.md, docs/two-factor.md). Without it no webhook endpoint can be
+    created and no one can enrol in two-factor sign-in (a secret is never stored in the
+    clear)."""
     log_level: str = "INFO"
     """Root log level (DEBUG, INFO, WARNING, ERROR)."""
 

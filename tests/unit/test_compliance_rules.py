@@ -93,3 +93,15 @@ def test_a_group_fails_if_one_control_fails_and_is_not_applicable_only_if_none_a
     assert compliance.group_status([c(Status.PASS), c(Status.FAIL)]) is Status.FAIL
     assert compliance.group_status([c(Status.NOT_APPLICABLE)]) is Status.NOT_APPLICABLE
     assert compliance.group_status([c(Status.NOT_APPLICABLE), c(Status.PASS)]) is Status.PASS
+
+
+def test_every_owner_and_admin_needs_a_second_factor() -> None:
+    covered = [("user_a", "owner", True), ("user_b", "admin", True)]
+    assert compliance.two_factor_coverage(covered, "none")[0] is Status.PASS
+    status, evidence, details = compliance.two_factor_coverage(
+        [*covered, ("user_c", "admin", False)], "none"
+    )
+    assert status is Status.FAIL
+    assert "1 of 3" in evidence
+    assert "two_factor_required_for" in evidence
+    assert details["without_two_factor"] == [{"user": "user_c", "role": "admin"}]

@@ -49,6 +49,11 @@ def test_only_refusals_of_who_or_how_often_count_against_an_address(
     assert lockout.failed_request(status) is counts
 
 
+def test_a_sign_in_asked_for_its_second_factor_does_not_count_against_its_address() -> None:
+    assert lockout.failed_request(401, "two_factor_required") is False
+    assert lockout.failed_request(401, "two_factor_code_invalid") is True
+
+
 @pytest.mark.parametrize(
     ("pair", "account", "expected"),
     [

@@ -153,3 +153,16 @@ def test_a_token_with_an_invalid_version_is_refused(version: object) -> None:
     claims = jwt.decode(CODEC.issue(ALICE)[0], options={"verify_signature": False})
     forged = jwt.encode(claims | {"ver": version}, CODEC.secret, algorithm="HS256")
     assert "version" in expect_refusal(forged)
+
+
+def test_a_token_restricted_to_two_factor_enrolment_says_so_and_verifies_as_such() -> None:
+    restricted = dataclasses.replace(ALICE, enrolment_only=True)
+    token, _ = CODEC.issue(restricted)
+    assert jwt.decode(token, options={"verify_signature": False})["scp"] == "two_factor_enrolment"
+    assert CODEC.verify(token) == restricted
+
+
+def test_a_token_of_an_unknown_scope_is_refused() -> None:
+    claims = jwt.decode(CODEC.issue(ALICE)[0], options={"verify_signature": False})
+    forged = jwt.encode(claims | {"scp": "admin"}, CODEC.secret, algorithm="HS256")
+    assert "unknown scope" in expect_refusal(forged)

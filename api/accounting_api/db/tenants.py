@@ -10,6 +10,7 @@ from accounting_api.db.connection import Connection
 from accounting_api.domain import errors
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Role, User, UserStatus
+from accounting_api.domain.two_factor import Requirement
 
 _USER_COLUMNS = "id, organization_id, email, name, role, created_at, deactivated_at, removed_at"
 
@@ -46,12 +47,18 @@ async def insert_organization(
     )
 
 
-_PROFILE = "id, name, base_currency, fiscal_year_end_month"
+_PROFILE = "id, name, base_currency, fiscal_year_end_month, two_factor_required_for"
 
 
 def _profile(row: asyncpg.Record | None) -> Profile:
     assert row is not None  # the tenant's own row: row-level security shows exactly it
-    return Profile(row["id"], row["name"], row["base_currency"], row["fiscal_year_end_month"])
+    return Profile(
+        row["id"],
+        row["name"],
+        row["base_currency"],
+        row["fiscal_year_end_month"],
+        Requirement(row["two_factor_required_for"]),
+    )
 
 
 async def profile(conn: Connection) -> Profile:

@@ -128,6 +128,36 @@ def dormant_users(
     )
 
 
+def two_factor_coverage(
+    staff: Sequence[tuple[str, str, bool]], required_for: str
+) -> tuple[Status, str, dict[str, Any]]:
+    """Active owners and admins (user id, role, has a confirmed second factor): each must
+    sign in with a second factor (docs/two-factor.md)."""
+    without = [{"user": user, "role": role} for user, role, enabled in staff if not enabled]
+    details = {
+        "owners_and_admins": len(staff),
+        "with_two_factor": len(staff) - len(without),
+        "without_two_factor": without,
+        "two_factor_required_for": required_for,
+    }
+    if not without:
+        return (
+            Status.PASS,
+            f"all {len(staff)} active owners and admins use two-factor sign-in",
+            details,
+        )
+    advice = (
+        "they get a token good only for enrolling until they do"
+        if required_for == "owners_and_admins"
+        else "require it: PATCH /v1/organization two_factor_required_for=owners_and_admins"
+    )
+    return (
+        Status.FAIL,
+        f"{len(without)} of {len(staff)} active owners and admins have no second factor ({advice})",
+        details,
+    )
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Protection:
     """The brute-force and rate-limit thresholds in force, with the guide's values."""

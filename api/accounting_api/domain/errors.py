@@ -363,3 +363,53 @@ class WebhookDeliveryNotFailed(Conflict):
 
 class WebhookEndpointDisabled(Conflict):
     code = "webhook_endpoint_disabled"
+
+
+# --- two-factor sign-in (docs/two-factor.md) -------------------------------------------
+
+
+class TwoFactorRequired(Unauthenticated):
+    """A correct password of a person with two-factor sign-in, without `otp` or
+    `recovery_code`: ask for the code and send the request again with it."""
+
+    code = "two_factor_required"
+
+
+class TwoFactorCodeInvalid(Unauthenticated):
+    """A sign-in's code or recovery code is wrong, already used, or out of its time."""
+
+    code = "two_factor_code_invalid"
+
+
+class TwoFactorCodeIncorrect(ValidationFailed):
+    """A code given to change the caller's own second factor is wrong or already used."""
+
+    code = "two_factor_code_incorrect"
+
+
+class TwoFactorCodeMissing(ValidationFailed):
+    """A change to a confirmed second factor without a current code (or recovery code)."""
+
+    code = "two_factor_code_required"
+
+
+class TwoFactorEnrolmentRequired(Forbidden):
+    """A token restricted to two-factor enrolment, used for anything else."""
+
+    code = "two_factor_enrolment_required"
+
+
+class TwoFactorNotEnabled(Conflict):
+    code = "two_factor_not_enabled"
+
+
+class TwoFactorNotStarted(Conflict):
+    """Confirming with no enrolment started (POST /v1/users/me/two-factor first)."""
+
+    code = "two_factor_enrolment_not_started"
+
+
+class TwoFactorKeysMissing(ServiceUnavailable):
+    """No key ring (WEBHOOK_SECRET_KEYS) to seal or open a second factor's secret."""
+
+    code = "two_factor_keys_missing"

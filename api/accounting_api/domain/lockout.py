@@ -128,10 +128,11 @@ def failure_counts_past(rules: Rules, pair: int, account: int) -> tuple[bool, bo
     return pair > rules.failures_per_account_address, account > rules.failures_per_account
 
 
-def failed_request(status: int) -> bool:
+def failed_request(status: int, code: str | None = None) -> bool:
     """A request that counts against its address: refused for who it is or what it tried
-    (401, 403) or for how often (429); never an answer about the request's content."""
-    return status in (401, 403, 429)
+    (401, 403) or for how often (429); never an answer about the request's content, nor
+    the first half of a two-factor sign-in (a correct password, asked for its code)."""
+    return status in (401, 403, 429) and code != "two_factor_required"
 
 
 def lock_keys(email: str) -> list[str]:

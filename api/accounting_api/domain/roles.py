@@ -38,6 +38,9 @@ class Principal:
     release, without one, stands for version 0)."""
     issued_at: int = field(default=0, compare=False)
     """When the token was issued (seconds since the epoch): a step-up asks for a recent one."""
+    enrolment_only: bool = False
+    """A token good only for enrolling in two-factor sign-in: the organization requires
+    it of this owner or admin, who has none yet (docs/two-factor.md)."""
 
     def require(self, role: Role) -> None:
         if not self.role.allows(role):

@@ -44,6 +44,15 @@ class Kind(enum.StrEnum):
     """An organization past ORG_API_CALLS_PER_MINUTE: its requests get 429 (once a minute)."""
     DATA_EXFILTRATION = "organization.data_exfiltration"
     """An organization's exports past ORG_EXPORT_BYTES_PER_HOUR: exports need a fresh token."""
+    TWO_FACTOR_ENROLMENT_STARTED = "user.two_factor_enrolment_started"
+    TWO_FACTOR_ENABLED = "user.two_factor_enabled"
+    TWO_FACTOR_DISABLED = "user.two_factor_disabled"
+    RECOVERY_CODES_REGENERATED = "user.recovery_codes_regenerated"
+    RECOVERY_CODE_USED = "auth.recovery_code_used"
+    TWO_FACTOR_FAILED = "auth.two_factor_failed"
+    """A wrong or replayed code given to change one's own second factor (a wrong code
+    at sign-in is an auth.sign_in_failed, reason two_factor_code_invalid)."""
+    TWO_FACTOR_REQUIREMENT_CHANGED = "organization.two_factor_requirement_changed"
 
     @property
     def severity(self) -> Severity:
@@ -63,6 +72,10 @@ _SEVERITY = {
     Kind.FAILED_SIGN_INS_HIGH: Severity.CRITICAL,
     Kind.THROTTLED: Severity.WARNING,
     Kind.DATA_EXFILTRATION: Severity.CRITICAL,
+    Kind.TWO_FACTOR_DISABLED: Severity.WARNING,
+    Kind.RECOVERY_CODE_USED: Severity.WARNING,
+    Kind.TWO_FACTOR_FAILED: Severity.WARNING,
+    Kind.TWO_FACTOR_REQUIREMENT_CHANGED: Severity.WARNING,
 }
 
 

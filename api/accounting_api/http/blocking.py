@@ -57,7 +57,8 @@ class AddressBlockMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_seen)
-        if lockout.failed_request(status) and not st.get(ratelimit.ADDRESS_CHECKED):
+        failed = lockout.failed_request(status, st.get("error_code"))
+        if failed and not st.get(ratelimit.ADDRESS_CHECKED):
             await self._failed(st["client_ip"], st.get("request_id"))
 
     async def _failed(self, address: str, request_id: str | None) -> None:

@@ -22,6 +22,7 @@ from accounting_api.routes import (
     reports,
     security,
     tenancy,
+    two_factor,
     webhooks,
     work,
 )
@@ -30,6 +31,7 @@ from accounting_api.routes.support import Handler
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     *tenancy.ENDPOINTS,
+    *two_factor.ENDPOINTS,
     *ledger.ENDPOINTS,
     *billing.ENDPOINTS,
     *payments.ENDPOINTS,

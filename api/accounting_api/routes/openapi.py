@@ -39,6 +39,9 @@ class Endpoint:
     security events must outlive its 401), so no unit of work is opened around it: it
     never holds one pool connection idle while it waits for another, and takes no
     Idempotency-Key (a sign-in is never replayed)."""
+    enrolment: bool = False
+    """Open to a token restricted to two-factor enrolment (docs/two-factor.md); every
+    other endpoint refuses one with 403 two_factor_enrolment_required."""
 
 
 REF = "#/components/schemas/{model}"

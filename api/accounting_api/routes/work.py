@@ -35,7 +35,26 @@ def handler(endpoint: Endpoint) -> Handler:
     handle = _in_unit_of_work(endpoint) if in_unit else endpoint.handler
     if endpoint.role is not None:
         handle = _authorized(endpoint.role, handle)
+    if endpoint.auth and not endpoint.enrolment:
+        handle = _full_token(handle)
     return support.authenticated(handle) if endpoint.auth else handle
+
+
+def _full_token(handle: Handler) -> Handler:
+    """Refuse a token restricted to two-factor enrolment (its owner or admin must enrol
+    first: docs/two-factor.md) before anything is read, run or replayed."""
+
+    async def full_token(request: Request) -> Response:
+        if support.principal(request).enrolment_only:
+            raise errors.TwoFactorEnrolmentRequired(
+                "your organization requires two-factor sign-in of owners and admins: enrol"
+                " (POST /v1/users/me/two-factor), confirm, then sign in again"
+            )
+        return await handle(request)
+
+    full_token.__name__ = handle.__name__
+    full_token.__doc__ = handle.__doc__
+    return full_token
 
 
 def _authorized(role: Role, handle: Handler) -> Handler:

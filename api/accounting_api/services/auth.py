@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import argon2
@@ -44,6 +45,8 @@ async def verify_password(password_hash: str, password: str) -> bool:
 
 
 _VERIFIED_CACHE_SIZE = 10_000
+ENROLMENT_SCOPE = "two_factor_enrolment"
+"""The `scp` claim of a token good only for enrolling in two-factor sign-in."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class TokenCodec:
             "iat": issued,
             "exp": issued + self.ttl_seconds,
         }
+        if principal.enrolment_only:
+            claims["scp"] = ENROLMENT_SCOPE
         return jwt.encode(claims, self.secret, algorithm="HS256"), self.ttl_seconds
 
     def verify(self, token: str) -> Principal:
@@ -103,6 +108,9 @@ class TokenCodec:
         version = claims.get("ver", 0)  # a token of the previous release: version 0
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
             raise errors.Unauthenticated("the access token has an invalid version")
+        scope = claims.get("scp")
+        if scope not in (None, ENROLMENT_SCOPE):
+            raise errors.Unauthenticated("the access token has an unknown scope")
         try:
             principal = Principal(
                 str(claims["sub"]),
@@ -110,12 +118,18 @@ class TokenCodec:
                 Role(claims["role"]),
                 version,
                 issued_at=int(claims["iat"]),
+                enrolment_only=scope == ENROLMENT_SCOPE,
             )
         except ValueError:
             raise errors.Unauthenticated("the access token names an unknown role") from None
         if not ids.has_prefix(principal.organization_id, "org"):
             raise errors.Unauthenticated("the access token names no organization")
         return principal, int(claims["exp"])
+
+
+SecondFactor = Callable[[tenants.Credentials], Awaitable[bool]]
+"""The sign-in's second step, after a correct password (services/two_factor.py): raises
+if the second factor is missing or wrong; True when the token may only enrol one."""
 
 
 async def authenticate(
@@ -126,6 +140,7 @@ async def authenticate(
     origin: security.Origin = security.NOWHERE,
     *,
     organization_id: str | None = None,
+    second_factor: SecondFactor | None = None,
 ) -> Principal:
     """The principal whose email and password these are, in the organization chosen (or
     the person's only active one), or Unauthenticated; either way a security event (a
@@ -137,9 +152,10 @@ async def authenticate(
     same work, and so does an organization the person is no active member of; an unknown
     e-mail is counted, blocked and locked as a known one is: no answer tells a stranger
     whether an account exists."""
-    found, person = await verify_person(
-        db, guard, email, password, origin, organization_id=organization_id
-    )
+    found, person, enrolment_only = await verify_person(
+        db, guard, email, password, origin,
+        organization_id=organization_id, second_factor=second_factor,
+    )  # fmt: skip
     if memberships.needs_choice(person, organization_id):
         raise await memberships_service.organization_required(db, found.user)
     user = found.user
@@ -147,7 +163,10 @@ async def authenticate(
         security.Kind.SIGN_IN_SUCCEEDED, user.organization_id, user.id, origin
     )
     await security_service.record(db, event)
-    return Principal(user.id, user.organization_id, user.role, found.token_version)
+    return Principal(
+        user.id, user.organization_id, user.role, found.token_version,
+        enrolment_only=enrolment_only,
+    )  # fmt: skip
 
 
 async def verify_person(
@@ -159,11 +178,14 @@ async def verify_person(
     *,
     organization_id: str | None = None,
     active: bool = True,
-) -> tuple[tenants.Credentials, list[memberships.Membership]]:
+    second_factor: SecondFactor | None = None,
+) -> tuple[tenants.Credentials, list[memberships.Membership], bool]:
     """The credentials of the membership the sign-in is about (domain.memberships.subject)
     and all the person's live memberships, once the password is verified (and, if
-    `active`, the membership is active); else Unauthenticated, counted by the brute-force
-    defence and recorded as a failed sign-in."""
+    `active`, the membership is active) and then the second factor, if one is asked
+    (before any organization is listed to the caller); else Unauthenticated, counted by
+    the brute-force defence and recorded as a failed sign-in. The flag: whether a token
+    may only enrol a second factor (the organization requires one the member lacks)."""
     address = origin.client_ip or "unknown"
     held = await guard.held(email, address)
     async with db.transaction(None) as conn:
@@ -184,13 +206,33 @@ async def verify_person(
         await _record_failure(db, org, user_id, origin, held.reason)
         raise _refused()
     if reason is not None:
-        response = await guard.failed(email, address)
-        await _record_failure(db, org, user_id, origin, reason)
-        await _respond(db, found.user if found else None, origin, response)
+        user = found.user if found else None
+        await count_failure(db, guard, email, org=org, user=user, origin=origin, reason=reason)
         raise _refused()
     assert found is not None
+    enrolment_only = await second_factor(found) if second_factor is not None else False
     await guard.succeeded(email, address)
-    return found, person
+    return found, person, enrolment_only
+
+
+async def count_failure(
+    db: Store,
+    guard: lockout_service.Guard,
+    email: str,
+    *,
+    org: str | None,
+    user: User | None,
+    origin: security.Origin,
+    reason: str,
+    kind: security.Kind = security.Kind.SIGN_IN_FAILED,
+) -> None:
+    """A failed sign-in (or a wrong code of one's second factor) counted against the pair
+    and the account: its security event, and those of the block or lock it sets off."""
+    response = await guard.failed(email, origin.client_ip or "unknown")
+    user_id = user.id if user is not None else None
+    event = security.NewEvent(kind, org, user_id, origin, {"reason": reason})
+    await security_service.record(db, event)
+    await _respond(db, user, origin, response)
 
 
 async def _refusal(

@@ -11,6 +11,7 @@ from typing import Any
 
 from accounting_api.db import compliance as compliance_db
 from accounting_api.db import migrations
+from accounting_api.db import two_factor as two_factor_db
 from accounting_api.domain import compliance
 from accounting_api.domain.compliance import Group, Status
 from accounting_api.domain.roles import Principal, Role
@@ -60,6 +61,8 @@ async def report(
     chain = await audit.verify(db, principal)
     async with db.transaction(principal.organization_id) as conn:
         members = await compliance_db.active_members(conn)
+        covered = await two_factor_db.coverage(conn)
+        required_for = await two_factor_db.requirement(conn)
         recorded, passed, newest = await compliance_db.backups(conn)
         alerts = await compliance_db.security_alerts(conn, now - compliance.ALERT_WINDOW)
         month = compliance.previous_month(now)
@@ -73,6 +76,10 @@ async def report(
 
     add("access.dormant_users", Group.ACCESS_CONTROLS, "Users who no longer sign in",
         compliance.dormant_users(members, now))  # fmt: skip
+    staff = [(c.user_id, c.role, c.enabled) for c in covered if Role(c.role).allows(Role.ADMIN)]
+    add("access.two_factor", Group.ACCESS_CONTROLS,
+        "Owners and admins sign in with a second factor",
+        compliance.two_factor_coverage(staff, required_for.value))  # fmt: skip
     add("access.brute_force_protection", Group.ACCESS_CONTROLS,
         "Rate limits and brute-force protection", compliance.protection(protection))  # fmt: skip
     add("backups.newest_verified", Group.BACKUPS, "Newest backup proven by a restore test",

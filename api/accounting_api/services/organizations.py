@@ -107,7 +107,7 @@ async def sign_up_person(
         existing = await memberships_db.find(conn, email.lower())
     known = None
     if existing:
-        found, _ = await auth.verify_person(store, guard, email, password, origin, active=False)
+        found, _, _ = await auth.verify_person(store, guard, email, password, origin, active=False)
         known = found.password_hash
     organization = await sign_up(
         unit,

@@ -146,6 +146,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="tenancy",
         role=Role.VIEWER,
         body_required=False,
+        enrolment=True,
     ),
     Endpoint(
         "GET",

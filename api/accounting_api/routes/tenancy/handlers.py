@@ -5,13 +5,16 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from accounting_api.domain import errors
+from accounting_api.domain import two_factor as domain_two_factor
 from accounting_api.domain.memberships import Listed
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import User, UserStatus
 from accounting_api.routes import schemas as common
 from accounting_api.routes import support
 from accounting_api.routes.tenancy import schemas
-from accounting_api.services import auth, memberships, organizations, users
+from accounting_api.routes.two_factor import handlers as two_factor_handlers
+from accounting_api.services import auth, memberships, organizations, two_factor, users
 
 
 def user_out(user: User, lock: users.Lock | None = None) -> schemas.UserOut:
@@ -59,6 +62,7 @@ def profile_out(profile: Profile) -> schemas.ProfileOut:
         name=profile.name,
         base_currency=profile.base_currency,
         fiscal_year_end_month=profile.fiscal_year_end_month,
+        two_factor_required_for=profile.two_factor_required_for,
     )
 
 
@@ -69,15 +73,31 @@ async def get_organization(request: Request) -> Response:
 
 async def update_organization(request: Request) -> Response:
     data = await support.body(request, schemas.OrganizationSettingsIn)
-    profile = await organizations.set_fiscal_year_end(
-        support.unit(request), support.principal(request), data.fiscal_year_end_month
-    )
+    if data.fiscal_year_end_month is None and data.two_factor_required_for is None:
+        raise errors.ValidationFailed(
+            "give fiscal_year_end_month or two_factor_required_for (not null)",
+            param="fiscal_year_end_month",
+        )
+    unit, principal = support.unit(request), support.principal(request)
+    profile: Profile | None = None
+    if data.two_factor_required_for is not None:
+        checks = two_factor_handlers.checks(request)
+        profile = await two_factor.require_for(
+            unit, checks, principal, data.two_factor_required_for
+        )
+    if data.fiscal_year_end_month is not None:
+        profile = await organizations.set_fiscal_year_end(
+            unit, principal, data.fiscal_year_end_month
+        )
+    assert profile is not None  # the body gives at least one of the two
     return support.json(profile_out(profile))
 
 
 async def issue_token(request: Request) -> Response:
     data = await support.body(request, schemas.TokenIn)
     deps = support.deps(request)
+    answer = domain_two_factor.Answer(data.otp, data.recovery_code)
+    second = two_factor.second_step(two_factor_handlers.checks(request), answer)
     principal = await auth.authenticate(
         deps.db,
         deps.guard,
@@ -85,9 +105,11 @@ async def issue_token(request: Request) -> Response:
         data.password,
         support.origin(request),
         organization_id=data.organization_id,
+        second_factor=second,
     )
     token, ttl = deps.codec.issue(principal)
-    return support.json(schemas.TokenOut(access_token=token, expires_in=ttl))
+    scope = "two_factor_enrolment" if principal.enrolment_only else "full"
+    return support.json(schemas.TokenOut(access_token=token, expires_in=ttl, scope=scope))
 
 
 async def create_user(request: Request) -> Response:

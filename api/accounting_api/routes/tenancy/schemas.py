@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from accounting_api.domain import passwords
 from accounting_api.domain.roles import Role, UserStatus
+from accounting_api.domain.two_factor import Requirement
 from accounting_api.routes import schemas as common
 from accounting_api.routes.schemas import (
     Body,
@@ -17,6 +18,7 @@ from accounting_api.routes.schemas import (
     Out,
     Text,
 )
+from accounting_api.routes.two_factor.schemas import Otp, RecoveryCode
 
 Password = Annotated[
     str,
@@ -108,7 +110,14 @@ class OrganizationOut(Out):
 
 
 class OrganizationSettingsIn(Body):
-    fiscal_year_end_month: FiscalYearEndMonth
+    model_config = common.at_least_one_of("fiscal_year_end_month", "two_factor_required_for")
+    fiscal_year_end_month: FiscalYearEndMonth | None = None
+    two_factor_required_for: Requirement | None = Field(
+        default=None,
+        description="none; owners_and_admins: an owner or admin without a second factor"
+        " signs in to a token good only for enrolling one (docs/two-factor.md). Requiring"
+        " it needs a second factor of your own first (409 two_factor_not_enabled).",
+    )
 
 
 class ProfileOut(Out):
@@ -119,9 +128,13 @@ class ProfileOut(Out):
     fiscal_year_end_month: int = Field(
         description="The last month of the fiscal year, 1 (January) to 12 (December)."
     )
+    two_factor_required_for: Requirement = Field(
+        description="Who must sign in with a second factor: none or owners_and_admins."
+    )
 
 
 class TokenIn(Body):
+    model_config = common.at_most_one_of("otp", "recovery_code")
     email: Annotated[Text, StringConstraints(min_length=3, max_length=320)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     organization_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)] | None = Field(
@@ -131,6 +144,20 @@ class TokenIn(Body):
         " password is right); one you are no active member of gets the wrong-password"
         " answer (401).",
     )
+    otp: Otp | None = Field(
+        default=None,
+        description="With two-factor sign-in: the 6-digit code of the authenticator app"
+        " (without it: 401 two_factor_required after a correct password).",
+    )
+    recovery_code: RecoveryCode | None = Field(
+        default=None, description="With two-factor sign-in, instead of otp: a recovery code."
+    )
+
+    @model_validator(mode="after")
+    def _one_code(self) -> TokenIn:
+        if self.otp is not None and self.recovery_code is not None:
+            raise ValueError("give otp or recovery_code, not both")
+        return self
 
 
 class MembershipOut(Out):
@@ -146,6 +173,12 @@ class TokenOut(Out):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+    scope: Literal["full", "two_factor_enrolment"] = Field(
+        default="full",
+        description="two_factor_enrolment: the organization requires a second factor of"
+        " this owner or admin, who has none; the token only enrols one"
+        " (/v1/users/me/two-factor), then sign in again.",
+    )
 
 
 class UserIn(Body):
