@@ -360,3 +360,33 @@ async def test_re_enrolling_needs_a_code_and_replaces_the_secret_once_confirmed(
     assert (await sign_in(client, email, otp=new.generate_otp(ahead))).status_code == 200
     stale = await sign_in(client, email, recovery_code=e.recovery_codes[1])
     assert code_of(stale) == "two_factor_code_invalid"
+
+
+async def test_a_person_in_two_organizations_gets_their_list_only_after_the_code(
+    client: httpx.AsyncClient,
+) -> None:
+    """Memberships and two-factor sign-in together: one factor for the person, asked
+    before the organizations they belong to are listed; with it, each organization's
+    token works and names that organization only."""
+    e = await enrolled(client)
+    other = await sign_up(client)
+    joined = await client.post(
+        "/v1/users",
+        json={"email": e.tenant.email, "password": PASSWORD, "name": "Adviser", "role": "admin"},
+        headers=other.auth,
+    )
+    assert joined.status_code == 201, joined.text
+    no_code = await sign_in(client, e.tenant.email)
+    assert (no_code.status_code, code_of(no_code)) == (401, "two_factor_required")
+    assert other.org_id not in no_code.text
+    listed = await sign_in(client, e.tenant.email, otp=e.next_code())
+    assert (listed.status_code, code_of(listed)) == (409, "organization_required")
+    assert other.org_id in listed.text
+    recovery = e.recovery_codes[0]  # the next code's step is not due yet
+    chosen = await sign_in(
+        client, e.tenant.email, recovery_code=recovery, organization_id=other.org_id
+    )
+    assert chosen.status_code == 200, chosen.text
+    bearer = {"Authorization": f"Bearer {chosen.json()['access_token']}"}
+    profile = await client.get("/v1/organization", headers=bearer)
+    assert profile.json()["id"] == other.org_id
