@@ -206,3 +206,19 @@ async def test_the_cli_prints_the_report_as_markdown_and_exits_1_when_a_control_
     assert text.startswith(f"# Compliance report: {t.org_id}")
     assert "**NOT compliant**" in text
     assert "| Users who no longer sign in (`access.dormant_users`) | FAIL |" in text
+
+
+async def test_the_database_connection_passes_over_tls_and_fails_without(
+    client: httpx.AsyncClient, make_app: Callable[..., Starlette], database: conftest.TestDatabase
+) -> None:
+    # hack/services.sh gives the local PostgreSQL a self-signed certificate; the API's
+    # default sslmode (prefer) then encrypts, as sslmode=verify-full does in production.
+    t = await sign_up(client)
+    encrypted = control(await report(client, t), "encryption.database_connection")
+    assert encrypted["status"] == "PASS", encrypted
+    assert encrypted["details"]["ssl"] is True
+    plain = make_app(database_url=f"{database.app_url}?sslmode=disable")
+    async with conftest.serve(plain) as plain_client:
+        found = control(await report(plain_client, t), "encryption.database_connection")
+    assert found["status"] == "FAIL"
+    assert "not encrypted" in found["evidence"]
