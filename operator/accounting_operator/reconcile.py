@@ -20,6 +20,7 @@ from accounting_operator import (
     FIELD_MANAGER,
     backups,
     bootstrap,
+    compliance,
     diff,
     render,
     rollback,
@@ -208,6 +209,10 @@ def report(
     new, rollback_events = report_rollback(parent, decision, new, now)
     new = new.model_copy(update={"bootstrap": decision.bootstrap})
     new, backup_events = report_backups(parent, decision, live, new, now)
+    found = compliance.findings(decision.platform, decision.desired, new.backup, now)
+    new = new.model_copy(
+        update={"conditions": compliance.condition(new.conditions, found, parent.generation, now)}
+    )
     executed = diff.Plan() if decision.platform.spec.paused else decision.plan
     return new, [
         *write_events(executed),
