@@ -331,10 +331,13 @@ async def test_the_compliance_report_counts_owners_and_admins_without_a_second_f
     before = await control()
     assert before["status"] == "FAIL"
     assert before["details"]["owners_and_admins"] == 1
-    await enrol(client, t)
+    e = await enrol(client, t)
     after = await control()
     assert after["status"] == "PASS"
     assert after["details"]["with_two_factor"] == 1
+    dropped = await client.request("DELETE", ME, json={"otp": e.next_code()}, headers=t.auth)
+    assert dropped.status_code == 200, dropped.text
+    assert (await control())["status"] == "FAIL"  # the evidence changed: so does the control
 
 
 async def test_re_enrolling_needs_a_code_and_replaces_the_secret_once_confirmed(
