@@ -31,7 +31,11 @@ from accounting_api.settings import Settings
 def create_app(settings: Settings) -> Starlette:
     """The API; its lifespan opens the pool and closes it and Redis on shutdown."""
     codec = TokenCodec(
-        settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_ttl_seconds
+        settings.jwt_secret,
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_ttl_seconds,
+        previous_secret=settings.jwt_previous_secret,
     )
     redis_client = redis_connection.connect(settings)
     db = Database(

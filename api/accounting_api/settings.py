@@ -67,6 +67,9 @@ class Settings:
     """HS256 signing key for access tokens; at least 32 bytes."""
     migration_database_url: str = field(default="", repr=False)
     """DSN of the role that owns the schema; `migrate` uses it (DATABASE_URL if empty)."""
+    jwt_previous_secret: str = field(default="", repr=False)
+    """The signing key before the last rotation: tokens it signed are still accepted until
+    they expire, and nothing new is signed with it (empty: none)."""
     jwt_issuer: str = "https://api.universalaccounting.com"
     """`iss` claim issued and required."""
     jwt_audience: str = "accounting-api"
@@ -217,6 +220,8 @@ class Settings:
         settings = cls(**_values(cls, env))
         if len(settings.jwt_secret.encode()) < 32:
             raise SettingsError("JWT_SECRET must be at least 32 bytes")
+        if settings.jwt_previous_secret and len(settings.jwt_previous_secret.encode()) < 32:
+            raise SettingsError("JWT_PREVIOUS_SECRET must be empty or at least 32 bytes")
         return settings
 
     def secret_keys(self) -> sealing.KeyRing | None:

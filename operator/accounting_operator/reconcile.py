@@ -28,7 +28,13 @@ from accounting_operator import (
 )
 from accounting_operator import conditions as cond
 from accounting_operator.render import backup, meta, migration
-from accounting_operator.render.platform import InvalidNameError, Manifest, Platform
+from accounting_operator.render.platform import (
+    MAX_ROTATION_LENGTH,
+    ROTATE_ANNOTATION,
+    InvalidNameError,
+    Manifest,
+    Platform,
+)
 from accounting_operator.spec import AccountingPlatformSpec
 from accounting_operator.status import (
     AccountingPlatformStatus,
@@ -99,6 +105,7 @@ def parse(parent: Parent, service_monitor_crd: bool, prometheus_rule_crd: bool =
             service_monitor_crd=service_monitor_crd,
             prometheus_rule_crd=prometheus_rule_crd,
             database=parent.previous.database,
+            rotation=parent.annotations.get(ROTATE_ANNOTATION, "")[:MAX_ROTATION_LENGTH],
         )
     except pydantic.ValidationError as error:
         problems = "; ".join(

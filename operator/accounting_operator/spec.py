@@ -341,6 +341,12 @@ class AccountingPlatformSpec(Model):
     jwt_secret_ref: SecretKeyRef = Field(
         description="Secret key holding the HS256 token signing key (at least 32 bytes)."
     )
+    jwt_previous_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="Secret key holding the signing key before the last rotation: tokens it "
+        "signed are still accepted until they expire (an hour by default); nothing is signed "
+        "with it. Drop it once they have (docs/secret-rotation.md).",
+    )
     webhooks: WebhooksSpec = Field(
         default_factory=WebhooksSpec, description="Webhook signing secrets."
     )

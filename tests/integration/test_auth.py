@@ -16,6 +16,7 @@ import jwt
 import pytest
 
 from accounting_api.settings import Settings
+from tests.integration import conftest
 from tests.integration.helpers import PASSWORD, Tenant, entry, sign_up, token
 
 PROBLEM = "application/problem+json"
@@ -233,3 +234,20 @@ async def test_each_role_may_do_exactly_its_share(
     present = {u["email"] for u in users.json()["data"]}
     for user, response in zip(wanted, added, strict=True):
         assert (user["email"] in present) == (response.status_code == 201)
+
+
+async def test_after_a_jwt_key_rotation_earlier_tokens_work_while_the_previous_key_is_kept(
+    make_app: Callable[..., Any],
+) -> None:
+    old_key, new_key = "old-signing-key-" + "o" * 32, "new-signing-key-" + "n" * 32
+    async with conftest.serve(make_app(jwt_secret=old_key)) as before:
+        t = await sign_up(before)
+    async with conftest.serve(make_app(jwt_secret=new_key, jwt_previous_secret=old_key)) as after:
+        assert (await after.get("/v1/accounts", headers=t.auth)).status_code == 200
+        fresh = await token(after, t.email)  # signed with the new key from now on
+        assert jwt.decode(fresh, new_key, audience="accounting-api", algorithms=["HS256"])
+    async with conftest.serve(make_app(jwt_secret=new_key)) as dropped:
+        refused = await dropped.get("/v1/accounts", headers=t.auth)
+        assert refused.status_code == 401
+        fresh_auth = {"Authorization": f"Bearer {fresh}"}
+        assert (await dropped.get("/v1/accounts", headers=fresh_auth)).status_code == 200

@@ -189,3 +189,11 @@ def test_webhooks_rekey_without_a_key_ring_is_refused(
     monkeypatch.setenv("WEBHOOK_SECRET_KEYS", "")
     assert cli.main(["webhooks", "rekey"]) == 2
     assert "WEBHOOK_SECRET_KEYS is required" in capsys.readouterr().err
+
+
+def test_a_short_previous_jwt_key_is_refused_and_none_is_fine() -> None:
+    with pytest.raises(SettingsError, match="JWT_PREVIOUS_SECRET"):
+        Settings.from_env(REQUIRED | {"JWT_PREVIOUS_SECRET": "short"})
+    assert Settings.from_env(REQUIRED).jwt_previous_secret == ""
+    rotated = Settings.from_env(REQUIRED | {"JWT_PREVIOUS_SECRET": "p" * 32})
+    assert "p" * 32 not in repr(rotated)

@@ -166,3 +166,28 @@ def test_a_token_of_an_unknown_scope_is_refused() -> None:
     claims = jwt.decode(CODEC.issue(ALICE)[0], options={"verify_signature": False})
     forged = jwt.encode(claims | {"scp": "admin"}, CODEC.secret, algorithm="HS256")
     assert "unknown scope" in expect_refusal(forged)
+
+
+def test_after_a_key_rotation_tokens_of_the_previous_key_work_until_they_expire() -> None:
+    old_key, new_key = SECRET, "rotated-secret-" + "n" * 32
+    before = TokenCodec(old_key, "https://issuer.test", "accounting-api", 600)
+    after = TokenCodec(
+        new_key, "https://issuer.test", "accounting-api", 600, previous_secret=old_key
+    )
+    issued_before, _ = before.issue(ALICE)
+    assert after.verify(issued_before) == ALICE
+    issued_after, _ = after.issue(ALICE)
+    assert jwt.decode(issued_after, new_key, audience="accounting-api", algorithms=["HS256"])
+    expired, _ = before.issue(ALICE, now=time.time() - 3600)
+    assert "expired" in expect_refusal(expired, after)
+    # Once the previous key is dropped, its tokens end.
+    without = TokenCodec(new_key, "https://issuer.test", "accounting-api", 600)
+    assert "signature" in expect_refusal(issued_before, without)
+
+
+def test_neither_key_is_shown_by_the_codec() -> None:
+    codec = TokenCodec(
+        SECRET, "https://issuer.test", "accounting-api", 600, previous_secret="p" * 32
+    )
+    assert SECRET not in repr(codec)
+    assert "p" * 32 not in repr(codec)

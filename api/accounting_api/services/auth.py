@@ -7,6 +7,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import argon2
 import jwt
@@ -51,10 +52,13 @@ ENROLMENT_SCOPE = "two_factor_enrolment"
 
 @dataclass(frozen=True)
 class TokenCodec:
-    secret: str
+    secret: str = field(repr=False)
     issuer: str
     audience: str
     ttl_seconds: int
+    previous_secret: str = field(default="", repr=False)
+    """The key before the last rotation: tokens it signed are still accepted until they
+    expire; nothing is signed with it (README "Rotating the JWT key")."""
     _verified: dict[str, tuple[Principal, int]] = field(default_factory=dict, repr=False)
     """Tokens whose signature and claims were checked, with their expiry: a client
     sends the same token many times, and re-verifying it costs more than the request."""
@@ -85,16 +89,25 @@ class TokenCodec:
         self._verified[token] = (principal, expires)
         return principal
 
+    def _claims(self, token: str, key: str) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["HS256"],
+            audience=self.audience,
+            issuer=self.issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "org", "role"]},
+        )
+        return claims
+
     def _decode(self, token: str) -> tuple[Principal, int]:
         try:
-            claims = jwt.decode(
-                token,
-                self.secret,
-                algorithms=["HS256"],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "org", "role"]},
-            )
+            try:
+                claims = self._claims(token, self.secret)
+            except jwt.InvalidSignatureError:
+                if not self.previous_secret:
+                    raise
+                claims = self._claims(token, self.previous_secret)
         except jwt.ExpiredSignatureError:
             raise errors.Unauthenticated("the access token has expired") from None
         except jwt.InvalidAudienceError:

@@ -1,5 +1,5 @@
 """`kubectl acp` (the console script `kubectl-acp`, which kubectl finds on PATH):
-status, backup, switchover, pause, resume and report for one AccountingPlatform.
+status, backup, rotate, switchover, pause, resume and report for one AccountingPlatform.
 
 Exit codes: 0 done; 1 the cluster or the platform said no (no kubeconfig, no CRD, no such
 platform, Forbidden, unreachable, a request the operator would refuse); 2 bad usage.
@@ -49,6 +49,12 @@ def _write(session: Session, name: str, change: requests.Change) -> int:
 def _backup(session: Session, args: argparse.Namespace) -> int:
     platform = session.platform(args.name)
     change = requests.backup_now(platform, args.token or requests.backup_token(now()))
+    return _write(session, args.name, change)
+
+
+def _rotate(session: Session, args: argparse.Namespace) -> int:
+    platform = session.platform(args.name)
+    change = requests.rotate(platform, args.token or requests.backup_token(now()))
     return _write(session, args.name, change)
 
 
@@ -123,6 +129,8 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("-o", "--output", choices=["text", "json"], default="text")
     backup = command("backup", _backup, "take a backup now (the backup-now annotation)")
     backup.add_argument("--token", help="the request's token (default: the current time)")
+    rotate = command("rotate", _rotate, "roll the API and worker pods to read changed Secrets")
+    rotate.add_argument("--token", help="the request's token (default: the current time)")
     switch = command("switchover", _switchover, "promote a replica (switchover-to annotation)")
     switch.add_argument("--to", required=True, metavar="HOST[:PORT]", help="the replica")
     command("pause", _pause, "stop the operator's writes (spec.paused: true)")

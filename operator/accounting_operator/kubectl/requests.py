@@ -6,6 +6,8 @@ merge patch (or the reason it would not be acted on) out.
 - switchover: the `switchover-to` annotation (promotion.switchover), checked first with
   the operator's own rule (failover.switchover_target) so a refusal is said at once.
 - pause / resume: `spec.paused`, as `kubectl patch acp NAME --type merge` would set it.
+- rotate: the `rotate` annotation (ROTATE_ANNOTATION): a new value rolls
+  the API and worker pods, which read their Secrets again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pydantic
 
 from accounting_operator import conditions, failover, render, topology
 from accounting_operator.render import backup
+from accounting_operator.render.platform import MAX_ROTATION_LENGTH, ROTATE_ANNOTATION
 from accounting_operator.spec import AccountingPlatformSpec
 
 Manifest = dict[str, Any]
@@ -74,6 +77,19 @@ def backup_now(platform: Manifest, token: str) -> Change:
         f"status.backup.backupNow{_paused_note(spec)}"
     )
     return Change(_annotate(backup.TOKEN_ANNOTATION, token), done)
+
+
+def rotate(platform: Manifest, token: str) -> Change:
+    spec, name = _spec(platform), platform["metadata"]["name"]
+    token = token[:MAX_ROTATION_LENGTH]
+    annotations = platform["metadata"].get("annotations") or {}
+    if annotations.get(ROTATE_ANNOTATION) == token:
+        raise RefusedError(f"rotation {token!r} was already asked for: use a new token")
+    done = (
+        f"rotation requested (token {token}); the operator rolls Deployments {name}-api and "
+        f"{name}-worker, whose new pods read the Secrets again{_paused_note(spec)}"
+    )
+    return Change(_annotate(ROTATE_ANNOTATION, token), done)
 
 
 def switchover(platform: Manifest, to: str) -> Change:

@@ -25,6 +25,16 @@ class InvalidNameError(ValueError):
     """The platform's name cannot prefix its children's names."""
 
 
+ROTATE_ANNOTATION = "accounting.universalaccounting.com/rotate"
+"""Set on an AccountingPlatform (`kubectl acp rotate NAME` writes a fresh value): the operator
+copies it into the API's and worker's pod templates, which rolls their pods. Kubernetes
+cannot grant watching Secrets' metadata without their values, so a changed Secret is
+announced this way (docs/secret-rotation.md)."""
+ROTATED_ANNOTATION = "accounting.universalaccounting.com/rotation"
+"""On the pod templates: the rotate annotation's value they were rolled for."""
+MAX_ROTATION_LENGTH = 63
+
+
 @dataclass(frozen=True, slots=True)
 class Platform:
     """One AccountingPlatform, as the renderers see it."""
@@ -43,6 +53,9 @@ class Platform:
     """Whether the cluster serves monitoring.coreos.com/v1 PrometheusRule."""
     database: DatabaseStatus | None = None
     """status.database: after a failover, the servers to use instead of the spec's."""
+    rotation: str = ""
+    """The platform's rotate annotation (ROTATE_ANNOTATION): a new value rolls the API
+    and worker pods, so that they read their Secrets again."""
 
     def __post_init__(self) -> None:
         # The CRD rejects such names already; this guards direct callers.

@@ -11,7 +11,7 @@ from typing import Any
 
 from accounting_operator.fieldtypes import DatabaseCredentialsRef, Resources, SecretKeyRef
 from accounting_operator.render import config, meta
-from accounting_operator.render.platform import Manifest, Platform
+from accounting_operator.render.platform import ROTATED_ANNOTATION, Manifest, Platform
 
 UID = 10001
 PORT = 8000
@@ -37,10 +37,12 @@ def app_env(platform: Platform, credentials: DatabaseCredentialsRef) -> list[Man
     """The secret settings; the rest come from the ConfigMap through envFrom."""
     spec = platform.spec
     keys = spec.webhooks.secret_keys_secret_ref
+    previous = spec.jwt_previous_secret_ref
     return [
         *credentials_env(credentials),
         secret_env("REDIS_URL", spec.redis.url_secret_ref),
         secret_env("JWT_SECRET", spec.jwt_secret_ref),
+        *([secret_env("JWT_PREVIOUS_SECRET", previous)] if previous is not None else []),
         *([secret_env("WEBHOOK_SECRET_KEYS", keys)] if keys is not None else []),
     ]
 
@@ -106,7 +108,10 @@ def template(platform: Platform, component: str, spec: Manifest) -> Manifest:
 
 
 def rolling_template(platform: Platform, component: str, spec: Manifest) -> Manifest:
-    """A Deployment's pod template: a new config hash rolls the pods to read new settings."""
+    """A Deployment's pod template: a new config hash rolls the pods to read new settings,
+    and a new rotate annotation on the platform rolls them to read their Secrets again."""
     out = template(platform, component, spec)
     out["metadata"]["annotations"] = {config.CONFIG_HASH_ANNOTATION: config.config_hash(platform)}
+    if platform.rotation:
+        out["metadata"]["annotations"][ROTATED_ANNOTATION] = platform.rotation
     return out
