@@ -77,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
 
 
 def rules(settings: Settings) -> domain_lockout.Rules:
-    """The brute-force thresholds of the settings (README: Brute-force defence)."""
+    """The brute-force thresholds of the settings (docs/api.md: Brute-force defence)."""
     return domain_lockout.Rules(
         failures_per_account_address=settings.auth_failures_per_account_address,
         failures_per_account=settings.auth_failures_per_account,
@@ -96,7 +96,7 @@ def rules(settings: Settings) -> domain_lockout.Rules:
 
 
 def thresholds(settings: Settings) -> domain_responses.Thresholds:
-    """The automatic security responses' thresholds (README: Automatic security responses)."""
+    """The automatic security responses' thresholds (docs/api.md: Automatic security responses)."""
     return domain_responses.Thresholds(
         platform_failed_signins=settings.platform_failed_signins,
         platform_window=settings.platform_failed_signins_window_seconds,

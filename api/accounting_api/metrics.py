@@ -1,5 +1,5 @@
 """Prometheus metrics of the API and worker processes (names from the deployment guide;
-the README's "Metrics" table lists them all). No metric has an organization label: label
+the the table of docs/metrics.md lists them all). No metric has an organization label: label
 values come from closed sets, so the series stay bounded however many tenants there are."""
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class Settings:
     """Length of the auth rate-limit window."""
     auth_failures_per_account_address: int = 5
     """Failed sign-ins of one account (e-mail) from one client address allowed within
-    AUTH_FAILURE_WINDOW_SECONDS; one more blocks that pair (README: Brute-force defence)."""
+    AUTH_FAILURE_WINDOW_SECONDS; one more blocks that pair (docs/api.md: Brute-force defence)."""
     auth_failure_window_seconds: int = 900
     """The sliding window failed sign-ins count in."""
     auth_block_seconds: int = 900
@@ -111,7 +111,7 @@ class Settings:
     platform_failed_signins: int = 5
     """Failed sign-ins across the platform (every organization and address) allowed within
     PLATFORM_FAILED_SIGNINS_WINDOW_SECONDS; past it the token endpoint's rate limit is
-    halved until the count falls back (README: Automatic security responses). 0: off."""
+    halved until the count falls back (docs/api.md: Automatic security responses). 0: off."""
     platform_failed_signins_window_seconds: int = 900
     """The sliding window the platform's failed sign-ins count in."""
     org_api_calls_per_minute: int = 1000

@@ -79,7 +79,7 @@ class RateLimitSpec(Model):
 
 class SecurityThresholdsSpec(Model):
     """The API's automatic security responses, at the deployment guide's thresholds; 0
-    switches a check off (the API's README: Automatic security responses)."""
+    switches a check off (the API's docs/api.md: Automatic security responses)."""
 
     failed_logins: int = Field(
         5,
@@ -234,7 +234,7 @@ class ServiceMonitorSpec(Model):
 
 
 class PrometheusRuleSpec(Model):
-    """A Prometheus Operator PrometheusRule: the platform's alerts (README: Alerts)."""
+    """A Prometheus Operator PrometheusRule: the platform's alerts (docs/metrics.md: Alerts)."""
 
     enabled: bool = Field(True, description="Create it when the PrometheusRule CRD exists.")
     labels: dict[str, LabelValue] = Field(

@@ -11,7 +11,7 @@ from tests.integration.helpers import Tenant, entry, post_entry, sign_up
 
 CASH, EQUITY, RETAINED, REVENUE, OPEX = "1000", "3000", "3900", "4000", "6000"
 
-# The README's example (Reports: the fiscal year), checked by hand:
+# The example of docs/api.md (The fiscal year), checked by hand:
 # 2025 earns 50,000.00 - 20,000.00 = 30,000.00; 2026 to Feb 28 earns 12,000 - 4,000 = 8,000.00;
 # a 5,000.00 distribution is taken from retained earnings on 2026-02-01.
 BOOK = [  # debit, credit, amount, date

@@ -92,7 +92,7 @@ async def test_crediting_unit_by_unit_ends_at_the_lines_total(
 async def test_after_a_credit_by_amount_the_units_share_what_is_left(
     client: httpx.AsyncClient, owner_conn: asyncpg.Connection
 ) -> None:
-    """The example of README and domain/credit_notes.py."""
+    """The example of docs/api.md and domain/credit_notes.py."""
     t, inv, line_id = await one_line_invoice(client, TEN_AT_825)
     allowance = await credited(client, t, inv["id"], amount=1_000)
     assert taken(allowance) == (924, 76, 1_000)

@@ -1,4 +1,4 @@
-"""The README's metrics table is the reference for metric names: every metric a rule or
+"""The metrics table of docs/metrics.md is the reference for metric names: every metric a rule or
 the dashboard reads (the operator's PrometheusRule and dashboard, the chart's alerts on the
 operator) is in it, and every row it says the API, the worker or the operator exposes is
 on the real /metrics of that process, which exposes nothing the table leaves out. Rows of
@@ -24,7 +24,7 @@ from tests.integration.test_worker import worker_metrics
 from tests.unit.operator import helpers
 from tests.unit.operator.test_chart_alerts import rules as chart_rules
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+METRICS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 PROCESSES = {"API", "worker", "operator"}
 OTHERS = {"kube-state-metrics", "Prometheus"}
 """Components whose metrics the rules read without this project exposing them."""
@@ -47,9 +47,8 @@ class Row:
 
 
 def documented() -> list[Row]:
-    text = README.read_text().split("## Metrics, alerts and dashboards", 1)[1]
     rows = []
-    for line in text.split("\n## ", 1)[0].splitlines():
+    for line in METRICS.read_text().splitlines():
         if match := _ROW.match(line):
             sources = frozenset(s.strip() for s in match.group(3).split(","))
             rows.append(Row(match.group(1), match.group(2), sources))

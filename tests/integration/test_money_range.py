@@ -1,4 +1,4 @@
-"""The money range (README, "Amounts"): every amount up to the documented maximum is
+"""The money range (docs/api.md, "Amounts"): every amount up to the documented maximum is
 accepted, and no sum of accepted amounts makes a later read fail.
 
 Two entries at the maximum to one account, or two payments at the maximum from one

@@ -50,7 +50,7 @@ ops: st.SearchStrategy[Op] = st.one_of(
 
 
 def tax(unit_amount: int, taxed: bool) -> int:
-    """10 % of the line, rounded half up (README, Rounding)."""
+    """10 % of the line, rounded half up (docs/api.md, Rounding)."""
     return (unit_amount + 5) // 10 if taxed else 0
 
 

@@ -17,7 +17,7 @@ from tests.integration.billing import act, assert_books_agree, customer, draft, 
 from tests.integration.helpers import Tenant, sign_up
 
 ISSUED = "2026-01-15"
-# The README's and domain/billing.py's worked example, at 8.875 %.
+# The worked example of docs/api.md and domain/billing.py, at 8.875 %.
 NYC = "8.875"
 GADGETS = line(1_999, description="Gadgets", quantity=3, discount=500, tax_rate=NYC)
 HOURS = line(333, description="Hours", quantity="1.5", tax_rate=NYC)

@@ -3,7 +3,7 @@
 Several clients, each with an organization of its own, post journal entries and now and
 then an invoice that they finalize and pay, every request with an Idempotency-Key. A
 request that gets no answer (the API died, the connection was cut) or a 503 is sent again
-with the same key, as a client is told to (README, errors and retries), until it is
+with the same key, as a client is told to (docs/api.md, errors and retries), until it is
 answered. Every attempt's status is kept; each object carries its key as its description,
 so the books can be asked how many times each request took effect.
 """

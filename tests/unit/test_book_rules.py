@@ -1,4 +1,4 @@
-"""The examples of README's "The rules the books follow", figure for figure."""
+"""The examples of docs/api.md's "The rules the books follow", figure for figure."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def test_format_of_an_unknown_currency_raises() -> None:
 
 
 def test_the_maximum_amount_is_fifteen_digits_exact_as_a_double_with_bigint_headroom() -> None:
-    """README, "Amounts": any one amount survives a JSON reader that parses doubles, and
+    """docs/api.md, "Amounts": any one amount survives a JSON reader that parses doubles, and
     9,223 of them (a document's figures, with room to spare) still fit in a bigint."""
     assert money.MAX_AMOUNT == 999_999_999_999_999
     assert float(money.MAX_AMOUNT) == money.MAX_AMOUNT < 2**53

@@ -1,5 +1,5 @@
 """Tax rates: percent text <-> parts per million, basis points, and the rounding rule's
-worked example (the one in domain/billing.py's docstring and the README)."""
+worked example (the one in domain/billing.py's docstring and docs/api.md)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_a_rate_in_bps_taxes_exactly_as_before(quantity: int, unit: int, bps: in
 
 
 def test_the_documented_rounding_example_at_new_york_citys_rate() -> None:
-    """README, "Rounding", and domain/billing.py: 3 x 19.99 less 5.00, and 1.5 x 3.33,
+    """docs/api.md, "Rounding", and domain/billing.py: 3 x 19.99 less 5.00, and 1.5 x 3.33,
     both at 8.875 %."""
     nyc = tax_rates.parse("8.875")
     first = billing.price_line(billing.parse_quantity(3), 1_999, 500, nyc)

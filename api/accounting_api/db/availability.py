@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 1
 """The Retry-After of a 503 for an unavailable database: a restart takes about a second;
-a client that keeps getting 503 backs off further (README, errors and retries)."""
+a client that keeps getting 503 backs off further (docs/api.md, errors and retries)."""
 
 
 class Availability:

@@ -22,7 +22,7 @@ SELECT period, ends_on FROM accounting_periods
 
 def _as_of(key: str, closings: str, balance: str, rows: str) -> str:
     """Per key, signed (column `total`, numeric: a sum of any number of amounts never
-    overflows, README "Amounts"): the closing of period $2 plus the rows dated after $3
+    overflows, docs/api.md "Amounts"): the closing of period $2 plus the rows dated after $3
     up to $1, as_of (column `entry_date`). Constant table and column names only."""
     return f"""
   SELECT {key}, sum(amount) AS total FROM (

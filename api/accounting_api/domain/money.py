@@ -14,7 +14,7 @@ MAX_AMOUNT = 10**15 - 1
 and its total with tax), invoice total, payment, application, credit note or refund may
 carry: 999,999,999,999,999, fifteen digits (9,999,999,999,999.99 USD; 999 trillion JPY).
 
-Why this bound (README, "Amounts"): Stripe caps most currencies at eight digits; a ledger
+Why this bound (docs/api.md, "Amounts"): Stripe caps most currencies at eight digits; a ledger
 books sums a card network never sees, so it gets seven more, above any single real
 transaction. It stays below 2**53, so any one amount is exact even for a JSON reader that
 parses numbers as doubles. And it leaves bigint room for what is stored per document:

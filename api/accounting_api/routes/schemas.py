@@ -13,7 +13,7 @@ from accounting_api.domain import money
 T = TypeVar("T")
 
 
-_RANGE = f"at most {money.MAX_AMOUNT:,} (the money range: README, Amounts)"
+_RANGE = f"at most {money.MAX_AMOUNT:,} (the money range: docs/api.md, Amounts)"
 
 Amount = Annotated[
     int,

@@ -58,7 +58,7 @@ class TokenCodec:
     ttl_seconds: int
     previous_secret: str = field(default="", repr=False)
     """The key before the last rotation: tokens it signed are still accepted until they
-    expire; nothing is signed with it (README "Rotating the JWT key")."""
+    expire; nothing is signed with it (docs/secret-rotation.md)."""
     _verified: dict[str, tuple[Principal, int]] = field(default_factory=dict, repr=False)
     """Tokens whose signature and claims were checked, with their expiry: a client
     sends the same token many times, and re-verifying it costs more than the request."""

@@ -1,7 +1,7 @@
 """The PrometheusRule (Prometheus Operator): the platform's alerts, rendered only where its
 CRD exists. Thresholds are the spec's (`monitoring.prometheusRule`) and the deployment
 guide's; each alert carries `severity`, `namespace` and `platform` labels for routing.
-The README's "Alerts" table lists them; tests/unit/operator/test_alerts.py checks and
+The the alerts table of docs/metrics.md lists them; tests/unit/operator/test_alerts.py checks and
 unit-tests them with promtool."""
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def security_alerts(platform: Platform) -> list[Alert]:
             "0s",
             WARNING,
             "The brute-force defence blocked an address or locked an account",
-            "{{ $labels.event }}: {{ $value | humanize }} in 15 minutes (README: Brute-force"
+            "{{ $labels.event }}: {{ $value | humanize }} in 15 minutes (docs/api.md: Brute-force"
             " defence); a locked account is unlocked with POST /v1/users/{id}/unlock.",
         ),
     ]
