@@ -103,10 +103,15 @@ async def sign_up_person(
     wrong password gets the token endpoint's answer and counts as a failed sign-in; the
     attempts of each e-mail and each client address are limited (429)."""
     await guard.sign_up_attempted(email, origin.client_ip or "unknown")
-    async with store.transaction(None) as conn:
+    # In the request's own transaction: a second connection held while the first waits
+    # would deadlock a busy pool (docs/development.md, "A request's path").
+    async with unit.transaction(None) as conn:
         existing = await memberships_db.find(conn, email.lower())
     known = None
     if existing:
+        # The password check records a failure in transactions of its own, which the
+        # refused request's rollback must not undo: a second connection, for this rarer
+        # path only (limited per e-mail and address; the acquire timeout bounds a wait).
         found, _, _ = await auth.verify_person(store, guard, email, password, origin, active=False)
         known = found.password_hash
     organization = await sign_up(
