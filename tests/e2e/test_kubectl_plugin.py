@@ -105,6 +105,25 @@ def test_backup_starts_one_job_and_status_shows_it(cluster: Cluster, ready: str)
     assert "Last backup:        never" not in text
 
 
+def test_rotate_rolls_the_api_and_worker_pods(cluster: Cluster, ready: str) -> None:
+    said = ok(acp(cluster, "rotate", "books", "-n", ready, "--token", "new-db-password"))
+    assert "rotation requested (token new-db-password)" in said
+
+    def rotated() -> dict[str, str | None] | None:
+        found: dict[str, str | None] = {}
+        for component in ("api", "worker"):
+            deployment = helpers.wire(
+                cluster.apps.read_namespaced_deployment(f"books-{component}", ready)
+            )
+            annotations = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+            found[component] = annotations.get("accounting.universalaccounting.com/rotation")
+        return found if all(v == "new-db-password" for v in found.values()) else None
+
+    helpers.wait_for("both pod templates to carry the rotation", rotated, timeout=60)
+    op.wait_ready(cluster, ready)
+    refused(acp(cluster, "rotate", "books", "-n", ready, "--token", "new-db-password"), "already")
+
+
 def test_pause_and_resume(cluster: Cluster, ready: str) -> None:
     said = ok(acp(cluster, "pause", "books", "-n", ready, via_kubectl=False))
     assert "paused" in said
