@@ -1,8 +1,8 @@
 """The shell blocks of the documentation, and how the tests run them, so that the docs cannot
 drift from the product (docs/development.md, "Commands in the docs").
 
-Every ```bash or ```sh block in README.md, docs/ and the chart's README is preceded by a
-marker line that says who runs it:
+Every ```bash, ```sh or ```console block (a transcript: its `$ ` lines are the commands) in
+README.md, docs/ and the chart's README is preceded by a marker line that says who runs it:
 
     <!-- docs-test: api -->            tests/integration/test_docs_commands.py, against a real
                                        API on the local replica set (blocks share one shell,
@@ -30,7 +30,8 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHELLS = {"bash", "sh"}
+SHELLS = {"bash", "sh", "console"}
+"""console: a transcript, whose commands are its lines starting with `$ `."""
 KINDS = {"api", "services", "cluster", "install", "local-cluster", "front-door", "ci", "not-run"}
 MARKER = re.compile(r"^<!-- docs-test: (?P<kind>[a-z-]+)(?: (?P<argument>.*?))? -->$")
 FENCE = re.compile(r"^```(?P<lang>[a-z]*)$")
@@ -56,9 +57,16 @@ class Block:
     def where(self) -> str:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
 
+    @property
+    def source(self) -> str:
+        """The block's shell text: a transcript's commands, without their output."""
+        if self.lang != "console":
+            return self.code
+        return "\n".join(line[2:] for line in self.code.splitlines() if line.startswith("$ "))
+
     def commands(self) -> list[str]:
         """The block's command lines, continuation lines joined, comment-only lines dropped."""
-        joined = re.sub(r"\\\n\s*", " ", self.code)
+        joined = re.sub(r"\\\n\s*", " ", self.source)
         lines = (line.strip() for line in joined.splitlines())
         return [line for line in lines if line and not line.startswith("#")]
 
@@ -66,7 +74,7 @@ class Block:
         """The block as run: CI's own commands replaced by a no-op (CI runs them)."""
         kept = [
             ": run by CI" if CI_COMMAND.match(line.strip()) else line
-            for line in self.code.splitlines()
+            for line in self.source.splitlines()
         ]
         return "\n".join(kept) + "\n"
 
