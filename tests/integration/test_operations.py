@@ -213,7 +213,7 @@ async def test_openapi_documents_idempotency_key_on_every_post_but_sign_in(
     assert posts
     for path, op in posts.items():
         headers = [p for p in op.get("parameters", []) if p["in"] == "header"]
-        # A sign-in runs its own transactions and is never replayed (routes/openapi.py).
+        # A sign-in is never stored nor replayed (routes/openapi.Endpoint.idempotent).
         expected = [] if path == "/v1/auth/token" else ["Idempotency-Key"]
         assert [h["name"] for h in headers] == expected, path
         path_params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}

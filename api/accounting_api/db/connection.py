@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -230,20 +230,27 @@ class Database:
     async def _own_transaction(
         self, organization_id: str | None, session: Session | None = None
     ) -> AsyncIterator[Connection]:
-        async with self._acquired() as conn:
-            # BEGIN, the tenant and the session check in one round trip; the ids are
-            # checked to be well formed before they are written into SQL text.
-            await conn.execute(begin_sql("BEGIN", organization_id, session))
-            began(organization_id, session)
-            try:
-                yield conn
-            except BaseException:
-                # If ROLLBACK cannot run (cancelled mid-query), the pool's reset on
-                # release rolls back or discards the connection instead.
-                with suppress(Exception):
-                    await conn.execute("ROLLBACK")
-                raise
-            await self._commit(conn)
+        async with self._acquired() as conn, self._began(conn, organization_id, session):
+            yield conn
+
+    @asynccontextmanager
+    async def _began(
+        self, conn: Connection, organization_id: str | None, session: Session | None = None
+    ) -> AsyncIterator[None]:
+        """A transaction on `conn`, committed unless what runs inside raises."""
+        # BEGIN, the tenant and the session check in one round trip; the ids are
+        # checked to be well formed before they are written into SQL text.
+        await conn.execute(begin_sql("BEGIN", organization_id, session))
+        began(organization_id, session)
+        try:
+            yield
+        except BaseException:
+            # If ROLLBACK cannot run (cancelled mid-query), the pool's reset on
+            # release rolls back or discards the connection instead.
+            with suppress(Exception):
+                await conn.execute("ROLLBACK")
+            raise
+        await self._commit(conn)
 
     @asynccontextmanager
     async def _acquired(self) -> AsyncIterator[Connection]:
@@ -282,13 +289,35 @@ class Database:
     ) -> AsyncIterator[UnitOfWork]:
         """One transaction for a whole request: the use cases it runs join it through
         UnitOfWork.transaction. Commits unless something inside raised or called
-        UnitOfWork.fail()."""
+        UnitOfWork.fail(). Then, committed or rolled back, what the use cases kept
+        (UnitOfWork.keep) is written in a transaction of its own on the same connection,
+        before the connection goes back to the pool."""
         with suppress(_RollBack), translated_errors(self.availability):
-            async with self._own_transaction(organization_id, session) as conn:
+            async with self._acquired() as conn:
                 unit = UnitOfWork(conn, organization_id, seen_by=self.availability)
-                yield unit
-                if unit.failed:
-                    raise _RollBack
+                try:
+                    async with self._began(conn, organization_id, session):
+                        yield unit
+                        if unit.failed:
+                            raise _RollBack
+                except Exception:
+                    await self._write_kept(unit)
+                    raise
+                await self._write_kept(unit)
+
+    async def _write_kept(self, unit: UnitOfWork) -> None:
+        """The unit's kept records, in a transaction of their own on its connection. If
+        they cannot be written (the connection was lost), the request's answer stands and
+        the loss is logged; a cancelled request (not an Exception) writes none of them."""
+        if not unit.kept:
+            return
+        records = UnitOfWork(unit.conn, None, actor=unit.actor, seen_by=self.availability)
+        try:
+            async with self._began(unit.conn, None):
+                for record in unit.kept:
+                    await record(records)
+        except Exception:
+            log.exception("a request's %d kept records were lost", len(unit.kept))
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +329,10 @@ class Checked:
 
     def transaction(self, organization_id: str | None) -> AbstractAsyncContextManager[Connection]:
         return self.db.transaction(organization_id, session=self.session)
+
+
+Kept: TypeAlias = "Callable[[UnitOfWork], Awaitable[None]]"
+"""A record kept whatever the request answers (UnitOfWork.keep)."""
 
 
 class _RollBack(Exception):
@@ -320,6 +353,17 @@ class UnitOfWork:
     """What the use cases say they changed, recorded as audit events at the end."""
     seen_by: availability.Availability | None = None
     """Told when the unit finds the database unavailable (its Database's)."""
+    kept: list[Kept] = field(default_factory=list)
+    """Records that outlive the unit's rollback (see `keep`)."""
+
+    def keep(self, record: Kept) -> None:
+        """Write `record` whatever the request answers: after the unit's transaction ends
+        (committed, or rolled back by a refusal), in a transaction of its own on the same
+        connection, before the connection goes back to the pool. For the trace a refusal
+        leaves (a failed attempt's security event): no second connection is waited for
+        while the request holds one. `record` gets that transaction as a unit of work
+        whose tenant is not set yet (its own `transaction(org)` sets it)."""
+        self.kept.append(record)
 
     def changed(self, *changes: audit.Change) -> None:
         self.changes.extend(changes)

@@ -16,13 +16,12 @@ from accounting_api.http import problems
 from accounting_api.http.context import state
 
 MAX_KEY_LENGTH = 255
-NOT_STORED = frozenset({"/v1/auth/token"})
-"""Never stored: a token response holds a secret, and asking again is already safe."""
 
 
 def key_of(scope: Scope) -> str | None:
-    """The request's Idempotency-Key, when its answer is to be stored (a POST)."""
-    if scope["method"] != "POST" or scope["path"] in NOT_STORED:
+    """The request's Idempotency-Key, when its answer is to be stored (a POST of an
+    endpoint that takes one: routes/openapi.Endpoint.idempotent)."""
+    if scope["method"] != "POST":
         return None
     for name, value in scope["headers"]:
         if name == b"idempotency-key":

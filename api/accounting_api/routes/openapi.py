@@ -34,11 +34,10 @@ class Endpoint:
     """The least role that may call it, checked before anything else (an
     Idempotency-Key's stored answer included); None: any member, or no one for
     auth=False. The use case checks it again."""
-    own_transactions: bool = False
-    """The handler runs its own transactions (the token endpoint: a refused sign-in's
-    security events must outlive its 401), so no unit of work is opened around it: it
-    never holds one pool connection idle while it waits for another, and takes no
-    Idempotency-Key (a sign-in is never replayed)."""
+    idempotent: bool = True
+    """A POST takes an Idempotency-Key (its answer stored and replayed); False: the
+    header is ignored and not documented (the token endpoint: a token answer is never
+    stored, and asking again is already safe)."""
     enrolment: bool = False
     """Open to a token restricted to two-factor enrolment (docs/two-factor.md); every
     other endpoint refuses one with 403 two_factor_enrolment_required."""
@@ -170,7 +169,7 @@ def _parameters(endpoint: Endpoint, components: Components) -> list[dict[str, An
                     "description": field.description or "",
                 }
             )
-    if endpoint.method == "POST" and not endpoint.own_transactions:
+    if endpoint.method == "POST" and endpoint.idempotent:
         params.append(
             {
                 "name": "Idempotency-Key",

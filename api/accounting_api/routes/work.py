@@ -7,7 +7,10 @@ case, its audit events, the answer stored under the key, COMMIT. The use case ge
 unit of work as its `Transactions` (support.db) and runs in that one transaction: no
 second transaction, no hidden savepoint. An error answer rolls everything back; with an
 Idempotency-Key the use case runs in the one explicit savepoint, so that its error answer
-is stored (and replayed) while its effects are undone.
+is stored (and replayed) while its effects are undone. What a refusal must leave behind
+(a failed attempt's security event) the use case keeps (Unit.keep): written once the
+transaction has ended, committed or rolled back, in one of its own on the same
+connection. A request holds one pool connection, never waits for a second.
 """
 
 from __future__ import annotations
@@ -29,10 +32,8 @@ WRITES = frozenset({"POST", "PATCH", "DELETE"})
 
 
 def handler(endpoint: Endpoint) -> Handler:
-    """The endpoint's handler, in a unit of work if it writes (and does not run its own
-    transactions), after its role check."""
-    in_unit = endpoint.method in WRITES and not endpoint.own_transactions
-    handle = _in_unit_of_work(endpoint) if in_unit else endpoint.handler
+    """The endpoint's handler, in a unit of work if it writes, after its role check."""
+    handle = _in_unit_of_work(endpoint) if endpoint.method in WRITES else endpoint.handler
     if endpoint.role is not None:
         handle = _authorized(endpoint.role, handle)
     if endpoint.auth and not endpoint.enrolment:
@@ -79,7 +80,7 @@ class _Refused(Exception):
 def _in_unit_of_work(endpoint: Endpoint) -> Handler:
     async def in_unit_of_work(request: Request) -> Response:
         caller = request.scope.get("state", {}).get("principal")
-        key = idempotency.key_of(request.scope)
+        key = idempotency.key_of(request.scope) if endpoint.idempotent else None
         org = caller.organization_id if caller else None
         session = support.session(request)
         async with support.deps(request).db.unit_of_work(org, session=session) as unit:

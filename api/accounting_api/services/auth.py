@@ -20,7 +20,7 @@ from accounting_api.services import audit as audit_service
 from accounting_api.services import lockout as lockout_service
 from accounting_api.services import memberships as memberships_service
 from accounting_api.services import security as security_service
-from accounting_api.services.ports import Store, Transactions
+from accounting_api.services.ports import Unit
 
 _hasher = argon2.PasswordHasher()
 
@@ -146,7 +146,7 @@ if the second factor is missing or wrong; True when the token may only enrol one
 
 
 async def authenticate(
-    db: Store,
+    db: Unit,
     guard: lockout_service.Guard,
     email: str,
     password: str,
@@ -164,7 +164,8 @@ async def authenticate(
     A blocked pair or a locked account gets the answer a wrong password gets, after the
     same work, and so does an organization the person is no active member of; an unknown
     e-mail is counted, blocked and locked as a known one is: no answer tells a stranger
-    whether an account exists."""
+    whether an account exists. A refusal's records are kept past the request's
+    rollback (Unit.keep)."""
     found, person, enrolment_only = await verify_person(
         db, guard, email, password, origin,
         organization_id=organization_id, second_factor=second_factor,
@@ -183,7 +184,7 @@ async def authenticate(
 
 
 async def verify_person(
-    db: Store,
+    db: Unit,
     guard: lockout_service.Guard,
     email: str,
     password: str,
@@ -216,7 +217,10 @@ async def verify_person(
             reason = "not_a_member"
     org, user_id = (subject.organization_id, subject.user_id) if subject else (None, None)
     if held.reason is not None:  # not counted again: the block or lock is the answer
-        await _record_failure(db, org, user_id, origin, held.reason)
+        failed = security.NewEvent(
+            security.Kind.SIGN_IN_FAILED, org, user_id, origin, {"reason": held.reason}
+        )
+        db.keep(lambda kept: security_service.record(kept, failed))
         raise _refused()
     if reason is not None:
         user = found.user if found else None
@@ -229,7 +233,7 @@ async def verify_person(
 
 
 async def count_failure(
-    db: Store,
+    db: Unit,
     guard: lockout_service.Guard,
     email: str,
     *,
@@ -240,12 +244,17 @@ async def count_failure(
     kind: security.Kind = security.Kind.SIGN_IN_FAILED,
 ) -> None:
     """A failed sign-in (or a wrong code of one's second factor) counted against the pair
-    and the account: its security event, and those of the block or lock it sets off."""
+    and the account now; its security event, and those of the block or lock it sets off,
+    kept past the refused request's rollback (Unit.keep)."""
     response = await guard.failed(email, origin.client_ip or "unknown")
     user_id = user.id if user is not None else None
     event = security.NewEvent(kind, org, user_id, origin, {"reason": reason})
-    await security_service.record(db, event)
-    await _respond(db, user, origin, response)
+
+    async def record(kept: Unit) -> None:
+        await security_service.record(kept, event)
+        await _respond(kept, user, origin, response)
+
+    db.keep(record)
 
 
 async def _refusal(
@@ -261,10 +270,10 @@ async def _refusal(
 
 
 async def _respond(
-    db: Store, user: User | None, origin: security.Origin, response: lockout.Response
+    db: Unit, user: User | None, origin: security.Origin, response: lockout.Response
 ) -> None:
     """The security events of a block and a lock; for a known account also its audit
-    events, with them in one transaction of their own (the refused request's rolls back)."""
+    events (in the kept records' transaction: the refused request's rolls back)."""
     events = []
     if response.blocked:
         detail = {"seconds": round(response.blocked), "strikes": response.strikes}
@@ -274,28 +283,15 @@ async def _respond(
     for kind, verb, detail in events:
         org, user_id = (user.organization_id, user.id) if user else (None, None)
         event = security.NewEvent(kind, org, user_id, origin, detail)
-        if user is None:
-            await security_service.record(db, event)
-            continue
-        async with db.unit_of_work(user.organization_id) as unit:
-            await security_service.record(unit, event)
-            change = audit.changed("user", verb, user)
+        await security_service.record(db, event)
+        if user is not None:
             await audit_service.record(
-                unit,
+                db,
                 organization_id=user.organization_id,
                 actor_user_id=None,
                 request_id=origin.request_id,
-                changes=[change],
+                changes=[audit.changed("user", verb, user)],
             )
-
-
-async def _record_failure(
-    db: Transactions, org: str | None, user_id: str | None, origin: security.Origin, reason: str
-) -> None:
-    event = security.NewEvent(
-        security.Kind.SIGN_IN_FAILED, org, user_id, origin, {"reason": reason}
-    )
-    await security_service.record(db, event)
 
 
 def _refused() -> errors.Unauthenticated:

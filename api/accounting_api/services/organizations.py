@@ -15,7 +15,7 @@ from accounting_api.domain.roles import Principal, Role, User
 from accounting_api.services import auth, lockout
 from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
-from accounting_api.services.ports import Store, Transactions, Unit
+from accounting_api.services.ports import Transactions, Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,6 @@ async def sign_up(
 
 async def sign_up_person(
     unit: Unit,
-    store: Store,
     guard: lockout.Guard,
     *,
     name: str,
@@ -101,18 +100,15 @@ async def sign_up_person(
     """Sign-up by anyone: a new person, or an existing one (any of their memberships,
     active or not) proving their password, who becomes the new organization's owner. A
     wrong password gets the token endpoint's answer and counts as a failed sign-in; the
-    attempts of each e-mail and each client address are limited (429)."""
+    attempts of each e-mail and each client address are limited (429). All of it on the
+    request's one connection: the failure's records are kept past its rollback
+    (Unit.keep), never written through a second connection while it holds the first."""
     await guard.sign_up_attempted(email, origin.client_ip or "unknown")
-    # In the request's own transaction: a second connection held while the first waits
-    # would deadlock a busy pool (docs/development.md, "A request's path").
     async with unit.transaction(None) as conn:
         existing = await memberships_db.find(conn, email.lower())
     known = None
     if existing:
-        # The password check records a failure in transactions of its own, which the
-        # refused request's rollback must not undo: a second connection, for this rarer
-        # path only (limited per e-mail and address; the acquire timeout bounds a wait).
-        found, _, _ = await auth.verify_person(store, guard, email, password, origin, active=False)
+        found, _, _ = await auth.verify_person(unit, guard, email, password, origin, active=False)
         known = found.password_hash
     organization = await sign_up(
         unit,

@@ -10,6 +10,7 @@ transaction, never a second one and never a hidden savepoint.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -46,6 +47,10 @@ class Unit(Transactions, Protocol):
 
     def fail(self) -> None:
         """Roll the whole unit of work back when it ends."""
+
+    def keep(self, record: Callable[[Unit], Awaitable[None]]) -> None:
+        """Write `record` whatever the request answers, after its transaction ends (a
+        refusal's trace, which the rollback must not undo): on the same connection."""
 
     async def use_tenant(self, organization_id: str | None) -> None: ...
 

@@ -4,7 +4,9 @@ admins) and written as one JSON log line each, with `event` and `severity`.
 An event about a change (a role, a removal, a password) is recorded in the change's unit
 of work: it commits with the change or not at all. An event about a refusal (a failed
 sign-in, an ended token) is recorded in a transaction of its own, because the refused
-request's own transaction rolls back."""
+request's own transaction rolls back: once the request's unit of work has ended (an
+ended token), or kept by that unit (Unit.keep: a wrong password or code), which writes it
+on the request's one connection after its transaction has ended."""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ token endpoint then asks for a code after a correct password (`second_step`).
 
 A wrong code, here or at sign-in, counts as a failed sign-in of the account from the
 caller's address (services/lockout.py): blocks and locks hold codes as they hold passwords.
-Its security event and audit event are recorded in transactions of their own (the refused
-request's rolls back). No secret, code or recovery code is ever logged or recorded."""
+Its security event and audit event are kept past the refused request's rollback, on the
+request's own connection (Unit.keep). No secret, code or recovery code is ever logged or
+recorded."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from accounting_api.services import audit as audit_service
 from accounting_api.services import auth, lockout
 from accounting_api.services import security as security_service
 from accounting_api.services.audit import records
-from accounting_api.services.ports import Store, Transactions, Unit
+from accounting_api.services.ports import Transactions, Unit
 
 log = logging.getLogger("accounting_api.two_factor")
 
@@ -35,8 +36,6 @@ log = logging.getLogger("accounting_api.two_factor")
 class Checks:
     """What checking a code needs besides the request's own transaction."""
 
-    store: Store
-    """Where a refusal's events go, in transactions of their own."""
     guard: lockout.Guard
     keys: sealing.KeyRing | None
     origin: security.Origin = security.NOWHERE
@@ -130,7 +129,8 @@ async def confirm(db: Unit, checks: Checks, principal: Principal, code: str) -> 
         secret, _ = _open(ring, user.email, stored.pending_sealed)
         step = two_factor.matching_step(secret, code, now=time.time(), after=0)
         if step is None:
-            await _refused(checks, user, errors.TwoFactorCodeIncorrect("the code is not correct"))
+            wrong = errors.TwoFactorCodeIncorrect("the code is not correct")
+            await _refused(db, checks, user, wrong)
         codes = two_factor.new_recovery_codes()
         hashes = [two_factor.recovery_hash(user.email, c) for c in codes]
         if not await factors_db.confirm(conn, user.id, stored.pending_sealed, step, hashes):
@@ -213,9 +213,9 @@ async def _prove(
             "the code is not correct, or was used already",
             param="otp" if answer.otp is not None else "recovery_code",
         )
-        await _refused(checks, user, wrong)
+        await _refused(db, checks, user, wrong)
     if answer.recovery_code is not None:
-        await _recovery_used(db, checks, user)
+        db.changed(await _recovery_used(db, checks, user))
 
 
 async def _use(
@@ -237,24 +237,26 @@ async def _use(
     return await factors_db.use_recovery(conn, user.id, code_hash) is not None
 
 
-async def _recovery_used(db: Unit, checks: Checks, user: User) -> None:
+async def _recovery_used(db: Unit, checks: Checks, user: User) -> audit.Change:
+    """The recovery code's security event; its audit change is the caller's to record."""
     kind = security.Kind.RECOVERY_CODE_USED
     await security_service.record(
         db, security.NewEvent(kind, user.organization_id, user.id, checks.origin)
     )
-    db.changed(audit.changed("user", "recovery_code_used", user))
+    return audit.changed("user", "recovery_code_used", user)
 
 
 async def _refused(
+    db: Unit,
     checks: Checks,
     user: User,
     error: errors.AccountingError,
     kind: security.Kind = security.Kind.TWO_FACTOR_FAILED,
 ) -> NoReturn:
-    """Count a wrong code as a failed sign-in, record it (security and audit events, in
-    transactions of their own), and raise `error`."""
+    """Count a wrong code as a failed sign-in, keep its records (security and audit
+    events) past the request's rollback, and raise `error`."""
     await auth.count_failure(
-        checks.store,
+        db,
         checks.guard,
         user.email,
         org=user.organization_id,
@@ -263,51 +265,50 @@ async def _refused(
         reason=error.code,
         kind=kind,
     )
-    async with checks.store.unit_of_work(user.organization_id) as unit:
-        await audit_service.record(
-            unit,
-            organization_id=user.organization_id,
-            actor_user_id=user.id,
-            request_id=checks.origin.request_id,
-            changes=[audit.changed("user", "two_factor_code_refused", user)],
-        )
+    refused = audit.changed("user", "two_factor_code_refused", user)
+    db.keep(lambda kept: _audited(kept, checks, user, refused))
     raise error
 
 
-def second_step(checks: Checks, answer: two_factor.Answer) -> auth.SecondFactor:
+async def _audited(db: Unit, checks: Checks, user: User, change: audit.Change) -> None:
+    """An audit event of the user, acting on their own account."""
+    await db.use_tenant(user.organization_id)
+    await audit_service.record(
+        db,
+        organization_id=user.organization_id,
+        actor_user_id=user.id,
+        request_id=checks.origin.request_id,
+        changes=[change],
+    )
+
+
+def second_step(db: Unit, checks: Checks, answer: two_factor.Answer) -> auth.SecondFactor:
     """The token endpoint's second step, after a correct password (auth.authenticate):
     nothing for a person without a confirmed second factor (but a token restricted to
     enrolment when the organization requires one of their role); otherwise a code or a
-    recovery code, used once, or 401 two_factor_required / two_factor_code_invalid."""
+    recovery code, used once, or 401 two_factor_required / two_factor_code_invalid. In
+    the sign-in's unit of work `db`: a code is used up only by a sign-in that succeeds."""
 
     async def check(found: tenants.Credentials) -> bool:
         user = found.user
-        async with checks.store.unit_of_work(user.organization_id) as unit:
-            async with unit.transaction(user.organization_id) as conn:
-                stored = await factors_db.get(conn, user.id)
-                required = await factors_db.requirement(conn)
-                if stored is None or stored.confirmed_at is None:
-                    return required.applies_to(user.role)
-                if not answer.given:
-                    raise errors.TwoFactorRequired(
-                        "this account has two-factor sign-in: send `otp` (the 6-digit code of"
-                        " your authenticator app) or a `recovery_code` with the password"
-                    )
-                used = await _use(conn, checks, user, stored, answer)
-            if used and answer.recovery_code is not None:
-                await _recovery_used(unit, checks, user)
-                await audit_service.record(
-                    unit,
-                    organization_id=user.organization_id,
-                    actor_user_id=user.id,
-                    request_id=checks.origin.request_id,
-                    changes=unit.changes,
+        async with db.transaction(user.organization_id) as conn:
+            stored = await factors_db.get(conn, user.id)
+            required = await factors_db.requirement(conn)
+            if stored is None or stored.confirmed_at is None:
+                return required.applies_to(user.role)
+            if not answer.given:
+                raise errors.TwoFactorRequired(
+                    "this account has two-factor sign-in: send `otp` (the 6-digit code of"
+                    " your authenticator app) or a `recovery_code` with the password"
                 )
+            used = await _use(conn, checks, user, stored, answer)
         if not used:
             invalid = errors.TwoFactorCodeInvalid(
                 "the two-factor code is not correct, or was used already"
             )
-            await _refused(checks, user, invalid, security.Kind.SIGN_IN_FAILED)
+            await _refused(db, checks, user, invalid, security.Kind.SIGN_IN_FAILED)
+        if answer.recovery_code is not None:
+            await _audited(db, checks, user, await _recovery_used(db, checks, user))
         return False
 
     return check

@@ -56,7 +56,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         schemas.TokenOut,
         auth=False,
         tag="tenancy",
-        own_transactions=True,
+        idempotent=False,
     ),
     Endpoint(
         "POST",

@@ -35,7 +35,6 @@ async def sign_up(request: Request) -> Response:
     deps = support.deps(request)
     org = await organizations.sign_up_person(
         support.unit(request),
-        deps.db,
         deps.guard,
         name=data.name,
         base_currency=data.base_currency,
@@ -97,9 +96,10 @@ async def issue_token(request: Request) -> Response:
     data = await support.body(request, schemas.TokenIn)
     deps = support.deps(request)
     answer = domain_two_factor.Answer(data.otp, data.recovery_code)
-    second = two_factor.second_step(two_factor_handlers.checks(request), answer)
+    unit = support.unit(request)
+    second = two_factor.second_step(unit, two_factor_handlers.checks(request), answer)
     principal = await auth.authenticate(
-        deps.db,
+        unit,
         deps.guard,
         data.email,
         data.password,

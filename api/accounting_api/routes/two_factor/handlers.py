@@ -16,7 +16,7 @@ from accounting_api.services import two_factor as service
 
 def checks(request: Request) -> service.Checks:
     deps = support.deps(request)
-    return service.Checks(deps.db, deps.guard, deps.keys, support.origin(request))
+    return service.Checks(deps.guard, deps.keys, support.origin(request))
 
 
 def status_out(status: two_factor.Status) -> schemas.TwoFactorOut:
