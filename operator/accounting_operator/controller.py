@@ -11,6 +11,7 @@ every trigger, and running it on an unchanged platform writes nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ from accounting_operator import cache, diff, metrics, reconcile
 from accounting_operator import conditions as cond
 from accounting_operator.k8s import Client, errors, resources
 from accounting_operator.reconcile import InvalidSpecError
-from accounting_operator.render import meta
-from accounting_operator.render.platform import Manifest
+from accounting_operator.render import meta, secrets
+from accounting_operator.render.platform import Manifest, Platform
 from accounting_operator.scheduling import Key
 from accounting_operator.settings import Settings
 from accounting_operator.status import AccountingPlatformStatus
@@ -65,6 +66,9 @@ class Context:
     client: Client
     settings: Settings
     children: cache.Children | None = None
+    secret_readers: dict[Key, frozenset[str]] = field(default_factory=dict)
+    """With watch_secrets: the Secrets each platform's API and worker read, as of its
+    last reconcile (a change of one of them requests a reconcile: handlers)."""
     _monitoring: tuple[float, Monitoring] = field(default=(float("-inf"), Monitoring()))
 
     async def monitoring(self) -> Monitoring:
@@ -182,6 +186,8 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
     except reconcile.InvalidSpecError as error:
         await report_failure(ctx, body, parent, "InvalidSpec", str(error))
         raise
+    if ctx.settings.watch_secrets:
+        platform = await with_secrets_digest(ctx, platform)
     live = await read_children(ctx, parent, served)
     decision = reconcile.decide(parent, platform, live)
     written: list[Manifest] = []
@@ -208,6 +214,24 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
             backup.last_failed_verification,
         )
     return status.phase or ""
+
+
+async def with_secrets_digest(ctx: Context, platform: Platform) -> Platform:
+    """The platform with the digest of the Secret keys its pods read (render/secrets.py):
+    each Secret read for this reconcile only, its values hashed and dropped."""
+    wanted = secrets.refs(platform)
+    names = frozenset(name for name, _ in wanted)
+    ctx.secret_readers[(platform.namespace, platform.name)] = names
+    namespace = platform.namespace
+    read = {name: await ctx.client.get(resources.SECRET, namespace, name) for name in names}
+    return dataclasses.replace(platform, secrets_digest=secrets.digest(wanted, read))
+
+
+def readers_of(ctx: Context, namespace: str, name: str) -> list[Key]:
+    """The platforms whose API or worker read Secret `namespace/name`."""
+    return [
+        key for key, names in ctx.secret_readers.items() if key[0] == namespace and name in names
+    ]
 
 
 def platform_of(body: Manifest) -> cache.Owner | None:

@@ -11,6 +11,8 @@
   waiting for the drift check.
 - a platform with `spec.failover.enabled` gets a failover watchdog (`watchdog`), which
   checks its primary every `checkIntervalSeconds` and promotes a replica when it fails.
+- with `watch_secrets`, a change of a Secret a platform's pods read: request a reconcile
+  of that platform (its pods roll when the keys they read changed).
 - every `drift_interval` seconds: a reconcile of every platform (drift correction), and
   an audit of the index against one list per child kind (deletions a watch missed).
 
@@ -160,6 +162,7 @@ def register_reconciles(
     async def platform_seen(type: str, body: kopf.Body, **_: Any) -> None:
         if type == "DELETED":
             scheduler.forget(key_of(body))
+            ctx.secret_readers.pop(key_of(body), None)
             dogs.forget(key_of(body))
             metrics.forget(*key_of(body))
         else:
@@ -194,6 +197,21 @@ def register_reconciles(
                 scheduler.request(owner)
 
 
+def register_secret_watch(
+    registry: kopf.OperatorRegistry, ctx: controller.Context, scheduler: Scheduler
+) -> None:
+    """With watch_secrets: a change of a Secret a platform's API or worker reads requests
+    a reconcile of that platform, whose new digest rolls the pods (render/secrets.py).
+    Only the Secret's namespace and name are looked at here."""
+
+    @kopf.on.event("", "v1", "secrets", id="secret", registry=registry)
+    async def secret_changed(body: kopf.Body, **_: Any) -> None:
+        namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+        for key in controller.readers_of(ctx, namespace, name):
+            if key in scheduler:
+                scheduler.request(key)
+
+
 def build(ctx: controller.Context) -> tuple[kopf.OperatorRegistry, kopf.OperatorSettings]:
     """The registry with every handler, and kopf's settings, for `kopf.run`."""
     scheduler = Scheduler(
@@ -206,4 +224,6 @@ def build(ctx: controller.Context) -> tuple[kopf.OperatorRegistry, kopf.Operator
     registry = kopf.OperatorRegistry()
     register_lifecycle(registry, ctx, scheduler, dogs)
     register_reconciles(registry, ctx, scheduler, dogs)
+    if ctx.settings.watch_secrets:
+        register_secret_watch(registry, ctx, scheduler)
     return registry, kopf_settings(ctx)

@@ -27,7 +27,15 @@ def _namespaces(raw: str) -> tuple[str, ...]:
     return () if names in {(), ("*",)} else names
 
 
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ValueError(raw)
+    return value in {"true", "1", "yes"}
+
+
 _PARSERS: dict[str, Any] = {
+    "bool": _flag,
     "str": str,
     "int": int,
     "float": float,
@@ -64,6 +72,10 @@ class Settings:
     """Address of the Prometheus /metrics server."""
     metrics_port: int = 9090
     """Port of the Prometheus /metrics server; 0 disables it."""
+    watch_secrets: bool = False
+    """Watch the Secrets the API and worker pods read, and roll those pods when one's
+    content changes (needs list/watch on Secrets: the chart's watchSecrets). Off: only
+    `kubectl acp rotate` (the rotate annotation) rolls them (docs/secret-rotation.md)."""
 
     def __post_init__(self) -> None:
         level = self.posting_level.upper()

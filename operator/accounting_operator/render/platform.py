@@ -31,6 +31,9 @@ copies it into the API's and worker's pod templates, which rolls their pods. Kub
 cannot grant watching Secrets' metadata without their values, so a changed Secret is
 announced this way (docs/secret-rotation.md)."""
 ROTATED_ANNOTATION = "accounting.universalaccounting.com/rotation"
+SECRETS_DIGEST_ANNOTATION = "accounting.universalaccounting.com/secrets-digest"
+"""On the API's and worker's pod templates with watch_secrets: a digest of the Secret keys
+they read (render/secrets.py), so that a changed value rolls them."""
 """On the pod templates: the rotate annotation's value they were rolled for."""
 MAX_ROTATION_LENGTH = 63
 
@@ -56,6 +59,9 @@ class Platform:
     rotation: str = ""
     """The platform's rotate annotation (ROTATE_ANNOTATION): a new value rolls the API
     and worker pods, so that they read their Secrets again."""
+    secrets_digest: str = ""
+    """With watch_secrets, a digest of the Secret keys the API and worker read
+    (render/secrets.py); empty: not watched."""
 
     def __post_init__(self) -> None:
         # The CRD rejects such names already; this guards direct callers.

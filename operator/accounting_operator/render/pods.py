@@ -11,7 +11,12 @@ from typing import Any
 
 from accounting_operator.fieldtypes import DatabaseCredentialsRef, Resources, SecretKeyRef
 from accounting_operator.render import config, meta
-from accounting_operator.render.platform import ROTATED_ANNOTATION, Manifest, Platform
+from accounting_operator.render.platform import (
+    ROTATED_ANNOTATION,
+    SECRETS_DIGEST_ANNOTATION,
+    Manifest,
+    Platform,
+)
 
 UID = 10001
 PORT = 8000
@@ -109,9 +114,12 @@ def template(platform: Platform, component: str, spec: Manifest) -> Manifest:
 
 def rolling_template(platform: Platform, component: str, spec: Manifest) -> Manifest:
     """A Deployment's pod template: a new config hash rolls the pods to read new settings,
-    and a new rotate annotation on the platform rolls them to read their Secrets again."""
+    and a new rotate annotation on the platform, or a new digest of the Secret keys they
+    read (with watch_secrets), rolls them to read their Secrets again."""
     out = template(platform, component, spec)
     out["metadata"]["annotations"] = {config.CONFIG_HASH_ANNOTATION: config.config_hash(platform)}
     if platform.rotation:
         out["metadata"]["annotations"][ROTATED_ANNOTATION] = platform.rotation
+    if platform.secrets_digest:
+        out["metadata"]["annotations"][SECRETS_DIGEST_ANNOTATION] = platform.secrets_digest
     return out

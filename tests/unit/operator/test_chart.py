@@ -125,9 +125,34 @@ def test_secrets_are_only_read_and_only_as_narrowly_as_asked() -> None:
     assert len(by_kind(documents, "ClusterRoleBinding")) == 1
 
 
+def test_watching_secrets_is_granted_only_when_asked_for() -> None:
+    def watch_roles(*values: str) -> list[dict[str, Any]]:
+        roles = by_kind(template(*values), "ClusterRole")
+        return [r for r in roles if r["metadata"]["name"].endswith("-watch-secrets")]
+
+    def env(*values: str) -> dict[str, str]:
+        (deployment,) = by_kind(template(*values), "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value", "") for e in container["env"]}
+
+    assert watch_roles() == []
+    assert env()["ACCOUNTING_OPERATOR_WATCH_SECRETS"] == "false"
+    (role,) = watch_roles("watchSecrets=true")
+    assert verbs(role) == {("", "secrets"): {"get", "list", "watch"}}
+    assert env("watchSecrets=true")["ACCOUNTING_OPERATOR_WATCH_SECRETS"] == "true"
+    namespaced = template("watchSecrets=true", "watchNamespaces={books,ledger}")
+    bound = [
+        (b["metadata"]["namespace"], b["roleRef"]["name"])
+        for b in by_kind(namespaced, "RoleBinding")
+        if b["roleRef"]["name"].endswith("-watch-secrets")
+    ]
+    assert bound == [("books", "ops-watch-secrets"), ("ledger", "ops-watch-secrets")]
+    assert by_kind(namespaced, "ClusterRoleBinding") == []
+
+
 def test_rbac_is_exactly_what_the_operator_uses() -> None:
     roles = by_kind(template(), "ClusterRole")
-    (role,) = [r for r in roles if "failover" not in r["metadata"]["name"]]
+    (role,) = [r for r in roles if not r["metadata"]["name"].endswith("-secrets")]
     granted = verbs(role)
     expected: dict[tuple[str, str], set[str]] = {
         ("accounting.universalaccounting.com", "accountingplatforms"): {
@@ -156,6 +181,8 @@ COMBINATIONS = [
     ("watchNamespaces={books,ledger}",),
     ("failover.readSecrets=false",),
     ("failover.secretNames={books-db-failover}",),
+    ("watchSecrets=true",),
+    ("watchSecrets=true", "watchNamespaces={books}"),
     ("metrics.service=false",),
     ("image.tag=1.2.3", "image.pullPolicy=Always", "driftInterval=60", "maxWorkers=4"),
     ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true"),

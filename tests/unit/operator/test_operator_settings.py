@@ -26,8 +26,12 @@ def test_from_env() -> None:
             "ACCOUNTING_OPERATOR_DRIFT_INTERVAL": "2.5",
             "ACCOUNTING_OPERATOR_MAX_WORKERS": "3",
             "ACCOUNTING_OPERATOR_POSTING_LEVEL": "error",
+            "ACCOUNTING_OPERATOR_WATCH_SECRETS": "true",
         }
     )
+    assert settings.watch_secrets
+    assert not Settings.from_env({"ACCOUNTING_OPERATOR_WATCH_SECRETS": "false"}).watch_secrets
+    assert not Settings().watch_secrets
     assert settings.namespaces == ("books", "ledger")
     assert not settings.clusterwide
     assert (settings.drift_interval, settings.max_workers) == (2.5, 3)
@@ -49,6 +53,7 @@ def test_overrides_win() -> None:
         {"ACCOUNTING_OPERATOR_DRIFT_INTERVAL": "soon"},
         {"ACCOUNTING_OPERATOR_DRIFT_INTERVAL": "0"},
         {"ACCOUNTING_OPERATOR_POSTING_LEVEL": "LOUD"},
+        {"ACCOUNTING_OPERATOR_WATCH_SECRETS": "sometimes"},
     ],
 )
 def test_bad_values(env: dict[str, str]) -> None:

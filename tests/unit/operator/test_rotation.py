@@ -9,7 +9,12 @@ import pytest
 
 from accounting_operator import render
 from accounting_operator.kubectl import requests
-from accounting_operator.render.platform import ROTATE_ANNOTATION, ROTATED_ANNOTATION
+from accounting_operator.render import secrets
+from accounting_operator.render.platform import (
+    ROTATE_ANNOTATION,
+    ROTATED_ANNOTATION,
+    SECRETS_DIGEST_ANNOTATION,
+)
 from tests.unit.operator import fakes, helpers
 from tests.unit.operator.fakes import Server
 
@@ -76,3 +81,43 @@ def test_kubectl_acp_rotate_sets_the_annotation_and_refuses_a_token_already_aske
     assert "books-worker" in change.done
     with pytest.raises(requests.RefusedError, match="already asked"):
         requests.rotate(platform_with({ROTATE_ANNOTATION: "t1"}), "t1")
+
+
+# --- watch_secrets: a digest of the Secret keys the pods read ------------------------
+
+
+def secret(uid: str = "u1", **data: str) -> dict[str, Any]:
+    return {"kind": "Secret", "metadata": {"uid": uid}, "data": data}
+
+
+def test_the_pods_secret_keys_are_found_from_their_templates() -> None:
+    wanted = secrets.refs(helpers.platform(helpers.MINIMAL))
+    assert wanted == (
+        ("jwt", "secret"),
+        ("pg-app", "password"),
+        ("pg-app", "username"),
+        ("redis", "url"),
+    )
+    jwt = helpers.merged(helpers.MINIMAL, {"jwtPreviousSecretRef": {"name": "old", "key": "k"}})
+    assert ("old", "k") in secrets.refs(helpers.platform(jwt))
+
+
+def test_the_digest_changes_with_a_value_the_pods_read_and_with_nothing_else() -> None:
+    wanted = (("jwt", "secret"), ("redis", "url"))
+    base = {"jwt": secret(secret="czE=", unused="eDE="), "redis": secret(url="dTE=")}
+    digest = secrets.digest(wanted, base)
+    assert secrets.digest(wanted, {**base, "jwt": secret(secret="czI=", unused="eDE=")}) != digest
+    assert secrets.digest(wanted, {**base, "jwt": secret(secret="czE=", unused="eDI=")}) == digest
+    assert secrets.digest(wanted, {**base, "redis": None}) != digest  # deleted
+    assert secrets.digest(wanted, {**base, "redis": secret("u2", url="dTE=")}) != digest  # new
+    assert "czE" not in digest
+    assert len(digest) == 32
+
+
+def test_a_new_digest_rolls_the_api_and_worker_only() -> None:
+    before = render.render(helpers.platform(helpers.FULL, secrets_digest="a" * 32))
+    after = render.render(helpers.platform(helpers.FULL, secrets_digest="b" * 32))
+    changed = {m["metadata"]["name"] for m, n in zip(before, after, strict=True) if m != n}
+    assert changed == {"books-api", "books-worker"}
+    for template in templates(helpers.platform(helpers.FULL)).values():
+        assert SECRETS_DIGEST_ANNOTATION not in template["metadata"]["annotations"]
