@@ -11,13 +11,14 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-auth bench-billing bench-operator soak fuzz clean
+        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-auth bench-signin-flood bench-billing bench-operator soak fuzz clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
 	@echo "make bench-auth  the security checks' cost: authenticated GET and token endpoint, on vs off"
+	@echo "make bench-signin-flood  write latency during a flood of wrong sign-ins, against a quiet API"
 	@echo "make bench-reports  trial balance (1M postings) and AR aging (1M sub-ledger rows) against plain sums"
 	@echo "make bench-reads    the primary's CPU per read, alone and with two streaming replicas"
 	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"
@@ -137,6 +138,10 @@ bench-reads: services-up
 	hack/services.sh replset-start
 	eval "$$(hack/services.sh env)" && eval "$$(hack/services.sh replset-env)" && \
 	  $(BIN)/python -m bench.reads_bench
+
+# Writes during a flood of wrong sign-ins (the write pool stays the writes').
+bench-signin-flood: migrate
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.signin_flood_bench
 
 # kill -9 drills and a switchover against the local replica set, with the operator on its
 # own local cluster (ua-bench-failover, started and deleted by the benchmark itself).

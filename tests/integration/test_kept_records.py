@@ -15,13 +15,15 @@ import httpx
 from starlette.applications import Starlette
 
 from tests.integration.conftest import serve
-from tests.integration.helpers import sign_up
+from tests.integration.helpers import entry, sign_up
 from tests.integration.test_rate_limits import fresh_ip
 from tests.integration.test_security_events import events
 from tests.integration.test_two_factor import ME, code_of, enrolled, sign_in
 
 MakeApp = Callable[..., Starlette]
 CONCURRENT = 4
+FLOOD = 40
+"""Concurrent sign-ins of the flood."""
 
 
 def one_connection(make_app: MakeApp, **changes: Any) -> Starlette:
@@ -106,3 +108,38 @@ async def test_a_wrong_code_sent_with_an_idempotency_key_is_recorded_once_and_re
     assert (again.status_code, again.content) == (422, first.content)
     assert len(await events(client, e.tenant, event="auth.two_factor_failed")) == 1
     assert (await sign_in(client, e.tenant.email, recovery_code=e.recovery_codes[0])).is_success
+
+
+async def test_a_flood_of_sign_ins_leaves_the_write_pool_to_writes(
+    client: httpx.AsyncClient, make_app: MakeApp
+) -> None:
+    """A sign-in holds no pool connection through its password check (argon2 waits for a
+    thread): under a flood of wrong passwords on a pool of two, every write still gets a
+    connection within a short acquire timeout."""
+    t = await sign_up(client)
+    app = make_app(db_pool_min=1, db_pool_max=2, db_pool_acquire_timeout_seconds=0.5)
+    stop = asyncio.Event()
+
+    async def flood(http: httpx.AsyncClient) -> int:
+        tried = 0
+        while not stop.is_set():
+            email = f"nobody-{secrets.token_hex(4)}@example.com"
+            await http.post("/v1/auth/token", json={"email": email, "password": "x" * 12})
+            tried += 1
+        return tried
+
+    async with serve(app, client_ip=fresh_ip()) as http:
+        flooding = [asyncio.create_task(flood(http)) for _ in range(FLOOD)]
+        await asyncio.sleep(0.5)
+        posted = [
+            await http.post(
+                "/v1/journal-entries",
+                json=entry(t.accounts["1000"], t.accounts["3000"], 100),
+                headers=t.auth,
+            )
+            for _ in range(10)
+        ]
+        stop.set()
+        tried = sum(await asyncio.gather(*flooding))
+    assert [p.status_code for p in posted] == [201] * 10, posted[-1].text
+    assert tried > FLOOD  # the flood went on while the writes were made

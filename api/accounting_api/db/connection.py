@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import asyncpg
 
 from accounting_api import metrics
-from accounting_api.db import availability, servers
+from accounting_api.db import availability, own_transactions, servers
 from accounting_api.domain import audit, errors, ids
 from accounting_api.domain.roles import Session
 
@@ -282,6 +282,11 @@ class Database:
                 raise
             raise _unavailable(exc, self.availability, OUTCOME_UNKNOWN_DETAIL) from None
         self.availability.answered()
+
+    def own_transactions(self) -> AbstractAsyncContextManager[own_transactions.OwnTransactions]:
+        """For a request that must hold no connection while it waits (the token endpoint):
+        short transactions of their own, kept records written at the end."""
+        return own_transactions.own_transactions(self)
 
     @asynccontextmanager
     async def unit_of_work(

@@ -34,6 +34,10 @@ class Endpoint:
     """The least role that may call it, checked before anything else (an
     Idempotency-Key's stored answer included); None: any member, or no one for
     auth=False. The use case checks it again."""
+    own_transactions: bool = False
+    """The handler runs short transactions of its own (db.own_transactions) instead of a
+    unit of work: the token endpoint, which must not hold a pool connection through its
+    password check (a flood of sign-ins would starve every write)."""
     idempotent: bool = True
     """A POST takes an Idempotency-Key (its answer stored and replayed); False: the
     header is ignored and not documented (the token endpoint: a token answer is never

@@ -32,8 +32,10 @@ WRITES = frozenset({"POST", "PATCH", "DELETE"})
 
 
 def handler(endpoint: Endpoint) -> Handler:
-    """The endpoint's handler, in a unit of work if it writes, after its role check."""
-    handle = _in_unit_of_work(endpoint) if endpoint.method in WRITES else endpoint.handler
+    """The endpoint's handler, in a unit of work if it writes (and does not run its own
+    transactions), after its role check."""
+    in_unit = endpoint.method in WRITES and not endpoint.own_transactions
+    handle = _in_unit_of_work(endpoint) if in_unit else endpoint.handler
     if endpoint.role is not None:
         handle = _authorized(endpoint.role, handle)
     if endpoint.auth and not endpoint.enrolment:

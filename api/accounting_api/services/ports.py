@@ -67,6 +67,11 @@ class Store(Transactions, Protocol):
         self, organization_id: str | None = None, *, session: Session | None = None
     ) -> AbstractAsyncContextManager[Unit]: ...
 
+    def own_transactions(self) -> AbstractAsyncContextManager[Unit]:
+        """Short transactions of their own, for a request that must hold no connection
+        while it waits (the token endpoint); what is kept is written at the end."""
+        ...
+
     def checking(self, session: Session | None) -> Transactions:
         """The transactions of one request: each checks `session` until one has."""
         ...

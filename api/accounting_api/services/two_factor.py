@@ -286,8 +286,8 @@ def second_step(db: Unit, checks: Checks, answer: two_factor.Answer) -> auth.Sec
     """The token endpoint's second step, after a correct password (auth.authenticate):
     nothing for a person without a confirmed second factor (but a token restricted to
     enrolment when the organization requires one of their role); otherwise a code or a
-    recovery code, used once, or 401 two_factor_required / two_factor_code_invalid. In
-    the sign-in's unit of work `db`: a code is used up only by a sign-in that succeeds."""
+    recovery code, used once, or 401 two_factor_required / two_factor_code_invalid. `db`
+    runs short transactions of its own (db.own_transactions): a code is used up at once."""
 
     async def check(found: tenants.Credentials) -> bool:
         user = found.user
@@ -308,7 +308,8 @@ def second_step(db: Unit, checks: Checks, answer: two_factor.Answer) -> auth.Sec
             )
             await _refused(db, checks, user, invalid, security.Kind.SIGN_IN_FAILED)
         if answer.recovery_code is not None:
-            await _audited(db, checks, user, await _recovery_used(db, checks, user))
+            change = await _recovery_used(db, checks, user)
+            db.keep(lambda kept: _audited(kept, checks, user, change))
         return False
 
     return check

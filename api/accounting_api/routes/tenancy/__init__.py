@@ -57,6 +57,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         auth=False,
         tag="tenancy",
         idempotent=False,
+        own_transactions=True,
     ),
     Endpoint(
         "POST",

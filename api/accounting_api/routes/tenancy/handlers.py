@@ -96,17 +96,17 @@ async def issue_token(request: Request) -> Response:
     data = await support.body(request, schemas.TokenIn)
     deps = support.deps(request)
     answer = domain_two_factor.Answer(data.otp, data.recovery_code)
-    unit = support.unit(request)
-    second = two_factor.second_step(unit, two_factor_handlers.checks(request), answer)
-    principal = await auth.authenticate(
-        unit,
-        deps.guard,
-        data.email,
-        data.password,
-        support.origin(request),
-        organization_id=data.organization_id,
-        second_factor=second,
-    )
+    async with deps.db.own_transactions() as db:  # no connection held through argon2
+        second = two_factor.second_step(db, two_factor_handlers.checks(request), answer)
+        principal = await auth.authenticate(
+            db,
+            deps.guard,
+            data.email,
+            data.password,
+            support.origin(request),
+            organization_id=data.organization_id,
+            second_factor=second,
+        )
     token, ttl = deps.codec.issue(principal)
     scope = "two_factor_enrolment" if principal.enrolment_only else "full"
     return support.json(schemas.TokenOut(access_token=token, expires_in=ttl, scope=scope))
