@@ -22,18 +22,25 @@ Prints one JSON object on its last line and writes it to bench/results/auth.json
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import pathlib
 import re
 import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 import httpx
 from bench import api_bench
+
+from accounting_api.db import connection
+from accounting_api.domain.roles import Session
 
 ROOT = api_bench.ROOT
 PORTS = {"on": int(os.environ.get("BENCH_PORT", "8793")), "off": 0}
@@ -45,6 +52,9 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 GET_CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 TOKEN_CONCURRENCY = int(os.environ.get("BENCH_TOKEN_CONCURRENCY", "2"))
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "8"))
+SESSION_BLOCK = 500
+SESSION_BLOCKS = int(os.environ.get("BENCH_SESSION_BLOCKS", "10"))
+"""Blocks of SESSION_BLOCK transactions per arm of the session check's measure."""
 HIGH = "100000000"
 CHECKS_ON = {
     "SUSPICIOUS_IP_REQUESTS": HIGH,
@@ -58,6 +68,7 @@ COMMON = {
     "AUTH_RATE_LIMIT_MAX": HIGH,
     "AUTH_FAILURES_PER_ACCOUNT_ADDRESS": HIGH,
     "AUTH_FAILURES_PER_ACCOUNT": HIGH,
+    "SIGN_UP_ATTEMPTS_PER_ADDRESS": HIGH,  # a second run within the hour signs up again
     "LOG_LEVEL": "WARNING",
 }
 
@@ -128,6 +139,47 @@ def measure(
     }
 
 
+def backend_cpu_seconds(pid: int) -> float:
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def session_check(token: str) -> dict[str, float]:
+    """What the token's session check (0025 app_check_session, no off switch) adds to a
+    request: the API's first statement of a request (BEGIN, the tenant and the check in one
+    round trip, connection.begin_sql) with and without the check, then COMMIT, on one
+    connection as the app role; blocks alternated. PostgreSQL CPU and wall time per
+    transaction, the difference being the check's cost."""
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    user = Session(claims["sub"], claims["org"], int(claims["ver"]))
+    conn = await asyncpg.connect(os.environ["DATABASE_URL"])
+    try:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        totals = {"with": [0.0, 0.0], "without": [0.0, 0.0]}
+        for block in range(SESSION_BLOCKS * 2):
+            arm = "with" if block % 2 == 0 else "without"
+            cpu, started = backend_cpu_seconds(pid), time.perf_counter()
+            for _ in range(SESSION_BLOCK):
+                checked = Session(user.user_id, user.organization_id, user.token_version)
+                begin = connection.begin_sql("BEGIN", user.organization_id, checked)
+                if arm == "without":
+                    begin = connection.begin_sql("BEGIN", user.organization_id, None)
+                await conn.execute(begin)
+                await conn.execute("COMMIT")
+            totals[arm][0] += backend_cpu_seconds(pid) - cpu
+            totals[arm][1] += time.perf_counter() - started
+    finally:
+        await conn.close()
+    runs = SESSION_BLOCKS * SESSION_BLOCK
+    per = {arm: [1000 * v / runs for v in t] for arm, t in totals.items()}
+    return {
+        "session_check_db_cpu_ms": round(per["with"][0] - per["without"][0], 4),
+        "session_check_wall_ms": round(per["with"][1] - per["without"][1], 4),
+        "begin_db_cpu_ms_without_check": round(per["without"][0], 4),
+        "session_check_transactions": runs,
+    }
+
+
 async def main() -> dict[str, Any]:
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (make bench-auth installs it)")
@@ -144,11 +196,17 @@ async def main() -> dict[str, Any]:
             wrk(port, "get", GET_CONCURRENCY, get_env)
         gets = measure(servers, "get", get_env)
         tokens = measure(servers, "token", token_env)
+        session = await session_check(token)
     finally:
         for server in servers.values():
             server.terminate()
             server.wait(timeout=30)
     get_ratio = gets["on"]["per_s"] / gets["off"]["per_s"]
+    # The session check runs in both servers; were it switchable, a GET without it would
+    # cost its CPU less (API CPU per GET without the checks, plus the check's own CPU in
+    # PostgreSQL): the ratio with it counted among the checks, CPU-bound.
+    added = max(session["session_check_db_cpu_ms"], 0.0)
+    with_session = 1 / (1 / get_ratio + added / gets["off"]["cpu_ms"])
     token_ratio = tokens["on"]["per_s"] / tokens["off"]["per_s"]
     return {
         "benchmark": "auth_checks",
@@ -163,6 +221,8 @@ async def main() -> dict[str, Any]:
         "get_cpu_ms_without": gets["off"]["cpu_ms"],
         "get_added_cpu_ms": round(gets["on"]["cpu_ms"] - gets["off"]["cpu_ms"], 3),
         "get_non_2xx": gets["on"]["non_2xx"] + gets["off"]["non_2xx"],
+        **session,
+        "get_ratio_with_session_check": round(with_session, 3),
         "token_per_s": tokens["on"]["per_s"],
         "token_per_s_without": tokens["off"]["per_s"],
         "ratio": round(token_ratio, 3),
