@@ -34,7 +34,8 @@ SHELLS = {"bash", "sh", "console"}
 """console: a transcript, whose commands are its lines starting with `$ `."""
 KINDS = {"api", "services", "cluster", "install", "local-cluster", "front-door", "ci", "not-run"}
 MARKER = re.compile(r"^<!-- docs-test: (?P<kind>[a-z-]+)(?: (?P<argument>.*?))? -->$")
-FENCE = re.compile(r"^```(?P<lang>[a-z]*)$")
+FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[a-z]*)$")
+"""A fence, also indented in a list item (its marker then indented the same)."""
 CI_COMMAND = re.compile(
     r"^(make (test|test-unit|test-integration|test-e2e)"
     r"|([A-Z_][A-Z0-9_]*=\S+ )*\.venv/bin/pytest( -\S+)* tests/\S*)(\s+#.*)?$"
@@ -94,9 +95,10 @@ def parse(path: Path) -> list[Block]:
         if fence is None:
             index += 1
             continue
-        end = lines.index("```", index + 1)
+        indent = fence["indent"]
+        end = lines.index(f"{indent}```", index + 1)
         if fence["lang"] in SHELLS:
-            marker = MARKER.match(lines[index - 1]) if index else None
+            marker = MARKER.match(lines[index - 1].strip()) if index else None
             blocks.append(
                 Block(
                     path=path,
@@ -104,7 +106,7 @@ def parse(path: Path) -> list[Block]:
                     lang=fence["lang"],
                     kind=marker["kind"] if marker else None,
                     argument=(marker["argument"] or "") if marker else "",
-                    code="\n".join(lines[index + 1 : end]),
+                    code="\n".join(line.removeprefix(indent) for line in lines[index + 1 : end]),
                 )
             )
         index = end + 1

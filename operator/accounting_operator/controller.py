@@ -22,7 +22,7 @@ from accounting_operator import conditions as cond
 from accounting_operator.k8s import Client, errors, resources
 from accounting_operator.reconcile import InvalidSpecError
 from accounting_operator.render import meta, secrets
-from accounting_operator.render.platform import Manifest, Platform
+from accounting_operator.render.platform import SECRETS_DIGEST_ANNOTATION, Manifest, Platform
 from accounting_operator.scheduling import Key
 from accounting_operator.settings import Settings
 from accounting_operator.status import AccountingPlatformStatus
@@ -186,9 +186,9 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
     except reconcile.InvalidSpecError as error:
         await report_failure(ctx, body, parent, "InvalidSpec", str(error))
         raise
-    if ctx.settings.watch_secrets:
-        platform = await with_secrets_digest(ctx, platform)
     live = await read_children(ctx, parent, served)
+    if ctx.settings.watch_secrets:
+        platform = await with_secrets_digest(ctx, platform, live)
     decision = reconcile.decide(parent, platform, live)
     written: list[Manifest] = []
     pruned: list[Manifest] = []
@@ -216,15 +216,26 @@ async def reconcile_body(ctx: Context, body: Manifest) -> str:
     return status.phase or ""
 
 
-async def with_secrets_digest(ctx: Context, platform: Platform) -> Platform:
+async def with_secrets_digest(ctx: Context, platform: Platform, live: diff.Live) -> Platform:
     """The platform with the digest of the Secret keys its pods read (render/secrets.py):
-    each Secret read for this reconcile only, its values hashed and dropped."""
+    each Secret read for this reconcile only, its values hashed and dropped. While one of
+    them is missing, the pods keep the digest they run with (new pods could not start)."""
     wanted = secrets.refs(platform)
     names = frozenset(name for name, _ in wanted)
     ctx.secret_readers[(platform.namespace, platform.name)] = names
     namespace = platform.namespace
     read = {name: await ctx.client.get(resources.SECRET, namespace, name) for name in names}
-    return dataclasses.replace(platform, secrets_digest=secrets.digest(wanted, read))
+    missing = secrets.missing(wanted, read)
+    if not missing:
+        return dataclasses.replace(platform, secrets_digest=secrets.digest(wanted, read))
+    logger.warning(
+        "%s/%s: not rolling its pods for Secret changes while %s is missing",
+        namespace, platform.name, ", ".join(f"{name}/{key}" for name, key in missing),
+    )  # fmt: skip
+    running = live.get(("Deployment", platform.child("api")), {})
+    template = running.get("spec", {}).get("template", {}).get("metadata", {})
+    kept = (template.get("annotations") or {}).get(SECRETS_DIGEST_ANNOTATION, "")
+    return dataclasses.replace(platform, secrets_digest=kept)
 
 
 def readers_of(ctx: Context, namespace: str, name: str) -> list[Key]:

@@ -66,6 +66,15 @@ def test_a_changed_secret_rolls_the_api_and_worker_pods(
     cluster: Cluster, restricted: str, watching: op.Operator
 ) -> None:
     change_and_await_the_roll(cluster, restricted, watching.log)
+    # A Secret the pods read deleted: new pods could not start, so nothing rolls.
+    before = digests(cluster, restricted)
+    op.kubectl(cluster, "delete", "secret", "books-redis", "-n", restricted)
+    helpers.wait_for(
+        "the operator to say it does not roll while the Secret is missing",
+        lambda: "books-redis/url is missing" in watching.log.read_text(),
+        timeout=60,
+    )
+    assert digests(cluster, restricted) == before
 
 
 def test_the_charts_watch_secrets_rbac_is_enough(

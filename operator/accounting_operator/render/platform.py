@@ -31,10 +31,10 @@ copies it into the API's and worker's pod templates, which rolls their pods. Kub
 cannot grant watching Secrets' metadata without their values, so a changed Secret is
 announced this way (docs/secret-rotation.md)."""
 ROTATED_ANNOTATION = "accounting.universalaccounting.com/rotation"
+"""On the pod templates: the rotate annotation's value they were rolled for."""
 SECRETS_DIGEST_ANNOTATION = "accounting.universalaccounting.com/secrets-digest"
 """On the API's and worker's pod templates with watch_secrets: a digest of the Secret keys
 they read (render/secrets.py), so that a changed value rolls them."""
-"""On the pod templates: the rotate annotation's value they were rolled for."""
 MAX_ROTATION_LENGTH = 63
 
 

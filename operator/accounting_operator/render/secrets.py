@@ -34,6 +34,15 @@ def refs(platform: Platform) -> tuple[Ref, ...]:
     return tuple(sorted(found))
 
 
+def missing(wanted: tuple[Ref, ...], secrets: Mapping[str, Manifest | None]) -> list[Ref]:
+    """The referenced keys that do not exist (their Secret, or the key in it)."""
+    return [
+        (name, key)
+        for name, key in wanted
+        if key not in ((secrets.get(name) or {}).get("data") or {})
+    ]
+
+
 def digest(wanted: tuple[Ref, ...], secrets: Mapping[str, Manifest | None]) -> str:
     """What the referenced keys hold, hashed (a missing Secret or key counts as such)."""
     hashed = hashlib.sha256()

@@ -137,6 +137,7 @@ def test_watching_secrets_is_granted_only_when_asked_for() -> None:
 
     assert watch_roles() == []
     assert env()["ACCOUNTING_OPERATOR_WATCH_SECRETS"] == "false"
+    assert env("watchSecrets=null")["ACCOUNTING_OPERATOR_WATCH_SECRETS"] == "false"  # old values
     (role,) = watch_roles("watchSecrets=true")
     assert verbs(role) == {("", "secrets"): {"get", "list", "watch"}}
     assert env("watchSecrets=true")["ACCOUNTING_OPERATOR_WATCH_SECRETS"] == "true"

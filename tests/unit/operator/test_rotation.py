@@ -111,6 +111,9 @@ def test_the_digest_changes_with_a_value_the_pods_read_and_with_nothing_else() -
     assert secrets.digest(wanted, {**base, "redis": None}) != digest  # deleted
     assert secrets.digest(wanted, {**base, "redis": secret("u2", url="dTE=")}) != digest  # new
     assert "czE" not in digest
+    assert secrets.missing(wanted, base) == []
+    assert secrets.missing(wanted, {**base, "redis": None}) == [("redis", "url")]
+    assert secrets.missing(wanted, {**base, "jwt": secret(unused="eDE=")}) == [("jwt", "secret")]
     assert len(digest) == 32
 
 
