@@ -316,6 +316,9 @@ class Database:
         the loss is logged; a cancelled request (not an Exception) writes none of them."""
         if not unit.kept:
             return
+        if unit.conn.is_in_transaction():  # the request's ROLLBACK failed: commit none of it
+            log.error("a request's %d kept records were lost: its rollback failed", len(unit.kept))
+            return
         records = UnitOfWork(unit.conn, None, actor=unit.actor, seen_by=self.availability)
         try:
             async with self._began(unit.conn, None):
