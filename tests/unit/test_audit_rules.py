@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from accounting_api.db import audit as audit_db
 from accounting_api.domain import audit, journal_export, ledger
 from accounting_api.domain.ledger import Side
 
@@ -195,3 +196,45 @@ def test_a_state_is_referenced_as_its_json_round_trip(state: object) -> None:
     assert audit.changed("x", "created", state, object_id="o").after_sha256 == (
         audit.state_sha256(expected)
     )
+
+
+def record_args(**changes: object) -> list[object]:
+    args: dict[str, object] = {
+        "organization_id": "org_06h3vxb45rfx41e3ef2mya3pvg",
+        "actor_user_id": None,
+        "request_id": "req-audit:1.a",
+        "occurred_at": WHEN,
+        "ids": ["aud_1", "aud_2"],
+        "actions": ["journal_entry.created", "journal_entry.reversed"],
+        "object_types": ["journal_entry", "journal_entry"],
+        "object_ids": ["je_1", "je_2"],
+        "target_ids": [None, "je_1"],
+        "after": ["a" * 64, None],
+    }
+    return list((args | changes).values())
+
+
+def test_audit_events_whose_values_need_no_quoting_are_written_into_the_statement() -> None:
+    sql = audit_db.record_literal(record_args())
+    assert sql == (
+        "SELECT record_audit_events('org_06h3vxb45rfx41e3ef2mya3pvg', NULL, 'req-audit:1.a',"
+        " '2026-01-02T03:04:05.678901+00:00'::timestamptz, '{\"aud_1\",\"aud_2\"}'::text[],"
+        ' \'{"journal_entry.created","journal_entry.reversed"}\'::text[],'
+        ' \'{"journal_entry","journal_entry"}\'::text[], \'{"je_1","je_2"}\'::text[],'
+        " '{NULL,\"je_1\"}'::text[], '{\"" + "a" * 64 + "\",NULL}'::text[])"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["it's", 'a"b', "a\\b", "a,b", "{a}", "a b", "a\x00b", "a;b", "é", "a\nb", "$$"],
+)
+def test_a_value_that_would_need_quoting_keeps_the_statement_with_parameters(value: str) -> None:
+    assert audit_db.record_literal(record_args(object_ids=["je_1", value])) is None
+    assert audit_db.record_literal(record_args(request_id=value)) is None
+
+
+def test_a_value_of_another_type_keeps_the_statement_with_parameters() -> None:
+    assert audit_db.record_literal(record_args(request_id=1)) is None
+    assert audit_db.record_literal(record_args(object_ids=["je_1", b"je_2"])) is None
+    assert audit_db.record_literal(record_args(occurred_at=WHEN.replace(tzinfo=None))) is None

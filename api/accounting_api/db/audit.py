@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,41 @@ def record_args(
         [e.change.target_id for e in events],
         [e.change.after_sha256 for e in events],
     )
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.:+@-]*")
+"""Characters that need no quoting or escaping in SQL text or an array literal."""
+
+
+def record_literal(args: Sequence[object]) -> str | None:
+    """RECORD_SQL with `args` (record_args) written into its text, to be sent in the
+    same round trip as COMMIT (a simple query takes no parameters); None when a value
+    is not plain (ids, actions, hex digests and times are), and the statement must
+    then take them as parameters."""
+    try:
+        values = [_literal(value) for value in args]
+    except _NotPlain:
+        return None
+    return f"SELECT record_audit_events({', '.join(values)})"
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        return f"'{_plain(value.isoformat())}'::timestamptz"
+    if isinstance(value, list):
+        items = ",".join("NULL" if item is None else f'"{_plain(item)}"' for item in value)
+        return f"'{{{items}}}'::text[]"
+    return "NULL" if value is None else f"'{_plain(value)}'"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        return value
+    raise _NotPlain
 
 
 async def link(conn: Connection, organization_id: str, limit: int) -> int:

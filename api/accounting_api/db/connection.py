@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -235,9 +235,14 @@ class Database:
 
     @asynccontextmanager
     async def _began(
-        self, conn: Connection, organization_id: str | None, session: Session | None = None
+        self,
+        conn: Connection,
+        organization_id: str | None,
+        session: Session | None = None,
+        unit: UnitOfWork | None = None,
     ) -> AsyncIterator[None]:
-        """A transaction on `conn`, committed unless what runs inside raises."""
+        """A transaction on `conn`, committed unless what runs inside raises (with the
+        unit's last statements, UnitOfWork.at_commit, in COMMIT's round trip)."""
         # BEGIN, the tenant and the session check in one round trip; the ids are
         # checked to be well formed before they are written into SQL text.
         await conn.execute(begin_sql("BEGIN", organization_id, session))
@@ -250,7 +255,7 @@ class Database:
             with suppress(Exception):
                 await conn.execute("ROLLBACK")
             raise
-        await self._commit(conn)
+        await self._commit(conn, unit.last if unit is not None else ())
 
     @asynccontextmanager
     async def _acquired(self) -> AsyncIterator[Connection]:
@@ -268,17 +273,23 @@ class Database:
         finally:
             await self.pool.release(conn)
 
-    async def _commit(self, conn: Connection) -> None:
-        """COMMIT; a connection lost while it runs leaves the outcome unknown (the server
-        may have committed before it went): the 503 says so. A retry with the same
-        Idempotency-Key then replays the stored answer if it did, or runs once if not."""
+    async def _commit(self, conn: Connection, last: Sequence[str] = ()) -> None:
+        """COMMIT, after the `last` statements in the same round trip (a simple query:
+        should one fail, the rest and COMMIT are skipped, and the transaction is rolled
+        back here). A connection lost while it runs leaves the outcome unknown (the
+        server may have committed before it went): the 503 says so. A retry with the
+        same Idempotency-Key then replays the stored answer if it did, or runs once if
+        not."""
         if _closed(conn):  # COMMIT cannot be sent: nothing was committed
             lost = asyncpg.InterfaceError("connection is closed")
             raise _unavailable(lost, self.availability, UNAVAILABLE_DETAIL)
         try:
-            await conn.execute("COMMIT")
+            await conn.execute("; ".join([*last, "COMMIT"]))
         except Exception as exc:
             if not unavailable(exc):
+                if conn.is_in_transaction():  # one of `last` failed: COMMIT never ran
+                    with suppress(Exception):
+                        await conn.execute("ROLLBACK")
                 raise
             raise _unavailable(exc, self.availability, OUTCOME_UNKNOWN_DETAIL) from None
         self.availability.answered()
@@ -301,7 +312,7 @@ class Database:
             async with self._acquired() as conn:
                 unit = UnitOfWork(conn, organization_id, seen_by=self.availability)
                 try:
-                    async with self._began(conn, organization_id, session):
+                    async with self._began(conn, organization_id, session, unit):
                         yield unit
                         if unit.failed:
                             raise _RollBack
@@ -321,7 +332,7 @@ class Database:
             return
         records = UnitOfWork(unit.conn, None, actor=unit.actor, seen_by=self.availability)
         try:
-            async with self._began(unit.conn, None):
+            async with self._began(unit.conn, None, unit=records):
                 for record in unit.kept:
                     await record(records)
         except Exception:
@@ -363,6 +374,8 @@ class UnitOfWork:
     """Told when the unit finds the database unavailable (its Database's)."""
     kept: list[Kept] = field(default_factory=list)
     """Records that outlive the unit's rollback (see `keep`)."""
+    last: list[str] = field(default_factory=list)
+    """Statements sent in COMMIT's round trip (see `at_commit`)."""
 
     def keep(self, record: Kept) -> None:
         """Write `record` whatever the request answers: after the unit's transaction ends
@@ -375,6 +388,12 @@ class UnitOfWork:
 
     def changed(self, *changes: audit.Change) -> None:
         self.changes.extend(changes)
+
+    def at_commit(self, statement: str) -> None:
+        """Run `statement` (SQL text, no parameters: every value in it checked to need
+        no quoting) last in the unit's transaction, in the same round trip as its COMMIT;
+        should it fail, nothing of the unit is committed. Sent only if the unit commits."""
+        self.last.append(statement)
 
     def fail(self) -> None:
         """Roll the whole unit of work back when it ends."""

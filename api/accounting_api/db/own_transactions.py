@@ -66,6 +66,9 @@ class OwnTransactions:
     def fail(self) -> None:
         raise _outside()
 
+    def at_commit(self, statement: str) -> None:
+        raise _outside()
+
     async def use_tenant(self, organization_id: str | None) -> None:
         raise _outside()
 

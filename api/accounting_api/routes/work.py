@@ -143,7 +143,7 @@ async def _idempotent(request: Request, endpoint: Endpoint, unit: Unit, key: str
 
 async def _record_audit(request: Request, unit: Unit) -> None:
     """Record what the use cases said they changed as audit events, last in the unit of
-    work of a write that answered 2xx."""
+    work of a write that answered 2xx (in COMMIT's round trip: services.audit.record)."""
     principal = request.scope.get("state", {}).get("principal")
     org = principal.organization_id if principal is not None else unit.tenant
     if not unit.changes or org is None:
@@ -154,4 +154,5 @@ async def _record_audit(request: Request, unit: Unit) -> None:
         actor_user_id=unit.actor,
         request_id=support.request_id(request),
         changes=unit.changes,
+        at_commit=True,
     )

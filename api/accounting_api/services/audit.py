@@ -73,11 +73,14 @@ async def record(
     actor_user_id: str | None,
     request_id: str | None,
     changes: Sequence[audit.Change],
+    at_commit: bool = False,
 ) -> None:
     """Record one unlinked event per change, last in the change's unit of work.
 
     One statement, no lock: the events commit (or roll back) with the change, and a
-    linking pass puts them in the chain later.
+    linking pass puts them in the chain later. With `at_commit` (the unit's last
+    statement), it is sent in COMMIT's round trip when its values need no quoting (ids,
+    actions, digests do), which saves each write request a round trip.
     """
     if not changes:
         return
@@ -92,7 +95,11 @@ async def record(
         request_id=request_id,
         occurred_at=occurred_at,
     )
-    await unit.conn.execute(audit_db.RECORD_SQL, *args)
+    statement = audit_db.record_literal(args) if at_commit else None
+    if statement is not None:
+        unit.at_commit(statement)
+    else:
+        await unit.conn.execute(audit_db.RECORD_SQL, *args)
 
 
 LINK_BATCH_SIZE = 1000

@@ -48,6 +48,10 @@ class Unit(Transactions, Protocol):
     def fail(self) -> None:
         """Roll the whole unit of work back when it ends."""
 
+    def at_commit(self, statement: str) -> None:
+        """Run `statement` (SQL text whose values need no quoting) last, in COMMIT's
+        round trip; sent only if the unit commits."""
+
     def keep(self, record: Callable[[Unit], Awaitable[None]]) -> None:
         """Write `record` whatever the request answers, after its transaction ends (a
         refusal's trace, which the rollback must not undo): on the same connection."""
