@@ -39,7 +39,7 @@ import asyncpg
 import httpx
 from bench import api_bench
 
-from accounting_api.db import connection
+from accounting_api.db import unit_of_work
 from accounting_api.domain.roles import Session
 
 ROOT = api_bench.ROOT
@@ -147,7 +147,7 @@ def backend_cpu_seconds(pid: int) -> float:
 async def session_check(token: str) -> dict[str, float]:
     """What the token's session check (0025 app_check_session, no off switch) adds to a
     request: the API's first statement of a request (BEGIN, the tenant and the check in one
-    round trip, connection.begin_sql) with and without the check, then COMMIT, on one
+    round trip, unit_of_work.begin_sql) with and without the check, then COMMIT, on one
     connection as the app role; blocks alternated. PostgreSQL CPU and wall time per
     transaction, the difference being the check's cost."""
     claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
@@ -161,9 +161,9 @@ async def session_check(token: str) -> dict[str, float]:
             cpu, started = backend_cpu_seconds(pid), time.perf_counter()
             for _ in range(SESSION_BLOCK):
                 checked = Session(user.user_id, user.organization_id, user.token_version)
-                begin = connection.begin_sql("BEGIN", user.organization_id, checked)
+                begin = unit_of_work.begin_sql("BEGIN", user.organization_id, checked)
                 if arm == "without":
-                    begin = connection.begin_sql("BEGIN", user.organization_id, None)
+                    begin = unit_of_work.begin_sql("BEGIN", user.organization_id, None)
                 await conn.execute(begin)
                 await conn.execute("COMMIT")
             totals[arm][0] += backend_cpu_seconds(pid) - cpu

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from accounting_api.db.connection import FAILURES as DATABASE_FAILURES
+from accounting_api.db.failures import FAILURES as DATABASE_FAILURES
 from accounting_api.domain.backups import BackupError
 from accounting_api.settings import BackupSettings
 

@@ -13,8 +13,8 @@ import signal
 import sys
 
 from accounting_api import backup_cli, logs
-from accounting_api.db import migrations
-from accounting_api.db.connection import UNAVAILABLE, Database, connected
+from accounting_api.db import failures, migrations
+from accounting_api.db.connection import Database, connected
 from accounting_api.domain import errors
 from accounting_api.settings import Settings, SettingsError, parse_value, secret_keys
 
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except backup_cli.FAILURES as exc:
         return backup_cli.report_failure(args, exc)
-    except UNAVAILABLE as exc:
+    except failures.UNAVAILABLE as exc:
         print(f"accounting-api {args.command}: cannot reach PostgreSQL: {exc}", file=sys.stderr)
         return 3
 

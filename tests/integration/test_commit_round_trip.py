@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from accounting_api.db import ledger as ledger_db
-from accounting_api.db.connection import Database, UnitOfWork
+from accounting_api.db.connection import Database
+from accounting_api.db.unit_of_work import UnitOfWork
 from accounting_api.domain import audit, errors, ids, ledger
 from accounting_api.services import audit as audit_service
 from tests.integration import conftest

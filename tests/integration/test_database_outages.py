@@ -17,7 +17,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from accounting_api.db import connection as db_connection
+from accounting_api.db import failures as db_failures
 from accounting_api.db import migrations
 from tests import drill_support
 from tests.integration import conftest, write_load
@@ -146,7 +146,7 @@ async def test_a_request_cut_off_at_its_commit_takes_effect_once_when_sent_again
         again = await http.post("/v1/journal-entries", json=body, headers=headers)
         query = "SELECT array_agg(id) FROM journal_entries WHERE description = $1"
         in_books = await owner.fetchval(query, key)
-    detail = db_connection.OUTCOME_UNKNOWN_DETAIL if committed else db_connection.UNAVAILABLE_DETAIL
+    detail = db_failures.OUTCOME_UNKNOWN_DETAIL if committed else db_failures.UNAVAILABLE_DETAIL
     assert (cut_off.status_code, cut_off.headers["retry-after"]) == (503, "1")
     assert cut_off.json()["detail"] == detail
     assert again.status_code == 201, again.text

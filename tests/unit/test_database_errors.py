@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from accounting_api.db import connection, servers
-from accounting_api.db.connection import translated_errors
+from accounting_api.db import failures, servers
+from accounting_api.db.failures import translated_errors
 from accounting_api.domain import errors
 from accounting_api.http import problems
 
@@ -124,4 +124,4 @@ def test_only_failures_of_the_server_count_as_database_errors(
 ) -> None:
     """errors_total{type="database"} counts what PostgreSQL failed, not answers about the
     request (a constraint, a retry, a rule of the books)."""
-    assert connection.server_failed(failure) is counted
+    assert failures.server_failed(failure) is counted

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from accounting_api.domain import audit
 
 if TYPE_CHECKING:
-    from accounting_api.db.connection import Connection, Database, Kept
+    from accounting_api.db.connection import Connection, Database
+    from accounting_api.db.unit_of_work import Kept
 
 log = logging.getLogger("accounting_api.db")
 

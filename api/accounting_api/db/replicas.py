@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import asyncpg
 
 from accounting_api import metrics
-from accounting_api.db import connection, servers
+from accounting_api.db import connection, failures, servers, unit_of_work
 from accounting_api.db.connection import Connection
 from accounting_api.domain.roles import Session
 
@@ -52,7 +52,7 @@ PROBE_TIMEOUT_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 2.0
 """A replica that does not answer a login within this is down (not a pool wait: that one
 is the pool's size)."""
-_REPLICA_FAILURES = (*connection.UNAVAILABLE, asyncpg.PostgresError, asyncpg.InterfaceError)
+_REPLICA_FAILURES = (*failures.UNAVAILABLE, asyncpg.PostgresError, asyncpg.InterfaceError)
 """What ends a read on a replica: it went away (stopped, restarted, promoted, fenced) or
 cancelled the query (a conflict with recovery). The request is answered from the primary."""
 
@@ -206,8 +206,8 @@ class ReadRouter:
             async with self._db.pool.acquire() as conn:
                 position: int = await conn.fetchval(POSITION_SQL)
                 return position
-        except (*connection.UNAVAILABLE, asyncpg.InterfaceError) as exc:
-            if not connection.unavailable(exc):
+        except (*failures.UNAVAILABLE, asyncpg.InterfaceError) as exc:
+            if not failures.unavailable(exc):
                 raise
             return None
 
@@ -307,12 +307,14 @@ class Reader:
 
     @asynccontextmanager
     async def transaction(self, organization_id: str | None) -> AsyncIterator[Connection]:
-        with connection.translated_errors(), self._primary_watched():
+        with failures.translated_errors(), self._primary_watched():
             async with self._connection() as conn:
                 try:
-                    begin = connection.begin_sql("BEGIN READ ONLY", organization_id, self._session)
+                    begin = unit_of_work.begin_sql(
+                        "BEGIN READ ONLY", organization_id, self._session
+                    )
                     await conn.execute(begin)
-                    connection.began(organization_id, self._session)
+                    unit_of_work.began(organization_id, self._session)
                     yield conn
                     await conn.execute("COMMIT")
                 except BaseException as exc:
@@ -328,7 +330,7 @@ class Reader:
         try:
             yield
         except BaseException as exc:
-            if self._replica is None and connection.unavailable(exc):
+            if self._replica is None and failures.unavailable(exc):
                 self._router.primary_lost(exc)
             raise
 

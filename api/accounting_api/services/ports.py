@@ -28,7 +28,7 @@ class Transactions(Protocol):
 
 
 class Unit(Transactions, Protocol):
-    """A write request's one transaction (db.connection.UnitOfWork)."""
+    """A write request's one transaction (db.unit_of_work.UnitOfWork)."""
 
     @property
     def conn(self) -> Connection: ...

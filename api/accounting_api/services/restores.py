@@ -27,7 +27,8 @@ from typing import Any
 
 from accounting_api.db import backups as backups_db
 from accounting_api.db import dumps
-from accounting_api.db.connection import FAILURES, Connection, connected, pooled
+from accounting_api.db.connection import Connection, connected, pooled
+from accounting_api.db.failures import FAILURES
 from accounting_api.domain import backups
 from accounting_api.objectstore import StorageError
 from accounting_api.services.backups import Location
