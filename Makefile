@@ -11,12 +11,13 @@ E2E_CLUSTER ?= ua-e2e
 export E2E_CLUSTER
 
 .PHONY: help install services-up services-down migrate lint test test-unit test-integration \
-        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-auth bench-signin-flood bench-billing bench-operator soak fuzz clean
+        bench-reports bench-reads bench-ledger-version bench-backup bench-failover test-e2e k8s-tools cluster-up cluster-down kind-up kind-down demo bench-api bench-api-floor bench-auth bench-signin-flood bench-billing bench-operator soak fuzz clean
 
 help:
 	@echo "make demo        the API (local PostgreSQL + Redis, demo organization) and the operator on a local cluster"
 	@echo "make test        install what is missing, start services, lint, run every test, stop services"
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
+	@echo "make bench-api-floor  the API's own layers' CPU per request, against bare Starlette doing the same SQL"
 	@echo "make bench-auth  the security checks' cost: authenticated GET and token endpoint, on vs off"
 	@echo "make bench-signin-flood  write latency during a flood of wrong sign-ins, against a quiet API"
 	@echo "make bench-reports  trial balance (1M postings) and AR aging (1M sub-ledger rows) against plain sums"
@@ -113,6 +114,11 @@ bench-backup: services-up
 bench-api: migrate
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.api_bench
+
+# One API worker against the same entry's SQL on bare Starlette (bench/floor_app.py).
+bench-api-floor: migrate
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	eval "$$(hack/services.sh env)" && $(BIN)/python -m bench.api_floor
 
 # The security checks' cost: an authenticated GET and the token endpoint, checks on vs off.
 bench-auth: migrate
