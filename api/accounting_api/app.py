@@ -17,7 +17,7 @@ from accounting_api.domain import responses as domain_responses
 from accounting_api.http import problems
 from accounting_api.http.auth import AuthenticationMiddleware
 from accounting_api.http.blocking import AddressBlockMiddleware
-from accounting_api.http.consistency import ConsistencyMiddleware
+from accounting_api.http.consistency import ConsistencyMiddleware, ReadFloors
 from accounting_api.http.context import RequestContextMiddleware
 from accounting_api.http.ratelimit import Limit, RateLimiter, RateLimitMiddleware
 from accounting_api.http.responses import FailedSignInMiddleware
@@ -156,7 +156,7 @@ def _middleware(
             watch=watch,
             db=db,
         ),
-        Middleware(ConsistencyMiddleware, router=reads),
+        Middleware(ConsistencyMiddleware, router=reads, floors=ReadFloors(redis_client)),
     ]
 
 

@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import redis.asyncio as redis
 from prometheus_client import REGISTRY
 
 from accounting_api.app import create_app
 from accounting_api.db import migrations, replicas
+from accounting_api.http.consistency import ReadFloors
 from accounting_api.settings import Settings
 from tests.integration.conftest import serve
 from tests.integration.helpers import PASSWORD, entry
@@ -167,6 +169,52 @@ async def test_a_read_without_a_token_is_answered_and_a_malformed_token_is_refus
     )
     assert refused.status_code == 400
     assert refused.json()["param"] == HEADER
+
+
+async def replay(rs: ReplicaSet, action: str) -> None:
+    for n in (R1, R2):
+        await rs.fetchval("owner", n, f"SELECT pg_wal_replay_{action}()")
+
+
+async def test_a_client_that_sends_no_token_still_reads_the_organizations_last_write(
+    client: httpx.AsyncClient, migrated: ReplicaSet
+) -> None:
+    """Both replicas' replay paused (healthy, within the lag limit, but behind the write
+    that just committed): a read without a Consistency-Token, from the writer or from
+    another client of the organization, reads at or past the organization's read floor,
+    so from the primary, and shows the write."""
+    (session, account, revenue), *_ = await clients(client, 1)
+    await replay(migrated, "pause")
+    try:
+        posted = await session.post("/v1/journal-entries", entry(account, revenue, 7))
+        session.token = None  # a client that does not carry the header
+        balance = await session.get(f"/v1/accounts/{account}/balance", as_of="2026-12-31")
+        assert balance.json()["amount"] == 7
+        other = Session(client, session.bearer)  # another client of the organization
+        listing = await other.get("/v1/journal-entries", limit=100)
+        assert posted.json()["id"] in {e["id"] for e in listing.json()["data"]}
+    finally:
+        await replay(migrated, "resume")
+    # Caught up, the replicas serve token-less reads again.
+    servers = [f"127.0.0.1:{migrated.ports[n]}" for n in (R1, R2)]
+    before = sum(reads("replica", s) for s in servers)
+
+    async def replicas_serve() -> bool:
+        await session.get("/v1/journal-entries", limit=1)
+        return sum(reads("replica", s) for s in servers) > before
+
+    await eventually(replicas_serve)
+
+
+async def test_a_read_floor_is_only_ever_raised() -> None:
+    floors = ReadFloors(redis.Redis.from_url(os.environ["REDIS_URL"]))
+    org = f"org_floor_{secrets.token_hex(4)}"
+    assert await floors.of(org) is None
+    for position, floor in ((0x9, 0x9), (0x1_0000_0010, 0x1_0000_0010), (0x10, 0x1_0000_0010)):
+        await floors.raise_to(org, position)
+        assert await floors.of(org) == floor
+    await floors.client.delete(ReadFloors.key(org))
+    await floors.client.aclose()
 
 
 def free_port() -> int:
