@@ -126,6 +126,12 @@ DB_SERVERS_REFUSED = Counter(
     " unavailable (unreachable, starting up, or refusing the login: a fenced server).",
     ["reason"],
 )
+KEPT_RECORDS_LOST = Counter(
+    "accounting_kept_records_lost_total",
+    "Records a request kept (a refusal's security or audit event) that could not be written:"
+    " the request's rollback failed, or their own transaction did.",
+    ["reason"],
+)
 DB_READS = Counter(
     "accounting_db_reads_total",
     "Read transactions of reports and lists, by the server that served them: server is a"

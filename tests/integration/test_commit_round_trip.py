@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db.connection import Database
@@ -129,3 +130,30 @@ async def test_events_sent_with_commit_are_recorded_as_with_parameters(
         (quoted.object_id, "c" * 64, None),
     ]
     assert {r["request_id"] for r in rows} == {"req-rt"}
+
+
+def lost(reason: str) -> float:
+    sample = REGISTRY.get_sample_value("accounting_kept_records_lost_total", {"reason": reason})
+    return sample or 0.0
+
+
+async def test_kept_records_that_cannot_be_written_are_named_and_counted(
+    client: httpx.AsyncClient,
+    db: Database,
+    owner_conn: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    org = (await sign_up(client)).org_id
+    created, before = account(), lost("write_failed")
+
+    async def refused_by_the_database(unit: UnitOfWork) -> None:
+        await unit.conn.execute("SELECT 1 / 0")
+
+    async with db.unit_of_work(org) as unit:
+        async with unit.transaction(org) as conn:
+            await ledger_db.insert_accounts(conn, org, [created])
+        unit.keep(refused_by_the_database)
+    # The request's own work committed; the record that failed is named and counted.
+    assert await owner_conn.fetchval("SELECT count(*) FROM accounts WHERE id = $1", created.id) == 1
+    assert lost("write_failed") == before + 1
+    assert "refused_by_the_database" in caplog.text

@@ -269,15 +269,16 @@ class Database:
         if not unit.kept:
             return
         if unit.conn.is_in_transaction():  # the request's ROLLBACK failed: commit none of it
-            log.error("a request's %d kept records were lost: its rollback failed", len(unit.kept))
+            units.lost(unit.kept, "rollback_failed")
             return
         records = units.UnitOfWork(unit.conn, None, actor=unit.actor, seen_by=self.availability)
         try:
             async with self._began(unit.conn, None, unit=records):
                 for record in unit.kept:
                     await record(records)
-        except Exception:
-            log.exception("a request's %d kept records were lost", len(unit.kept))
+        except Exception as exc:
+            log.warning("a request's kept records could not be written: %s", type(exc).__name__)
+            units.lost(unit.kept, "write_failed")
 
 
 @dataclass(frozen=True, slots=True)

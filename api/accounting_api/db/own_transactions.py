@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from accounting_api.db import unit_of_work
 from accounting_api.domain import audit
 
 if TYPE_CHECKING:
@@ -45,8 +46,9 @@ class OwnTransactions:
             async with self.db.unit_of_work(None) as unit:
                 for record in self.kept:
                     await record(unit)
-        except Exception:
-            log.exception("a request's %d kept records were lost", len(self.kept))
+        except Exception as exc:
+            log.warning("a request's kept records could not be written: %s", type(exc).__name__)
+            unit_of_work.lost(self.kept, "write_failed")
 
     # A unit of work's other parts: a use case run with own transactions needs none.
     @property

@@ -3,11 +3,13 @@ for a tenant and checks the caller's session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
+from accounting_api import metrics
 from accounting_api.db import availability, failures
 from accounting_api.domain import audit, ids
 from accounting_api.domain.roles import Session
@@ -15,8 +17,20 @@ from accounting_api.domain.roles import Session
 if TYPE_CHECKING:
     from accounting_api.db.connection import Connection
 
+log = logging.getLogger("accounting_api.db")
+
 Kept: TypeAlias = "Callable[[UnitOfWork], Awaitable[None]]"
 """A record kept whatever the request answers (UnitOfWork.keep)."""
+
+
+def lost(kept: Sequence[Kept], reason: str) -> None:
+    """Kept records that could not be written: each named in the log (never its
+    values), counted in accounting_kept_records_lost_total{reason} and errors_total."""
+    for record in kept:
+        name = getattr(record, "__qualname__", type(record).__name__)
+        log.error("a kept record was lost (%s): %s", reason, name)
+    metrics.KEPT_RECORDS_LOST.labels(reason).inc(len(kept))
+    metrics.error(metrics.ErrorType.DATABASE)
 
 
 class RollBack(Exception):
