@@ -121,8 +121,9 @@ async def _compliance_report(args: argparse.Namespace) -> int:
 
 
 async def _rekey() -> int:
-    """Seal every webhook secret under the current key; exit 1 if one does not open (the
-    key it needs must stay in the ring)."""
+    """Seal every webhook secret and second factor under the current key; exit 1 if one
+    does not open (the key it needs must stay in the ring). `sealed` and `unreadable` count
+    both kinds; `second_factors_*` the factors' part."""
     from accounting_api.services import webhook_secrets
 
     keys = secret_keys(os.environ.get("WEBHOOK_SECRET_KEYS", ""))
@@ -131,11 +132,19 @@ async def _rekey() -> int:
     db = _database(1, 1)
     await db.open()
     try:
-        done = await webhook_secrets.rekey(db, keys)
+        hooks = await webhook_secrets.rekey(db, keys)
+        factors = await webhook_secrets.rekey_second_factors(db, keys)
     finally:
         await db.close()
-    print(json.dumps({"key": keys.current, "sealed": done.sealed, "unreadable": done.unreadable}))
-    return 1 if done.unreadable else 0
+    report = {
+        "key": keys.current,
+        "sealed": hooks.sealed + factors.sealed,
+        "unreadable": hooks.unreadable + factors.unreadable,
+        "second_factors_sealed": factors.sealed,
+        "second_factors_unreadable": factors.unreadable,
+    }
+    print(json.dumps(report))
+    return 1 if report["unreadable"] else 0
 
 
 async def _worker(args: argparse.Namespace) -> int:
@@ -271,7 +280,8 @@ def parser() -> argparse.ArgumentParser:
     webhooks = sub.add_parser("webhooks", help="webhook upkeep")
     webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
     webhooks_sub.add_parser(
-        "rekey", help="seal every webhook signing secret under the current key (the first)"
+        "rekey",
+        help="seal every webhook signing secret and second factor under the current key",
     )
     report = sub.add_parser(
         "compliance-report", help="an organization's compliance report; exit 1 if a control fails"

@@ -149,14 +149,35 @@ async def test_a_rotation_opens_with_the_old_key_rekeys_to_the_new_and_drops_the
             assert await deliver(db, t.org_id, f"{NEW},{OLD}") == 1
             assert (await stored_secret(owner, hook["id"]))["key"] == "old"
             # Dropping the old key before the rekey would leave a secret nothing opens.
-            assert await rekey(db, NEW) == (1, {"key": "new", "sealed": 0, "unreadable": 1})
-            assert await rekey(db, f"{NEW},{OLD}") == (
-                0,
-                {"key": "new", "sealed": 1, "unreadable": 0},
+            assert await rekey(db, NEW) == (
+                1,
+                {
+                    "key": "new",
+                    "sealed": 0,
+                    "unreadable": 1,
+                    "second_factors_sealed": 0,
+                    "second_factors_unreadable": 0,
+                },
             )
             assert await rekey(db, f"{NEW},{OLD}") == (
                 0,
-                {"key": "new", "sealed": 0, "unreadable": 0},
+                {
+                    "key": "new",
+                    "sealed": 1,
+                    "unreadable": 0,
+                    "second_factors_sealed": 0,
+                    "second_factors_unreadable": 0,
+                },
+            )
+            assert await rekey(db, f"{NEW},{OLD}") == (
+                0,
+                {
+                    "key": "new",
+                    "sealed": 0,
+                    "unreadable": 0,
+                    "second_factors_sealed": 0,
+                    "second_factors_unreadable": 0,
+                },
             )
             assert (await stored_secret(owner, hook["id"]))["key"] == "new"
             await paid(api, t, cus, invoice["total"])

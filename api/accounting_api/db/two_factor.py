@@ -1,5 +1,6 @@
 """SQL for second factors (0030_two_factor.sql): only through the SECURITY DEFINER
-functions, each for one member of the transaction's organization."""
+functions, each for one member of the transaction's organization; resealing under the
+current key (0031) covers every person."""
 
 from __future__ import annotations
 
@@ -96,3 +97,36 @@ async def set_requirement(conn: Connection, requirement: two_factor.Requirement)
         "UPDATE organizations SET two_factor_required_for = $1 WHERE id = app_current_org()",
         requirement.value,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SealedFactor:
+    email: str
+    secret_sealed: str | None
+    pending_sealed: str | None
+
+
+async def to_reseal(conn: Connection, current: str, after: str, limit: int) -> list[SealedFactor]:
+    """Factors another key than `current` sealed, by e-mail after `after`."""
+    rows = await conn.fetch(
+        "SELECT email, secret_sealed, pending_sealed FROM second_factors_to_reseal($1, $2, $3)",
+        current,
+        after,
+        limit,
+    )
+    return [SealedFactor(r["email"], r["secret_sealed"], r["pending_sealed"]) for r in rows]
+
+
+async def reseal(
+    conn: Connection, was: SealedFactor, secret: str | None, pending: str | None
+) -> bool:
+    """Store the factor resealed, if it is still as read."""
+    done = await conn.fetchval(
+        "SELECT second_factor_reseal($1, $2, $3, $4, $5)",
+        was.email,
+        was.secret_sealed,
+        secret,
+        was.pending_sealed,
+        pending,
+    )
+    return bool(done)

@@ -99,12 +99,15 @@ class Worker:
         purged = await purge_expired_keys(self.db, self.idempotency_ttl_seconds)
         keys = self.webhooks.keys
         # Without a key ring, nothing can be sealed (nor opened: webhooks.signing_secret).
-        sealed = webhook_secrets.Rekeyed(0, 0)
+        sealed = factors = webhook_secrets.Rekeyed(0, 0)
         if keys is not None:
             sealed = await webhook_secrets.rekey(self.db, keys)
+            factors = await webhook_secrets.rekey_second_factors(self.db, keys)
         result = {
             "webhook_secrets_sealed": sealed.sealed,
             "webhook_secrets_unreadable": sealed.unreadable,
+            "second_factors_sealed": factors.sealed,
+            "second_factors_unreadable": factors.unreadable,
             "idempotency_keys_purged": purged,
             "invoices_marked_overdue": await mark_overdue(self.db, today),
             "revenue_recognitions_posted": await recognition.recognize_due(self.db, today),
