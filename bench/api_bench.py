@@ -369,11 +369,13 @@ async def main() -> dict[str, object]:
     }
 
 
-if __name__ == "__main__":
-    result = asyncio.run(main())
+def publish(name: str, result: dict[str, object]) -> None:
+    """Write `result` to bench/results/NAME.json and print it as the last line."""
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)
-    (out / ("api_batch.json" if ONLY_BATCH else "api.json")).write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    publish("api_batch" if ONLY_BATCH else "api", asyncio.run(main()))

@@ -12,7 +12,6 @@ line and writes it to bench/results/api_floor.json.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -128,8 +127,4 @@ async def ready(server: subprocess.Popen[bytes]) -> None:
 
 
 if __name__ == "__main__":
-    result = asyncio.run(main())
-    out = api_bench.ROOT / "bench/results"
-    out.mkdir(exist_ok=True)
-    (out / "api_floor.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result))
+    api_bench.publish("api_floor", asyncio.run(main()))

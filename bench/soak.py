@@ -232,8 +232,4 @@ async def main() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    found = asyncio.run(main())
-    out = api_bench.ROOT / "bench/results"
-    out.mkdir(exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(found, indent=2) + "\n")
-    print(json.dumps(found))
+    api_bench.publish("soak", asyncio.run(main()))
