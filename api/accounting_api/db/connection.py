@@ -277,8 +277,7 @@ class Database:
                 for record in unit.kept:
                     await record(records)
         except Exception as exc:
-            log.warning("a request's kept records could not be written: %s", type(exc).__name__)
-            units.lost(unit.kept, "write_failed")
+            units.lost(unit.kept, "write_failed", exc)
 
 
 @dataclass(frozen=True, slots=True)

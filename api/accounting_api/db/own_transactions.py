@@ -8,7 +8,6 @@ work writes it after its rollback: never two connections at once.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ from accounting_api.domain import audit
 if TYPE_CHECKING:
     from accounting_api.db.connection import Connection, Database
     from accounting_api.db.unit_of_work import Kept
-
-log = logging.getLogger("accounting_api.db")
 
 
 @dataclass
@@ -47,8 +44,7 @@ class OwnTransactions:
                 for record in self.kept:
                     await record(unit)
         except Exception as exc:
-            log.warning("a request's kept records could not be written: %s", type(exc).__name__)
-            unit_of_work.lost(self.kept, "write_failed")
+            unit_of_work.lost(self.kept, "write_failed", exc)
 
     # A unit of work's other parts: a use case run with own transactions needs none.
     @property

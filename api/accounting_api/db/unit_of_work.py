@@ -23,12 +23,14 @@ Kept: TypeAlias = "Callable[[UnitOfWork], Awaitable[None]]"
 """A record kept whatever the request answers (UnitOfWork.keep)."""
 
 
-def lost(kept: Sequence[Kept], reason: str) -> None:
+def lost(kept: Sequence[Kept], reason: str, cause: BaseException | None = None) -> None:
     """Kept records that could not be written: each named in the log (never its
-    values), counted in accounting_kept_records_lost_total{reason} and errors_total."""
+    values) with the cause's type, counted in accounting_kept_records_lost_total{reason}
+    and errors_total."""
+    why = f"{reason}: {type(cause).__name__}" if cause is not None else reason
     for record in kept:
         name = getattr(record, "__qualname__", type(record).__name__)
-        log.error("a kept record was lost (%s): %s", reason, name)
+        log.error("a kept record was lost (%s): %s", why, name)
     metrics.KEPT_RECORDS_LOST.labels(reason).inc(len(kept))
     metrics.error(metrics.ErrorType.DATABASE)
 
