@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from accounting_api.settings import Settings
 
 Client = redis.Redis | RedisCluster
+
+FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
+"""What a Redis call raises when the server or cluster is unavailable, slow or refusing:
+each caller then does without Redis (fails open, or closed for sign-in). A Cluster that
+no node answers raises RedisClusterException (RedisClusterUnreachableError), which is
+not a RedisError."""
 
 
 def connect(settings: Settings) -> Client:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import RedisError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,7 +126,7 @@ class ConsistencyMiddleware:
             return
         try:
             await self.floors.raise_to(organization_id, position)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except redis_connection.FAILURES as exc:
             _redis_failed(exc, "raise")
 
     async def _floor(self, scope: Scope) -> tuple[int | None, bool]:
@@ -138,7 +137,7 @@ class ConsistencyMiddleware:
             return None, False
         try:
             return await self.floors.of(organization_id), False
-        except (RedisError, OSError, TimeoutError) as exc:
+        except redis_connection.FAILURES as exc:
             _redis_failed(exc, "read")
             return None, True
 

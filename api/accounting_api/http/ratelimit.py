@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -254,7 +253,7 @@ class RateLimitMiddleware:
         checks, extra = self._checks(scope)[0], self._extra(state(scope), now)
         try:
             return await self.limiter.hit(checks, now, extra)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except redis_connection.FAILURES as exc:
             metrics.RATE_LIMIT_BACKEND_FAILURES.inc()
             metrics.error(metrics.ErrorType.REDIS, metrics.Severity.WARNING)
             log.warning("rate limit backend unavailable: %s", type(exc).__name__)

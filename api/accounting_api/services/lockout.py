@@ -17,8 +17,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from redis.exceptions import RedisError
-
 from accounting_api import metrics, redis_connection
 from accounting_api.domain import errors, lockout
 
@@ -147,9 +145,6 @@ class LocalBackend:
             self._until.pop(key, None)
 
 
-_BACKEND_ERRORS = (RedisError, OSError, TimeoutError)
-
-
 class Counts:
     """Redis, or this process's memory for each call Redis does not answer."""
 
@@ -160,7 +155,7 @@ class Counts:
     async def run(self, call: Callable[[Backend], Awaitable[T]]) -> T:
         try:
             return await call(self.remote)
-        except _BACKEND_ERRORS as exc:
+        except redis_connection.FAILURES as exc:
             metrics.RATE_LIMIT_BACKEND_FAILURES.inc()
             metrics.error(metrics.ErrorType.REDIS, metrics.Severity.WARNING)
             log.warning("brute-force counts fall back to memory: %s", type(exc).__name__)

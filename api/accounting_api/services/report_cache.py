@@ -17,8 +17,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from redis.exceptions import RedisError
-
 from accounting_api import __version__, metrics, redis_connection
 
 log = logging.getLogger("accounting_api.report_cache")
@@ -26,8 +24,6 @@ log = logging.getLogger("accounting_api.report_cache")
 KEY_PREFIX = f"report:{__version__}:1"
 """Changes with the release (or the `:1` by hand) whenever a response body changes shape,
 so replicas of two releases never serve each other's bodies."""
-
-_UNAVAILABLE = (RedisError, OSError, TimeoutError)
 
 
 def key(organization_id: str, report: str, version: int, params: Mapping[str, str]) -> str:
@@ -52,7 +48,7 @@ class ReportCache:
         """The cached body, else render() stored for the TTL (best effort)."""
         try:
             cached = await self.client.get(cache_key)
-        except _UNAVAILABLE as exc:
+        except redis_connection.FAILURES as exc:
             self._failed(report, "read", exc)
             metrics.REPORT_CACHE_MISSES.labels(report).inc()
             return await render()
@@ -63,7 +59,7 @@ class ReportCache:
         body = await render()
         try:
             await self.client.set(cache_key, body, ex=self.ttl_seconds)
-        except _UNAVAILABLE as exc:
+        except redis_connection.FAILURES as exc:
             self._failed(report, "write", exc)
         return body
 

@@ -18,8 +18,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
-from redis.exceptions import RedisError
-
 from accounting_api import metrics, redis_connection
 from accounting_api.domain import audit, errors, responses, security
 from accounting_api.domain.roles import Principal
@@ -221,7 +219,6 @@ class LocalBackend:
         return len(log_), 0
 
 
-_BACKEND_ERRORS = (RedisError, OSError, TimeoutError)
 _REFRESH_SECONDS = 1.0
 """How often a process reads the platform's count when it sees no failure itself: another
 replica's failures halve (or restore) this one's token limit within this long."""
@@ -249,7 +246,7 @@ class Watch:
     async def _run(self, call: Callable[[Backend], Awaitable[T]]) -> T:
         try:
             return await call(self.remote)
-        except _BACKEND_ERRORS as exc:
+        except redis_connection.FAILURES as exc:
             metrics.RATE_LIMIT_BACKEND_FAILURES.inc()
             log.warning("security response counts fall back to memory: %s", type(exc).__name__)
             return await call(self.local)
