@@ -189,3 +189,28 @@ async def locked_waiters(owner_conn: asyncpg.Connection) -> bool:
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
     )
+
+
+async def test_a_statement_past_the_statement_timeout_answers_503_and_writes_nothing(
+    make_app: Callable[..., Starlette], owner_conn: asyncpg.Connection
+) -> None:
+    """DB_STATEMENT_TIMEOUT_MS: a write held on a lock past it is cancelled by PostgreSQL
+    and answers 503 with Retry-After, naming the timeout, with nothing written; the same
+    write sent again once the lock is gone is created."""
+    app = make_app(db_statement_timeout_ms=300)
+    async with conftest.serve(app) as client:
+        t = await sign_up(client)
+        account = {"code": "1998", "name": "Slow", "type": "asset", "currency": "USD"}
+        async with owner_conn.transaction():
+            await owner_conn.execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+            slow = await client.post("/v1/accounts", json=account, headers=t.auth)
+            written = await owner_conn.fetchval(
+                "SELECT count(*) FROM accounts WHERE organization_id = $1 AND code = '1998'",
+                t.org_id,
+            )
+        again = await client.post("/v1/accounts", json=account, headers=t.auth)
+    assert (slow.status_code, slow.headers.get("Retry-After")) == (503, "1"), slow.text
+    assert slow.json()["code"] == "service_unavailable"
+    assert "DB_STATEMENT_TIMEOUT_MS" in slow.json()["detail"]
+    assert written == 0
+    assert again.status_code == 201, again.text

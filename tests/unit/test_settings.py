@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from accounting_api import cli
-from accounting_api.settings import Settings, SettingsError
+from accounting_api.settings import BackupSettings, Settings, SettingsError
 
 REQUIRED = {
     "DATABASE_URL": "postgresql://app:pw@db/accounting",
@@ -197,3 +200,15 @@ def test_a_short_previous_jwt_key_is_refused_and_none_is_fine() -> None:
     assert Settings.from_env(REQUIRED).jwt_previous_secret == ""
     rotated = Settings.from_env(REQUIRED | {"JWT_PREVIOUS_SECRET": "p" * 32})
     assert "p" * 32 not in repr(rotated)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.mark.parametrize(
+    ("settings", "page"), [(Settings, "configuration.md"), (BackupSettings, "backups.md")]
+)
+def test_every_setting_is_documented_where_an_admin_looks_for_it(settings: type, page: str) -> None:
+    text = (DOCS / page).read_text()
+    variables = [field.name.upper() for field in dataclasses.fields(settings)]
+    assert [v for v in variables if f"`{v}`" not in text] == []

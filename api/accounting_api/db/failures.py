@@ -48,6 +48,10 @@ _CLOSED = (
 InterfaceErrors are the caller's mistakes (bad arguments, concurrent use)."""
 
 UNAVAILABLE_DETAIL = "the database is unavailable; retry later"
+CANCELLED_DETAIL = (
+    "the database cancelled the request's statement: it ran past DB_STATEMENT_TIMEOUT_MS"
+    " (or an administrator cancelled it); nothing was written; retry later"
+)
 BUSY_DETAIL = (
     "no database connection became free in time (the database is slow or overloaded); retry later"
 )
@@ -100,6 +104,10 @@ def translated_errors(seen_by: availability.Availability | None = None) -> Itera
             "the request collided with a concurrent one and was rolled back; retry it",
             retry_after=1,
         ) from None
+    except asyncpg.QueryCanceledError:
+        # 57014: the statement timeout, or an admin's pg_cancel_backend. The transaction
+        # is rolled back, so nothing was written.
+        raise errors.ServiceUnavailable(CANCELLED_DETAIL, retry_after=1) from None
     except asyncpg.RaiseError as exc:
         if exc.constraint_name != "session_ended":
             raise
