@@ -19,7 +19,7 @@ help:
 	@echo "make bench-api   measure API posting throughput against asyncpg directly"
 	@echo "make bench-api-floor  the API's own layers' CPU per request, against bare Starlette doing the same SQL"
 	@echo "make bench-auth  the security checks' cost: authenticated GET and token endpoint, on vs off"
-	@echo "make bench-signin-flood  write latency during a flood of wrong sign-ins, against a quiet API"
+	@echo "make bench-signin-flood  write latency during a flood of wrong sign-ins (FLOOD_OF=sign-ups: of sign-ups), against a quiet API"
 	@echo "make bench-reports  trial balance (1M postings) and AR aging (1M sub-ledger rows) against plain sums"
 	@echo "make bench-reads    the primary's CPU per read, alone and with two streaming replicas"
 	@echo "make bench-billing  invoice create+finalize+pay throughput and the trial balance"

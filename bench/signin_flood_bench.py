@@ -1,4 +1,5 @@
-"""Writes during a flood of wrong sign-ins: the write pool must stay the writes'.
+"""Writes during a flood of wrong sign-ins, or of sign-ups (FLOOD_OF=sign-ups): the write
+pool must stay the writes'.
 
 `accounting-api serve` with a write pool of POOL (8) connections; an owner posts 60
 journal entries one after another, first on a quiet API (the limit: the same work with
@@ -7,6 +8,8 @@ the API answers. A sign-in that held its pool connection through the password ch
 (argon2 on a small thread pool) would starve the writes: their latency would grow by
 seconds and some would answer 503 after the acquire timeout (5 s here). Prints one JSON
 line: the writes' p50/p95/max and statuses, quiet and flooded, and the sign-ins made.
+With FLOOD_OF=sign-ups the clients sign up new people instead (argon2 hashes each new
+password), the sign-up limits raised out of the way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from tests import drill_support
 from tests.integration import conftest, helpers
 
 FLOOD = int(os.environ.get("FLOOD", "120"))
+FLOOD_OF = os.environ.get("FLOOD_OF", "sign-ins")
+if FLOOD_OF not in ("sign-ins", "sign-ups"):
+    raise SystemExit(f"FLOOD_OF must be sign-ins or sign-ups, not {FLOOD_OF!r}")
 POOL = os.environ.get("POOL", "8")
 WRITES = 60
 
@@ -51,7 +57,13 @@ async def flood(http: httpx.AsyncClient, stop: asyncio.Event) -> int:
     made = 0
     email = f"nobody-{secrets.token_hex(4)}@example.com"
     while not stop.is_set():
-        await http.post("/v1/auth/token", json={"email": email, "password": "wrong-password-1"})
+        if FLOOD_OF == "sign-ups":
+            owner = {"email": f"new-{secrets.token_hex(6)}@example.com", "name": "New"}
+            owner["password"] = "a-new-long-passphrase"
+            await http.post("/v1/organizations", json={"name": "Flood", "owner": owner})
+        else:
+            credentials = {"email": email, "password": "wrong-password-1"}
+            await http.post("/v1/auth/token", json=credentials)
         made += 1
     return made
 
@@ -62,6 +74,7 @@ async def main() -> None:
         "DB_POOL_MAX": POOL,
         "DB_POOL_ACQUIRE_TIMEOUT_SECONDS": "5",
         "AUTH_FAILURES_PER_ACCOUNT_ADDRESS": "100000000",
+        "SIGN_UP_ATTEMPTS_PER_ADDRESS": "100000000",
     }
     api = drill_support.ApiProcess(env, Path(f"/tmp/signin-flood-{os.getpid()}.log"))
     async with drill_support.running(api) as http:
@@ -87,6 +100,7 @@ async def main() -> None:
             sign_ins = sum(await asyncio.gather(*flooding))
     result = {
         "benchmark": "signin_flood",
+        "flood_of": FLOOD_OF,
         "pool": int(POOL),
         "flood_clients": FLOOD,
         "quiet": quiet,

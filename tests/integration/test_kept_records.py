@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from tests.integration.conftest import serve
@@ -148,3 +149,51 @@ async def test_a_flood_of_sign_ins_leaves_the_write_pool_to_writes(
     # The flood went on while each write was made (sign-ins were in flight at its answer).
     assert min(flooded) > 0
     assert tried >= FLOOD
+
+
+@pytest.mark.parametrize("who", ["new people", "a member with a wrong password"])
+async def test_a_flood_of_sign_ups_leaves_the_write_pool_to_writes(
+    client: httpx.AsyncClient, make_app: MakeApp, who: str
+) -> None:
+    """A sign-up hashes a new owner's password, or verifies an existing person's (argon2,
+    a third of a second here), before its unit of work takes a pool connection: under a
+    flood of sign-ups on a pool of two, every write still gets a connection within a
+    short acquire timeout, and each sign-up gets its answer (created; or the wrong
+    password's 401)."""
+    t = await sign_up(client)
+    limits = {"sign_up_attempts_per_address": 10_000, "sign_up_attempts_per_email": 10_000}
+    app = make_app(db_pool_min=1, db_pool_max=2, db_pool_acquire_timeout_seconds=0.5, **limits)
+    stop = asyncio.Event()
+    in_flight = 0
+    answers: list[int] = []
+
+    def owner() -> dict[str, str]:
+        if who == "new people":
+            email = f"new-{secrets.token_hex(4)}@example.com"
+            return {"email": email, "name": "New", "password": "a-new-long-passphrase"}
+        return {"email": t.email, "name": "Owner", "password": "not-the-password-at-all"}
+
+    async def flood(http: httpx.AsyncClient) -> None:
+        nonlocal in_flight
+        while not stop.is_set():
+            in_flight += 1
+            try:
+                body = {"name": "Flood", "owner": owner()}
+                answers.append((await http.post("/v1/organizations", json=body)).status_code)
+            finally:
+                in_flight -= 1
+
+    async with serve(app, client_ip=fresh_ip()) as http:
+        flooding = [asyncio.create_task(flood(http)) for _ in range(8)]
+        await asyncio.sleep(0.5)
+        posted, flooded = [], []
+        for _ in range(10):
+            body = entry(t.accounts["1000"], t.accounts["3000"], 100)
+            posted.append(await http.post("/v1/journal-entries", json=body, headers=t.auth))
+            flooded.append(in_flight)
+        stop.set()
+        await asyncio.gather(*flooding)
+    assert [p.status_code for p in posted] == [201] * 10, posted[-1].text
+    assert min(flooded) > 0
+    assert answers
+    assert set(answers) == ({201} if who == "new people" else {401})

@@ -1,9 +1,10 @@
 """A request that must not hold a pool connection while it waits on something else: the
-token endpoint, whose password check (argon2, tens of milliseconds on a small thread pool)
-would otherwise keep a connection through a flood of sign-ins and starve every write
-(BENCHMARKS.md, "Sign-in flood"). Each transaction is a short one of its own; what the use
-case keeps (Unit.keep) is written at the end in a unit of work of its own, as a unit of
-work writes it after its rollback: never two connections at once.
+token endpoint, and sign-up's step before its unit of work, whose password work (argon2,
+a third of a second on a small thread pool) would otherwise keep a connection through a
+flood of sign-ins or sign-ups and starve every write (BENCHMARKS.md, "Sign-in flood").
+Each transaction is a short one of its own; what the use case keeps (Unit.keep) is written
+at the end in a unit of work of its own, as a unit of work writes it after its rollback:
+never two connections at once.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from accounting_api import __version__
 from accounting_api.domain import reports
 from accounting_api.domain.roles import Role
 from accounting_api.http import idempotency
-from accounting_api.routes.support import Handler
+from accounting_api.routes.support import Handler, Prepare
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,13 @@ class Endpoint:
     enrolment: bool = False
     """Open to a token restricted to two-factor enrolment (docs/two-factor.md); every
     other endpoint refuses one with 403 two_factor_enrolment_required."""
+    prepare: Prepare | None = None
+    """Run after the role check and before the unit of work takes its pool connection,
+    leaving its result in the request's state for the handler: work that would otherwise
+    hold the connection idle (sign-up's count against its limits and hash of the new
+    password, which a flood of sign-ups would turn into starved writes). It may refuse
+    the request past a limit (429, before anything is read or written) but leaves bad
+    input to the handler, which refuses it in its unit of work as every endpoint does."""
 
 
 REF = "#/components/schemas/{model}"

@@ -26,6 +26,8 @@ from accounting_api.settings import Settings
 M = TypeVar("M", bound=pydantic.BaseModel)
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
+Prepare = Callable[[Request], Awaitable[None]]
+"""Work an endpoint does before its unit of work takes a pool connection (Endpoint.prepare)."""
 
 
 @dataclass(frozen=True)

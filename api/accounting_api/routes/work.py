@@ -1,7 +1,8 @@
 """A write request's one unit of work, opened and closed by the route table.
 
 In this order: the caller's role checked against the endpoint's (before anything is
-read or replayed), then in one transaction: BEGIN with the tenant set, the
+read or replayed), the endpoint's `prepare` (work that must hold no connection), then in
+one transaction: BEGIN with the tenant set, the
 Idempotency-Key claimed (an answer stored under it for this caller is replayed), the use
 case, its audit events, the answer stored under the key, COMMIT. The use case gets the
 unit of work as its `Transactions` (support.db) and runs in that one transaction: no
@@ -85,6 +86,8 @@ def _in_unit_of_work(endpoint: Endpoint) -> Handler:
         key = idempotency.key_of(request.scope) if endpoint.idempotent else None
         org = caller.organization_id if caller else None
         session = support.session(request)
+        if endpoint.prepare is not None:
+            await endpoint.prepare(request)
         async with support.deps(request).db.unit_of_work(org, session=session) as unit:
             unit.actor = caller.user_id if caller else None
             with support.bound(request, unit):

@@ -55,10 +55,11 @@ async def sign_up(
     fiscal_year_end_month: int = fiscal.DEFAULT_END_MONTH,
     password_hash: str | None = None,
 ) -> Organization:
-    """An organization and its owner. `password_hash`: the owner is an existing person
-    whose password was verified (sign_up_person); the password rules then do not apply
-    (it is not a new password). An existing person keeps their password whatever the
-    caller gives (0029_memberships.sql)."""
+    """An organization and its owner. `password_hash`: the owner's password already
+    hashed, so the rules are not checked again: an existing person's, verified by
+    sign_up_person (not a new password), or a new one new_password_hash checked and
+    hashed. An existing person keeps their password whatever the caller gives
+    (0029_memberships.sql)."""
     money.exponent(base_currency, param="base_currency")
     fiscal.check_end_month(fiscal_year_end_month)
     if password_hash is None:
@@ -85,6 +86,46 @@ async def sign_up(
     return organization
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A sign-up attempt counted against its limits, its password's work done
+    (sign_up_attempt)."""
+
+    hashed: str | None
+    """The owner's password hash: an existing person's, or the new password's if it meets
+    the rules (None: sign_up refuses it)."""
+    person: bool
+    """Whether the e-mail was an existing person's, their password verified."""
+
+
+async def sign_up_attempt(
+    db: Unit,
+    guard: lockout.Guard,
+    *,
+    email: str,
+    password: str,
+    organization: str,
+    origin: security.Origin,
+) -> Attempt:
+    """Count a sign-up attempt of the e-mail and of the address (429 past either limit),
+    then verify an existing person's password (a wrong one: the token endpoint's 401,
+    counted as a failed sign-in) or hash the new one. The step before the request's unit
+    of work takes its connection (Endpoint.prepare), on `db`'s own short transactions:
+    argon2 takes a third of a second and must not hold a pool connection idle, and an
+    attempt past the limits costs no argon2 at all."""
+    await guard.sign_up_attempted(email, origin.client_ip or "unknown")
+    async with db.transaction(None) as conn:
+        existing = await memberships_db.find(conn, email.lower())
+    if existing:
+        found, _, _ = await auth.verify_person(db, guard, email, password, origin, active=False)
+        return Attempt(found.password_hash, person=True)
+    try:
+        passwords.check(password, email=email, organization=organization, param="owner.password")
+    except errors.ValidationFailed:
+        return Attempt(None, person=False)
+    return Attempt(await auth.hash_password(password), person=False)
+
+
 async def sign_up_person(
     unit: Unit,
     guard: lockout.Guard,
@@ -96,20 +137,25 @@ async def sign_up_person(
     owner_name: str,
     fiscal_year_end_month: int,
     origin: security.Origin,
+    attempt: Attempt,
 ) -> Organization:
     """Sign-up by anyone: a new person, or an existing one (any of their memberships,
-    active or not) proving their password, who becomes the new organization's owner. A
-    wrong password gets the token endpoint's answer and counts as a failed sign-in; the
-    attempts of each e-mail and each client address are limited (429). All of it on the
-    request's one connection: the failure's records are kept past its rollback
-    (Unit.keep), never written through a second connection while it holds the first."""
-    await guard.sign_up_attempted(email, origin.client_ip or "unknown")
-    async with unit.transaction(None) as conn:
-        existing = await memberships_db.find(conn, email.lower())
-    known = None
-    if existing:
-        found, _, _ = await auth.verify_person(unit, guard, email, password, origin, active=False)
-        known = found.password_hash
+    active or not) proving their password, who becomes the new organization's owner.
+    `attempt`: the request's, counted against the limits, the existing person's password
+    verified or the new one hashed before the unit took its connection (sign_up_attempt).
+    Should the e-mail have become a person's since, the password is verified here: a
+    wrong one gets the token endpoint's answer and counts as a failed sign-in, its
+    records kept past the rollback (Unit.keep), never written through a second
+    connection while the unit holds the first."""
+    known = attempt.hashed
+    if not attempt.person:
+        async with unit.transaction(None) as conn:
+            existing = await memberships_db.find(conn, email.lower())
+        if existing:
+            found, _, _ = await auth.verify_person(
+                unit, guard, email, password, origin, active=False
+            )
+            known = found.password_hash
     organization = await sign_up(
         unit,
         name=name,

@@ -20,6 +20,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         schemas.OrganizationOut,
         auth=False,
         tag="tenancy",
+        prepare=handlers.count_sign_up,
     ),
     Endpoint(
         "GET",

@@ -30,6 +30,32 @@ def user_out(user: User, lock: users.Lock | None = None) -> schemas.UserOut:
     )
 
 
+_ATTEMPT = "sign_up_attempt"
+"""The request-state key of count_sign_up's Attempt."""
+
+
+async def count_sign_up(request: Request) -> None:
+    """Sign-up's step before its unit of work (Endpoint.prepare): the attempt counted
+    against its limits, an existing person's password verified or the new one hashed, in
+    short transactions of its own (no connection held through argon2). A body the
+    handler will refuse is left to it (it parses the same body)."""
+    try:
+        data = await support.body(request, schemas.SignUpIn)
+    except errors.AccountingError:
+        return
+    deps = support.deps(request)
+    async with deps.db.own_transactions() as db:
+        attempt = await organizations.sign_up_attempt(
+            db,
+            deps.guard,
+            email=str(data.owner.email),
+            password=data.owner.password,
+            organization=data.name,
+            origin=support.origin(request),
+        )
+    request.scope.setdefault("state", {})[_ATTEMPT] = attempt
+
+
 async def sign_up(request: Request) -> Response:
     data = await support.body(request, schemas.SignUpIn)
     deps = support.deps(request)
@@ -43,6 +69,7 @@ async def sign_up(request: Request) -> Response:
         owner_name=data.owner.name,
         fiscal_year_end_month=data.fiscal_year_end_month,
         origin=support.origin(request),
+        attempt=request.scope["state"][_ATTEMPT],
     )
     out = schemas.OrganizationOut(
         id=org.id,
