@@ -25,11 +25,11 @@ api_seed() {
   .venv/bin/accounting-api migrate >/dev/null
 }
 
-# The demo organization, created on the first run only: with memberships, create-org for an
-# e-mail that exists makes that person another organization, which a second run must not.
+# The demo organization, created on the first run only (--unless-exists: with memberships,
+# create-org for an e-mail that exists would make that person another organization).
 api_create_org() {
   .venv/bin/accounting-api create-org --name "Demo Books Inc." --email "$EMAIL" \
-    --owner-name "Demo Owner" >/dev/null
+    --owner-name "Demo Owner" --unless-exists >/dev/null
 }
 
 api_ready() { curl -sf "$API/ready" >/dev/null; }
@@ -65,15 +65,12 @@ post_entry() {
   echo
 }
 
-# The demo owner's token: the organization is created first if the owner cannot sign in
-# yet; an owner of several organizations (seeded by earlier demos) takes the oldest.
+# The demo owner's token, the organization created first if it is not yet; an owner of
+# several organizations (seeded by demos before --unless-exists) takes the oldest.
 api_sign_in() {
   local answer org=""
+  api_create_org
   answer=$(token_answer)
-  if [ "$(code <<<"$answer")" = unauthenticated ]; then
-    api_create_org
-    answer=$(token_answer)
-  fi
   if [ "$(code <<<"$answer")" = organization_required ]; then
     org=$(.venv/bin/python -c 'import json, sys
 print(json.load(sys.stdin)["organizations"][0]["id"])' <<<"$answer")

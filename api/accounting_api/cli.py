@@ -50,10 +50,16 @@ async def _migrate() -> int:
 async def _create_org(args: argparse.Namespace) -> int:
     from accounting_api.services import audit, organizations
 
-    password = os.environ.get("OWNER_PASSWORD") or getpass.getpass("Owner password: ")
     db = _database(1, 2)
     await db.open()
     try:
+        if args.unless_exists:
+            found = await organizations.memberships_of(db, args.email)
+            if found:
+                oldest = found[0].organization_id
+                print(json.dumps({"created": False, "organization_id": oldest}))
+                return 0
+        password = os.environ.get("OWNER_PASSWORD") or getpass.getpass("Owner password: ")
         async with db.unit_of_work() as unit:  # the sign-up and its audit event, as the API
             org = await organizations.sign_up(
                 unit,
@@ -75,6 +81,7 @@ async def _create_org(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {
+                "created": True,
                 "organization_id": org.id,
                 "owner_id": org.owner.id,
                 "email": org.owner.email,
@@ -238,6 +245,12 @@ def parser() -> argparse.ArgumentParser:
     org.add_argument("--email", required=True)
     org.add_argument("--owner-name", default="Owner")
     org.add_argument("--currency", default="USD")
+    org.add_argument(
+        "--unless-exists",
+        action="store_true",
+        help="do nothing if the e-mail is already a person's (any membership): exit 0 and"
+        " print their oldest organization; for seeding scripts run more than once",
+    )
     worker = sub.add_parser("worker", help="run background upkeep until SIGTERM")
     worker.add_argument(
         "--interval-seconds",

@@ -4,6 +4,7 @@ one built from the e-mail name or the organization's name, and write nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import sys
@@ -146,6 +147,36 @@ async def test_create_org_on_the_command_line_refuses_a_common_password(
     assert "list of commonly used passwords" in stderr.decode()
     assert COMMON.lower() not in stderr.decode().lower()
     assert await users_with(owner_conn, email) == 0
+
+
+async def create_org(database: conftest.TestDatabase, *args: str) -> tuple[int, str]:
+    """`accounting-api create-org` with these arguments: its exit code and its output."""
+    command = Path(sys.executable).with_name("accounting-api")
+    env = os.environ | {"DATABASE_URL": database.app_url, "OWNER_PASSWORD": PASSWORD}
+    process = await asyncio.create_subprocess_exec(
+        command, "create-org", *args, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_create_org_unless_exists_makes_one_organization_however_often_it_runs(
+    database: conftest.TestDatabase, owner_conn: asyncpg.Connection
+) -> None:
+    """For seeding scripts run more than once (make demo): a second run with the same
+    e-mail creates nothing and names the organization the first made; without the flag,
+    an existing person would become the owner of one more."""
+    email = new_email()
+    args = ("--name", "Seeded", "--email", email, "--unless-exists")
+    first, second = await create_org(database, *args), await create_org(database, *args)
+    assert (first[0], second[0]) == (0, 0)
+    made, found = json.loads(first[1]), json.loads(second[1])
+    assert (made["created"], found["created"]) == (True, False)
+    assert found["organization_id"] == made["organization_id"]
+    assert await users_with(owner_conn, email) == 1
+    again = await create_org(database, "--name", "Another", "--email", email)
+    assert json.loads(again[1])["created"] is True
+    assert await users_with(owner_conn, email) == 2
 
 
 async def test_the_openapi_document_states_the_password_rules(client: httpx.AsyncClient) -> None:

@@ -9,7 +9,17 @@ from dataclasses import dataclass
 from accounting_api.db import ledger as ledger_db
 from accounting_api.db import memberships as memberships_db
 from accounting_api.db import tenants
-from accounting_api.domain import audit, errors, fiscal, ids, ledger, money, passwords, security
+from accounting_api.domain import (
+    audit,
+    errors,
+    fiscal,
+    ids,
+    ledger,
+    memberships,
+    money,
+    passwords,
+    security,
+)
 from accounting_api.domain.organizations import Profile
 from accounting_api.domain.roles import Principal, Role, User
 from accounting_api.services import auth, lockout
@@ -114,9 +124,7 @@ async def sign_up_attempt(
     argon2 takes a third of a second and must not hold a pool connection idle, and an
     attempt past the limits costs no argon2 at all."""
     await guard.sign_up_attempted(email, origin.client_ip or "unknown")
-    async with db.transaction(None) as conn:
-        existing = await memberships_db.find(conn, email.lower())
-    if existing:
+    if await memberships_of(db, email):
         found, _, _ = await auth.verify_person(db, guard, email, password, origin, active=False)
         return Attempt(found.password_hash, person=True)
     try:
@@ -148,14 +156,9 @@ async def sign_up_person(
     records kept past the rollback (Unit.keep), never written through a second
     connection while the unit holds the first."""
     known = attempt.hashed
-    if not attempt.person:
-        async with unit.transaction(None) as conn:
-            existing = await memberships_db.find(conn, email.lower())
-        if existing:
-            found, _, _ = await auth.verify_person(
-                unit, guard, email, password, origin, active=False
-            )
-            known = found.password_hash
+    if not attempt.person and await memberships_of(unit, email):
+        found, _, _ = await auth.verify_person(unit, guard, email, password, origin, active=False)
+        known = found.password_hash
     organization = await sign_up(
         unit,
         name=name,
@@ -171,6 +174,13 @@ async def sign_up_person(
     event = security.NewEvent(security.Kind.USER_CREATED, organization.id, owner.id, origin, detail)
     await security_service.record(unit, event)
     return organization
+
+
+async def memberships_of(db: Transactions, email: str) -> list[memberships.Membership]:
+    """The live memberships of the person with this e-mail, the oldest first (none: no
+    such person)."""
+    async with db.transaction(None) as conn:
+        return await memberships_db.find(conn, email.lower())
 
 
 async def get_profile(db: Transactions, principal: Principal) -> Profile:
