@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
 
 from accounting_api.settings import Settings
@@ -24,11 +26,17 @@ not a RedisError."""
 
 
 def connect(settings: Settings) -> Client:
-    """A client (connections are opened on first use), failing fast on a slow server."""
+    """A client (connections are opened on first use), failing fast on a slow server: a
+    call that times out is not sent again. A Cluster's own default would retry it three
+    times on a refreshed topology with back-off, about 2 s a call on a hung cluster
+    against one timeout; after a failure it refreshes the topology on its next call."""
     timeout = settings.redis_timeout_seconds
     if settings.redis_cluster:
         return RedisCluster.from_url(
-            settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            settings.redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
         )
     return redis.Redis.from_url(
         settings.redis_url,
