@@ -7,6 +7,7 @@ for a connection that never comes free), and each attempt is recorded and counte
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from starlette.applications import Starlette
 
 from tests.integration.conftest import serve
-from tests.integration.helpers import entry, sign_up
+from tests.integration.helpers import Tenant, entry, sign_up
 from tests.integration.test_rate_limits import fresh_ip
 from tests.integration.test_security_events import events
 from tests.integration.test_two_factor import ME, code_of, enrolled, sign_in
@@ -111,6 +112,47 @@ async def test_a_wrong_code_sent_with_an_idempotency_key_is_recorded_once_and_re
     assert (await sign_in(client, e.tenant.email, recovery_code=e.recovery_codes[0])).is_success
 
 
+@dataclasses.dataclass
+class Flooded:
+    """What ten writes got while clients flooded the API with one kind of request."""
+
+    writes: list[httpx.Response]
+    in_flight: list[int]
+    """The flood's requests in flight at each write's answer."""
+    answers: list[int]
+    """The flood's answers (status codes)."""
+
+
+async def writes_during_a_flood(
+    app: Starlette, t: Tenant, clients: int, send: Callable[[httpx.AsyncClient], Awaitable[int]]
+) -> Flooded:
+    """`clients` clients each `send` requests one after another while the owner of `t`
+    posts ten journal entries, one after another."""
+    stop = asyncio.Event()
+    flooded = Flooded([], [], [])
+    in_flight = 0
+
+    async def flood(http: httpx.AsyncClient) -> None:
+        nonlocal in_flight
+        while not stop.is_set():
+            in_flight += 1
+            try:
+                flooded.answers.append(await send(http))
+            finally:
+                in_flight -= 1
+
+    async with serve(app, client_ip=fresh_ip()) as http:
+        flooding = [asyncio.create_task(flood(http)) for _ in range(clients)]
+        await asyncio.sleep(0.5)
+        for _ in range(10):
+            body = entry(t.accounts["1000"], t.accounts["3000"], 100)
+            flooded.writes.append(await http.post("/v1/journal-entries", json=body, headers=t.auth))
+            flooded.in_flight.append(in_flight)
+        stop.set()
+        await asyncio.gather(*flooding)
+    return flooded
+
+
 async def test_a_flood_of_sign_ins_leaves_the_write_pool_to_writes(
     client: httpx.AsyncClient, make_app: MakeApp
 ) -> None:
@@ -119,36 +161,17 @@ async def test_a_flood_of_sign_ins_leaves_the_write_pool_to_writes(
     connection within a short acquire timeout."""
     t = await sign_up(client)
     app = make_app(db_pool_min=1, db_pool_max=2, db_pool_acquire_timeout_seconds=0.5)
-    stop = asyncio.Event()
-    in_flight = 0
 
-    async def flood(http: httpx.AsyncClient) -> int:
-        nonlocal in_flight
-        tried = 0
-        while not stop.is_set():
-            email = f"nobody-{secrets.token_hex(4)}@example.com"
-            in_flight += 1
-            try:
-                await http.post("/v1/auth/token", json={"email": email, "password": "x" * 12})
-            finally:
-                in_flight -= 1
-            tried += 1
-        return tried
+    async def sign_in(http: httpx.AsyncClient) -> int:
+        email = f"nobody-{secrets.token_hex(4)}@example.com"
+        answer = await http.post("/v1/auth/token", json={"email": email, "password": "x" * 12})
+        return answer.status_code
 
-    async with serve(app, client_ip=fresh_ip()) as http:
-        flooding = [asyncio.create_task(flood(http)) for _ in range(FLOOD)]
-        await asyncio.sleep(0.5)
-        posted, flooded = [], []
-        for _ in range(10):
-            body = entry(t.accounts["1000"], t.accounts["3000"], 100)
-            posted.append(await http.post("/v1/journal-entries", json=body, headers=t.auth))
-            flooded.append(in_flight)
-        stop.set()
-        tried = sum(await asyncio.gather(*flooding))
-    assert [p.status_code for p in posted] == [201] * 10, posted[-1].text
+    flooded = await writes_during_a_flood(app, t, FLOOD, sign_in)
+    assert [p.status_code for p in flooded.writes] == [201] * 10, flooded.writes[-1].text
     # The flood went on while each write was made (sign-ins were in flight at its answer).
-    assert min(flooded) > 0
-    assert tried >= FLOOD
+    assert min(flooded.in_flight) > 0
+    assert len(flooded.answers) >= FLOOD
 
 
 @pytest.mark.parametrize("who", ["new people", "a member with a wrong password"])
@@ -163,37 +186,18 @@ async def test_a_flood_of_sign_ups_leaves_the_write_pool_to_writes(
     t = await sign_up(client)
     limits = {"sign_up_attempts_per_address": 10_000, "sign_up_attempts_per_email": 10_000}
     app = make_app(db_pool_min=1, db_pool_max=2, db_pool_acquire_timeout_seconds=0.5, **limits)
-    stop = asyncio.Event()
-    in_flight = 0
-    answers: list[int] = []
 
-    def owner() -> dict[str, str]:
+    async def sign_up_once(http: httpx.AsyncClient) -> int:
         if who == "new people":
             email = f"new-{secrets.token_hex(4)}@example.com"
-            return {"email": email, "name": "New", "password": "a-new-long-passphrase"}
-        return {"email": t.email, "name": "Owner", "password": "not-the-password-at-all"}
+            owner = {"email": email, "name": "New", "password": "a-new-long-passphrase"}
+        else:
+            owner = {"email": t.email, "name": "Owner", "password": "not-the-password-at-all"}
+        answer = await http.post("/v1/organizations", json={"name": "Flood", "owner": owner})
+        return answer.status_code
 
-    async def flood(http: httpx.AsyncClient) -> None:
-        nonlocal in_flight
-        while not stop.is_set():
-            in_flight += 1
-            try:
-                body = {"name": "Flood", "owner": owner()}
-                answers.append((await http.post("/v1/organizations", json=body)).status_code)
-            finally:
-                in_flight -= 1
-
-    async with serve(app, client_ip=fresh_ip()) as http:
-        flooding = [asyncio.create_task(flood(http)) for _ in range(8)]
-        await asyncio.sleep(0.5)
-        posted, flooded = [], []
-        for _ in range(10):
-            body = entry(t.accounts["1000"], t.accounts["3000"], 100)
-            posted.append(await http.post("/v1/journal-entries", json=body, headers=t.auth))
-            flooded.append(in_flight)
-        stop.set()
-        await asyncio.gather(*flooding)
-    assert [p.status_code for p in posted] == [201] * 10, posted[-1].text
-    assert min(flooded) > 0
-    assert answers
-    assert set(answers) == ({201} if who == "new people" else {401})
+    flooded = await writes_during_a_flood(app, t, 8, sign_up_once)
+    assert [p.status_code for p in flooded.writes] == [201] * 10, flooded.writes[-1].text
+    assert min(flooded.in_flight) > 0
+    assert flooded.answers
+    assert set(flooded.answers) == ({201} if who == "new people" else {401})
