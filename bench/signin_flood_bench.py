@@ -97,7 +97,7 @@ async def main() -> None:
             flooded = await writes(http, owner)
             seconds = time.perf_counter() - started
             stop.set()
-            sign_ins = sum(await asyncio.gather(*flooding))
+            flood_requests = sum(await asyncio.gather(*flooding))
     result = {
         "benchmark": "signin_flood",
         "flood_of": FLOOD_OF,
@@ -105,7 +105,7 @@ async def main() -> None:
         "flood_clients": FLOOD,
         "quiet": quiet,
         "flooded": flooded,
-        "sign_ins": sign_ins,
+        "flood_requests": flood_requests,
         "seconds": round(seconds, 1),
         "p50_ratio": round(flooded["p50_ms"] / quiet["p50_ms"], 1),
         "no_write_refused": set(flooded["statuses"]) == {201},
