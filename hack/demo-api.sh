@@ -154,8 +154,10 @@ api_walkthrough() {
   CASH=$(account 1000); EQUITY=$(account 3000); REVENUE=$(account 4000)
 
   say "Owner invests 10,000.00 USD (idempotent: run the demo twice, it posts once)"
+  # One key a day, as post()'s: the entry is dated today, and a key sent again with another
+  # body (yesterday's date) is refused for as long as the key is kept (24 h).
   post_entry "Owner investment" "$CASH" "$EQUITY" 1000000 1000000 \
-    -f -H "Idempotency-Key: demo-investment"
+    -f -H "Idempotency-Key: demo-$(date -u +%F)-investment"
   say "An unbalanced entry is refused with a problem+json, and nothing is written"
   post_entry "Unbalanced" "$CASH" "$REVENUE" 500 400
   say "Cash balance"
