@@ -116,16 +116,19 @@ async def sign_up_attempt(
     password: str,
     organization: str,
     origin: security.Origin,
+    second_factor: auth.SecondFactor | None = None,
 ) -> Attempt:
     """Count a sign-up attempt of the e-mail and of the address (429 past either limit),
-    then verify an existing person's password (a wrong one: the token endpoint's 401,
-    counted as a failed sign-in) or hash the new one. The step before the request's unit
-    of work takes its connection (Endpoint.prepare), on `db`'s own short transactions:
-    argon2 takes a third of a second and must not hold a pool connection idle, and an
-    attempt past the limits costs no argon2 at all."""
+    then verify an existing person's password and `second_factor` (a wrong one: the token
+    endpoint's 401, counted as a failed sign-in) or hash the new password. The step
+    before the request's unit of work takes its connection (Endpoint.prepare), on `db`'s
+    own short transactions: argon2 takes a third of a second and must not hold a pool
+    connection idle, and an attempt past the limits costs no argon2 at all."""
     await guard.sign_up_attempted(email, origin.client_ip or "unknown")
     if await memberships_of(db, email):
-        found, _, _ = await auth.verify_person(db, guard, email, password, origin, active=False)
+        found, _, _ = await auth.verify_person(
+            db, guard, email, password, origin, active=False, second_factor=second_factor
+        )
         return Attempt(found.password_hash, person=True)
     try:
         passwords.check(password, email=email, organization=organization, param="owner.password")

@@ -12,8 +12,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         "/v1/organizations",
         handlers.sign_up,
-        "Sign up: an organization and its owner (an existing person proves their password"
-        " and becomes the owner; attempts limited per e-mail and per client address)",
+        "Sign up: an organization and its owner (an existing person proves their password,"
+        " and second factor if they have one, and becomes the owner; attempts limited per"
+        " e-mail and per client address)",
         201,
         schemas.SignUpIn,
         None,

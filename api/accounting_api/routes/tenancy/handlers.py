@@ -36,14 +36,16 @@ _ATTEMPT = "sign_up_attempt"
 
 async def count_sign_up(request: Request) -> None:
     """Sign-up's step before its unit of work (Endpoint.prepare): the attempt counted
-    against its limits, an existing person's password verified or the new one hashed, in
-    short transactions of its own (no connection held through argon2). A body the
-    handler will refuse is left to it (it parses the same body)."""
+    against its limits, an existing person's password and second factor verified (as the
+    token endpoint does) or the new password hashed, in short transactions of its own (no
+    connection held through argon2; a code is used up at once). A body the handler will
+    refuse is left to it (it parses the same body)."""
     try:
         data = await support.body(request, schemas.SignUpIn)
     except errors.AccountingError:
         return
     deps = support.deps(request)
+    answer = domain_two_factor.Answer(data.owner.otp, data.owner.recovery_code)
     async with deps.db.own_transactions() as db:
         attempt = await organizations.sign_up_attempt(
             db,
@@ -52,6 +54,7 @@ async def count_sign_up(request: Request) -> None:
             password=data.owner.password,
             organization=data.name,
             origin=support.origin(request),
+            second_factor=two_factor.second_step(db, two_factor_handlers.checks(request), answer),
         )
     request.scope.setdefault("state", {})[_ATTEMPT] = attempt
 

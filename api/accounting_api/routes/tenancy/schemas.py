@@ -42,7 +42,32 @@ FiscalYearEndMonth = Annotated[
 ]
 
 
-class OwnerIn(Body):
+class SecondFactorIn(Body):
+    """A person's second factor, for a body that proves who they are (a sign-in; a
+    sign-up as an existing person)."""
+
+    model_config = common.at_most_one_of("otp", "recovery_code")
+    otp: Otp | None = Field(
+        default=None,
+        description="With two-factor sign-in: the 6-digit code of the authenticator app"
+        " (without it: 401 two_factor_required after a correct password).",
+    )
+    recovery_code: RecoveryCode | None = Field(
+        default=None, description="With two-factor sign-in, instead of otp: a recovery code."
+    )
+
+    @model_validator(mode="after")
+    def _one_code(self) -> SecondFactorIn:
+        if self.otp is not None and self.recovery_code is not None:
+            raise ValueError("give otp or recovery_code, not both")
+        return self
+
+
+class OwnerIn(SecondFactorIn):
+    """The owner: a new person, or an existing one (any membership) who proves their
+    password and, with two-factor sign-in, a code (docs/memberships.md); a code given for
+    a person without a second factor is not checked, as at sign-in."""
+
     email: common.Email
     password: Password
     name: Name
@@ -133,8 +158,7 @@ class ProfileOut(Out):
     )
 
 
-class TokenIn(Body):
-    model_config = common.at_most_one_of("otp", "recovery_code")
+class TokenIn(SecondFactorIn):
     email: Annotated[Text, StringConstraints(min_length=3, max_length=320)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     organization_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)] | None = Field(
@@ -144,20 +168,6 @@ class TokenIn(Body):
         " password is right); one you are no active member of gets the wrong-password"
         " answer (401).",
     )
-    otp: Otp | None = Field(
-        default=None,
-        description="With two-factor sign-in: the 6-digit code of the authenticator app"
-        " (without it: 401 two_factor_required after a correct password).",
-    )
-    recovery_code: RecoveryCode | None = Field(
-        default=None, description="With two-factor sign-in, instead of otp: a recovery code."
-    )
-
-    @model_validator(mode="after")
-    def _one_code(self) -> TokenIn:
-        if self.otp is not None and self.recovery_code is not None:
-            raise ValueError("give otp or recovery_code, not both")
-        return self
 
 
 class MembershipOut(Out):
