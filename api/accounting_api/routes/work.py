@@ -36,6 +36,11 @@ def handler(endpoint: Endpoint) -> Handler:
     """The endpoint's handler, in a unit of work if it writes (and does not run its own
     transactions), after its role check."""
     in_unit = endpoint.method in WRITES and not endpoint.own_transactions
+    if endpoint.prepare is not None and not in_unit:
+        raise ValueError(
+            f"{endpoint.method} {endpoint.path}: `prepare` runs before a unit of work,"
+            " and this endpoint has none"
+        )
     handle = _in_unit_of_work(endpoint) if in_unit else endpoint.handler
     if endpoint.role is not None:
         handle = _authorized(endpoint.role, handle)
