@@ -19,17 +19,21 @@ from accounting_api.domain.credit_notes import CreditLine, CreditNote, Source, S
 _COLUMNS = (
     "id, number, invoice_id, customer_id, currency, reason, memo, amount, tax,"
     " pre_payment_amount, amount_applied, amount_refunded, credited_on, journal_entry_id,"
-    " created_at"
+    " created_at, ARRAY(SELECT journal_entry_id FROM credit_note_entries e"
+    " WHERE e.credit_note_id = credit_notes.id ORDER BY journal_entry_id)"
+    " AS recognition_entry_ids"
 )
 
 
 def _credit_note(row: asyncpg.Record, lines: Sequence[CreditLine]) -> CreditNote:
     values = dict(row.items())
     reason = values.pop("reason")
+    entries = tuple(values.pop("recognition_entry_ids"))
     return CreditNote(
         **values,
         reason=credit_notes.Reason(reason) if reason is not None else None,
         lines=tuple(lines),
+        recognition_entry_ids=entries,
     )
 
 
@@ -96,6 +100,17 @@ async def insert_credit_note(conn: Connection, organization_id: str, note: Credi
         source = Source(SourceKind.CREDIT_NOTE, note.id, note.amount, note.created_at)
         invoice = (note.invoice_id, note.customer_id, note.currency)
         await apply_credit(conn, organization_id, invoice, [(source, note.pre_payment_amount)])
+
+
+async def insert_recognition_entries(
+    conn: Connection, organization_id: str, note_id: str, entry_ids: Sequence[str]
+) -> None:
+    """Link the entries that took back recognized revenue to the credit note (0032)."""
+    await conn.executemany(
+        "INSERT INTO credit_note_entries (organization_id, credit_note_id, journal_entry_id)"
+        " VALUES ($1, $2, $3)",
+        [(organization_id, note_id, entry_id) for entry_id in entry_ids],
+    )
 
 
 async def _lines(conn: Connection, note_ids: Sequence[str]) -> dict[str, list[CreditLine]]:

@@ -89,6 +89,8 @@ class CreditNote:
     lines: tuple[CreditLine, ...]
     journal_entry_id: str
     created_at: datetime.datetime
+    recognition_entry_ids: tuple[str, ...] = ()
+    """The entries that took back revenue already recognized for the lines it credits."""
 
     @property
     def post_payment_amount(self) -> int:

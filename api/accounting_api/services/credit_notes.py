@@ -165,7 +165,7 @@ async def create_credit_note(
         await payments.record_moves(
             conn, principal, (note.journal_entry_id, note.credited_on), receivable, moves
         )
-        await recognition_service.take_back(
+        reversals = await recognition_service.take_back(
             conn,
             org,
             taken,
@@ -173,6 +173,7 @@ async def create_credit_note(
             created_by=principal.user_id,
             request_id=request_id,
         )
+        await credit_notes_db.insert_recognition_entries(conn, org, note.id, reversals)
         await payments.settle(conn, [invoice.id])
         refunded = None
         if data.refund_amount:

@@ -170,9 +170,10 @@ async def take_back(
     *,
     created_by: str | None,
     request_id: str | None,
-) -> None:
+) -> list[str]:
     """Record what a credit note takes of each piece, and reverse the part taken of the
-    pieces already posted at their own dates (the first open day in a closed month)."""
+    pieces already posted at their own dates (the first open day in a closed month);
+    returns the reversals' entry ids."""
     await recognition_db.credit_pieces(conn, [(piece.due.id, part) for piece, part in taken])
     closed = await recognition_db.closed_through(conn)
     entries = [
@@ -191,6 +192,7 @@ async def take_back(
         await ledger_db.insert_entries(
             conn, organization_id, entries, created_by=created_by, request_id=request_id
         )
+    return [entry.id for entry in entries]
 
 
 async def recognize_organization(

@@ -44,6 +44,7 @@ def credit_note_out(note: rules.CreditNote) -> m.CreditNoteOut:
             for line in note.lines
         ],
         journal_entry_id=note.journal_entry_id,
+        recognition_entry_ids=list(note.recognition_entry_ids),
         created_at=note.created_at,
     )
 

@@ -103,6 +103,11 @@ class CreditNoteOut(Out):
     date: datetime.date
     lines: list[CreditLineOut]
     journal_entry_id: str
+    recognition_entry_ids: list[str] = Field(
+        description="The journal entries that took back revenue already recognized for the"
+        " lines it credits (deferred lines: one per piece of the schedule already posted,"
+        " at that piece's date); empty when none was posted yet."
+    )
     created_at: datetime.datetime
 
 
