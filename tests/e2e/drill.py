@@ -225,6 +225,20 @@ def wait_condition(
     return helpers.wait_for(f"{AVAILABLE}={status} ({reason})", check, timeout=timeout)
 
 
+def wait_promoted(cluster: Cluster, namespace: str, timeout: float = 60) -> Manifest:
+    """The platform once the operator has recorded a failover or switchover
+    (status.failoverHistory), written in the same status update as DatabaseAvailable=True
+    (FailedOver). That condition lasts only until the watchdog's next check reports the new
+    primary's state (PrimaryAvailable, Asynchronous, NoSynchronousReplica), which a poll
+    under load can miss; the history stays."""
+
+    def check() -> Manifest | None:
+        found = op.platform(cluster, namespace)
+        return found if (found.get("status") or {}).get("failoverHistory") else None
+
+    return helpers.wait_for("a promotion in status.failoverHistory", check, timeout=timeout)
+
+
 # --- the API, a real process ------------------------------------------------------------
 
 

@@ -74,7 +74,7 @@ def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_write(
         time.sleep(2)
         killed = replicas.kill(primary)
         killed_at = asyncio.run(replicas.fetchval(first, "SELECT now()"))
-        found = drill.wait_condition(cluster, ready, "True", "FailedOver", timeout=60)
+        found = drill.wait_promoted(cluster, ready)
         promoted = found["status"]["database"]["activePrimary"]
         assert promoted in {first, second}
         follower = second if promoted == first else first
@@ -215,7 +215,7 @@ def test_an_operator_restarted_between_decision_and_promotion_promotes_once(
                "--subresource=status", "--type=merge", "-p", patch)  # fmt: skip
     (tmp_path / "again").mkdir()
     with op.operator(cluster.kubeconfig, *scope, log_dir=tmp_path / "again"):
-        found = drill.wait_condition(cluster, restricted, "True", "FailedOver")
+        found = drill.wait_promoted(cluster, restricted)
         time.sleep(3)
     assert found["status"]["database"]["activePrimary"] == second
     assert not in_recovery(replicas, second)
@@ -238,7 +238,7 @@ def test_two_operators_promote_one_server(
         op.wait_ready(cluster, restricted)
         drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
         replicas.kill(primary)
-        found = drill.wait_condition(cluster, restricted, "True", "FailedOver")
+        found = drill.wait_promoted(cluster, restricted)
         time.sleep(4)
     promoted = found["status"]["database"]["activePrimary"]
     assert [s for s in (first, second) if not in_recovery(replicas, s)] == [promoted]
@@ -255,7 +255,7 @@ def test_a_planned_switchover_under_load_loses_no_acknowledged_write(
         asked_at = asyncio.run(replicas.fetchval(primary, "SELECT now()"))
         op.kubectl(cluster, "annotate", "accountingplatform", "books", "-n", ready,
                    f"{SWITCHOVER}={first}")  # fmt: skip
-        found = drill.wait_condition(cluster, ready, "True", "FailedOver", timeout=60)
+        found = drill.wait_promoted(cluster, ready)
         helpers.wait_for("acknowledged writes on the new primary",
                          lambda: load.outcome.first_ack_sent_after(asked + 0.5))  # fmt: skip
         time.sleep(2)
@@ -297,7 +297,7 @@ def test_synchronous_replication_follows_the_replicas_after_a_failover(
     drill.wait_condition(cluster, restricted, "True", "PrimaryAvailable")
     stop(replicas, second)
     replicas.kill(primary)
-    drill.wait_condition(cluster, restricted, "True", "FailedOver")
+    drill.wait_promoted(cluster, restricted)
     # No replica follows the new primary: strict makes commits wait, preferred does not.
     drill.wait_condition(cluster, restricted, *reason)
     assert synchronous_names(replicas, first) == alone
