@@ -2,11 +2,11 @@
 
 In this order: the caller's role checked against the endpoint's (before anything is
 read or replayed), the endpoint's `prepare` (work that must hold no connection), then in
-one transaction: BEGIN with the tenant set, the
-Idempotency-Key claimed (an answer stored under it for this caller is replayed), the use
-case, its audit events, the answer stored under the key, COMMIT. The use case gets the
-unit of work as its `Transactions` (support.db) and runs in that one transaction: no
-second transaction, no hidden savepoint. An error answer rolls everything back; with an
+one transaction: BEGIN with the tenant set, the Idempotency-Key claimed (an answer stored
+under it for this caller is replayed), the use case, its audit events, the answer stored
+under the key, COMMIT. The use case gets the unit of work as its `Transactions`
+(support.db) and runs in that one transaction: no second transaction, no hidden
+savepoint. An error answer rolls everything back; with an
 Idempotency-Key the use case runs in the one explicit savepoint, so that its error answer
 is stored (and replayed) while its effects are undone. What a refusal must leave behind
 (a failed attempt's security event) the use case keeps (Unit.keep): written once the

@@ -67,7 +67,7 @@ async def sign_up(
 ) -> Organization:
     """An organization and its owner. `password_hash`: the owner's password already
     hashed, so the rules are not checked again: an existing person's, verified by
-    sign_up_person (not a new password), or a new one new_password_hash checked and
+    sign_up_attempt (not a new password), or a new one sign_up_attempt checked and
     hashed. An existing person keeps their password whatever the caller gives
     (0029_memberships.sql)."""
     money.exponent(base_currency, param="base_currency")
@@ -154,10 +154,11 @@ async def sign_up_person(
     active or not) proving their password, who becomes the new organization's owner.
     `attempt`: the request's, counted against the limits, the existing person's password
     verified or the new one hashed before the unit took its connection (sign_up_attempt).
-    Should the e-mail have become a person's since, the password is verified here: a
-    wrong one gets the token endpoint's answer and counts as a failed sign-in, its
-    records kept past the rollback (Unit.keep), never written through a second
-    connection while the unit holds the first."""
+    Should the e-mail have become a person's since (a sign-up racing this one: a person
+    that new has no second factor yet), the password is verified here: a wrong one gets
+    the token endpoint's answer and counts as a failed sign-in, its records kept past the
+    rollback (Unit.keep), never written through a second connection while the unit holds
+    the first."""
     known = attempt.hashed
     if not attempt.person and await memberships_of(unit, email):
         found, _, _ = await auth.verify_person(unit, guard, email, password, origin, active=False)
