@@ -18,7 +18,7 @@ from accounting_api.routes.schemas import (
     Out,
     Text,
 )
-from accounting_api.routes.two_factor.schemas import Otp, RecoveryCode
+from accounting_api.routes.two_factor.schemas import Otp, ProofIn, RecoveryCode
 
 Password = Annotated[
     str,
@@ -42,11 +42,10 @@ FiscalYearEndMonth = Annotated[
 ]
 
 
-class SecondFactorIn(Body):
+class SecondFactorIn(ProofIn):
     """A person's second factor, for a body that proves who they are (a sign-in; a
-    sign-up as an existing person)."""
+    sign-up as an existing person): ProofIn's fields, described for signing in."""
 
-    model_config = common.at_most_one_of("otp", "recovery_code")
     otp: Otp | None = Field(
         default=None,
         description="With two-factor sign-in: the 6-digit code of the authenticator app"
@@ -55,12 +54,6 @@ class SecondFactorIn(Body):
     recovery_code: RecoveryCode | None = Field(
         default=None, description="With two-factor sign-in, instead of otp: a recovery code."
     )
-
-    @model_validator(mode="after")
-    def _one_code(self) -> SecondFactorIn:
-        if self.otp is not None and self.recovery_code is not None:
-            raise ValueError("give otp or recovery_code, not both")
-        return self
 
 
 class OwnerIn(SecondFactorIn):
